@@ -1,0 +1,134 @@
+r"""Compile one SymPy expression into numeric kernels: float64 numpy and mpmath.
+
+Kernel expressions are functions of the covariance entries $(a, b, c)$ of a
+centred Gaussian pair and of the auxiliary symbol $D = ab - c^2$ (the Gram
+determinant).  Writing a kernel in terms of $D$ instead of $ab - c^2$ is what
+makes it numerically safe: near alignment ($c \to \sqrt{ab}$) the difference
+$ab - c^2$ cancels catastrophically, while $D$ can be computed accurately from
+the inputs (exact products in float64, extra guard bits in mpmath, residual
+vectors from the weights in :mod:`symland.problems`).
+
+Compilation is cached per expression; float64 code is produced by
+``sympy.lambdify(..., modules=["scipy", "numpy"], cse=True)``, mpmath code by
+``lambdify(..., modules="mpmath")``, which prints ``Rational(p, q)`` as
+``mpf(p)/mpf(q)`` and ``pi`` as ``mpmath.pi``: constants stay exact until
+they are evaluated at the working precision.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+
+import mpmath
+import numpy as np
+import sympy
+
+from .errors import DomainError, PrecisionError
+
+__all__ = [
+    "KERNEL_ARGS",
+    "compile_numpy",
+    "compile_mpmath",
+    "check_dps",
+    "gram_determinant",
+    "mp_gram_determinant",
+    "check_covariance",
+]
+
+#: symbols every kernel expression may depend on: variances a, b, covariance c,
+#: and D = a*b - c**2 (kept as an independent symbol in safe forms).
+a_, b_, c_ = sympy.symbols("a b c", real=True)
+D_ = sympy.Symbol("D", nonnegative=True)
+t_ = sympy.Symbol("t", nonnegative=True)
+KERNEL_ARGS = (a_, b_, c_, D_)
+
+#: relative tolerance for accepting c**2 slightly above a*b as rounding error
+COVARIANCE_SLACK = 64 * np.finfo(float).eps
+
+
+def check_dps(dps) -> int:
+    """Validate a requested number of decimal digits (``None`` means float64)."""
+    if isinstance(dps, bool) or not isinstance(dps, numbers.Integral):
+        raise PrecisionError(f"dps must be an integer number of decimal digits, got {dps!r}")
+    dps = int(dps)
+    if dps < 16:
+        raise PrecisionError(
+            f"dps={dps} is below float64 precision; use dps=None for float64 or dps >= 16"
+        )
+    return dps
+
+
+@functools.lru_cache(maxsize=None)
+def compile_numpy(expr: sympy.Expr, args: tuple = KERNEL_ARGS):
+    """Float64 numpy function of ``args`` evaluating ``expr`` (vectorised)."""
+    return sympy.lambdify(args, expr, modules=["scipy", "numpy"], cse=True)
+
+
+@functools.lru_cache(maxsize=None)
+def compile_mpmath(expr: sympy.Expr, args: tuple = KERNEL_ARGS):
+    """mpmath function of ``args`` evaluating ``expr`` at the current ``mp.dps``."""
+    return sympy.lambdify(args, expr, modules="mpmath", cse=True)
+
+
+def _two_product(x, y):
+    """Error-free product: ``x*y == p + e`` exactly (Dekker/Veltkamp split)."""
+    p = x * y
+    split = 134217729.0  # 2**27 + 1
+    xs = split * x
+    xh = xs - (xs - x)
+    xl = x - xh
+    ys = split * y
+    yh = ys - (ys - y)
+    yl = y - yh
+    e = ((xh * yh - p) + xh * yl + xl * yh) + xl * yl
+    return p, e
+
+
+def gram_determinant(a, b, c):
+    r"""$D = ab - c^2$ in float64, accurate even when $c^2 \approx ab$.
+
+    Both products are split into an exact high and low part (Dekker), so the
+    only rounding is in the final sums: the relative error of $D$ is a few ulps
+    of $ab$ divided by $D$ at worst only through that last rounding.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    c = np.asarray(c, dtype=float)
+    p1, e1 = _two_product(a, b)
+    p2, e2 = _two_product(c, c)
+    return (p1 - p2) + (e1 - e2)
+
+
+def mp_gram_determinant(a, b, c):
+    """$D = ab - c^2$ for mpmath numbers, computed with doubled precision (exact)."""
+    with mpmath.workprec(2 * mpmath.mp.prec + 20):
+        d = mpmath.mpf(a) * b - mpmath.mpf(c) * c
+    return +d
+
+
+def check_covariance(a, b, c, D, name="c"):
+    """Reject impossible covariances; clip rounding-level negative ``D`` to 0.
+
+    Rules: ``a >= 0``, ``b >= 0`` (variances), ``c**2 <= a*b`` (Cauchy-Schwarz),
+    all finite.  Returns the clipped ``D``.
+    """
+    arrs = {"a": a, "b": b, "c": c}
+    for nm, v in arrs.items():
+        v = np.asarray(v, dtype=float)
+        if not np.all(np.isfinite(v)):
+            raise DomainError(f"argument {nm} must be finite, got non-finite entries")
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if np.any(a < 0):
+        raise DomainError("argument a is a variance and must be >= 0")
+    if np.any(b < 0):
+        raise DomainError("argument b is a variance and must be >= 0")
+    D = np.asarray(D, dtype=float)
+    bad = D < -COVARIANCE_SLACK * a * b
+    if np.any(bad):
+        raise DomainError(
+            f"argument {name}: covariance must satisfy c**2 <= a*b (positive semi-definite); "
+            f"violated by {int(np.count_nonzero(bad))} entr{'y' if np.count_nonzero(bad) == 1 else 'ies'}"
+        )
+    return np.maximum(D, 0.0)

@@ -1,0 +1,431 @@
+r"""Teacher-student problems: loss, gradient and Hessian from kernel partials.
+
+Setting (``DESIGN.md``): input $x \sim N(0, I_d)$, student
+$f(x) = \sum_{i=1}^n a_i s(w_i\cdot x)$, teacher $f^*(x) = \sum_{r=1}^k b_r s(v_r\cdot x)$,
+loss $L = \tfrac12 E_x[(f(x) - f^*(x))^2]$.
+
+Stack all units, $U = [W; V] \in \mathbb R^{P\times d}$ ($P = n + k$) with
+signed output weights $\alpha = [a; -b]$, Gram matrix $G = UU^\top$.  Then
+
+.. math:: L = \tfrac12 \sum_p \alpha_p^2\,\varphi(G_{pp})
+            + \sum_{p<q} \alpha_p\alpha_q\,\kappa(G_{pp}, G_{qq}, G_{pq}),
+
+with $\varphi(t) = \kappa(t, t, t)$.  Gradient and Hessian follow from the
+chain rule through the Gram entries ($\partial G_{pp}/\partial u_p = 2u_p$,
+$\partial G_{pq}/\partial u_p = u_q$): with
+$S_{pq} = \tfrac12\alpha_p\alpha_q\kappa_c$ ($p\ne q$),
+$S_{pp} = \tfrac12\alpha_p^2\varphi' + \sum_{q\ne p}\alpha_p\alpha_q\kappa_a$,
+
+.. math:: \nabla_{W} L = 2\,S_{W,:}\,U, \qquad \partial L/\partial a_i = (K\alpha)_i,
+
+and every Hessian block is a sum of rank-one terms $u_p (\ldots)^\top$ plus a
+multiple of the identity (see :meth:`TeacherStudent.hessian`), so nothing of
+size $P^2 d^2$ beyond the result itself is ever formed.
+
+One assembly serves both precisions: float64 numpy arrays, or numpy object
+arrays of ``mpmath.mpf`` at ``dps`` digits (plus guard digits).
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from .activations import Activation, activation
+from .backends import check_dps
+from .errors import DomainError, ShapeError
+from .gaussian import diagonal_evaluator, partial_evaluator
+
+__all__ = ["TeacherStudent"]
+
+_GUARD = 10
+#: pairs with D < _NEAR * a * b get D recomputed from residual vectors (float64)
+_NEAR = 1e-6
+
+
+def _as_float_array(x, name, shape=None, ndim=None):
+    try:
+        arr = np.array(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ShapeError(f"argument {name} must be a numeric array, got {type(x).__name__}") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ShapeError(f"argument {name} must be {ndim}-dimensional, got shape {arr.shape}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise ShapeError(f"argument {name} must have shape {tuple(shape)}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise DomainError(f"argument {name} must be finite; it has NaN or inf entries")
+    return arr
+
+
+def _as_mp_array(x, name, shape):
+    arr = np.array(x, dtype=object)
+    if arr.shape != tuple(shape):
+        raise ShapeError(f"argument {name} must have shape {tuple(shape)}, got {arr.shape}")
+    flat = arr.reshape(-1)
+    for k, v in enumerate(flat):
+        try:
+            flat[k] = mpmath.mpf(v) if not isinstance(v, str) else mpmath.mpf(v)
+        except (TypeError, ValueError):
+            raise DomainError(f"argument {name}: entry {k} ({v!r}) is not a real number") from None
+        if not mpmath.isfinite(flat[k]):
+            raise DomainError(f"argument {name} must be finite; entry {k} is {flat[k]}")
+    return flat.reshape(arr.shape)
+
+
+class _Precision:
+    """Numeric context: float64 (``dps=None``) or mpmath at ``dps`` digits."""
+
+    def __init__(self, dps):
+        self.dps = None if dps is None else check_dps(dps)
+        self.mp = self.dps is not None
+
+    def __enter__(self):
+        if self.mp:
+            self._ctx = mpmath.workdps(self.dps + _GUARD)
+            self._ctx.__enter__()
+        else:
+            self._ctx = np.errstate(all="ignore")
+            self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+    def zeros(self, shape):
+        if self.mp:
+            out = np.empty(shape, dtype=object)
+            out.fill(mpmath.mpf(0))
+            return out
+        return np.zeros(shape)
+
+    def eye(self, d):
+        out = self.zeros((d, d))
+        for i in range(d):
+            out[i, i] = mpmath.mpf(1) if self.mp else 1.0
+        return out
+
+    def finalize(self, x):
+        """Round to the requested precision (mpmath) or pass through (float64)."""
+        if not self.mp:
+            return x
+        with mpmath.workdps(self.dps):
+            if isinstance(x, np.ndarray):
+                return np.vectorize(lambda v: +v, otypes=[object])(x) if x.size else x
+            return +x
+
+
+class TeacherStudent:
+    r"""Two-layer teacher-student regression under Gaussian input.
+
+    Parameters
+    ----------
+    activation : str or Activation
+        Shared activation of teacher and student (``"erf"`` is erf(z/sqrt 2)).
+    teacher_weights : array (k, d)
+        Teacher input weights $V$ (rows $v_r$).
+    teacher_output : array (k,), optional
+        Teacher output weights $b$ (default all ones).
+    n : int
+        Number of student neurons.
+    train_output : bool
+        Train the student's output weights $a$ (default).  With ``False`` they
+        are fixed to ``student_output`` (default all ones; the Safran & Shamir
+        setting) and the parameters are $W$ only.
+    student_output : array (n,), optional
+        Fixed output weights used when ``train_output=False``.
+
+    Parameters are packed as ``theta = [W.ravel(), a]`` (row-major $W$), or
+    ``theta = W.ravel()`` when the output weights are fixed.  Loss is
+    $L = \tfrac12 E[(f - f^*)^2]$.
+    """
+
+    def __init__(self, activation_name, teacher_weights, teacher_output=None, n=None,
+                 train_output=True, student_output=None):
+        self.activation: Activation = activation(activation_name)
+        V = _as_float_array(teacher_weights, "teacher_weights", ndim=2)
+        k, d = V.shape
+        if k < 1 or d < 1:
+            raise ShapeError(f"teacher_weights must have at least one row and column, got {V.shape}")
+        b = np.ones(k) if teacher_output is None else _as_float_array(teacher_output, "teacher_output", shape=(k,))
+        if n is None:
+            raise ShapeError("n (number of student neurons) is required")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ShapeError(f"n must be a positive integer, got {n!r}")
+        self.teacher_weights = V
+        self.teacher_output = b
+        self.n, self.k, self.d = int(n), k, d
+        self.train_output = bool(train_output)
+        if student_output is None:
+            self.student_output = np.ones(self.n)
+        else:
+            self.student_output = _as_float_array(student_output, "student_output", shape=(self.n,))
+        self._teacher_constant = {}
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def orthonormal(cls, activation_name, k, n, d=None, train_output=True, student_output=None):
+        r"""Orthonormal teacher: $V$ = first ``k`` rows of $I_d$ (default ``d = k``), $b = 1$."""
+        d = k if d is None else d
+        if d < k:
+            raise ShapeError(f"orthonormal teacher needs d >= k, got d={d}, k={k}")
+        return cls(activation_name, np.eye(d)[:k], np.ones(k), n=n, train_output=train_output,
+                   student_output=student_output)
+
+    @property
+    def num_params(self) -> int:
+        """Length of the packed parameter vector."""
+        return self.n * self.d + (self.n if self.train_output else 0)
+
+    def __repr__(self):
+        return (f"TeacherStudent({self.activation.name!r}, n={self.n}, k={self.k}, d={self.d}, "
+                f"train_output={self.train_output})")
+
+    # ------------------------------------------------------------------
+    def pack(self, W, a=None):
+        """Flat parameter vector from student weights ``W`` (n, d) and output weights ``a`` (n,)."""
+        W = _as_float_array(W, "W", shape=(self.n, self.d))
+        if self.train_output:
+            if a is None:
+                raise ShapeError("argument a (student output weights) is required when train_output=True")
+            a = _as_float_array(a, "a", shape=(self.n,))
+            return np.concatenate([W.ravel(), a])
+        if a is not None:
+            a = _as_float_array(a, "a", shape=(self.n,))
+            if not np.array_equal(a, self.student_output):
+                raise ShapeError("argument a must be omitted (or equal the fixed student_output) "
+                                 "when train_output=False")
+        return W.ravel().copy()
+
+    def unpack(self, theta):
+        """``(W, a)`` from a flat parameter vector (``a`` is the fixed one if not trained)."""
+        theta = self._check_theta(theta, None)
+        nd = self.n * self.d
+        W = theta[:nd].reshape(self.n, self.d)
+        a = theta[nd:] if self.train_output else self.student_output.copy()
+        return W, a
+
+    def _check_theta(self, theta, prec):
+        if prec is not None and prec.mp:
+            return _as_mp_array(theta, "theta", (self.num_params,))
+        return _as_float_array(theta, "theta", shape=(self.num_params,))
+
+    # ------------------------------------------------------------------
+    def _units(self, theta, prec):
+        """Stacked units U (P, d) and signed output weights alpha (P,) in the precision."""
+        theta = self._check_theta(theta, prec)
+        nd = self.n * self.d
+        W = theta[:nd].reshape(self.n, self.d)
+        if prec.mp:
+            V = _as_mp_array(self.teacher_weights, "teacher_weights", (self.k, self.d))
+            b = _as_mp_array(self.teacher_output, "teacher_output", (self.k,))
+            a = theta[nd:] if self.train_output else _as_mp_array(self.student_output, "student_output", (self.n,))
+        else:
+            V, b = self.teacher_weights, self.teacher_output
+            a = theta[nd:] if self.train_output else self.student_output
+        U = np.concatenate([W, V], axis=0)
+        alpha = np.concatenate([a, -b])
+        return U, alpha
+
+    def _gram(self, U, rows, prec):
+        """Gram block G[rows, :] with stable D = G_ii G_qq - G_iq^2."""
+        if prec.mp:
+            with mpmath.workprec(2 * mpmath.mp.prec + 20):
+                G = U[rows] @ U.T
+                g_all = np.array([sum(u * u for u in row) for row in U], dtype=object)
+                A = g_all[rows][:, None] * np.ones((1, len(U)), dtype=object)
+                B = np.ones((len(rows), 1), dtype=object) * g_all[None, :]
+                D = A * B - G * G
+            return (np.vectorize(lambda v: +v, otypes=[object])(x) for x in (A, B, G, D))
+        G = U[rows] @ U.T
+        g_all = np.einsum("pd,pd->p", U, U)
+        A = np.broadcast_to(g_all[rows][:, None], G.shape)
+        B = np.broadcast_to(g_all[None, :], G.shape)
+        D = A * B - G * G
+        near = D < _NEAR * A * B
+        if np.any(near):
+            ii, qq = np.nonzero(near)
+            ui, uq = U[rows][ii], U[qq]
+            gi = g_all[rows][ii]
+            with np.errstate(all="ignore"):
+                coef = np.where(gi > 0, G[ii, qq] / np.where(gi > 0, gi, 1.0), 0.0)
+            r = uq - coef[:, None] * ui
+            D = D.copy()
+            D[ii, qq] = gi * np.einsum("md,md->m", r, r)
+        return A, B, G, np.maximum(D, 0.0)
+
+    def _partials(self, indices, A, B, G, D, prec, offdiag_mask, what):
+        """Evaluate kernel partials on the block; diagonal (self) entries are set to 0."""
+        out = {}
+        mp = prec.mp
+        # replace self pairs by a harmless covariance before evaluating
+        one = mpmath.mpf(1) if mp else 1.0
+        zero = mpmath.mpf(0) if mp else 0.0
+        A_, B_, G_, D_ = (np.array(x, dtype=object if mp else float) for x in (A, B, G, D))
+        A_[~offdiag_mask] = one
+        B_[~offdiag_mask] = one
+        G_[~offdiag_mask] = zero
+        D_[~offdiag_mask] = one
+        for idx in indices:
+            val = partial_evaluator(self.activation, idx, mp)(A_, B_, G_, D_)
+            val = np.array(val, dtype=object if mp else float)
+            self._check_finite(val, offdiag_mask, A, B, D, idx, what)
+            val[~offdiag_mask] = zero
+            out[idx] = val
+        return out
+
+    def _check_finite(self, val, mask, A, B, D, idx, what):
+        if val.dtype == object:
+            bad = np.vectorize(lambda v: not mpmath.isfinite(v), otypes=[bool])(val) & mask
+        else:
+            bad = ~np.isfinite(val) & mask
+        if not np.any(bad):
+            return
+        i, q = (int(v) for v in np.argwhere(bad)[0])
+        unit = self._unit_name(q)
+        if A[i, q] == 0 or B[i, q] == 0:
+            reason = (f"student neuron {i} or {unit} has zero norm, where the {self.activation.name} "
+                      f"kernel partial {idx} is undefined")
+        elif D[i, q] == 0:
+            reason = (f"student neuron {i} and {unit} are exactly aligned (c**2 = a*b), where the "
+                      f"{self.activation.name} kernel partial {idx} is singular")
+        else:
+            reason = f"kernel partial {idx} is not finite for student neuron {i} and {unit}"
+        raise DomainError(f"cannot evaluate the {what}: {reason}")
+
+    def _unit_name(self, q):
+        return f"student neuron {q}" if q < self.n else f"teacher neuron {q - self.n}"
+
+    def _diag(self, m, t, prec, what):
+        val = np.array(diagonal_evaluator(self.activation, m, prec.mp)(t), dtype=object if prec.mp else float)
+        ok = (np.vectorize(mpmath.isfinite, otypes=[bool])(val) if prec.mp else np.isfinite(val))
+        if not np.all(ok):
+            i = int(np.flatnonzero(~ok)[0])
+            raise DomainError(f"cannot evaluate the {what}: phi^({m}) of {self.activation.name} is not "
+                              f"finite for student neuron {i} (zero norm?)")
+        return val
+
+    # ------------------------------------------------------------------
+    def _teacher_term(self, U, alpha, prec):
+        key = prec.dps
+        if key not in self._teacher_constant:
+            rows = np.arange(self.n, self.n + self.k)
+            A, B, G, D = self._gram(U, rows, prec)
+            mask = np.ones(G.shape, dtype=bool)
+            mask[np.arange(self.k), rows] = False
+            K = self._partials([(0, 0, 0)], A, B, G, D, prec, mask, "loss")[(0, 0, 0)]
+            phi = self._diag(0, np.array([A[r, self.n + r] for r in range(self.k)], dtype=A.dtype), prec, "loss")
+            K[np.arange(self.k), rows] = phi
+            ab = alpha[self.n:]
+            self._teacher_constant[key] = 0.5 * (ab @ (K[:, self.n:] @ ab))
+        return self._teacher_constant[key]
+
+    def _evaluate(self, theta, dps, order):
+        """Loss (order 0), + gradient (1), + Hessian (2) in one pass."""
+        prec = _Precision(dps)
+        with prec:
+            U, alpha = self._units(theta, prec)
+            n, P = self.n, self.n + self.k
+            rows = np.arange(n)
+            A, B, G, D = self._gram(U, rows, prec)
+            mask = np.ones((n, P), dtype=bool)
+            mask[rows, rows] = False
+            what = ["loss", "gradient", "Hessian"][order]
+            idx = [(0, 0, 0)]
+            if order >= 1:
+                idx += [(1, 0, 0), (0, 0, 1)]
+            if order >= 2:
+                idx += [(2, 0, 0), (1, 1, 0), (1, 0, 1), (0, 0, 2)]
+            kp = self._partials(idx, A, B, G, D, prec, mask, what)
+            g_self = np.array([A[i, i] for i in range(n)], dtype=A.dtype)
+            phi = [self._diag(m, g_self, prec, what) for m in range(order + 1)]
+            K = kp[(0, 0, 0)]
+            K[rows, rows] = phi[0]
+            a = alpha[:n]
+            Ka = K @ alpha  # (n,)
+            loss = 0.5 * (a @ Ka[:n] - a @ (K[:, n:] @ alpha[n:]) * 0 + 0) if False else None
+            # L = 1/2 sum_{p,q} alpha_p alpha_q K_pq with K symmetric:
+            #   = 1/2 a^T K_WW a + a^T K_WV alpha_V + teacher constant
+            loss = 0.5 * (a @ (K[:, :n] @ a)) + a @ (K[:, n:] @ alpha[n:]) + self._teacher_term(U, alpha, prec)
+            result = [prec.finalize(loss)]
+            if order == 0:
+                return result
+            Kav, Kcv = kp[(1, 0, 0)], kp[(0, 0, 1)]
+            aa = a[:, None] * alpha[None, :]
+            S = 0.5 * aa * Kcv
+            S[rows, rows] = 0.5 * a * a * phi[1] + (aa * Kav).sum(axis=1)
+            gW = 2 * (S @ U)
+            grad = gW.ravel()
+            if self.train_output:
+                grad = np.concatenate([grad, Ka])
+            result.append(prec.finalize(grad))
+            if order == 1:
+                return result
+            result.append(prec.finalize(self._hessian(U, alpha, kp, phi, S, K, prec)))
+            return result
+
+    def _hessian(self, U, alpha, kp, phi, S, K, prec):
+        n, d = self.n, self.d
+        W = U[:n]
+        a = alpha[:n]
+        aa = a[:, None] * alpha[None, :]
+        Caa, Cab = aa * kp[(2, 0, 0)], aa * kp[(1, 1, 0)]
+        Cac, Ccc = aa * kp[(1, 0, 1)], aa * kp[(0, 0, 2)]
+        ss = slice(0, n)
+        # off-diagonal student pairs: u_i x_ij^T + u_j y_ij^T
+        X = 4 * Cab[:, ss, None] * W[None, :, :] + 2 * Cac[:, ss, None] * W[:, None, :]
+        Y = 2 * Cac[:, ss].T[:, :, None] * W[None, :, :] + Ccc[:, ss, None] * W[:, None, :]
+        H = np.einsum("ia,ijb->iajb", W, X) + np.einsum("ja,ijb->iajb", W, Y)
+        # identity part 2 S_ij I (all student pairs, diagonal included)
+        eye = prec.eye(d)
+        H = H + 2 * S[:, None, :n, None] * eye[None, :, None, :]
+        # diagonal blocks
+        cuu = 4 * Caa.sum(axis=1) + 2 * a * a * phi[2]
+        r = Cac @ U  # (n, d)
+        diag = (cuu[:, None, None] * W[:, :, None] * W[:, None, :]
+                + 2 * (W[:, :, None] * r[:, None, :] + r[:, :, None] * W[:, None, :])
+                + np.einsum("iqa,qb->iab", Ccc[:, :, None] * U[None, :, :], U))
+        for i in range(n):
+            H[i, :, i, :] = H[i, :, i, :] + diag[i]
+        nd = n * d
+        H = H.reshape(nd, nd)
+        if not self.train_output:
+            return H
+        Ka, Kc = kp[(1, 0, 0)], kp[(0, 0, 1)]
+        # M[j, i, :] = d^2 L / (d w_j d a_i)
+        M = (2 * (a[:, None] * Ka[:, ss])[:, :, None] * W[:, None, :]
+             + (a[:, None] * Kc[:, ss])[:, :, None] * W[None, :, :])
+        dself = 2 * (a * phi[1] + Ka @ alpha)[:, None] * W + (Kc * alpha[None, :]) @ U
+        for j in range(n):
+            M[j, j, :] = dself[j]
+        Mf = M.transpose(0, 2, 1).reshape(nd, n)
+        top = np.concatenate([H, Mf], axis=1)
+        bottom = np.concatenate([Mf.T, K[:, :n]], axis=1)
+        return np.concatenate([top, bottom], axis=0)
+
+    # ------------------------------------------------------------------
+    def loss(self, theta, dps=None):
+        r"""$L(\theta) = \tfrac12 E[(f - f^*)^2]$: float, or mpmath number at ``dps`` digits."""
+        return self._evaluate(theta, dps, 0)[0]
+
+    def loss_and_gradient(self, theta, dps=None):
+        """``(loss, gradient)`` from one evaluation of the kernels."""
+        loss, grad = self._evaluate(theta, dps, 1)
+        return loss, grad
+
+    def gradient(self, theta, dps=None):
+        r"""$\nabla_\theta L$ (shape ``(num_params,)``; object array of mpf when ``dps`` is given)."""
+        return self._evaluate(theta, dps, 1)[1]
+
+    def hessian(self, theta, dps=None):
+        r"""$\nabla^2_\theta L$ (shape ``(num_params, num_params)``).
+
+        Blocks, with $C^{xy}_{iq} = a_i\alpha_q\,\partial_x\partial_y\kappa(G_{ii}, G_{qq}, G_{iq})$:
+        $\partial^2 L/\partial w_i\partial w_j = w_i(4C^{ab}_{ij}w_j + 2C^{ac}_{ij}w_i)^\top
+        + w_j(2C^{ac}_{ji}w_j + C^{cc}_{ij}w_i)^\top + 2S_{ij}I$ for $i \ne j$;
+        $\partial^2 L/\partial w_i^2 = (4\sum_q C^{aa}_{iq} + 2a_i^2\varphi'')w_iw_i^\top
+        + 2(w_i r_i^\top + r_i w_i^\top) + \sum_q C^{cc}_{iq}u_qu_q^\top + 2S_{ii}I$,
+        $r_i = \sum_q C^{ac}_{iq}u_q$;
+        $\partial^2 L/\partial a_i\partial a_j = K_{ij}$; and
+        $\partial^2 L/\partial a_i\partial w_j = 2a_j\kappa_a(j,i)w_j + a_j\kappa_c(j,i)w_i$ ($i\ne j$).
+        """
+        return self._evaluate(theta, dps, 2)[2]
