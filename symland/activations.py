@@ -112,6 +112,23 @@ class Activation:
 
         return kernel_partial(self, (0, 0, 0), a, b, c, dps=dps)
 
+    def __reduce__(self):
+        # registered activations pickle by name, so worker processes share the
+        # registry's cached kernel partials instead of re-deriving them
+        if _REGISTRY.get(self.name) is self:
+            return (activation, (self.name,))
+        return (Activation, (self.name, self.expr, self.kernel_expr, self.safe_kernel_expr, self.description))
+
+    @functools.cached_property
+    def homogeneity_degree(self):
+        r"""$p$ with $s(tz) = t^p s(z)$ for all $t > 0$, or ``None`` (decided symbolically)."""
+        t = sympy.Symbol("t", positive=True)
+        halves = [sympy.Symbol("zp", positive=True), sympy.Symbol("zn", negative=True)]
+        for p in range(0, 5):
+            if all(sympy.simplify(self.expr.subs(z, t * h) - t**p * self.expr.subs(z, h)) == 0 for h in halves):
+                return p
+        return None
+
     def __repr__(self) -> str:
         return f"Activation({self.name!r}, s(z) = {self.expr}, {self.method})"
 
