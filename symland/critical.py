@@ -34,6 +34,7 @@ import scipy.optimize
 
 from .backends import check_dps
 from .errors import ConvergenceError, DomainError
+from .reduction import reduce_dimension
 
 __all__ = [
     "CriticalPoint",
@@ -113,6 +114,7 @@ class CriticalPoint:
     zero_mode_sources: dict | None = None
     kind: str | None = None
     threshold: mpmath.mpf | None = None
+    reduction: tuple | None = dataclasses.field(default=None, repr=False)
 
     def theta_float(self) -> np.ndarray:
         """Parameters rounded to float64."""
@@ -274,7 +276,7 @@ def _refined_solve(Hf, Hmp, rhs, border=None, steps=6):
 
 
 def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify_point: bool = True,
-           null_rel: float = 1e-9, verbose: bool = False) -> CriticalPoint:
+           null_rel: float = 1e-9, verbose: bool = False, reduce: bool = True) -> CriticalPoint:
     r"""Refine a critical point of ``problem`` to ``dps`` digits by Newton's method in mpmath.
 
     Iterates $\theta \leftarrow \theta - \nabla^2L(\theta)^{-1}\nabla L(\theta)$ with the
@@ -284,8 +286,29 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     a gauge-fixed (bordered) step.  Raises :class:`~symland.errors.ConvergenceError`
     with the residual history if the tolerance is not reached in ``max_iter``
     iterations or the iteration diverges.
+
+    With ``reduce=True`` and ``d > |supp V| + n`` the problem is solved exactly
+    in the span of the weights (:mod:`symland.reduction`) and the point lifted
+    back; its full-space Hessian spectrum is the reduced one plus $2S_{WW}$ for
+    each unused direction, so ``d`` does not drive the cost.
     """
     dps = check_dps(dps)
+    red = reduce_dimension(problem) if reduce else None
+    if red is not None:
+        start = np.array([float(v) for v in np.asarray(theta).ravel()])
+        theta_r = red.reduce(start)
+        cp = refine(red.reduced, theta_r, dps=dps, tol=tol, max_iter=max_iter, classify_point=False,
+                    null_rel=null_rel, verbose=verbose, reduce=False)
+        reduced_theta = cp.theta
+        cp.theta = red.lift(cp.theta)
+        with mpmath.workdps(dps + _GUARD):
+            g = problem.gradient(cp.theta, dps=dps + _GUARD)
+        with mpmath.workdps(dps):
+            cp.gradient_norm = +_mp_norm(g)
+        cp.reduction = (red, reduced_theta)
+        if classify_point:
+            classify(problem, cp)
+        return cp
     work = dps + _GUARD
     with mpmath.workdps(work):
         tol = mpmath.mpf(10) ** (-dps) if tol is None else mpmath.mpf(tol)
@@ -422,9 +445,17 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
     """Fill in the Hessian spectrum, index, nullity and kind of a refined point (in place)."""
     work = cp.dps + _GUARD
     with mpmath.workdps(work):
-        H = problem.hessian(cp.theta, dps=work)
-        M = mpmath.matrix(H.tolist())
-        lam = sorted(mpmath.eigsy(M, eigvals_only=True))
+        if cp.reduction is not None:
+            # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
+            red, theta_r = cp.reduction
+            H = red.reduced.hessian(theta_r, dps=work)
+            lam = list(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
+            S = red.reduced.gram_gradient(theta_r, dps=work)
+            mu = list(mpmath.eigsy(mpmath.matrix((2 * S).tolist()), eigvals_only=True))
+            lam = sorted(lam + mu * red.unused)
+        else:
+            H = problem.hessian(cp.theta, dps=work)
+            lam = sorted(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
         hnorm = max(abs(v) for v in lam) if lam else mpmath.mpf(0)
         thr = 1000 * max(hnorm, 1) * (mpmath.mpf(10) ** (-cp.digits) + mpmath.mpf(10) ** (-cp.dps))
         index = sum(1 for v in lam if v < -thr)

@@ -342,7 +342,6 @@ class TeacherStudent:
             K[rows, rows] = phi[0]
             a = alpha[:n]
             Ka = K @ alpha  # (n,)
-            loss = 0.5 * (a @ Ka[:n] - a @ (K[:, n:] @ alpha[n:]) * 0 + 0) if False else None
             # L = 1/2 sum_{p,q} alpha_p alpha_q K_pq with K symmetric:
             #   = 1/2 a^T K_WW a + a^T K_WV alpha_V + teacher constant
             loss = 0.5 * (a @ (K[:, :n] @ a)) + a @ (K[:, n:] @ alpha[n:]) + self._teacher_term(U, alpha, prec)
@@ -358,6 +357,7 @@ class TeacherStudent:
             if self.train_output:
                 grad = np.concatenate([grad, Ka])
             result.append(prec.finalize(grad))
+            self._last_gram_gradient = prec.finalize(S[:, :n])
             if order == 1:
                 return result
             result.append(prec.finalize(self._hessian(U, alpha, kp, phi, S, K, prec)))
@@ -406,6 +406,18 @@ class TeacherStudent:
     def loss(self, theta, dps=None):
         r"""$L(\theta) = \tfrac12 E[(f - f^*)^2]$: float, or mpmath number at ``dps`` digits."""
         return self._evaluate(theta, dps, 0)[0]
+
+    def gram_gradient(self, theta, dps=None):
+        r"""Student block $S_{WW}$ of $\partial L/\partial G$ (symmetric convention, $\nabla_U L = 2SU$).
+
+        At a critical point, perturbing every student by $\varepsilon_i e$ along
+        a unit vector $e$ orthogonal to all weight vectors changes the loss by
+        $\varepsilon^\top S_{WW}\varepsilon$ to second order, so the Hessian
+        restricted to those directions is $2S_{WW}$ (used for problems reduced
+        to the span of the weights).
+        """
+        self._evaluate(theta, dps, 1)
+        return self._last_gram_gradient
 
     def loss_and_gradient(self, theta, dps=None):
         """``(loss, gradient)`` from one evaluation of the kernels."""
