@@ -98,6 +98,12 @@ class CriticalPoint:
         precision reached: $10^3\,\|H\|\,(10^{-digits} + 10^{-dps})$.
     history : list of str
         Gradient norm at every Newton iteration.
+    frozen : int
+        Number of near-null Hessian directions (float64 eigenvalue below
+        ``null_rel * ||H||``) along which the Newton step was gauge-fixed.  The
+        position along them is only known to the accuracy of the start, so
+        eigenvalues below ``10 * null_rel * ||H||`` count as zero when
+        ``frozen > 0`` (the threshold says so).
     """
 
     theta: np.ndarray
@@ -115,6 +121,8 @@ class CriticalPoint:
     kind: str | None = None
     threshold: mpmath.mpf | None = None
     reduction: tuple | None = dataclasses.field(default=None, repr=False)
+    frozen: int = 0
+    null_rel: float = 1e-9
 
     def theta_float(self) -> np.ndarray:
         """Parameters rounded to float64."""
@@ -179,7 +187,8 @@ def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, meth
         return -problem.hessian(th)
 
     def small(t, th):
-        return float(np.linalg.norm(problem.gradient(th))) - gtol
+        # stop below gtol, not at it: the root is located on float64-noisy gradients
+        return float(np.linalg.norm(problem.gradient(th))) - 0.5 * gtol
 
     small.terminal = True
     sol = scipy.integrate.solve_ivp(rhs, (0.0, float(t_max)), theta0, method=method, jac=jac,
@@ -351,16 +360,21 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
         scale = max(1.0, float(_mp_norm(th)))
         err = max(nxt / scale, 10.0 ** (-dps))
         digits = int(min(dps, math.floor(-math.log10(err))))
-        loss = problem.loss(th, dps=work)
+        with mpmath.workdps(dps):
+            rounded = np.array([+v for v in th], dtype=object)
+        # report loss and gradient at the returned (rounded) parameters
+        loss, g = problem.loss_and_gradient(rounded, dps=work)
     with mpmath.workdps(dps):
         cp = CriticalPoint(
-            theta=np.array([+v for v in th], dtype=object),
+            theta=rounded,
             loss=+loss,
             gradient_norm=+_mp_norm(g),
             dps=dps,
             digits=digits,
             iterations=len(history) - 1,
             history=history,
+            frozen=int(null.shape[1]),
+            null_rel=null_rel,
         )
     if classify_point:
         classify(problem, cp)
@@ -458,6 +472,8 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
             lam = sorted(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
         hnorm = max(abs(v) for v in lam) if lam else mpmath.mpf(0)
         thr = 1000 * max(hnorm, 1) * (mpmath.mpf(10) ** (-cp.digits) + mpmath.mpf(10) ** (-cp.dps))
+        if cp.frozen:
+            thr = max(thr, 10 * mpmath.mpf(cp.null_rel) * hnorm)
         index = sum(1 for v in lam if v < -thr)
         nullity = sum(1 for v in lam if abs(v) <= thr)
     sources = predicted_zero_modes(problem, cp.theta)

@@ -319,7 +319,24 @@ class TeacherStudent:
             self._teacher_constant[key] = 0.5 * (ab @ (K[:, self.n:] @ ab))
         return self._teacher_constant[key]
 
-    def _evaluate(self, theta, dps, order):
+    def _alignment_digits(self, A, B, D, mask):
+        r"""Extra digits the mpmath Hessian needs near aligned pairs.
+
+        Second kernel partials of non-smooth activations (ReLU) grow like
+        $D^{-1/2}$ as a pair aligns and cancel in the chain rule, losing
+        about $\tfrac12\log_{10}(ab/D)$ digits; the Hessian is then evaluated
+        with that many more digits (the loss at the given inputs is unchanged).
+        """
+        worst = None
+        for (i, q) in zip(*np.nonzero(mask)):
+            if A[i, q] > 0 and B[i, q] > 0 and D[i, q] > 0:
+                r = D[i, q] / (A[i, q] * B[i, q])
+                worst = r if worst is None or r < worst else worst
+        if worst is None or worst > mpmath.mpf("1e-6"):
+            return 0
+        return int(-mpmath.log10(worst) / 2) + 5
+
+    def _evaluate(self, theta, dps, order, boosted=False):
         """Loss (order 0), + gradient (1), + Hessian (2) in one pass."""
         prec = _Precision(dps)
         with prec:
@@ -329,6 +346,12 @@ class TeacherStudent:
             A, B, G, D = self._gram(U, rows, prec)
             mask = np.ones((n, P), dtype=bool)
             mask[rows, rows] = False
+            if prec.mp and order >= 2 and not boosted:
+                extra = self._alignment_digits(A, B, D, mask)
+                if extra:
+                    exact_theta = self._check_theta(theta, prec)
+                    res = self._evaluate(exact_theta, dps + extra, order, boosted=True)
+                    return [prec.finalize(r) for r in res]
             what = ["loss", "gradient", "Hessian"][order]
             idx = [(0, 0, 0)]
             if order >= 1:
