@@ -190,10 +190,6 @@ def test_refine_at_two_precisions_agrees(refined_k4n2):
         assert abs(lo.loss - hi.loss) < mpmath.mpf(10) ** -28
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG symland.critical.refine: CriticalPoint.gradient_norm is |grad L| at the unrounded "
-    "working-precision iterate (dps+15 digits), not at the returned theta (rounded to dps "
-    "digits); at dps=50 it reports ~1e-66 while |grad L(cp.theta)| ~ 1e-51"))
 def test_reported_gradient_norm_describes_returned_theta(erf_k4n2, refined_k4n2):
     cp = refined_k4n2[50]
     actual = grad_norm_at(erf_k4n2, cp.theta, 80)
@@ -396,13 +392,6 @@ def test_duplicated_neuron_line_of_critical_points(lam):
     assert np.count_nonzero(np.abs(lam_fd) < 1e-8) == 2
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG symland.critical.refine/classify: the bordered (gauge-fixed) Newton step freezes every "
-    "numerically-null direction, also the non-flat one (w1 - w2 along w), so the float64 error "
-    "(~1e-16) there is never corrected; the Hessian eigenvalue on it stays ~1e-35 at the "
-    "refined point while classify's threshold (~1e-47 at dps=50, from cp.digits) assumes full "
-    "accuracy: the exact nullity-2 'degenerate' point is reported as nullity 1 'minimum' at "
-    "dps=50 (and correctly as 'degenerate' at dps=30)"))
 def test_degenerate_point_classified_consistently():
     r"""$\lambda = 3/2$: index 0 and two exact zero modes (FD: see the test above) of which one is
     predicted, so ``kind`` must be ``"degenerate"`` with nullity 2 — at every precision."""
@@ -421,12 +410,6 @@ def test_degenerate_point_classified_consistently():
 # ---------------------------------------------------------------------------
 # relu: zero-loss minima have aligned student/teacher neurons
 # ---------------------------------------------------------------------------
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG symland.problems Hessian (used by classify) near aligned relu neurons: the kernel "
-    "partials diverge like 1/sqrt(D) and cancel in the chain rule, so at the refined zero-loss "
-    "minimum (D ~ 1e-88) the dps+15-digit Hessian has eigenvalues -1.1e-13, 5.7e-14 on the two "
-    "rescaling zero modes (a dps=150 Hessian at the same point gives ~1e-32): the global "
-    "minimum is classified 'saddle', index 1, nullity 0"))
 def test_relu_global_minimum_with_trained_outputs_is_minimum():
     p = TeacherStudent.orthonormal("relu", k=2, n=2)
     rng = np.random.default_rng(0)
@@ -437,11 +420,6 @@ def test_relu_global_minimum_with_trained_outputs_is_minimum():
     assert (cp.kind, cp.index, cp.nullity) == ("minimum", 0, 2)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG symland.problems Hessian near aligned relu neurons (same cause as above): at the refined "
-    "relu n=k=d=6 global minimum (distance 3e-75 from the exact one, below the 65 working "
-    "digits) the smallest eigenvalues reported are 0.084957, 0.086916 instead of 0.0908451 "
-    "(15-fold degenerate; float64 Hessian 1e-9 away and a dps=150 Hessian agree on 0.0908451)"))
 def test_relu_fixed_output_minimum_spectrum():
     p = TeacherStudent.orthonormal("relu", k=6, n=6, train_output=False)
     res = minimize(p, random_start(p, np.random.default_rng(0)))
@@ -511,10 +489,6 @@ def test_gradient_flow_trajectory(flow_k3):
     assert res.loss < 1e-12  # this start reaches the teacher (zero loss)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG symland.critical.gradient_flow: it stops at the event |grad| = gtol (root located on "
-    "float64-noisy gradients, ~1e-16 absolute) and then sets converged = (|grad| <= gtol), a coin "
-    "flip: this start ends at |grad| = 1.0000000616e-10 > gtol, converged=False"))
 def test_gradient_flow_reaches_gtol(flow_k3):
     p, res = flow_k3
     assert res.converged and res.gradient_norm < GTOL
