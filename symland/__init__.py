@@ -25,6 +25,9 @@ from .gaussian import (
     kernel_partial_expr,
 )
 from .problems import TeacherStudent
+from .critical import CriticalPoint, classify, gradient_flow, minimize, newton, refine
+from .symmetry import canonical_form, deduplicate, invariant_key, same_point
+from .survey import SurveyResult, survey
 
 __version__ = "0.1.0"
 
@@ -47,6 +50,18 @@ __all__ = [
     "diagonal",
     "diagonal_expr",
     "TeacherStudent",
+    "CriticalPoint",
+    "minimize",
+    "gradient_flow",
+    "newton",
+    "refine",
+    "classify",
+    "canonical_form",
+    "invariant_key",
+    "same_point",
+    "deduplicate",
+    "survey",
+    "SurveyResult",
     "SymlandError",
     "ShapeError",
     "DomainError",

@@ -4,6 +4,8 @@ Subcommands
 -----------
 ``symland kernel NAME``  closed form of the dual kernel (pretty and LaTeX) and how it was checked
 ``symland loss``         loss and gradient norm of a preset or a weights file (.npz / .json)
+``symland critical``     refine one critical point to many digits and classify it
+``symland survey``       multi-start survey: distinct critical points, their index and frequency
 
 Every number printed with ``--json`` is a decimal string carrying all digits computed.
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 
 import mpmath
 import numpy as np
@@ -74,14 +78,21 @@ def _cmd_kernel(args):
 
 
 def _load_weights(path):
-    if path.endswith(".npz"):
-        with np.load(path) as f:
-            data = {k: f[k] for k in f.files}
-    elif path.endswith(".json"):
-        with open(path) as f:
-            data = json.load(f)
-    else:
+    if not (path.endswith(".npz") or path.endswith(".json")):
         raise SymlandError(f"--weights {path!r}: expected a .npz or .json file")
+    if not os.path.isfile(path):
+        raise SymlandError(f"--weights {path!r}: no such file")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path) as f:
+                data = {k: f[k] for k in f.files}
+        else:
+            with open(path) as f:
+                data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise SymlandError(f"--weights {path!r}: cannot read it ({exc})") from None
+    if not isinstance(data, dict):
+        raise SymlandError(f"--weights {path!r}: expected an object with arrays W, optional a, V, b")
     if "W" not in data:
         raise SymlandError(f"--weights {path!r}: needs an array 'W' (student weights, n x d); "
                            "optional 'a' (n,), 'V' (k x d), 'b' (k,)")
@@ -132,6 +143,84 @@ def _cmd_loss(args):
     return 0
 
 
+_SOLVER_NAMES = ("minimize", "flow", "newton")
+
+
+def _solve_float(prob, theta, solver, gtol):
+    from . import critical
+    from .survey import SOLVERS
+
+    return getattr(critical, SOLVERS[solver])(prob, theta, gtol=gtol)
+
+
+def _cmd_critical(args):
+    from .critical import refine
+
+    prob, theta = problem_from_args(args)
+    solver = args.solver or ("none" if args.weights else "minimize")
+    start = f"weights file {args.weights}" if args.weights else f"random start (seed {args.seed})"
+    float_info = None
+    if solver != "none":
+        res = _solve_float(prob, theta, solver, args.gtol)
+        theta = res.theta
+        float_info = {"solver": solver, "converged": res.converged, "gradient_norm": repr(res.gradient_norm),
+                      "iterations": res.iterations, "message": res.message}
+    cp = refine(prob, theta, dps=args.dps)
+    out = {"problem": repr(prob), "start": start, "float_solver": float_info,
+           "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
+    out.update(cp.to_dict())
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(out["problem"])
+    if float_info:
+        state = "converged" if res.converged else "stopped"
+        print(f"start: {start}; {solver} {state} at |grad| = {res.gradient_norm:.3g} "
+              f"after {res.iterations} iterations")
+    else:
+        print(f"start: {start} (refined directly)")
+    print(f"loss          = {out['loss']}")
+    print(f"|grad loss|   = {out['gradient_norm']}")
+    print(f"digits        = {cp.digits} (of dps {cp.dps})")
+    print(f"index         = {cp.index}")
+    src = f" {cp.zero_mode_sources}" if cp.zero_mode_sources else ""
+    print(f"nullity       = {cp.nullity} (explained by symmetries: {cp.predicted_nullity}{src})")
+    print(f"kind          = {cp.kind}")
+    m = min(args.eigenvalues, len(cp.eigenvalues))
+    eig = ", ".join(mpmath.nstr(v, 12) for v in cp.eigenvalues[:m])
+    print(f"smallest {m} Hessian eigenvalues: {eig}")
+    print(f"({out['convention']}; mpmath at {cp.dps} digits)")
+    return 0
+
+
+def _cmd_survey(args):
+    from .survey import survey
+
+    prob, _ = problem_from_args(args)
+    t0 = time.perf_counter()
+    res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
+                 workers=args.workers, gtol=args.gtol, merge=args.merge, progress=None)
+    if args.json:
+        out = res.to_dict()
+        out["workers"] = args.workers or os.cpu_count() or 1
+        out["seconds"] = round(time.perf_counter() - t0, 3)
+        print(json.dumps(out, indent=2))
+    else:
+        print(res.table())
+        print(f"({res.seconds:.1f} s; full digits and parameters with --json)")
+    return 0
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
 def add_problem_options(p, n_default=2):
     """Options that define a teacher-student problem (shared by subcommands)."""
     p.add_argument("--activation", default="erf", help=f"one of {', '.join(known_activations())} (default erf)")
@@ -158,6 +247,37 @@ def build_parser():
     p.add_argument("--dps", type=int, default=None, help="decimal digits (mpmath); default float64")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_loss)
+    p = sub.add_parser("critical", help="refine one critical point to many digits and classify it",
+                       description="Refine one critical point by Newton's method in mpmath and classify it by "
+                                   "its Hessian spectrum.  The start is --weights FILE (refined directly unless "
+                                   "--solver is given) or a random student (--seed; W ~ N(0, 1/d), a ~ N(0, 1)) "
+                                   "run through the float64 --solver first.")
+    add_problem_options(p)
+    p.add_argument("--solver", choices=("none",) + _SOLVER_NAMES, default=None,
+                   help="float64 stage before refinement (default: minimize for a random start, "
+                        "none for --weights)")
+    p.add_argument("--gtol", type=float, default=1e-10, help="gradient tolerance of the float solver")
+    p.add_argument("--dps", type=int, default=50, help="decimal digits of the refinement (default 50)")
+    p.add_argument("--eigenvalues", type=int, default=6, help="how many smallest eigenvalues to print")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_critical)
+    p = sub.add_parser("survey", help="multi-start survey of the critical points",
+                       description="Draw --starts random starts (start j: numpy default_rng(SeedSequence(seed)"
+                                   ".spawn(starts)[j]), W ~ N(0, 1/d), a ~ N(0, 1)), run the float64 solver, "
+                                   "refine to --dps digits, classify, and merge points related by a symmetry. "
+                                   "With --weights the problem (teacher V, b and n) is read from the file.")
+    add_problem_options(p)
+    p.add_argument("--starts", type=_positive_int, default=20, help="number of random starts (default 20)")
+    p.add_argument("--dps", type=int, default=30, help="decimal digits of the refinement (default 30)")
+    p.add_argument("--solver", choices=_SOLVER_NAMES, default="minimize", help="float64 solver (default minimize)")
+    p.add_argument("--gtol", type=float, default=1e-10, help="gradient tolerance of the float solver")
+    p.add_argument("--merge", choices=("orbit", "function"), default="orbit",
+                   help="merge points modulo the symmetry group (default), or also points computing the same "
+                        "function with equal index and nullity (one row per critical manifold)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: CPU count; 1 = serial, in-process)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_survey)
     return parser
 
 
