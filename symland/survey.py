@@ -58,8 +58,10 @@ INITIALISATION = ("W_il ~ N(0, 1/d), trained a_i ~ N(0, 1); start j drawn by "
 #: serialises mpmath work between threads of one process (mp.dps is global)
 _MP_LOCK = threading.RLock()
 
-#: exceptions that make a start a counted failure rather than a crash
-_FAILURES = (ConvergenceError, DomainError, np.linalg.LinAlgError)
+#: exceptions that make a start a counted failure rather than a crash: the solver's own
+#: errors, singular linear systems, and mpmath divisions by zero at singular points
+#: (e.g. a zero-norm relu neuron in the mpmath path, which raises no DomainError yet)
+_FAILURES = (ConvergenceError, DomainError, np.linalg.LinAlgError, ZeroDivisionError)
 
 
 @dataclasses.dataclass
@@ -92,9 +94,9 @@ def run_start(problem, start_theta, dps, solver, gtol) -> StartOutcome:
 
     The refinement is attempted even when the float solver stopped above
     ``gtol`` (Newton's method decides whether a critical point is near);
-    :class:`~symland.errors.ConvergenceError`, :class:`~symland.errors.DomainError`
-    and singular linear systems in either stage give a failed outcome with the
-    reason instead of an exception.
+    :class:`~symland.errors.ConvergenceError`, :class:`~symland.errors.DomainError`,
+    singular linear systems and divisions by zero in either stage give a failed
+    outcome with the reason (exception type and message) instead of an exception.
     """
     t0 = time.perf_counter()
     fn = getattr(critical, SOLVERS[solver])
