@@ -199,10 +199,36 @@ def _diag_quad_function(act, m, backend):
 
 
 @functools.lru_cache(maxsize=None)
-def partial_evaluator(act: Activation, index, mp: bool):
+def singular_at_alignment(act: Activation) -> bool:
+    r"""True when second kernel partials blow up as $D = ab - c^2 \to 0$ (e.g. ReLU).
+
+    Decided symbolically: $D$ appears in the denominator of $\partial_c^2\kappa$.
+    Quadrature activations are smooth and return False.
+    """
+    if not act.has_closed_form:
+        return False
+    return sympy.fraction(sympy.together(_partial_expr_cached(act, (0, 0, 2))))[1].has(D_)
+
+
+def _nan_on_pole(f):
+    """mpmath raises on 1/0 where numpy returns inf: map poles to NaN so callers' finiteness checks see them."""
+
+    def g(*args):
+        try:
+            return f(*args)
+        except ZeroDivisionError:
+            return mpmath.mpf("nan")
+
+    return g
+
+
+@functools.lru_cache(maxsize=None)
+def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
     r"""Function ``(a, b, c, D) -> partial`` on arrays.
 
-    Float64 (``mp=False``): numpy arrays.  mpmath (``mp=True``): numpy object
+    Float64 (``mp=False``): numpy arrays (with ``raw=True`` the compiled
+    function itself, which may return a scalar for constant partials or an
+    input array unchanged).  mpmath (``mp=True``): numpy object
     arrays of ``mpf`` evaluated at the current ``mpmath.mp.dps``.
     """
     i, j, l = _check_index(index)
@@ -210,9 +236,10 @@ def partial_evaluator(act: Activation, index, mp: bool):
         expr = _partial_expr_cached(act, (i, j, l))
         if not mp:
             f = compile_numpy(expr)
+            if raw:  # the caller broadcasts constants and copies results aliasing an input
+                return f
             return lambda a, b, c, D: np.asarray(f(a, b, c, D) * np.ones(np.shape(a)), dtype=float)
-        g = compile_mpmath(expr)
-        fv = np.frompyfunc(g, 4, 1)
+        fv = np.frompyfunc(_nan_on_pole(compile_mpmath(expr)), 4, 1)
         return lambda a, b, c, D: fv(a, b, c, D)
     p, q = 2 * i + l, 2 * j + l
     scale = 0.5 ** (i + j)
@@ -236,7 +263,7 @@ def diagonal_evaluator(act: Activation, m: int, mp: bool):
         if not mp:
             f = compile_numpy(expr, (t_,))
             return lambda t: np.asarray(f(t) * np.ones(np.shape(t)), dtype=float)
-        fv = np.frompyfunc(compile_mpmath(expr, (t_,)), 1, 1)
+        fv = np.frompyfunc(_nan_on_pole(compile_mpmath(expr, (t_,))), 1, 1)
         return lambda t: fv(t)
     if not mp:
         h = _diag_quad_function(act, m, "numpy")
@@ -327,7 +354,8 @@ def diagonal(act, m, t, dps=None):
         t = mpmath.mpf(t)
         if not mpmath.isfinite(t) or t < 0:
             raise DomainError("argument t is a variance and must be finite and >= 0")
-        val = mpmath.mpmathify(diagonal_evaluator(act, int(m), True)(np.array(t, dtype=object)).item())
+        val = diagonal_evaluator(act, int(m), True)(np.array(t, dtype=object))
+        val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
         if not mpmath.isfinite(val):
             raise DomainError(f"phi^({m}) of activation {act.name!r} is not finite at t={t}")
     with mpmath.workdps(dps):

@@ -34,13 +34,21 @@ import numpy as np
 from .activations import Activation, activation
 from .backends import check_dps
 from .errors import DomainError, ShapeError
-from .gaussian import diagonal_evaluator, partial_evaluator
+from .gaussian import diagonal_evaluator, partial_evaluator, singular_at_alignment
 
 __all__ = ["TeacherStudent"]
 
 _GUARD = 10
 #: pairs with D < _NEAR * a * b get D recomputed from residual vectors (float64)
 _NEAR = 1e-6
+#: squared angle below which a float64 Hessian of a non-smooth kernel is computed in mpmath
+_FLOAT_ALIGNED = 1e-12
+
+
+def _z():
+    from .activations import z
+
+    return z
 
 
 def _as_float_array(x, name, shape=None, ndim=None):
@@ -114,6 +122,9 @@ class _Precision:
             return +x
 
 
+_FLOAT = _Precision(None)
+
+
 class TeacherStudent:
     r"""Two-layer teacher-student regression under Gaussian input.
 
@@ -154,6 +165,12 @@ class TeacherStudent:
         self.teacher_weights = V
         self.teacher_output = b
         self.n, self.k, self.d = int(n), k, d
+        # a zero-norm teacher neuron with s(0) = 0 is the zero function: drop it from the sums
+        # (its kernel partials may be undefined, e.g. relu, but it contributes nothing)
+        keep = np.ones(k, dtype=bool)
+        if self.activation.expr.subs(_z(), 0) == 0:
+            keep = np.linalg.norm(V, axis=1) > 0
+        self._V, self._b, self._k = V[keep], b[keep], int(np.count_nonzero(keep))
         self.train_output = bool(train_output)
         if student_output is None:
             self.student_output = np.ones(self.n)
@@ -216,11 +233,11 @@ class TeacherStudent:
         nd = self.n * self.d
         W = theta[:nd].reshape(self.n, self.d)
         if prec.mp:
-            V = _as_mp_array(self.teacher_weights, "teacher_weights", (self.k, self.d))
-            b = _as_mp_array(self.teacher_output, "teacher_output", (self.k,))
+            V = _as_mp_array(self._V, "teacher_weights", (self._k, self.d))
+            b = _as_mp_array(self._b, "teacher_output", (self._k,))
             a = theta[nd:] if self.train_output else _as_mp_array(self.student_output, "student_output", (self.n,))
         else:
-            V, b = self.teacher_weights, self.teacher_output
+            V, b = self._V, self._b
             a = theta[nd:] if self.train_output else self.student_output
         U = np.concatenate([W, V], axis=0)
         alpha = np.concatenate([a, -b])
@@ -242,6 +259,7 @@ class TeacherStudent:
         B = np.broadcast_to(g_all[None, :], G.shape)
         D = A * B - G * G
         near = D < _NEAR * A * B
+        near[np.arange(len(rows)), rows] = False  # self pairs: D = 0 exactly, handled by phi
         if np.any(near):
             ii, qq = np.nonzero(near)
             ui, uq = U[rows][ii], U[qq]
@@ -254,22 +272,38 @@ class TeacherStudent:
         return A, B, G, np.maximum(D, 0.0)
 
     def _partials(self, indices, A, B, G, D, prec, offdiag_mask, what):
-        """Evaluate kernel partials on the block; diagonal (self) entries are set to 0."""
+        """Evaluate kernel partials on the block; diagonal (self) entries are set to 0.
+
+        Self pairs (where ``offdiag_mask`` is False) are evaluated at a harmless covariance and overwritten, because the
+        diagonal of the loss uses $\\varphi(t) = \\kappa(t, t, t)$ instead.
+        """
         out = {}
         mp = prec.mp
-        # replace self pairs by a harmless covariance before evaluating
-        one = mpmath.mpf(1) if mp else 1.0
+        diag = np.nonzero(~offdiag_mask)
         zero = mpmath.mpf(0) if mp else 0.0
-        A_, B_, G_, D_ = (np.array(x, dtype=object if mp else float) for x in (A, B, G, D))
-        A_[~offdiag_mask] = one
-        B_[~offdiag_mask] = one
-        G_[~offdiag_mask] = zero
-        D_[~offdiag_mask] = one
+        G_ = G.copy()
+        D_ = D.copy()
+        G_[diag] = zero
+        D_[diag] = mpmath.mpf(1) if mp else 1.0
+        if mp:
+            A_, B_ = np.array(A, dtype=object), np.array(B, dtype=object)
+            A_[diag] = mpmath.mpf(1)
+            B_[diag] = mpmath.mpf(1)
+        else:
+            A_, B_ = A, B
         for idx in indices:
-            val = partial_evaluator(self.activation, idx, mp)(A_, B_, G_, D_)
-            val = np.array(val, dtype=object if mp else float)
-            self._check_finite(val, offdiag_mask, A, B, D, idx, what)
-            val[~offdiag_mask] = zero
+            val = partial_evaluator(self.activation, idx, mp, raw=not mp)(A_, B_, G_, D_)
+            if mp:
+                val = np.array(val, dtype=object)
+                self._check_finite(val, offdiag_mask, A, B, D, idx, what)
+            else:
+                if (np.ndim(val) == 0 or np.shape(val) != G.shape or not val.flags.writeable
+                        or any(val is x for x in (A_, B_, G_, D_))):
+                    val = np.array(np.broadcast_to(val, G.shape), dtype=float)
+                val[diag] = 0.0
+                if not np.isfinite(val).all():
+                    self._check_finite(val, offdiag_mask, A, B, D, idx, what)
+            val[diag] = zero
             out[idx] = val
         return out
 
@@ -283,7 +317,8 @@ class TeacherStudent:
         i, q = (int(v) for v in np.argwhere(bad)[0])
         unit = self._unit_name(q)
         if A[i, q] == 0 or B[i, q] == 0:
-            reason = (f"student neuron {i} or {unit} has zero norm, where the {self.activation.name} "
+            zero = f"student neuron {i}" if A[i, q] == 0 else unit
+            reason = (f"{zero} has zero norm, where the {self.activation.name} "
                       f"kernel partial {idx} is undefined")
         elif D[i, q] == 0:
             reason = (f"student neuron {i} and {unit} are exactly aligned (c**2 = a*b), where the "
@@ -307,14 +342,17 @@ class TeacherStudent:
     # ------------------------------------------------------------------
     def _teacher_term(self, U, alpha, prec):
         key = prec.dps
+        if key not in self._teacher_constant and self._k == 0:
+            self._teacher_constant[key] = prec.zeros(()) [()]
         if key not in self._teacher_constant:
-            rows = np.arange(self.n, self.n + self.k)
+            k = self._k
+            rows = np.arange(self.n, self.n + k)
             A, B, G, D = self._gram(U, rows, prec)
             mask = np.ones(G.shape, dtype=bool)
-            mask[np.arange(self.k), rows] = False
+            mask[np.arange(k), rows] = False
             K = self._partials([(0, 0, 0)], A, B, G, D, prec, mask, "loss")[(0, 0, 0)]
-            phi = self._diag(0, np.array([A[r, self.n + r] for r in range(self.k)], dtype=A.dtype), prec, "loss")
-            K[np.arange(self.k), rows] = phi
+            phi = self._diag(0, np.array([A[r, self.n + r] for r in range(k)], dtype=A.dtype), prec, "loss")
+            K[np.arange(k), rows] = phi
             ab = alpha[self.n:]
             self._teacher_constant[key] = 0.5 * (ab @ (K[:, self.n:] @ ab))
         return self._teacher_constant[key]
@@ -341,11 +379,19 @@ class TeacherStudent:
         prec = _Precision(dps)
         with prec:
             U, alpha = self._units(theta, prec)
-            n, P = self.n, self.n + self.k
+            n, P = self.n, self.n + self._k
             rows = np.arange(n)
             A, B, G, D = self._gram(U, rows, prec)
             mask = np.ones((n, P), dtype=bool)
             mask[rows, rows] = False
+            if not prec.mp and order >= 2 and singular_at_alignment(self.activation):
+                # float64 loses ~eps/angle in the chain-rule cancellation near aligned pairs:
+                # below an angle of ~1e-6 compute the Hessian in mpmath (precision boosted) instead
+                with np.errstate(all="ignore"):
+                    ratio = np.where(mask & (A > 0) & (B > 0), D / np.where(A * B > 0, A * B, 1.0), np.inf)
+                if np.min(ratio) < _FLOAT_ALIGNED:
+                    res = self._evaluate(theta, 20, order)
+                    return [np.array(r, dtype=float) if isinstance(r, np.ndarray) else float(r) for r in res]
             if prec.mp and order >= 2 and not boosted:
                 extra = self._alignment_digits(A, B, D, mask)
                 if extra:
@@ -386,7 +432,48 @@ class TeacherStudent:
             result.append(prec.finalize(self._hessian(U, alpha, kp, phi, S, K, prec)))
             return result
 
+    def _hessian_float(self, U, alpha, kp, phi, S, K):
+        """Float64 Hessian written into one preallocated array (same blocks as :meth:`_hessian`)."""
+        n, d = self.n, self.d
+        nd = n * d
+        N = nd + (n if self.train_output else 0)
+        W = U[:n]
+        a = alpha[:n]
+        aa = a[:, None] * alpha[None, :]
+        Caa, Cab = aa * kp[(2, 0, 0)], aa * kp[(1, 1, 0)]
+        Cac, Ccc = aa * kp[(1, 0, 1)], aa * kp[(0, 0, 2)]
+        ss = slice(0, n)
+        X = 4 * Cab[:, ss, None] * W[None, :, :] + 2 * Cac[:, ss, None] * W[:, None, :]
+        Y = 2 * Cac[:, ss].T[:, :, None] * W[None, :, :] + Ccc[:, ss, None] * W[:, None, :]
+        out = np.empty((N, N))
+        H = out[:nd, :nd].reshape(n, d, n, d)  # a view: (i, a, j, b)
+        WT = W.T
+        ar = np.arange(d)
+        for i in range(n):  # per-i slabs keep temporaries at n d^2
+            Hi = H[i]
+            np.multiply(W[i][:, None, None], X[i][None, :, :], out=Hi)
+            Hi += WT[:, :, None] * Y[i][None, :, :]
+            Hi[ar, :, ar] += 2 * S[i, :n]  # identity part 2 S_ij I on the a == b diagonal only
+        cuu = 4 * Caa.sum(axis=1) + 2 * a * a * phi[2]
+        r = Cac @ U
+        for i in range(n):
+            H[i, :, i, :] += (cuu[i] * np.outer(W[i], W[i]) + 2 * (np.outer(W[i], r[i]) + np.outer(r[i], W[i]))
+                              + (Ccc[i][:, None] * U).T @ U)
+        if not self.train_output:
+            return out
+        Ka, Kc = kp[(1, 0, 0)], kp[(0, 0, 1)]
+        M = (2 * (a[:, None] * Ka[:, ss])[:, :, None] * W[:, None, :]
+             + (a[:, None] * Kc[:, ss])[:, :, None] * W[None, :, :])
+        M[np.arange(n), np.arange(n), :] = 2 * (a * phi[1] + Ka @ alpha)[:, None] * W + (Kc * alpha[None, :]) @ U
+        Mf = M.transpose(0, 2, 1).reshape(nd, n)
+        out[:nd, nd:] = Mf
+        out[nd:, :nd] = Mf.T
+        out[nd:, nd:] = K[:, :n]
+        return out
+
     def _hessian(self, U, alpha, kp, phi, S, K, prec):
+        if not prec.mp:
+            return self._hessian_float(U, alpha, kp, phi, S, K)
         n, d = self.n, self.d
         W = U[:n]
         a = alpha[:n]
@@ -444,12 +531,71 @@ class TeacherStudent:
 
     def loss_and_gradient(self, theta, dps=None):
         """``(loss, gradient)`` from one evaluation of the kernels."""
+        if dps is None and self.activation.has_closed_form:
+            fast = self._float_loss_and_gradient(theta)
+            if fast is not None:
+                return fast
         loss, grad = self._evaluate(theta, dps, 1)
         return loss, grad
 
+    def _float_loss_and_gradient(self, theta):
+        """Lean float64 path of :meth:`_evaluate` (order 1) for closed-form kernels.
+
+        Same formulas, fewer temporaries and checks; returns ``None`` (so the
+        general path runs and raises the precise error) whenever a pair is
+        nearly aligned or a value is not finite.
+        """
+        cache = self.__dict__.get("_fast")
+        if cache is None:
+            act = self.activation
+            fns = [partial_evaluator(act, i, False, raw=True) for i in ((0, 0, 0), (1, 0, 0), (0, 0, 1))]
+            phis = [diagonal_evaluator(act, m, False) for m in (0, 1)]
+            U = np.concatenate([np.zeros((self.n, self.d)), self._V])
+            alpha = np.concatenate([np.zeros(self.n), -self._b])
+            cache = self._fast = (fns, phis, U, alpha, np.arange(self.n))
+        fns, phis, U0, alpha0, idx = cache
+        theta = _as_float_array(theta, "theta", shape=(self.num_params,))
+        n, nd = self.n, self.n * self.d
+        U, alpha = U0.copy(), alpha0.copy()
+        U[:n] = theta[:nd].reshape(n, self.d)
+        alpha[:n] = a = theta[nd:] if self.train_output else self.student_output
+        shape = (n, len(U))
+        with np.errstate(all="ignore"):
+            G = U[:n] @ U.T
+            g = np.einsum("pd,pd->p", U, U)
+            A, B = g[:n, None], g[None, :]
+            D = A * B - G * G
+            G[idx, idx] = 0.0
+            D[idx, idx] = 1.0
+            if np.any(D < _NEAR * A * B):
+                return None
+            vals = []
+            for f in fns:
+                v = f(A, B, G, D)
+                if np.ndim(v) == 0 or np.shape(v) != shape or v is G or v is D:
+                    v = np.array(np.broadcast_to(v, shape), dtype=float)
+                vals.append(v)
+            K, Ka, Kc = vals
+            t = g[:n]
+            phi0, phi1 = phis[0](t), phis[1](t)
+        K[idx, idx] = phi0
+        Ka[idx, idx] = 0.0
+        if not (np.isfinite(K).all() and np.isfinite(Ka).all() and np.isfinite(Kc).all()
+                and np.isfinite(phi1).all()):
+            return None
+        Kalpha = K @ alpha
+        loss = 0.5 * (a @ (K[:, :n] @ a)) + a @ (K[:, n:] @ alpha[n:]) + self._teacher_term(U, alpha, _FLOAT)
+        aa = a[:, None] * alpha[None, :]
+        S = 0.5 * aa * Kc
+        S[idx, idx] = 0.5 * a * a * phi1 + (aa * Ka).sum(axis=1)
+        grad = (2 * (S @ U)).ravel()
+        if self.train_output:
+            grad = np.concatenate([grad, Kalpha])
+        return float(loss), grad
+
     def gradient(self, theta, dps=None):
         r"""$\nabla_\theta L$ (shape ``(num_params,)``; object array of mpf when ``dps`` is given)."""
-        return self._evaluate(theta, dps, 1)[1]
+        return self.loss_and_gradient(theta, dps)[1]
 
     def hessian(self, theta, dps=None):
         r"""$\nabla^2_\theta L$ (shape ``(num_params, num_params)``).
