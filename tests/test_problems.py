@@ -425,10 +425,6 @@ def test_tanh_against_input_space_quadrature(n, k, train_output):
     assert rel_err(Hp, Hp.T) <= 1e-13
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (quadrature accuracy): float64 Gauss-Hermite with 96 nodes is far less accurate than "
-    "Activation('tanh').accuracy promises ('relative error < 1e-11 ... at variances <= 4'); "
-    "at |w|^2 = 4 phi(4) is off by 1e-5 and phi''(4) by ~100%"))
 @pytest.mark.parametrize("what", ["loss", "gradient", "hessian"])
 def test_tanh_documented_accuracy_at_variance_4(what):
     V = np.array([[2.0, 0.0], [0.0, 1.2]])
@@ -775,9 +771,6 @@ def test_relu_zero_norm_student(train_output):
             getattr(p, method)(theta)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError, reason=(
-    "BUG: at a zero-norm relu student neuron the mpmath path (dps given) of gradient / Hessian "
-    "raises a bare mpmath ZeroDivisionError instead of the DomainError 'zero norm' of float64"))
 @pytest.mark.parametrize("method", ["gradient", "hessian", "loss_and_gradient"])
 def test_relu_zero_norm_student_mpmath(method):
     p, theta = _relu_zero_norm_point(True)
@@ -832,9 +825,6 @@ def test_relu_aligned_hessian_raises(train_output, sign):
         p.hessian(theta)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError, reason=(
-    "BUG: at an exactly aligned relu pair the mpmath Hessian (dps given) raises a bare mpmath "
-    "ZeroDivisionError (1/sqrt(D) with D = 0) instead of DomainError 'aligned'"))
 def test_relu_aligned_hessian_raises_mpmath():
     p, theta = make_problem("relu", "orthonormal", True, n=2, k=2, d=3, seed=82)
     theta[0:3] = p.teacher_weights[1]
@@ -842,12 +832,6 @@ def test_relu_aligned_hessian_raises_mpmath():
         p.hessian(theta, dps=20)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: relu float64 Hessian at a pair that is aligned exactly (w_0 = v_0) or up to rounding "
-    "(w_0 = 1.3 v_0) with a generic float vector v_0 is silently wrong by ~10-20%: D = ab - c^2 comes "
-    "out as a rounding-level positive number instead of 0 (G from a matmul, ab from einsum), so no "
-    "DomainError is raised and the 1/sqrt(D) terms of the Gram chain rule cancel catastrophically. "
-    "Expected: the correct Hessian (the loss is C^2 there) or DomainError 'aligned'"))
 @pytest.mark.parametrize("factor", [1.0, 1.3])
 @pytest.mark.parametrize("train_output", [True, False])
 def test_relu_hessian_generic_alignment(train_output, factor):
@@ -896,9 +880,6 @@ def test_relu_nearly_aligned_hessian_moderate(train_output):
     assert rel_err(p.hessian(theta), to_float(p.hessian(theta, dps=30))) <= 1e-10
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LIMITATION: a zero-norm teacher neuron contributes nothing to f*, so the relu gradient is "
-    "well defined (that of the problem without it), but gradient() raises DomainError 'zero norm'"))
 def test_relu_zero_norm_teacher_gradient():
     V = np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     p = TeacherStudent("relu", V, n=2)
