@@ -339,8 +339,7 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
                     f"(last |grad| = {mpmath.nstr(gn, 5)}); the start may not be near a critical point",
                     history,
                 )
-            thf = np.array([float(v) for v in th])
-            Hf = problem.hessian(thf)
+            Hf = _float_hessian(problem, th)
             null, lam = _null_basis(Hf, null_rel)
             # float estimate of the step decides the Hessian precision it needs
             gf = np.array([float(v) for v in g])
@@ -353,8 +352,7 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
             last_step = _mp_norm(delta)
             g = problem.gradient(th, dps=work)
         # error estimate of theta: the next Newton correction
-        thf = np.array([float(v) for v in th])
-        Hf = problem.hessian(thf)
+        Hf = _float_hessian(problem, th)
         null, _ = _null_basis(Hf, null_rel)
         nxt = float(np.linalg.norm(_float_step(Hf, null, np.array([float(v) for v in g]))))
         scale = max(1.0, float(_mp_norm(th)))
@@ -379,6 +377,19 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     if classify_point:
         classify(problem, cp)
     return cp
+
+
+def _float_hessian(problem, th):
+    """Hessian rounded to float64 at an mpmath iterate.
+
+    Evaluated in float64 at the rounded point, unless rounding lands exactly on
+    a singular configuration (e.g. a relu student rounded onto its teacher):
+    then in mpmath at the unrounded iterate.
+    """
+    try:
+        return problem.hessian(np.array([float(v) for v in th]))
+    except DomainError:
+        return np.array(problem.hessian(th, dps=30), dtype=float)
 
 
 def _float_step(Hf, null, g):

@@ -357,6 +357,41 @@ class TeacherStudent:
             self._teacher_constant[key] = 0.5 * (ab @ (K[:, self.n:] @ ab))
         return self._teacher_constant[key]
 
+    def _aligned_limit(self, theta, dps, aligned, prec):
+        r"""Hessian at exactly aligned pairs of a non-smooth kernel, as a limit.
+
+        The second kernel partials are infinite at $D = 0$, but the loss is
+        $C^2$ there: their singular part enters as
+        $\sqrt{ab}\,k''(\rho)\nabla\rho\nabla\rho^\top$ with $\nabla\rho \to 0$, so
+        the Hessian is continuous and the limit equals the Hessian at a point
+        moved by $\varepsilon = 10^{-(dps+5)}$ (relative) orthogonally to each
+        aligned student, up to $O(\varepsilon)$; the nearby evaluation uses the
+        extra digits of :meth:`_alignment_digits`.  Loss and gradient are
+        those at ``theta`` itself.
+        """
+        if self.d == 1:
+            raise DomainError("cannot evaluate the Hessian: with d = 1 every pair of neurons is aligned and "
+                              f"the {self.activation.name} Hessian is singular there")
+        exact = self._check_theta(theta, prec)
+        loss, grad = self._evaluate(exact, dps, 1)
+        with mpmath.workdps(2 * dps + 40):
+            moved = np.array([mpmath.mpf(v) for v in exact], dtype=object)
+            eps = mpmath.mpf(10) ** (-(dps + 5))
+            for i in sorted({i for i, _ in aligned}):
+                w = moved[i * self.d:(i + 1) * self.d]
+                # a fixed direction orthogonalised against w_i
+                e = np.array([mpmath.mpf(1) / (j + 2) for j in range(self.d)], dtype=object)
+                nw2 = mpmath.fsum(x * x for x in w)
+                e = e - (mpmath.fsum(x * y for x, y in zip(e, w)) / nw2) * w
+                ne = mpmath.sqrt(mpmath.fsum(x * x for x in e))
+                if ne == 0:
+                    e = np.array([mpmath.mpf(j == 0) for j in range(self.d)], dtype=object)
+                    e = e - (mpmath.fsum(x * y for x, y in zip(e, w)) / nw2) * w
+                    ne = mpmath.sqrt(mpmath.fsum(x * x for x in e))
+                moved[i * self.d:(i + 1) * self.d] = w + (eps * mpmath.sqrt(nw2) / ne) * e
+            H = self._evaluate(moved, 2 * dps + 20, 2)[2]
+        return [loss, grad, prec.finalize(H)]
+
     def _alignment_digits(self, A, B, D, mask):
         r"""Extra digits the mpmath Hessian needs near aligned pairs.
 
@@ -392,6 +427,11 @@ class TeacherStudent:
                 if np.min(ratio) < _FLOAT_ALIGNED:
                     res = self._evaluate(theta, 20, order)
                     return [np.array(r, dtype=float) if isinstance(r, np.ndarray) else float(r) for r in res]
+            if prec.mp and order >= 2 and not boosted and singular_at_alignment(self.activation):
+                aligned = [(int(i), int(q)) for i, q in zip(*np.nonzero(mask))
+                           if D[i, q] == 0 and A[i, q] > 0 and B[i, q] > 0]
+                if aligned:
+                    return self._aligned_limit(theta, dps, aligned, prec)
             if prec.mp and order >= 2 and not boosted:
                 extra = self._alignment_digits(A, B, D, mask)
                 if extra:
