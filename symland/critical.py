@@ -28,9 +28,7 @@ import math
 
 import mpmath
 import numpy as np
-import scipy.integrate
 import scipy.linalg
-import scipy.optimize
 
 from .backends import check_dps
 from .errors import ConvergenceError, DomainError
@@ -160,6 +158,8 @@ def _result(problem, theta, gtol, nit, msg, **kw):
 
 def minimize(problem, theta0, gtol: float = 1e-10, max_iter: int = 2000) -> FlowResult:
     """Minimise the loss from ``theta0`` with scipy ``trust-exact`` and the analytic Hessian."""
+    import scipy.optimize  # imported on use: keeps `import symland` fast for the command line
+
     theta0 = problem._check_theta(theta0, None)
     res = scipy.optimize.minimize(
         problem.loss, theta0, jac=problem.gradient, hess=problem.hessian,
@@ -176,6 +176,8 @@ def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, meth
     $-\nabla^2 L$).  With ``trajectory=True`` the result carries ``times`` and
     ``trajectory`` (one row per accepted step).
     """
+    import scipy.integrate  # imported on use: keeps `import symland` fast for the command line
+
     if method not in ("BDF", "Radau", "LSODA"):
         raise ValueError(f"method must be 'BDF', 'Radau' or 'LSODA', got {method!r}")
     theta0 = problem._check_theta(theta0, None)
