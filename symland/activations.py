@@ -270,3 +270,4 @@ _builtin("quadratic", z**2, a_ * b_ + 2 * c_**2, a_ * b_ + 2 * c_**2, "z^2")
 _builtin("tanh", sympy.tanh(z), description="tanh(z) (quadrature)")
 _builtin("sigmoid", 1 / (1 + sympy.exp(-z)), description="logistic 1/(1+exp(-z)) (quadrature)")
 _builtin("softplus", sympy.log(1 + sympy.exp(z)), description="log(1+exp(z)) (quadrature)")
+from . import activation_library  # noqa: E402,F401
