@@ -26,6 +26,7 @@ at $c^2 = ab$ (ReLU), and $\varphi^{(m)}(t) = 2^{-m} E[(s^2)^{(2m)}(u)]$.
 from __future__ import annotations
 
 import functools
+import operator
 
 import mpmath
 import numpy as np
@@ -34,6 +35,7 @@ import sympy
 from . import quadrature
 from .activations import Activation, activation, z
 from .backends import (
+    COVARIANCE_SLACK,
     D_,
     a_,
     b_,
@@ -67,7 +69,7 @@ MAX_ORDER = 4
 
 def _check_index(index):
     try:
-        i, j, l = (int(v) for v in index)
+        i, j, l = (operator.index(v) for v in index)
     except (TypeError, ValueError):
         raise ValueError(f"index must be a triple (i, j, l) of non-negative integers, got {index!r}") from None
     if min(i, j, l) < 0:
@@ -286,24 +288,56 @@ def _nonfinite_error(act, what, a, b, c):
     )
 
 
+def _zero_variance_error(act, what):
+    return DomainError(
+        f"{what} of activation {act.name!r} is undefined at zero variance (a = 0 or b = 0): "
+        "the derivative of a non-smooth activation at 0 has no value"
+    )
+
+
+def _cancellation_digits(a, b, D):
+    r"""Extra digits for near-(anti)aligned covariances: $\tfrac32\log_{10}(ab/D)$.
+
+    Kernels of non-smooth activations vanish like $\theta^3$ as
+    $c \to -\sqrt{ab}$ ($\theta^2 \approx D/ab$) while their safe form is a
+    difference of $O(1)$ terms.
+    """
+    if a > 0 and b > 0 and D < mpmath.mpf("1e-6") * a * b:
+        if D == 0:
+            return 0
+        return int(-1.5 * mpmath.log10(D / (a * b))) + 5
+    return 0
+
+
 def kernel_partial(act, index, a, b, c, dps=None):
     r"""Evaluate $\partial_a^i\partial_b^j\partial_c^l\kappa(a, b, c)$.
 
     ``dps=None``: float64, numpy broadcasting over ``a, b, c``.
     ``dps=N``: scalar mpmath number with ``N`` correct digits (guard digits
-    are used internally; ``N >= 16``).
+    are used internally, more near $c^2 = ab$ for non-smooth activations;
+    ``N >= 16``).  Float inputs with $c^2$ above $ab$ by rounding only are
+    clipped to $c^2 = ab$ in both precisions.
     """
     act = activation(act)
     index = _check_index(index)
     what = "kernel" if index == (0, 0, 0) else f"kernel partial {index}"
+    nonsmooth = singular_at_alignment(act)
     if dps is None:
         a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c)))
         D = check_covariance(a, b, c, gram_determinant(a, b, c))
+        if nonsmooth and index != (0, 0, 0) and np.any((a == 0) | (b == 0)):
+            raise _zero_variance_error(act, what)
         with np.errstate(all="ignore"):
-            out = partial_evaluator(act, index, False)(a, b, c, D)
+            out = np.array(partial_evaluator(act, index, False)(a, b, c, D), dtype=float)
         if not np.all(np.isfinite(out)):
             k = np.flatnonzero(~np.isfinite(out))[0]
             raise _nonfinite_error(act, what, a.flat[k], b.flat[k], c.flat[k])
+        if nonsmooth:
+            # near anti-alignment the value vanishes like theta^3 while the safe form subtracts
+            # O(1) terms: recompute those (rare) entries in mpmath and round
+            near = (c < 0) & (D < 1e-4 * a * b) & (a > 0) & (b > 0)
+            for k in np.flatnonzero(near):
+                out.flat[k] = float(kernel_partial(act, index, a.flat[k], b.flat[k], c.flat[k], dps=20))
         return out if out.shape else float(out)
     dps = check_dps(dps)
     for nm, v in (("a", a), ("b", b), ("c", c)):
@@ -316,9 +350,16 @@ def kernel_partial(act, index, a, b, c, dps=None):
                 raise DomainError(f"argument {nm} must be finite, got {v}")
         if a < 0 or b < 0:
             raise DomainError("arguments a and b are variances and must be >= 0")
+        if nonsmooth and index != (0, 0, 0) and (a == 0 or b == 0):
+            raise _zero_variance_error(act, what)
         D = mp_gram_determinant(a, b, c)
         if D < 0:
-            raise DomainError("argument c: covariance must satisfy c**2 <= a*b (positive semi-definite)")
+            if D >= -COVARIANCE_SLACK * a * b:
+                D = mpmath.mpf(0)  # rounding-level violation: same rule as float64
+            else:
+                raise DomainError("argument c: covariance must satisfy c**2 <= a*b (positive semi-definite)")
+        extra = _cancellation_digits(a, b, D) if nonsmooth else 0
+    with mpmath.workdps(dps + _GUARD + extra):
         val = partial_evaluator(act, index, True)(
             np.array(a, dtype=object), np.array(b, dtype=object), np.array(c, dtype=object), np.array(D, dtype=object)
         )
@@ -334,7 +375,10 @@ def expectation(act, p: int, q: int, a, b, c, dps=None):
     r"""$E[s^{(p)}(u)\,s^{(q)}(v)]$ ($p + q$ even) in float64 or at ``dps`` digits."""
     index, factor = _pq_to_index(p, q)
     val = kernel_partial(act, index, a, b, c, dps=dps)
-    return val * int(factor)
+    if dps is None:
+        return val * int(factor)
+    with mpmath.workdps(dps):
+        return val * int(factor)
 
 
 def diagonal(act, m, t, dps=None):

@@ -405,11 +405,6 @@ def test_mpmath_kernel_has_requested_digits(name):
         assert abs(got - ref) <= mpmath.mpf(10) ** -29 * abs(ref), (name, a, b, c)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: relu kernel at dps=30 returns only ~19 correct digits at c = -sqrt(ab)(1-1e-15) "
-    "(guard digits do not cover the t^3 cancellation of the safe form)",
-)
 def test_mpmath_relu_kernel_has_requested_digits_anti_aligned():
     act = symland.activation("relu")
     a, b, c = 2.0, 3.0, -_S6 * (1 - 1e-15)
@@ -471,13 +466,6 @@ def test_register_with_safe_kernel(registry_cleanup):
         assert _close(mpmath.mpf(got), ref_kernel_formula("relu", *p), 1e-13)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: register_activation(check=True) rejects the correct ReLU kernel: the check uses "
-    "200-node Gauss-Hermite with rtol=1e-6, but GH is only ~1e-3 accurate for a kinked activation "
-    "(e.g. a=b=1, c=0.3: closed form 0.24137214, GH-200 0.24168712)",
-)
 def test_register_correct_kinked_kernel_is_accepted(registry_cleanup):
     name = "_test_relu_checked"
     registry_cleanup.append(name)
