@@ -335,7 +335,7 @@ def kernel_partial(act, index, a, b, c, dps=None):
         if nonsmooth:
             # near anti-alignment the value vanishes like theta^3 while the safe form subtracts
             # O(1) terms: recompute those (rare) entries in mpmath and round
-            near = (c < 0) & (D < 1e-4 * a * b) & (a > 0) & (b > 0)
+            near = (c < 0) & (D < 0.1 * a * b) & (a > 0) & (b > 0)
             for k in np.flatnonzero(near):
                 out.flat[k] = float(kernel_partial(act, index, a.flat[k], b.flat[k], c.flat[k], dps=20))
         return out if out.shape else float(out)

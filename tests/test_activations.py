@@ -344,12 +344,6 @@ def test_float64_kernel_relative_accuracy(name):
     assert not bad, bad[:5]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: relu float64 kernel loses all relative accuracy as c -> -sqrt(ab): "
-    "sqrt(D) + c*(pi - atan2(sqrt D, c)) ~ sin(t) - t cos(t) ~ t^3/3 cancels catastrophically "
-    "(e.g. a=2, b=3, c=-sqrt(6)(1-1e-12): relative error ~35; a=b=1, c=-0.99: 1.6e-13)",
-)
 def test_float64_relu_kernel_relative_accuracy_anti_aligned():
     pts = [(2.0, 3.0, -_S6 * (1 - 10.0**-k)) for k in range(2, 16)] + [(1.0, 1.0, -0.99)]
     bad = _float_errors("relu", pts)
