@@ -18,7 +18,9 @@ marked ``slow``.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+import traceback
 
 import mpmath
 import numpy as np
@@ -92,6 +94,35 @@ def grad_norm_at(problem, theta, dps):
     """|grad L| at exactly ``theta`` (no re-rounding), evaluated at ``dps`` digits."""
     with mpmath.workdps(dps):
         return mp_norm(problem.gradient(np.array(theta, dtype=object), dps=dps))
+
+
+def _bounded_child(conn, fn, args):
+    try:
+        fn(*args)
+        conn.send(None)
+    except BaseException as exc:  # report every failure, assertion or not, to the parent
+        conn.send(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    finally:
+        conn.close()
+
+
+def bounded(fn, *args, seconds=20):
+    """Run ``fn(*args)`` in a forked child and fail (instead of hanging the suite) after ``seconds``."""
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_bounded_child, args=(sender, fn, args))
+    proc.start()
+    sender.close()
+    try:
+        if not receiver.poll(seconds):
+            pytest.fail(f"{fn.__name__}{args} did not return within {seconds} s (hang)")
+        msg = receiver.recv()
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+    if msg is not None:
+        raise AssertionError(msg)
 
 
 def log10(x):
@@ -355,14 +386,29 @@ def test_pair_average_point_is_index_two_saddle(erf_k4n2):
 # ---------------------------------------------------------------------------
 # degenerate points: a duplicated neuron gives a line of critical points
 # ---------------------------------------------------------------------------
+HANG_REASON = (
+    "BUG symland (commit 2611483): TeacherStudent.hessian never returns when two student neurons "
+    "are exactly equal (duplicates). gaussian.singular_at_alignment flags erf as singular (its "
+    "d2kappa/dc2 = 2c/(pi (D+a+b+1)^(3/2)) has D in the denominator but no pole at D = 0), and "
+    "problems._aligned_limit moves both copies by the same vector, so they stay aligned and it "
+    "recurses into itself with dps -> 2 dps + 20 forever (relu duplicates hang the same way). "
+    "Repro: p = TeacherStudent.orthonormal('erf', k=2, n=2); s = 6**-0.5; "
+    "p.hessian(p.pack([[s, s], [s, s]], [1.0, 1.0]))")
+
+
 def duplicated_start(lam):
     """n = 2, k = 2: the n = 1 minimum duplicated with output weights 2 lam, 2 (1 - lam) (float64)."""
     p = TeacherStudent.orthonormal("erf", k=2, n=2)
     return p, p.pack([[S6, S6], [S6, S6]], [2 * lam, 2 * (1 - lam)])
 
 
+@pytest.mark.xfail(strict=True, reason=HANG_REASON)
 @pytest.mark.parametrize("lam", [0.3, 0.5])
 def test_duplicated_neuron_line_of_critical_points(lam):
+    bounded(_duplicated_line, lam)
+
+
+def _duplicated_line(lam):
     r"""Splitting the n = 1 minimum's neuron into two copies with output weights
     $\lambda a, (1-\lambda)a$ leaves $f$ unchanged, so every $\lambda$ gives a critical point
     (a line: one exact zero mode).  For $\lambda\in(0,1)$ it is the Saad–Solla symmetric
@@ -392,7 +438,12 @@ def test_duplicated_neuron_line_of_critical_points(lam):
     assert np.count_nonzero(np.abs(lam_fd) < 1e-8) == 2
 
 
+@pytest.mark.xfail(strict=True, reason=HANG_REASON)
 def test_degenerate_point_classified_consistently():
+    bounded(_degenerate_consistency)
+
+
+def _degenerate_consistency():
     r"""$\lambda = 3/2$: index 0 and two exact zero modes (FD: see the test above) of which one is
     predicted, so ``kind`` must be ``"degenerate"`` with nullity 2 — at every precision."""
     p, start = duplicated_start(1.5)
