@@ -36,8 +36,8 @@ random starts $W \sim N(0, 1/d)$ (and $a \sim N(0, 1)$ when output weights are t
     $|\nabla L|$ decays only algebraically in $t$ and neither method can reach $10^{-10}$).
     Reported: total wall times, their ratio, how many runs reached the tolerance.
     For the flow a run counts as completed when its terminal event fired, i.e. the final
-    $|\nabla L| \le 1.000001\,\mathrm{gtol}$; its own ``converged`` flag is printed too (it
-    can be False at the event, a known issue: the event is located on float64-noisy gradients).
+    $|\nabla L| \le 1.000001\,\mathrm{gtol}$; its own ``converged`` flag is printed too (before
+    a4d73e3 it could be False at the event, which was located on float64-noisy gradients).
 """
 
 from __future__ import annotations
