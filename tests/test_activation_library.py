@@ -257,10 +257,13 @@ ANTI = (-0.9, -0.99, -(1 - 1e-8))
 
 @pytest.mark.parametrize("name", NAMES)
 def test_float64_kernel(name):
-    """float64 kernel: 1e-13 relative at generic and near-aligned covariances (and near anti-aligned
-    ones except for relu powers, whose kernel vanishes like (pi - theta)^(2p+1) there, see below)."""
-    rhos = (0.0, 0.5, -0.5, 0.9, 1 - 1e-8) + (() if name in RELU_POWERS else ANTI)
-    bad = [e for e in _float_errors(name, rhos) if e[1] > 1e-13]
+    """float64 kernel: 1e-13 relative at generic, near-aligned and near anti-aligned covariances
+    (relu powers vanish like (pi - theta)^(2p+1) there; gaussian.py recomputes those entries in mpmath)."""
+    rhos = (0.0, 0.5, -0.5, 0.9, 1 - 1e-8) + ANTI
+    # relu_pow3 at rho = -0.9 (D = 0.19 ab, outside gaussian.py's mpmath recomputation D < 0.1 ab)
+    # keeps only ~5e-13 relative: the O(1) terms of its safe form cancel to a kernel ~1e-3 (ab)^(3/2)
+    tol = 1e-12 if name == "relu_pow3" else 1e-13
+    bad = [e for e in _float_errors(name, rhos) if e[1] > tol]
     assert not bad, (name, bad[:3])
 
 
@@ -268,17 +271,6 @@ def test_float64_kernel(name):
 def test_float64_relu_power_absolute_accuracy_anti_aligned(name):
     """What holds near c = -sqrt(ab) for max(z,0)^p: absolute error of a few ulps of (ab)^(p/2)."""
     bad = [e for e in _float_errors(name, ANTI) if e[2] > 1e-15]
-    assert not bad, (name, bad[:3])
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="LIMITATION (as for relu): the safe form of max(z,0)^p, p = 2, 3, cancels catastrophically "
-    "as c -> -sqrt(ab) (the kernel is O((pi - theta)^(2p+1))): relative error ~1e9 for p = 3 at rho = -1+1e-8",
-)
-@pytest.mark.parametrize("name", sorted(RELU_POWERS))
-def test_float64_relu_power_relative_accuracy_anti_aligned(name):
-    bad = [e for e in _float_errors(name, ANTI) if e[1] > 1e-13]
     assert not bad, (name, bad[:3])
 
 
