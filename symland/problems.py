@@ -377,10 +377,14 @@ class TeacherStudent:
         with mpmath.workdps(2 * dps + 40):
             moved = np.array([mpmath.mpf(v) for v in exact], dtype=object)
             eps = mpmath.mpf(10) ** (-(dps + 5))
-            for i in sorted({i for i, _ in aligned}):
+            # move one neuron of each aligned pair (the student, or the lower-numbered student),
+            # each along its own direction, so that no two moved neurons stay aligned
+            movers = sorted({i for i, q in aligned if q >= self.n or i < q})
+            for rank, i in enumerate(movers):
                 w = moved[i * self.d:(i + 1) * self.d]
-                # a fixed direction orthogonalised against w_i
-                e = np.array([mpmath.mpf(1) / (j + 2) for j in range(self.d)], dtype=object)
+                # a fixed direction, different per neuron, orthogonalised against w_i
+                e = np.array([mpmath.mpf(1) / (j + 2 + 3 * i) ** (1 + (i % 3)) for j in range(self.d)],
+                             dtype=object)
                 nw2 = mpmath.fsum(x * x for x in w)
                 e = e - (mpmath.fsum(x * y for x, y in zip(e, w)) / nw2) * w
                 ne = mpmath.sqrt(mpmath.fsum(x * x for x in e))
@@ -388,8 +392,9 @@ class TeacherStudent:
                     e = np.array([mpmath.mpf(j == 0) for j in range(self.d)], dtype=object)
                     e = e - (mpmath.fsum(x * y for x, y in zip(e, w)) / nw2) * w
                     ne = mpmath.sqrt(mpmath.fsum(x * x for x in e))
-                moved[i * self.d:(i + 1) * self.d] = w + (eps * mpmath.sqrt(nw2) / ne) * e
-            H = self._evaluate(moved, 2 * dps + 20, 2)[2]
+                # distinct distances too: in d = 2 all orthogonal directions coincide
+                moved[i * self.d:(i + 1) * self.d] = w + ((rank + 1) * eps * mpmath.sqrt(nw2) / ne) * e
+            H = self._evaluate(moved, 2 * dps + 20, 2, limit=True)[2]
         return [loss, grad, prec.finalize(H)]
 
     def _alignment_digits(self, A, B, D, mask):
@@ -409,7 +414,7 @@ class TeacherStudent:
             return 0
         return int(-mpmath.log10(worst) / 2) + 5
 
-    def _evaluate(self, theta, dps, order, boosted=False):
+    def _evaluate(self, theta, dps, order, boosted=False, limit=False):
         """Loss (order 0), + gradient (1), + Hessian (2) in one pass."""
         prec = _Precision(dps)
         with prec:
@@ -427,12 +432,13 @@ class TeacherStudent:
                 if np.min(ratio) < _FLOAT_ALIGNED:
                     res = self._evaluate(theta, 20, order)
                     return [np.array(r, dtype=float) if isinstance(r, np.ndarray) else float(r) for r in res]
-            if prec.mp and order >= 2 and not boosted and singular_at_alignment(self.activation):
+            singular = order >= 2 and singular_at_alignment(self.activation)
+            if prec.mp and singular and not boosted and not limit:
                 aligned = [(int(i), int(q)) for i, q in zip(*np.nonzero(mask))
                            if D[i, q] == 0 and A[i, q] > 0 and B[i, q] > 0]
                 if aligned:
                     return self._aligned_limit(theta, dps, aligned, prec)
-            if prec.mp and order >= 2 and not boosted:
+            if prec.mp and singular and not boosted:
                 extra = self._alignment_digits(A, B, D, mask)
                 if extra:
                     exact_theta = self._check_theta(theta, prec)

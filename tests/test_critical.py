@@ -402,7 +402,6 @@ def duplicated_start(lam):
     return p, p.pack([[S6, S6], [S6, S6]], [2 * lam, 2 * (1 - lam)])
 
 
-@pytest.mark.xfail(strict=True, reason=HANG_REASON)
 @pytest.mark.parametrize("lam", [0.3, 0.5])
 def test_duplicated_neuron_line_of_critical_points(lam):
     bounded(_duplicated_line, lam)
@@ -438,7 +437,6 @@ def _duplicated_line(lam):
     assert np.count_nonzero(np.abs(lam_fd) < 1e-8) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=HANG_REASON)
 def test_degenerate_point_classified_consistently():
     bounded(_degenerate_consistency)
 
