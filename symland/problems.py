@@ -178,6 +178,12 @@ class TeacherStudent:
             self.student_output = _as_float_array(student_output, "student_output", shape=(self.n,))
         self._teacher_constant = {}
 
+    def __getstate__(self):
+        # compiled kernels are rebuilt on first use; they do not pickle (process pools, dask)
+        state = self.__dict__.copy()
+        state.pop("_fast", None)
+        return state
+
     # ------------------------------------------------------------------
     @classmethod
     def orthonormal(cls, activation_name, k, n, d=None, train_output=True, student_output=None):

@@ -810,26 +810,47 @@ def test_relu_aligned_pair_loss_and_gradient(train_output, sign, kind):
     assert rel_err(p.gradient(theta), to_float(g)) <= 1e-13
 
 
+def _fd_hessian_60(p, theta, h="1e-20"):
+    """Central differences of the 60-digit gradient (an independent check of the Hessian)."""
+    with mpmath.workdps(60):
+        h = mpmath.mpf(h)
+        T = np.array([mpmath.mpf(float(v)) for v in theta], dtype=object)
+        cols = []
+        for j in range(len(T)):
+            e = np.array([mpmath.mpf(0)] * len(T), dtype=object)
+            e[j] = h
+            cols.append((p.gradient(T + e, dps=60) - p.gradient(T - e, dps=60)) / (2 * h))
+        return np.array(cols, dtype=object).T.astype(float)
+
+
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 @pytest.mark.parametrize("train_output", [True, False])
-def test_relu_aligned_hessian_raises(train_output, sign):
-    """The Gram chain rule for the Hessian is singular at alignment and must say so
+def test_relu_hessian_at_exact_alignment_is_the_limit(train_output, sign):
+    """The Gram chain rule is singular at alignment, but the loss is C^2 there: the Hessian is
+    returned as its limit and must match 60-digit finite differences of the gradient
     (orthonormal teacher: every Gram entry is exact, so D = 0 exactly in float64)."""
     p, theta = make_problem("relu", "orthonormal", train_output, n=2, k=2, d=3, seed=82)
     theta[0:3] = sign * p.teacher_weights[1]
-    with pytest.raises(DomainError, match="aligned"):
-        p.hessian(theta)
-    # two exactly equal student neurons
+    H = p.hessian(theta)
+    np.testing.assert_allclose(H, _fd_hessian_60(p, theta), rtol=0, atol=1e-12 * max(1, np.abs(H).max()))
+    # two exactly aligned student neurons
     theta[3:6] = theta[0:3] * 2.0
-    with pytest.raises(DomainError, match="aligned"):
-        p.hessian(theta)
+    H = p.hessian(theta)
+    np.testing.assert_allclose(H, _fd_hessian_60(p, theta), rtol=0, atol=1e-12 * max(1, np.abs(H).max()))
 
 
-def test_relu_aligned_hessian_raises_mpmath():
+def test_relu_hessian_at_exact_alignment_mpmath():
     p, theta = make_problem("relu", "orthonormal", True, n=2, k=2, d=3, seed=82)
     theta[0:3] = p.teacher_weights[1]
+    H = p.hessian(theta, dps=30)
+    ref = _fd_hessian_60(p, theta)
+    assert np.max(np.abs(H.astype(float) - ref)) <= 1e-15 * max(1, np.abs(ref).max())
+
+
+def test_relu_hessian_in_one_dimension_at_alignment_raises():
+    p = TeacherStudent("relu", [[1.0]], n=1)
     with pytest.raises(DomainError, match="aligned"):
-        p.hessian(theta, dps=20)
+        p.hessian(p.pack([[2.0]], [1.0]))
 
 
 @pytest.mark.parametrize("factor", [1.0, 1.3])
