@@ -484,8 +484,13 @@ class TeacherStudent:
             result.append(prec.finalize(self._hessian(U, alpha, kp, phi, S, K, prec)))
             return result
 
-    def _hessian_float(self, U, alpha, kp, phi, S, K):
-        """Float64 Hessian written into one preallocated array (same blocks as :meth:`_hessian`)."""
+    def _hessian(self, U, alpha, kp, phi, S, K, prec):
+        """Hessian written block by block into one preallocated array (both precisions).
+
+        Blocks as in :meth:`hessian`; temporaries are at most $n^2 d$ (plus one
+        $d \\times n \\times d$ slab), the identity part $2S_{ij}I$ is added on the
+        diagonal entries only.
+        """
         n, d = self.n, self.d
         nd = n * d
         N = nd + (n if self.train_output else 0)
@@ -497,7 +502,7 @@ class TeacherStudent:
         ss = slice(0, n)
         X = 4 * Cab[:, ss, None] * W[None, :, :] + 2 * Cac[:, ss, None] * W[:, None, :]
         Y = 2 * Cac[:, ss].T[:, :, None] * W[None, :, :] + Ccc[:, ss, None] * W[:, None, :]
-        out = np.empty((N, N))
+        out = prec.zeros((N, N))
         H = out[:nd, :nd].reshape(n, d, n, d)  # a view: (i, a, j, b)
         WT = W.T
         ar = np.arange(d)
@@ -522,47 +527,6 @@ class TeacherStudent:
         out[nd:, :nd] = Mf.T
         out[nd:, nd:] = K[:, :n]
         return out
-
-    def _hessian(self, U, alpha, kp, phi, S, K, prec):
-        if not prec.mp:
-            return self._hessian_float(U, alpha, kp, phi, S, K)
-        n, d = self.n, self.d
-        W = U[:n]
-        a = alpha[:n]
-        aa = a[:, None] * alpha[None, :]
-        Caa, Cab = aa * kp[(2, 0, 0)], aa * kp[(1, 1, 0)]
-        Cac, Ccc = aa * kp[(1, 0, 1)], aa * kp[(0, 0, 2)]
-        ss = slice(0, n)
-        # off-diagonal student pairs: u_i x_ij^T + u_j y_ij^T
-        X = 4 * Cab[:, ss, None] * W[None, :, :] + 2 * Cac[:, ss, None] * W[:, None, :]
-        Y = 2 * Cac[:, ss].T[:, :, None] * W[None, :, :] + Ccc[:, ss, None] * W[:, None, :]
-        H = np.einsum("ia,ijb->iajb", W, X) + np.einsum("ja,ijb->iajb", W, Y)
-        # identity part 2 S_ij I (all student pairs, diagonal included)
-        eye = prec.eye(d)
-        H = H + 2 * S[:, None, :n, None] * eye[None, :, None, :]
-        # diagonal blocks
-        cuu = 4 * Caa.sum(axis=1) + 2 * a * a * phi[2]
-        r = Cac @ U  # (n, d)
-        diag = (cuu[:, None, None] * W[:, :, None] * W[:, None, :]
-                + 2 * (W[:, :, None] * r[:, None, :] + r[:, :, None] * W[:, None, :])
-                + np.einsum("iqa,qb->iab", Ccc[:, :, None] * U[None, :, :], U))
-        for i in range(n):
-            H[i, :, i, :] = H[i, :, i, :] + diag[i]
-        nd = n * d
-        H = H.reshape(nd, nd)
-        if not self.train_output:
-            return H
-        Ka, Kc = kp[(1, 0, 0)], kp[(0, 0, 1)]
-        # M[j, i, :] = d^2 L / (d w_j d a_i)
-        M = (2 * (a[:, None] * Ka[:, ss])[:, :, None] * W[:, None, :]
-             + (a[:, None] * Kc[:, ss])[:, :, None] * W[None, :, :])
-        dself = 2 * (a * phi[1] + Ka @ alpha)[:, None] * W + (Kc * alpha[None, :]) @ U
-        for j in range(n):
-            M[j, j, :] = dself[j]
-        Mf = M.transpose(0, 2, 1).reshape(nd, n)
-        top = np.concatenate([H, Mf], axis=1)
-        bottom = np.concatenate([Mf.T, K[:, :n]], axis=1)
-        return np.concatenate([top, bottom], axis=0)
 
     # ------------------------------------------------------------------
     def loss(self, theta, dps=None):
