@@ -80,6 +80,11 @@ class Activation:
         """True when $s(-z) = -s(z)$ (decided symbolically)."""
         return sympy.simplify(self.expr.subs(z, -z) + self.expr) == 0
 
+    @functools.cached_property
+    def vanishes_at_zero(self) -> bool:
+        """True when $s(0) = 0$: a zero-norm neuron is then the zero function."""
+        return self.expr.subs(z, 0) == 0
+
     @property
     def method(self) -> str:
         """How the kernel is evaluated: ``"closed form"`` or ``"quadrature"``."""

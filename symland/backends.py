@@ -31,6 +31,7 @@ __all__ = [
     "compile_numpy",
     "compile_mpmath",
     "check_dps",
+    "zeros",
     "gram_determinant",
     "mp_gram_determinant",
     "check_covariance",
@@ -45,6 +46,15 @@ KERNEL_ARGS = (a_, b_, c_, D_)
 
 #: relative tolerance for accepting c**2 slightly above a*b as rounding error
 COVARIANCE_SLACK = 64 * np.finfo(float).eps
+
+
+def zeros(shape, mp: bool):
+    """Zero array in float64, or a numpy object array of ``mpmath.mpf(0)`` when ``mp``."""
+    if mp:
+        out = np.empty(shape, dtype=object)
+        out.fill(mpmath.mpf(0))
+        return out
+    return np.zeros(shape)
 
 
 def check_dps(dps) -> int:

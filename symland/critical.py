@@ -325,7 +325,6 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
         tol = mpmath.mpf(10) ** (-dps) if tol is None else mpmath.mpf(tol)
         th = problem._check_theta(theta, _mp_ctx(work))
         history = []
-        last_step = None
         g = problem.gradient(th, dps=work)
         g0 = _mp_norm(g)
         for it in range(max_iter + 1):
@@ -351,7 +350,6 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
             Hmp = None if need <= 13 else problem.hessian(th, dps=max(16, min(work, int(need) + 5)))
             delta = _refined_solve(Hf, Hmp, -g, border=null)
             th = th + delta
-            last_step = _mp_norm(delta)
             g = problem.gradient(th, dps=work)
         # error estimate of theta: the next Newton correction
         Hf = _float_hessian(problem, th)
@@ -456,16 +454,9 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
             dup += int(np.count_nonzero(same)) - 1
         if dup:
             out["duplicates"] = dup
-        s0 = act.expr.subs(act_z(), 0)
-        if s0 == 0 and np.any(~nz):
+        if act.vanishes_at_zero and np.any(~nz):
             out["zero_neurons"] = int(np.count_nonzero(~nz))
     return out
-
-
-def act_z():
-    from .activations import z
-
-    return z
 
 
 def classify(problem, cp: CriticalPoint) -> CriticalPoint:

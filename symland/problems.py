@@ -32,7 +32,7 @@ import mpmath
 import numpy as np
 
 from .activations import Activation, activation
-from .backends import check_dps
+from .backends import check_dps, zeros
 from .errors import DomainError, ShapeError
 from .gaussian import diagonal_evaluator, partial_evaluator, singular_at_alignment
 
@@ -43,12 +43,6 @@ _GUARD = 10
 _NEAR = 1e-6
 #: squared angle below which a float64 Hessian of a non-smooth kernel is computed in mpmath
 _FLOAT_ALIGNED = 1e-12
-
-
-def _z():
-    from .activations import z
-
-    return z
 
 
 def _as_float_array(x, name, shape=None, ndim=None):
@@ -72,7 +66,7 @@ def _as_mp_array(x, name, shape):
     flat = arr.reshape(-1)
     for k, v in enumerate(flat):
         try:
-            flat[k] = mpmath.mpf(v) if not isinstance(v, str) else mpmath.mpf(v)
+            flat[k] = mpmath.mpf(v)
         except (TypeError, ValueError):
             raise DomainError(f"argument {name}: entry {k} ({v!r}) is not a real number") from None
         if not mpmath.isfinite(flat[k]):
@@ -100,17 +94,7 @@ class _Precision:
         return self._ctx.__exit__(*exc)
 
     def zeros(self, shape):
-        if self.mp:
-            out = np.empty(shape, dtype=object)
-            out.fill(mpmath.mpf(0))
-            return out
-        return np.zeros(shape)
-
-    def eye(self, d):
-        out = self.zeros((d, d))
-        for i in range(d):
-            out[i, i] = mpmath.mpf(1) if self.mp else 1.0
-        return out
+        return zeros(shape, self.mp)
 
     def finalize(self, x):
         """Round to the requested precision (mpmath) or pass through (float64)."""
@@ -168,7 +152,7 @@ class TeacherStudent:
         # a zero-norm teacher neuron with s(0) = 0 is the zero function: drop it from the sums
         # (its kernel partials may be undefined, e.g. relu, but it contributes nothing)
         keep = np.ones(k, dtype=bool)
-        if self.activation.expr.subs(_z(), 0) == 0:
+        if self.activation.vanishes_at_zero:
             keep = np.linalg.norm(V, axis=1) > 0
         self._V, self._b, self._k = V[keep], b[keep], int(np.count_nonzero(keep))
         self.train_output = bool(train_output)

@@ -56,6 +56,7 @@ import numpy as np
 import sympy
 
 from .activations import z
+from .backends import zeros
 from .errors import ShapeError
 
 __all__ = [
@@ -90,11 +91,7 @@ class _Arith:
         return mpmath.root(x, k) if self.mp else x ** (1.0 / k)
 
     def zeros(self, shape):
-        if self.mp:
-            out = np.empty(shape, dtype=object)
-            out.fill(mpmath.mpf(0))
-            return out
-        return np.zeros(shape)
+        return zeros(shape, self.mp)
 
     def array(self, x):
         x = np.asarray(x)
