@@ -933,3 +933,17 @@ def test_large_erf_hessian(train_output):
             tm[j] -= h
             col = (p.gradient(tp, dps=40) - p.gradient(tm, dps=40)) / (2 * h)
             assert_digits(np.array(Hm)[:, j], col, 18, f"Hessian column {j}")
+
+
+@pytest.mark.parametrize("name", ["erf", "relu", "linear", "quadratic"])
+@pytest.mark.parametrize("train_output", [True, False])
+def test_lean_float_path_equals_general_assembly(name, train_output):
+    """loss_and_gradient's lean float64 path must reproduce the general assembly bit for bit."""
+    p = TeacherStudent.orthonormal(name, k=3, n=2, d=4, train_output=train_output)
+    rng = np.random.default_rng(7)
+    theta = p.pack(rng.normal(size=(2, 4)), rng.normal(size=2) if train_output else None)
+    fast = p._float_loss_and_gradient(theta)
+    assert fast is not None
+    loss, grad = p._evaluate(theta, None, 1)
+    assert fast[0] == loss
+    np.testing.assert_array_equal(fast[1], grad)
