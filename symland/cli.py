@@ -13,6 +13,7 @@ Every number printed with ``--json`` is a decimal string carrying all digits com
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -29,6 +30,9 @@ from .gaussian import diagonal_expr, kernel_partial_expr, exact_partial_expr
 from .problems import TeacherStudent
 
 __all__ = ["main", "build_parser"]
+
+#: modules (in this package) whose ``register(subparsers)`` adds further subcommands
+_SUBCOMMAND_MODULES: tuple[str, ...] = ()
 
 _CHECKS = {
     True: ("closed form checked against mpmath quadrature (inner Gaussian integrated exactly) to >= 25 "
@@ -278,6 +282,8 @@ def build_parser():
                    help="worker processes (default: CPU count; 1 = serial, in-process)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_survey)
+    for module in _SUBCOMMAND_MODULES:
+        importlib.import_module(f".{module}", __package__).register(sub)
     return parser
 
 

@@ -109,6 +109,13 @@ class _Precision:
 _FLOAT = _Precision(None)
 
 
+def _differs(teacher_activation, student_activation):
+    """True when a teacher activation is given and is not the student's."""
+    if teacher_activation is None or student_activation is None:
+        return False
+    return activation(teacher_activation).name != activation(student_activation).name
+
+
 class TeacherStudent:
     r"""Two-layer teacher-student regression under Gaussian input.
 
@@ -134,8 +141,16 @@ class TeacherStudent:
     $L = \tfrac12 E[(f - f^*)^2]$.
     """
 
+    def __new__(cls, activation_name=None, *args, bias=False, teacher_activation=None, **kwargs):
+        # Biases and a teacher activation different from the student's need kernels with means and
+        # cross kernels E[s(u) t(v)]: that general assembly lives in its own module.
+        if cls is TeacherStudent and (bias or _differs(teacher_activation, activation_name)):
+            from .general_problem import GeneralTeacherStudent
+            return super().__new__(GeneralTeacherStudent)
+        return super().__new__(cls)
+
     def __init__(self, activation_name, teacher_weights, teacher_output=None, n=None,
-                 train_output=True, student_output=None):
+                 train_output=True, student_output=None, bias=False, teacher_activation=None):
         self.activation: Activation = activation(activation_name)
         V = _as_float_array(teacher_weights, "teacher_weights", ndim=2)
         k, d = V.shape
