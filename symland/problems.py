@@ -107,6 +107,7 @@ class _Precision:
 
 
 _FLOAT = _Precision(None)
+_MP = _Precision(16)  # marker for _check_theta: keep mpmath numbers
 
 
 def _differs(teacher_activation, student_activation):
@@ -135,22 +136,30 @@ class TeacherStudent:
         setting) and the parameters are $W$ only.
     student_output : array (n,), optional
         Fixed output weights used when ``train_output=False``.
+    glus : int
+        Number $m$ of gated linear units $g_j(x) = c_j s(w_j\cdot x) + (v_j\cdot x)s'(w_j\cdot x)$
+        added to the student (default 0; ``n = 0`` is allowed when ``glus >= 1``).  Their
+        terms are in :mod:`symland.glu`.
 
     Parameters are packed as ``theta = [W.ravel(), a]`` (row-major $W$), or
-    ``theta = W.ravel()`` when the output weights are fixed.  Loss is
-    $L = \tfrac12 E[(f - f^*)^2]$.
+    ``theta = W.ravel()`` when the output weights are fixed; with GLU units
+    ``[W.ravel(), a (if trained), glu_c (m), glu_w.ravel() (m d), glu_v.ravel() (m d)]``.
+    Loss is $L = \tfrac12 E[(f - f^*)^2]$.
     """
 
     def __new__(cls, activation_name=None, *args, bias=False, teacher_activation=None, **kwargs):
         # Biases and a teacher activation different from the student's need kernels with means and
         # cross kernels E[s(u) t(v)]: that general assembly lives in its own module.
         if cls is TeacherStudent and (bias or _differs(teacher_activation, activation_name)):
+            if kwargs.get("glus"):
+                raise ShapeError("glus: GLU units are not supported together with biases or a "
+                                 "different teacher activation")
             from .general_problem import GeneralTeacherStudent
             return super().__new__(GeneralTeacherStudent)
         return super().__new__(cls)
 
     def __init__(self, activation_name, teacher_weights, teacher_output=None, n=None,
-                 train_output=True, student_output=None, bias=False, teacher_activation=None):
+                 train_output=True, student_output=None, bias=False, teacher_activation=None, glus=0):
         self.activation: Activation = activation(activation_name)
         V = _as_float_array(teacher_weights, "teacher_weights", ndim=2)
         k, d = V.shape
@@ -159,8 +168,10 @@ class TeacherStudent:
         b = np.ones(k) if teacher_output is None else _as_float_array(teacher_output, "teacher_output", shape=(k,))
         if n is None:
             raise ShapeError("n (number of student neurons) is required")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ShapeError(f"n must be a positive integer, got {n!r}")
+        if isinstance(glus, bool) or not isinstance(glus, (int, np.integer)) or glus < 0:
+            raise ShapeError(f"glus must be a non-negative integer, got {glus!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < (0 if glus else 1):
+            raise ShapeError(f"n must be a positive integer (or 0 when glus >= 1), got {n!r}")
         self.teacher_weights = V
         self.teacher_output = b
         self.n, self.k, self.d = int(n), k, d
@@ -176,6 +187,14 @@ class TeacherStudent:
         else:
             self.student_output = _as_float_array(student_output, "student_output", shape=(self.n,))
         self._teacher_constant = {}
+        self.glus = int(glus)
+        if self.glus:
+            from . import glu
+
+            glu.check_activation(self.activation)
+            # the ordinary neurons with the teacher, evaluated by the plain assembly
+            self._plain = TeacherStudent(self.activation, V, b, n=max(self.n, 1), train_output=self.train_output,
+                                         student_output=self.student_output if self.n else None)
 
     def __getstate__(self):
         # compiled kernels are rebuilt on first use; they do not pickle (process pools, dask)
@@ -185,26 +204,49 @@ class TeacherStudent:
 
     # ------------------------------------------------------------------
     @classmethod
-    def orthonormal(cls, activation_name, k, n, d=None, train_output=True, student_output=None):
+    def orthonormal(cls, activation_name, k, n, d=None, train_output=True, student_output=None, glus=0):
         r"""Orthonormal teacher: $V$ = first ``k`` rows of $I_d$ (default ``d = k``), $b = 1$."""
         d = k if d is None else d
         if d < k:
             raise ShapeError(f"orthonormal teacher needs d >= k, got d={d}, k={k}")
+        if glus:
+            return cls(activation_name, np.eye(d)[:k], np.ones(k), n=n, train_output=train_output,
+                       student_output=student_output, glus=glus)
         return cls(activation_name, np.eye(d)[:k], np.ones(k), n=n, train_output=train_output,
                    student_output=student_output)
 
     @property
     def num_params(self) -> int:
         """Length of the packed parameter vector."""
-        return self.n * self.d + (self.n if self.train_output else 0)
+        return self.n * self.d + (self.n if self.train_output else 0) + self.glus * (1 + 2 * self.d)
 
     def __repr__(self):
+        glus = f", glus={self.glus}" if self.glus else ""
         return (f"TeacherStudent({self.activation.name!r}, n={self.n}, k={self.k}, d={self.d}, "
-                f"train_output={self.train_output})")
+                f"train_output={self.train_output}{glus})")
 
     # ------------------------------------------------------------------
-    def pack(self, W, a=None):
-        """Flat parameter vector from student weights ``W`` (n, d) and output weights ``a`` (n,)."""
+    def pack(self, W, a=None, glu_c=None, glu_w=None, glu_v=None):
+        """Flat parameter vector from student weights ``W`` (n, d) and output weights ``a`` (n,).
+
+        With GLU units also ``glu_c`` (m,), ``glu_w`` (m, d), ``glu_v`` (m, d) (all required).
+        """
+        if self.glus:
+            if self.n == 0 and W is None:
+                W = np.zeros((0, self.d))
+            if self.n == 0 and a is None and self.train_output:
+                a = np.zeros(0)
+            plain = TeacherStudent.pack(self._plain_view(), W, a)
+            for name, val in (("glu_c", glu_c), ("glu_w", glu_w), ("glu_v", glu_v)):
+                if val is None:
+                    raise ShapeError(f"argument {name} is required: the problem has glus={self.glus}")
+            c = _as_float_array(glu_c, "glu_c", shape=(self.glus,))
+            gw = _as_float_array(glu_w, "glu_w", shape=(self.glus, self.d))
+            gv = _as_float_array(glu_v, "glu_v", shape=(self.glus, self.d))
+            return np.concatenate([plain, c, gw.ravel(), gv.ravel()])
+        for name, val in (("glu_c", glu_c), ("glu_w", glu_w), ("glu_v", glu_v)):
+            if val is not None:
+                raise ShapeError(f"argument {name} must be omitted: the problem has no GLU units (glus=0)")
         W = _as_float_array(W, "W", shape=(self.n, self.d))
         if self.train_output:
             if a is None:
@@ -218,8 +260,27 @@ class TeacherStudent:
                                  "when train_output=False")
         return W.ravel().copy()
 
+    def _plain_view(self):
+        """A shallow copy with glus = 0 (shapes of the ordinary part; n may be 0)."""
+        view = object.__new__(TeacherStudent)
+        view.__dict__.update(self.__dict__)
+        view.glus = 0
+        return view
+
     def unpack(self, theta):
-        """``(W, a)`` from a flat parameter vector (``a`` is the fixed one if not trained)."""
+        """``(W, a)`` from a flat parameter vector (``a`` is the fixed one if not trained).
+
+        With GLU units: ``(W, a, glu_c, glu_w, glu_v)``.
+        """
+        if self.glus:
+            from .glu import split_theta
+
+            obj = np.asarray(theta).dtype == object
+            theta = self._check_theta(theta, _MP if obj else None)
+            W, a, c, gw, gv = split_theta(self, theta)
+            if a is None:
+                a = self.student_output.copy()
+            return W, a, c, gw, gv
         theta = self._check_theta(theta, None)
         nd = self.n * self.d
         W = theta[:nd].reshape(self.n, self.d)
@@ -421,6 +482,10 @@ class TeacherStudent:
 
     def _evaluate(self, theta, dps, order, boosted=False, limit=False):
         """Loss (order 0), + gradient (1), + Hessian (2) in one pass."""
+        if self.glus:
+            from .glu import evaluate
+
+            return evaluate(self, theta, dps, order)
         prec = _Precision(dps)
         with prec:
             U, alpha = self._units(theta, prec)
@@ -541,12 +606,14 @@ class TeacherStudent:
         restricted to those directions is $2S_{WW}$ (used for problems reduced
         to the span of the weights).
         """
+        if self.glus:
+            raise ShapeError("gram_gradient is defined for problems without GLU units (glus=0)")
         self._evaluate(theta, dps, 1)
         return self._last_gram_gradient
 
     def loss_and_gradient(self, theta, dps=None):
         """``(loss, gradient)`` from one evaluation of the kernels."""
-        if dps is None and self.activation.has_closed_form:
+        if dps is None and self.activation.has_closed_form and not self.glus:
             fast = self._float_loss_and_gradient(theta)
             if fast is not None:
                 return fast
