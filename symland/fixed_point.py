@@ -43,10 +43,15 @@ inequality every eigenvalue of $H$ lies within
 $\varepsilon_H = \|H - H_f\|_F + 8\,n\,u\,\|H_f\|_2$ ($u = 2^{-53}$; the second term
 bounds the backward error of LAPACK's symmetric eigensolver) of the matching
 float64 eigenvalue, so when no float64 eigenvalue has modulus below $\varepsilon_H$
-the inertia (index, nullity 0) is decided by them.  Otherwise the inertia is
-computed from a symmetric $LDL^\top$ factorisation of $H$ in mpmath with
-Bunch–Parlett pivoting (Sylvester's law of inertia), pivots below
-$10^{3-\text{hessian\_dps}}\,n\,\|H\|$ counting as zero.  The smallest
+the inertia (index, nullity 0) is decided by them.  Otherwise (e.g. at
+points with identical neurons, which have exact zero modes) the inertia is
+computed, for $n \le 64$, from a symmetric $LDL^\top$ factorisation of $H$ in
+mpmath with Bunch–Parlett pivoting (Sylvester's law of inertia), pivots below
+$10^{3-\text{hessian\_dps}}\,n\,\|H\|$ counting as zero; for larger $n$ (cubic
+cost in mpmath is prohibitive) the ambiguous eigenvalues are decided by
+mpmath Rayleigh–Ritz values on their float64 eigenvectors (error
+$\|R\|^2/\text{gap}$, so the sign is reliable when the ambiguous cluster is
+separated from the rest of the spectrum by a gap far above $\|R\|$).  The smallest
 eigenvalues are Rayleigh quotients $\theta = y^\top Hy$ in mpmath of the float64
 eigenvectors $y$ (one per cluster of equal float eigenvalues: the symmetry makes
 eigenvalues multiple), with the rigorous bound $|\lambda - \theta| \le \|Hy - \theta y\|$
@@ -376,58 +381,97 @@ def _mp_reduced_newton(problem, sub, s, dps, max_iter=12):
 # classification
 # ---------------------------------------------------------------------------
 def _ldl_inertia(H, zero_tol):
-    """``(negative, zero, positive)`` pivot counts of a symmetric LDL^T of mp matrix ``H`` (Bunch-Parlett)."""
+    """``(negative, zero, positive)`` pivot counts of a symmetric LDL^T of mp matrix ``H`` (Bunch-Parlett).
+
+    Complete pivoting: a 1x1 pivot on the largest diagonal entry when it is at
+    least $\\alpha = (1+\\sqrt{17})/8$ times the largest off-diagonal one, else a 2x2
+    pivot on that off-diagonal entry (whose determinant is then negative: one
+    negative and one positive eigenvalue).  Pivots are chosen on a float64
+    mirror of the Schur complement; the elimination itself is in mpmath.
+    Sylvester's law of inertia: the pivot signs are the eigenvalue signs.
+    """
     A = np.array(H, dtype=object).copy()
+    Af = np.array(A, dtype=float)
     n = A.shape[0]
     alpha = (1 + math.sqrt(17)) / 8
     neg = zero = pos = 0
-    idx = list(range(n))
-    while idx:
-        m = len(idx)
-        sub = A[np.ix_(idx, idx)]
-        dabs = [abs(sub[i, i]) for i in range(m)]
-        r = int(np.argmax([float(v) for v in dabs]))
-        if m > 1:
-            off = np.abs(np.array([[float(sub[i, j]) if i != j else 0.0 for j in range(m)] for i in range(m)]))
-            oi, oj = np.unravel_index(np.argmax(off), off.shape)
-            omax = off[oi, oj]
-        else:
-            omax = 0.0
-        if float(dabs[r]) <= zero_tol and omax <= zero_tol:
-            zero += m
+
+    def swap(i, j):  # symmetric permutation of rows/columns i and j (inertia unchanged)
+        if i != j:
+            for M in (A, Af):
+                M[[i, j], :] = M[[j, i], :]
+                M[:, [i, j]] = M[:, [j, i]]
+
+    j = 0
+    ref = float(np.max(np.abs(Af))) if n else 0.0
+    while j < n:
+        if np.max(np.abs(Af[j:, j:])) < 1e-6 * ref:
+            # the Schur complement has cancelled far below float64 resolution of the mirror:
+            # re-read it from the mpmath values (float64 keeps full relative precision of small numbers)
+            Af[j:, j:] = np.array(A[j:, j:], dtype=float)
+            ref = float(np.max(np.abs(Af[j:, j:])))
+        T = np.abs(Af[j:, j:])
+        diag = np.diag(T).copy()
+        np.fill_diagonal(T, 0.0)
+        r = int(np.argmax(diag))
+        oi, oj = np.unravel_index(int(np.argmax(T)), T.shape)
+        omax = T[oi, oj]
+        if diag[r] <= zero_tol and omax <= zero_tol:
+            zero += n - j
             break
-        if float(dabs[r]) >= alpha * omax:
-            p = idx[r]
-            d = A[p, p]
+        if diag[r] >= alpha * omax:
+            swap(j, j + r)
+            d = A[j, j]
             neg += d < 0
             pos += d > 0
-            rest = [q for q in idx if q != p]
-            if rest:
-                col = A[rest, p]
-                A[np.ix_(rest, rest)] = A[np.ix_(rest, rest)] - np.outer(col, col) / d
-            idx = rest
+            col = A[j + 1:, j].copy()
+            A[j + 1:, j + 1:] -= np.outer(col, col / d)
+            colf = Af[j + 1:, j].copy()
+            Af[j + 1:, j + 1:] -= np.outer(colf, colf / Af[j, j])
+            j += 1
         else:
-            p, q = idx[oi], idx[oj]
-            E = np.array([[A[p, p], A[p, q]], [A[q, p], A[q, q]]], dtype=object)
-            det = E[0, 0] * E[1, 1] - E[0, 1] * E[1, 0]
-            # |E_pq| dominates the diagonal: det < 0, one negative and one positive eigenvalue
+            swap(j, j + oi)
+            oj2 = oj if oj != 0 else oi  # where the partner landed after the first swap
+            swap(j + 1, j + oj2)
             neg += 1
             pos += 1
-            rest = [x for x in idx if x not in (p, q)]
-            if rest:
-                C = A[np.ix_(rest, [p, q])]
-                Einv = np.array([[E[1, 1], -E[0, 1]], [-E[1, 0], E[0, 0]]], dtype=object) / det
-                A[np.ix_(rest, rest)] = A[np.ix_(rest, rest)] - C @ Einv @ C.T
-            idx = rest
+            E = A[j:j + 2, j:j + 2]
+            det = E[0, 0] * E[1, 1] - E[0, 1] * E[1, 0]
+            Einv = np.array([[E[1, 1], -E[0, 1]], [-E[1, 0], E[0, 0]]], dtype=object) / det
+            C = A[j + 2:, j:j + 2].copy()
+            A[j + 2:, j + 2:] -= C @ Einv @ C.T
+            Ef = Af[j:j + 2, j:j + 2]
+            Cf = Af[j + 2:, j:j + 2].copy()
+            Af[j + 2:, j + 2:] -= Cf @ np.linalg.inv(Ef) @ Cf.T
+            j += 2
     return neg, zero, pos
+
+
+#: largest Hessian dimension whose inertia is computed by an mpmath LDL^T (cubic cost in mpmath)
+_LDL_MAX = 64
+
+
+def _mp_orthonormal(Qf):
+    """Columns of the float matrix ``Qf`` as mpf, re-orthonormalised (modified Gram-Schmidt, twice)."""
+    cols = []
+    for c in range(Qf.shape[1]):
+        v = np.array([mpmath.mpf(float(x)) for x in Qf[:, c]], dtype=object)
+        for _ in range(2):
+            for q in cols:
+                v = v - mpmath.fsum(a * b for a, b in zip(q, v)) * q
+        v = v / mpmath.sqrt(mpmath.fsum(x * x for x in v))
+        cols.append(v)
+    return np.array(cols, dtype=object).T.reshape(Qf.shape[0], len(cols))
 
 
 def classify_hessian(H, n_eig=4, hessian_dps=30, method="auto"):
     r"""Index, nullity and smallest eigenvalues of a symmetric mpmath Hessian ``H`` (see module docstring).
 
-    ``method``: ``"auto"`` (float64 eigenvalues certified by Weyl's bound, else
-    mpmath $LDL^\top$ inertia), ``"ldl"`` (always $LDL^\top$) or ``"eigsy"`` (full
-    mpmath eigendecomposition; only sensible for small matrices).  Returns a dict
+    ``method``: ``"auto"`` (float64 eigenvalues certified by Weyl's bound; if some
+    are ambiguous, mpmath $LDL^\top$ inertia for dimension <= 64, else mpmath
+    Rayleigh–Ritz on the ambiguous float eigenvectors, whose Ritz values are
+    accurate to $\|R\|^2/\text{gap}$), ``"ldl"`` (always $LDL^\top$) or ``"eigsy"``
+    (full mpmath eigendecomposition; only sensible for small matrices).  Returns a dict
     with ``index``, ``nullity``, ``method`` (what decided the inertia),
     ``weyl_bound``, ``eigenvalues`` (list of dicts: ``value`` mpf, ``multiplicity``
     of the float cluster, ``bound`` $\|Hy-\theta y\|$, ``estimate`` Kato–Temple) and
@@ -457,10 +501,20 @@ def classify_hessian(H, n_eig=4, hessian_dps=30, method="auto"):
             out["index"] = int(np.count_nonzero(lam < 0))
             out["nullity"] = 0
             out["method"] = "float64 eigenvalues of the rounded mp Hessian, certified by Weyl's bound"
-        else:
+        elif method == "ldl" or (method == "auto" and n <= _LDL_MAX):
             neg, zero, _ = _ldl_inertia(Hm, zero_tol)
             out["index"], out["nullity"] = neg, zero
             out["method"] = "inertia of an mpmath LDL^T (Bunch-Parlett pivoting), Sylvester's law"
+        else:
+            amb = np.flatnonzero(np.abs(lam) <= weyl)
+            Y = _mp_orthonormal(Q[:, amb])
+            HY = Hm @ Y
+            ritz = sorted(mpmath.eigsy(mpmath.matrix((Y.T @ HY).tolist()), eigvals_only=True))
+            neg = int(np.count_nonzero(lam < -weyl)) + sum(1 for v in ritz if v < -zero_tol)
+            out["index"] = neg
+            out["nullity"] = sum(1 for v in ritz if abs(v) <= zero_tol)
+            out["method"] = (f"float64 eigenvalues certified by Weyl's bound, {len(amb)} ambiguous ones decided by "
+                             "mpmath Rayleigh-Ritz on their float64 eigenvectors")
         # smallest eigenvalues: one Rayleigh quotient per float cluster
         clusters = []
         i = 0
