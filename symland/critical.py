@@ -304,7 +304,8 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     each unused direction, so ``d`` does not drive the cost.
     """
     dps = check_dps(dps)
-    red = reduce_dimension(problem) if reduce else None
+    # GLU problems are solved in full: the reduction maps ordinary neurons only
+    red = reduce_dimension(problem) if reduce and not getattr(problem, "glus", 0) else None
     if red is not None:
         start = np.array([float(v) for v in np.asarray(theta).ravel()])
         theta_r = red.reduce(start)
@@ -425,37 +426,64 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
       weight vector give $g - 1$ directions shifting output weight between them.
     * ``zero_neurons``: with trained output weights and $s(0) = 0$, a neuron
       with $w_i = 0$ leaves $a_i$ free.
+
+    With GLU units $g_j = c_j s(w_j\cdot x) + (v_j\cdot x)s'(w_j\cdot x)$ (``glus > 0``) the
+    same sources count them too: ``rescaling`` $(c, w, v) \to (t^{-p}c, tw, t^{1-p}v)$ per
+    GLU with $w_j \ne 0$; ``glu_shift`` $(c, v) \to (c - \beta p, v + \beta w)$ (Euler:
+    $(w\cdot x)s'(w\cdot x) = p\,s(w\cdot x)$) per GLU with $w_j \ne 0$; ``rotations`` act on
+    $w_j, v_j$ as well; ``duplicates``: units sharing one input weight vector (trained neurons
+    and GLUs, $g + h$ of them) shift output weight among themselves ($g + h - 1$ directions),
+    and $h$ GLUs also shift $v$ ($(h - 1)d$ directions); ``zero_neurons`` also counts GLUs
+    with $w_j = 0$ when $s(0) = 0$ ($c_j$ free).
     """
-    W, a = problem.unpack(np.array([float(v) for v in theta]))
+    unpacked = problem.unpack(np.array([float(v) for v in theta]))
+    W, a = unpacked[:2]
+    m = getattr(problem, "glus", 0)
+    if m:
+        gc, gw, gv = unpacked[2:]
+    else:
+        gc, gw, gv = np.zeros(0), np.zeros((0, problem.d)), np.zeros((0, problem.d))
     act = problem.activation
     out = {}
     nz = np.linalg.norm(W, axis=1) > tol
-    if problem.train_output and act.homogeneity_degree is not None:
-        out["rescaling"] = int(np.count_nonzero(nz & (np.abs(a) > tol)))
+    gnz = np.linalg.norm(gw, axis=1) > tol
+    p = act.homogeneity_degree
+    if p is not None and (problem.train_output or m):
+        resc = int(np.count_nonzero(nz & (np.abs(a) > tol))) if problem.train_output else 0
+        out["rescaling"] = resc + int(np.count_nonzero(gnz))
+        if m:
+            out["glu_shift"] = int(np.count_nonzero(gnz))
     V = problem.teacher_weights
     rank_v = np.linalg.matrix_rank(V, tol=1e-10)
     m = problem.d - rank_v
     if m > 1:
         if rank_v:
             Qv, _ = np.linalg.qr(V.T)
-            Wp = W - (W @ Qv[:, :rank_v]) @ Qv[:, :rank_v].T
+            Wp = np.concatenate([W, gw, gv]) - (np.concatenate([W, gw, gv]) @ Qv[:, :rank_v]) @ Qv[:, :rank_v].T
         else:
-            Wp = W
+            Wp = np.concatenate([W, gw, gv])
         r = np.linalg.matrix_rank(Wp, tol=1e-7) if Wp.size else 0
         out["rotations"] = int(m * (m - 1) // 2 - (m - r) * (m - r - 1) // 2)
-    if problem.train_output:
-        used = np.zeros(problem.n, bool)
+    if problem.train_output or m:
+        # units with a free scalar output weight: trained neurons, then GLUs
+        Wu = np.concatenate([W, gw]) if problem.train_output else gw
+        is_glu = np.arange(len(Wu)) >= (len(Wu) - m)
+        unz = np.concatenate([nz, gnz]) if problem.train_output else gnz
+        used = np.zeros(len(Wu), bool)
         dup = 0
-        for i in range(problem.n):
-            if used[i] or not nz[i]:
+        for i in range(len(Wu)):
+            if used[i] or not unz[i]:
                 continue
-            same = np.linalg.norm(W - W[i], axis=1) <= tol * max(1.0, np.linalg.norm(W[i]))
+            same = np.linalg.norm(Wu - Wu[i], axis=1) <= tol * max(1.0, np.linalg.norm(Wu[i]))
             used |= same
             dup += int(np.count_nonzero(same)) - 1
+            h = int(np.count_nonzero(same & is_glu))
+            dup += max(h - 1, 0) * problem.d
         if dup:
             out["duplicates"] = dup
-        if act.vanishes_at_zero and np.any(~nz):
-            out["zero_neurons"] = int(np.count_nonzero(~nz))
+        zero = (int(np.count_nonzero(~nz)) if problem.train_output else 0) + int(np.count_nonzero(~gnz))
+        if act.vanishes_at_zero and zero:
+            out["zero_neurons"] = zero
     return out
 
 
