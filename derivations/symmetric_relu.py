@@ -108,6 +108,10 @@ def derive_reduced_problem(ks=(3, 5), seed=1):
     return full, sy
 
 
+#: isotropy types searched for k >= --big-k
+BIG_ISOTROPIES = ("S_k", "S_{k-1}xS_1")
+
+
 # ---------------------------------------------------------------------------
 # 2. symmetric critical points for k = k_min..k_max
 # ---------------------------------------------------------------------------
@@ -131,13 +135,18 @@ def _continuation(prev, k):
     return out
 
 
-def derive_tables(k_min, k_max, starts, seed, dps=50, progress=True):
+def derive_tables(k_min, k_max, starts, seed, dps=50, progress=True, big_k=9, big_starts=8):
     print(f"\n== 2. Symmetric critical points, k = {k_min}..{k_max} (dps {dps}) ==")
+    print(f"isotropy types: {', '.join(DEFAULT_ISOTROPIES)} with {starts} random starts each for k < {big_k}; "
+          f"for k >= {big_k} only {', '.join(BIG_ISOTROPIES)} with {big_starts} (cost: a 50-digit full-space "
+          "Hessian per distinct point); plus the points of k - 1 as continuation starts")
     results = {}
     prev = None
     for k in range(k_min, k_max + 1):
         t0 = time.perf_counter()
-        res = symmetric_critical_points("relu", k, dps=dps, starts=starts, seed=seed + k,
+        big = k >= big_k
+        res = symmetric_critical_points("relu", k, dps=dps, starts=big_starts if big else starts, seed=seed + k,
+                                        isotropy=list(BIG_ISOTROPIES) if big else None,
                                         extra_starts=_continuation(prev, k), progress=progress)
         results[k] = res
         prev = res
@@ -313,27 +322,29 @@ def survey_comparison(results, survey_k, survey_starts, seed, starts, workers, d
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--small", action="store_true", help="test size: k = 3..4, few starts, survey at k = 4")
+    ap.add_argument("--small", action="store_true", help="test size: k = 3, few starts, survey at k = 3")
     ap.add_argument("--k-min", type=int, default=3)
     ap.add_argument("--k-max", type=int, default=None, help="largest k (default 20; --small: 4)")
     ap.add_argument("--starts", type=int, default=None, help="random reduced starts per isotropy (default 30)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--big-k", type=int, default=9, help="from this k on search only S_k, S_{k-1}xS_1 (default 9)")
+    ap.add_argument("--big-starts", type=int, default=8, help="random starts per isotropy for k >= --big-k")
     ap.add_argument("--survey-k", type=int, nargs="*", default=None, help="k values of the survey (default 6 7 8)")
     ap.add_argument("--survey-starts", type=int, default=None, help="survey starts per k (default 40)")
     ap.add_argument("--workers", type=int, default=1, help="survey worker processes (default 1)")
     ap.add_argument("--json", default=None, help="write the tables as JSON to this file")
     args = ap.parse_args(argv)
     small = args.small
-    k_max = args.k_max if args.k_max is not None else (4 if small else 20)
-    starts = args.starts if args.starts is not None else (8 if small else 30)
-    survey_k = args.survey_k if args.survey_k is not None else ([4] if small else [6, 7, 8])
-    survey_starts = args.survey_starts if args.survey_starts is not None else (4 if small else 40)
+    k_max = args.k_max if args.k_max is not None else (3 if small else 20)
+    starts = args.starts if args.starts is not None else (6 if small else 30)
+    survey_k = args.survey_k if args.survey_k is not None else ([3] if small else [6, 7, 8])
+    survey_starts = args.survey_starts if args.survey_starts is not None else (3 if small else 40)
     t0 = time.perf_counter()
     derive_reduced_problem(ks=(3,) if small else (3, 5, 8))
-    results = derive_tables(args.k_min, k_max, starts, args.seed)
+    results = derive_tables(args.k_min, k_max, starts, args.seed, big_k=args.big_k, big_starts=args.big_starts)
     summary(results)
     independent_checks(results, fd_k=(3,) if small else (3, 4), fd_hessian_k=(3,) if small else (3, 4),
-                       mc_samples=400_000 if small else 2_000_000)
+                       mc_samples=200_000 if small else 2_000_000)
     survey_comparison(results, survey_k, survey_starts, args.seed, starts, args.workers)
     if args.json:
         with open(args.json, "w") as f:

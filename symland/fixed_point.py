@@ -208,7 +208,10 @@ class FixedPointSubspace:
         return tuple(int(np.flatnonzero(row)[0]) for row in self.P)
 
     def project(self, theta):
-        """Coordinates of the orthogonal projection of ``theta`` on the subspace: $(P^\\top P)^{-1}P^\\top\\theta$."""
+        """Coordinates of the orthogonal projection of ``theta`` on the subspace: $(P^\\top P)^{-1}P^\\top\\theta$.
+
+        For mpf input the sums are taken at the current mpmath precision (use ``mpmath.workdps``).
+        """
         theta = np.asarray(theta)
         if theta.shape != (self.k * self.k,):
             raise ShapeError(f"argument theta must have shape ({self.k * self.k},), got {theta.shape}")
@@ -307,8 +310,27 @@ def _reduced(problem, sub, s):
     return theta, sub.P.T @ g
 
 
+def _reduced_hessian(problem, sub, s):
+    r"""$P^\top\nabla^2L(Ps)P$ in float64 by central differences of the reduced gradient.
+
+    Step $h = 10^{-5}\max(1, |s_c|)$ (error $O(h^2)$, about 1e-10 relative).  Used
+    instead of the analytic Hessian because near aligned relu pairs the float64
+    Hessian is recomputed in mpmath (seconds at k = 20), and the reduced
+    Newton iteration only needs a few correct digits of its Jacobian.
+    """
+    m = sub.dim
+    H = np.empty((m, m))
+    for c in range(m):
+        h = 1e-5 * max(1.0, abs(float(s[c])))
+        e = np.zeros(m)
+        e[c] = h
+        H[:, c] = (_reduced(problem, sub, s + e)[1] - _reduced(problem, sub, s - e)[1]) / (2 * h)
+    return (H + H.T) / 2
+
+
 def reduced_newton(problem, sub, s0, gtol=1e-11, max_iter=100):
-    r"""Damped Newton on $g_s = P^\top\nabla L(Ps)$ with $H_s = P^\top\nabla^2L(Ps)P$ (float64).
+    r"""Damped Newton on $g_s = P^\top\nabla L(Ps)$ with $H_s = P^\top\nabla^2L(Ps)P$ (float64, $H_s$ by
+    central differences of $g_s$, see :func:`_reduced_hessian`).
 
     Finds saddles as well as minima of the reduced loss.  Pseudo-inverse step
     (eigenvalues of $H_s$ below $10^{-10}\|H_s\|$ dropped), backtracking on $|g_s|$.
@@ -318,12 +340,10 @@ def reduced_newton(problem, sub, s0, gtol=1e-11, max_iter=100):
     s = np.array(s0, dtype=float)
     _, g = _reduced(problem, sub, s)
     gn = float(np.linalg.norm(g))
-    Pf = sub.P.astype(float)
     for _ in range(max_iter):
         if gn <= gtol:
             return s, gn, True
-        H = Pf.T @ problem.hessian(sub.lift(s)) @ Pf
-        lam, Q = np.linalg.eigh(H)
+        lam, Q = np.linalg.eigh(_reduced_hessian(problem, sub, s))
         keep = np.abs(lam) > 1e-10 * max(np.max(np.abs(lam)), 1e-300)
         step = -Q[:, keep] @ ((Q[:, keep].T @ g) / lam[keep])
         t = 1.0
@@ -343,17 +363,15 @@ def reduced_newton(problem, sub, s0, gtol=1e-11, max_iter=100):
     return s, gn, gn <= gtol
 
 
-def _mp_reduced_newton(problem, sub, s, dps, max_iter=12):
+def _mp_reduced_newton(problem, sub, s, dps, max_iter=16):
     r"""Chord-Newton on the reduced gradient in mpmath at ``dps + 15`` digits.
 
-    The reduced Hessian is the float64 one at the start (relative error ~1e-13),
+    The reduced Hessian is the float64 one at the start (relative error ~1e-10),
     so each step shrinks the error by about that factor.  Returns the mpf
     scalars with $|P^\top\nabla L| \le 10^{-(dps+5)}$ or raises ConvergenceError.
     """
     work = dps + _GUARD
-    Pf = sub.P.astype(float)
-    H = Pf.T @ problem.hessian(sub.lift(np.array(s, dtype=float))) @ Pf
-    lam, Q = np.linalg.eigh(H)
+    lam, Q = np.linalg.eigh(_reduced_hessian(problem, sub, np.array(s, dtype=float)))
     keep = np.abs(lam) > 1e-10 * max(np.max(np.abs(lam)), 1e-300)
     hist = []
     with mpmath.workdps(work):
@@ -639,7 +657,7 @@ class SymmetricSearch:
         return [p for p in self.points if p.isotropy == label]
 
     def table(self, digits=25) -> str:
-        lines = [f"relu-type teacher-student, k = n = {self.k}, V = I, output weights 1 ({self.activation}); "
+        lines = [f"{self.activation} teacher-student, k = n = {self.k}, V = I, output weights 1; "
                  f"loss = 1/2 E[(f - f*)^2]",
                  f"{'isotropy':<16} {'loss':<{digits + 8}} {'index':>5} {'null':>4}  {'lambda_min':<14} "
                  f"{'kind':<18} {'found in'}"]
@@ -824,7 +842,8 @@ def _polish(prob, sub, s, dps, refine):
     if gn > mpmath.mpf(10) ** (5 - dps):
         raise ConvergenceError(f"full-space gradient {mpmath.nstr(gn, 3)} at the lifted point of {sub.label} is "
                                f"above 1e-{dps - 5}", cp.history)
-    scal = sub.project(cp.theta)
+    with mpmath.workdps(work):
+        scal = sub.project(cp.theta)
     with mpmath.workdps(dps):
         scalars = {n: +v for n, v in zip(sub.names, scal)}
         young = young_type(cp.theta.reshape(sub.k, sub.k), tol=10.0 ** (-(dps // 2)))
