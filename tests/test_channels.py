@@ -1,0 +1,163 @@
+"""Tests of symland.channels: the tangent-neuron map, the loss along a channel and its rate,
+splitting lines, detection and the GLU limit.
+
+Independent references: pointwise network outputs with scipy's erf (not the
+SymPy-lambdified activation), Monte Carlo, and input-space Gauss-Hermite
+quadrature of the rate formulas (``rate_constants``, which never touches the
+dual kernel) against coefficients measured from high-precision kernel losses.
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from scipy.special import erf
+
+from symland.channels import (
+    ChannelThresholds, channel_expansion, channel_loss, channel_point, channel_problem, detect, extract_glu,
+    glu_limit, rate_constants, splitting_comparison,
+)
+from symland.critical import newton, refine
+from symland.errors import DomainError, ShapeError
+from symland.problems import TeacherStudent
+
+# erf (= erf(z/sqrt 2)), teacher V = I_2, b = (1, 1/2); a single GLU unit (n = 0 ordinary neurons)
+GLU = TeacherStudent("erf", np.eye(2), [1.0, 0.5], n=0, glus=1)
+#: a GLU minimum found by minimize + refine from a random start (rounded; refined in the fixture)
+GLU_MIN = [-0.47035216, -0.53211, 0.23425, 0.66326, 0.47627]
+
+
+def s(z, k=0):
+    """erf(z / sqrt 2) and its derivatives, written out by hand."""
+    g = math.sqrt(2 / math.pi) * np.exp(-z * z / 2)
+    return [erf(z / math.sqrt(2)), g, -z * g, (z * z - 1) * g][k]
+
+
+@pytest.fixture(scope="module")
+def glu_min():
+    cp = refine(GLU, newton(GLU, np.array(GLU_MIN)).theta, dps=40)
+    assert cp.kind == "minimum" and cp.gradient_norm < 1e-35
+    return cp
+
+
+def generic_point():
+    return GLU.pack(None, None, glu_c=[0.4], glu_w=[[0.6, -0.3]], glu_v=[[0.5, 0.7]])
+
+
+def test_channel_point_output_tends_to_the_glu_with_the_derived_first_order_term():
+    th = generic_point()
+    big = channel_problem(GLU)
+    assert big.n == 2 and big.glus == 0
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    c, w, v = 0.4, np.array([0.6, -0.3]), np.array([0.5, 0.7])
+    glu = c * s(x @ w) + (x @ v) * s(x @ w, 1)
+    h = 0.5 * (x @ v) ** 2 * s(x @ w, 2)
+    for eps in (1e-2, 1e-3):
+        W, a = big.unpack(channel_point(GLU, th, eps))
+        assert np.allclose(W, [w + eps * v, w]) and np.allclose(a, [1 / eps, c - 1 / eps])
+        pair = s(x @ W.T) @ a
+        # pair = GLU + eps h + O(eps^2): the remainder over eps^2 stays bounded
+        assert np.max(np.abs(pair - glu - eps * h)) < 2 * eps ** 2 * np.max(np.abs(x @ v) ** 3)
+
+
+def test_loss_along_the_channel_matches_quadrature_coefficients_at_a_generic_point():
+    th = generic_point()
+    ex = channel_expansion(GLU, th, dps=30)
+    q = rate_constants(GLU, th)
+    # C0 = L_GLU (kernel assembly of the GLU problem, and input-space quadrature)
+    assert abs(ex.coefficients[0] - ex.loss_glu) < 1e-25
+    assert abs(float(ex.loss_glu) - q["loss_glu"]) < 1e-13
+    # not a critical point: the rate is 1, C1 = E[r h]
+    assert ex.rate == 1
+    assert abs(float(ex.coefficients[1]) - q["C1"]) < 1e-12 and abs(q["C1"]) > 1e-3
+    assert abs(float(ex.coefficients[2]) - q["C2"]) < 1e-11
+    # the measured expansion predicts the loss at a new eps: L(eps) - (C0 + C1 eps + C2 eps^2) = O(eps^3)
+    eps = mpmath.mpf("2e-4")
+    with mpmath.workdps(30):
+        pred = ex.coefficients[0] + ex.coefficients[1] * eps + ex.coefficients[2] * eps ** 2
+        assert abs(channel_loss(GLU, th, eps, dps=30) - pred) < 10 * eps ** 3
+
+
+def test_glu_loss_against_monte_carlo():
+    th = generic_point()
+    x = np.random.default_rng(1).normal(size=(400_000, 2))
+    f = 0.4 * s(x @ [0.6, -0.3]) + (x @ [0.5, 0.7]) * s(x @ [0.6, -0.3], 1)
+    per = 0.5 * (f - s(x[:, 0]) - 0.5 * s(x[:, 1])) ** 2
+    assert abs(per.mean() - GLU.loss(th)) < 5 * per.std() / np.sqrt(len(per))
+
+
+def test_rate_two_at_an_erf_glu_minimum(glu_min):
+    """At a GLU critical point C1 = -|v|^2/2 E[r s'] = 0 for odd s, so L - L_GLU = C2 eps^2."""
+    theta = glu_min.theta
+    ex = channel_expansion(GLU, theta, dps=30)
+    q = rate_constants(GLU, np.array([float(t) for t in theta]))
+    assert abs(ex.loss_glu - glu_min.loss) < 1e-28
+    assert abs(ex.coefficients[0] - glu_min.loss) < 1e-25
+    assert abs(ex.coefficients[1]) < 1e-20  # the O(eps) term vanishes
+    assert ex.rate == 2
+    assert abs(float(ex.constant) - q["C2"]) < 1e-11 and q["C2"] > 0  # loss approaches from above
+    assert abs(q["C1"]) < 1e-12 and abs(q["E_r_sprime"]) < 1e-12
+    # direct check of the rate on the losses themselves: (L(eps) - L_GLU) / eps^2 -> C2
+    for e in ("1e-3", "1e-5"):
+        eps = mpmath.mpf(e)
+        with mpmath.workdps(40):
+            ratio = (channel_loss(GLU, theta, eps, dps=40) - glu_min.loss) / eps ** 2
+        assert abs(ratio - ex.constant) < 20 * eps
+
+
+def test_channel_is_asymptotically_parallel_to_the_splitting_line(glu_min):
+    out = splitting_comparison(GLU, glu_min.theta, eps_values=("1e-1", "1e-2", "1e-3"))
+    assert out["line"] is not None, out
+    rows = out["rows"]
+    angles = [r["angle"] for r in rows]
+    assert angles[0] > angles[1] > angles[2] and angles[2] < 1e-5
+    for r in rows:  # angle = atan(eps^2 |v| / sqrt 2)
+        assert abs(r["angle"] - r["predicted_angle"]) < 1e-9 * max(1.0, r["predicted_angle"])
+    # the distance to the line converges (the channel does not run away from it)
+    d = [r["distance"] for r in rows]
+    assert abs(d[2] - d[1]) < 0.05 * d[1]
+
+
+def test_detect_a_channel_point_and_recover_the_glu(glu_min):
+    big = channel_problem(GLU)
+    theta = np.array([float(t) for t in glu_min.theta])
+    end = channel_point(GLU, theta, 0.02)
+    det = detect(big, end)
+    assert det.kind == "channel" and len(det.pairs) == 1
+    p = det.pairs[0]
+    assert {p.i, p.j} == {0, 1}
+    gp, th = extract_glu(big, det)
+    # extracted GLU computes the pair's function up to O(eps^2) (midpoint rule), so its loss is close
+    assert abs(gp.loss(th) - big.loss(end)) < 5e-3
+    lim = glu_limit(big, det, dps=30)
+    assert abs(lim.point.loss - glu_min.loss) < 1e-25  # the same GLU minimum
+    assert lim.loss_gap > 0  # the channel point is still above the GLU loss
+    assert lim.distance < 0.05
+
+
+def test_detect_finite_minimum_and_trend():
+    prob = TeacherStudent.orthonormal("erf", 3, 2)
+    fin = prob.pack(np.array([[0, 1, 0], [1, 0, 1]]) / np.array([[1], [math.sqrt(3)]]), [1.0, 2.0])
+    assert detect(prob, fin).kind == "finite"
+    theta = np.array(GLU_MIN)
+    big = channel_problem(GLU)
+    # a path moving out along the channel (eps decreasing): trend tests pass
+    path = np.array([channel_point(GLU, theta, e) for e in (0.05, 0.04, 0.03, 0.02)])
+    assert detect(big, trajectory=path).kind == "channel"
+    # the same path reversed (leaving the channel): rejected by the growth test, with the reason
+    det = detect(big, trajectory=path[::-1])
+    assert det.kind == "finite" and "trend" in det.candidates[0]["reason"]
+    # thresholds are honoured: with big = 100 a pair with |a| = 50 is not a channel
+    assert detect(big, path[-1], thresholds=ChannelThresholds(big=100)).kind == "finite"
+
+
+def test_bad_input():
+    with pytest.raises(DomainError, match="eps"):
+        channel_point(GLU, generic_point(), 0)
+    with pytest.raises(ShapeError, match="GLU"):
+        channel_problem(TeacherStudent.orthonormal("erf", 2, 2))
+    with pytest.raises(ShapeError, match="unit"):
+        rate_constants(GLU, generic_point(), unit=1)
+    with pytest.raises(ShapeError, match="trajectory"):
+        detect(channel_problem(GLU), trajectory=np.zeros((3, 5)))
