@@ -184,3 +184,18 @@ def test_erf_theorem_sweep():
             assert res.optimal.partition == (k - n + 1,) + (1,) * (n - 1), (k, n)
             if len(res.configurations) > 1:
                 assert res.configurations[1].loss - res.optimal.loss > mpmath.mpf(10) ** -10
+
+
+def test_derivation_runs_small():
+    """derivations/copy_average.py --small derives, prints and asserts the results (exit code 0)."""
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "derivations" / "copy_average.py"
+    proc = subprocess.run([sys.executable, "-W", "ignore", str(script), "--small"], capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "0 failure(s)" in proc.stdout
+    assert "FAIL" not in proc.stdout
+    assert "g = 1/sqrt(m(2m-1)), a = m: exact full-space gradient = 0 for symbolic m" in proc.stdout
