@@ -248,7 +248,7 @@ def monte_carlo_loss(W, samples=2_000_000, seed=0, chunk=250_000):
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v)))
 
 
-def independent_checks(results, fd_k=(3, 4), fd_hessian_k=(3,), mc_samples=2_000_000):
+def independent_checks(results, fd_k=(3, 4), fd_hessian_k=(3,), mc_samples=2_000_000, fd_hessian_points=None):
     print("\n== 3. Independent checks ==")
     # Monte Carlo at one spurious minimum (else at the highest-loss point of the largest k)
     pick = None
@@ -279,7 +279,11 @@ def independent_checks(results, fd_k=(3, 4), fd_hessian_k=(3,), mc_samples=2_000
         if k not in results:
             continue
         prob = results[k].problem
-        for p in results[k].points:
+        pts = results[k].points
+        if fd_hessian_points is not None:
+            # a reduced set: the lowest points and the degenerate ones (zero modes, the LDL^T path)
+            pts = pts[:fd_hessian_points] + [p for p in pts[fd_hessian_points:] if p.nullity][:1]
+        for p in pts:
             H = fd_hessian(prob, p.theta)
             ev = sorted(mpmath.eigsy(H, eigvals_only=True))
             thr = mpmath.mpf(10) ** -8 * max(1, max(abs(v) for v in ev))
@@ -336,15 +340,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     small = args.small
     k_max = args.k_max if args.k_max is not None else (3 if small else 20)
-    starts = args.starts if args.starts is not None else (6 if small else 30)
+    starts = args.starts if args.starts is not None else (4 if small else 30)
     survey_k = args.survey_k if args.survey_k is not None else ([3] if small else [6, 7, 8])
-    survey_starts = args.survey_starts if args.survey_starts is not None else (3 if small else 40)
+    survey_starts = args.survey_starts if args.survey_starts is not None else (2 if small else 40)
     t0 = time.perf_counter()
     derive_reduced_problem(ks=(3,) if small else (3, 5, 8))
     results = derive_tables(args.k_min, k_max, starts, args.seed, big_k=args.big_k, big_starts=args.big_starts)
     summary(results)
     independent_checks(results, fd_k=(3,) if small else (3, 4), fd_hessian_k=(3,) if small else (3, 4),
-                       mc_samples=200_000 if small else 2_000_000)
+                       mc_samples=200_000 if small else 2_000_000, fd_hessian_points=2 if small else None)
     survey_comparison(results, survey_k, survey_starts, args.seed, starts, args.workers)
     if args.json:
         with open(args.json, "w") as f:

@@ -577,7 +577,9 @@ class SymmetricCriticalPoint:
     ``gradient_norm``: full-space $|\nabla L|$ at ``theta`` (mpmath, ``dps + 15`` digits);
     ``reduced_gradient_norm``; ``index``, ``nullity``, ``kind``; ``eigenvalues``
     (smallest, see :func:`classify_hessian`); ``index_method``; ``starts``: number
-    of starts that converged to it.
+    of starts that converged to it; ``function_class``: points with equal class compute the same
+    network function with equal index and nullity (``symland.symmetry`` ``merge="function"``), e.g.
+    two points of one critical manifold of identical neurons.
     """
 
     k: int
@@ -599,6 +601,7 @@ class SymmetricCriticalPoint:
     eigenvalues: list | None = None
     index_method: str | None = None
     weyl_bound: float | None = None
+    function_class: int | None = None
 
     @property
     def W(self):
@@ -634,6 +637,7 @@ class SymmetricCriticalPoint:
                  "bound": mpmath.nstr(e["bound"], 3), "estimate": mpmath.nstr(e["estimate"], 3)}
                 for e in self.eigenvalues],
             "starts": self.starts,
+            "function_class": self.function_class,
             "W": [[s(v) for v in row] for row in self.W],
         }
 
@@ -660,11 +664,13 @@ class SymmetricSearch:
         lines = [f"{self.activation} teacher-student, k = n = {self.k}, V = I, output weights 1; "
                  f"loss = 1/2 E[(f - f*)^2]",
                  f"{'isotropy':<16} {'loss':<{digits + 8}} {'index':>5} {'null':>4}  {'lambda_min':<14} "
-                 f"{'kind':<18} {'found in'}"]
+                 f"{'kind':<18} {'fn':>3}  {'found in'}"]
         for p in self.points:
             lm = mpmath.nstr(p.smallest_eigenvalue(), 8) if p.eigenvalues else "-"
             lines.append(f"{p.isotropy:<16} {mpmath.nstr(p.loss, digits):<{digits + 8}} {p.index!s:>5} "
-                         f"{p.nullity!s:>4}  {lm:<14} {p.kind!s:<18} {', '.join(p.found_in)}")
+                         f"{p.nullity!s:>4}  {lm:<14} {p.kind!s:<18} {p.function_class!s:>3}  {', '.join(p.found_in)}")
+        lines.append("(fn: rows with equal fn compute the same network function with equal index and nullity, "
+                     "e.g. points of one manifold of identical neurons; lambda_min: smallest Hessian eigenvalue)")
         return "\n".join(lines)
 
     def to_dict(self):
@@ -825,6 +831,14 @@ def symmetric_critical_points(activation="relu", k=6, isotropy=None, dps=50, sta
                       f"{hessian_dps} digits)", file=sys.stderr, flush=True)
             _classify_point(prob, p, n_eig, hessian_dps, classify_method)
     points.sort(key=lambda p: p.loss)
+    if classify and points:
+        # points on one critical manifold (e.g. identical neurons sharing their weight in different ratios)
+        # compute the same function without being related by S_k x S_k: label them with one class
+        from .symmetry import _group
+
+        for cls, members in enumerate(_group(prob, points, merge="function"), start=1):
+            for i in members:
+                points[i].function_class = cls
     return SymmetricSearch(problem=prob, k=k, activation=act_name, dps=dps, subspaces=subs, points=points,
                            starts=n_starts, converged=n_conv, failures=failures,
                            seconds=time.perf_counter() - t0)

@@ -229,6 +229,10 @@ def test_k3_points_are_critical_in_the_full_space(k3):
         assert p.loss > -mpmath.mpf(10) ** -40
     glob = [p for p in k3.points if p.kind == "global minimum"]
     assert len(glob) == 1 and glob[0].index == 0 and abs(glob[0].loss) < 1e-60
+    # points with different losses never share a function class
+    for p, q in zip(k3.points, k3.points[1:]):
+        if abs(p.loss - q.loss) > 1e-20:
+            assert p.function_class != q.function_class
     # independent: 60-digit central differences of the loss, never the analytic gradient
     for p in k3.points[:3]:
         assert _fd_gradient(k3.problem, p.theta) < mpmath.mpf(10) ** -30
