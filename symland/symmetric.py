@@ -20,7 +20,8 @@ $n$ parts.
 $\kappa(a, b, 0) \equiv 0$ (odd ones, e.g. erf) disjoint groups do not interact and each group
 size $m$ is a 2-scalar problem $(g, a)$, solved once per $m$: $a = m\kappa/\varphi$ and the
 stationary points of $g \mapsto L(g, a(g))$ are located at ``dps + 20`` digits, then
-recognised as exact numbers (rational $g^2$ and $a$) and verified by exact substitution.
+recognised as exact numbers (rational $g^2$, then $a = a(g)$ exactly) and verified by exact
+substitution.
 For positively homogeneous activations (relu) only $\beta_i = a_i g_i^p$ matters: the
 directions are fixed to unit norm and the (coupled) linear equations for $a$ are solved
 exactly.  Other activations get a coupled mpmath Newton solve (no closed form claimed).
@@ -130,12 +131,12 @@ def group_optimum(act, m: int, dps: int = 50):
         best = min(roots, key=F_mp)
         a_val = sympy.lambdify(g, a_of_g, modules="mpmath")(best)
         g2 = _recognise(best**2, dps)
-        av = _recognise(a_val, dps)
     exact_g = exact_a = None
-    if g2 is not None and av is not None:
+    if g2 is not None:
+        # g^2 recognised as a rational; a = a(g) then follows exactly from the linear equation
         cand_g = sympy.sqrt(g2)
-        ok = all(_proven(e) for e in (dF.xreplace({g: cand_g}), (a_of_g.xreplace({g: cand_g}) - av)))
-        if ok:
+        av = sympy.simplify(a_of_g.xreplace({g: cand_g}))
+        if _proven(dF.xreplace({g: cand_g})):
             exact_g, exact_a = cand_g, av
     with mpmath.workdps(dps):
         return +best, +a_val, exact_g, exact_a, tuple(+r for r in roots)
