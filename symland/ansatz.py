@@ -281,6 +281,81 @@ class GroupAnsatz:
             return "exact", res
         return f"{dps} digits", res
 
+    # -- solving the reduced problem ---------------------------------
+    def solve(self, unknowns=None, starts=None, dps=50, exact=True):
+        r"""Critical points of the reduced loss in ``unknowns``, then their full-space status.
+
+        Reduced equations $\partial L/\partial u = 0$ for each unknown $u$ (default: every
+        ansatz scalar, :attr:`symbols`).  With ``exact=True`` and equations that are rational
+        functions of the unknowns (no transcendental function of them), ``sympy.solve`` gives
+        exact solutions; otherwise (or when it finds none) mpmath ``findroot`` runs at
+        ``dps + 20`` digits from each start (dicts or sequences in the order of ``unknowns``;
+        default a few deterministic ones).  Every solution is then classified by
+        :meth:`is_critical` (exact values) or by the full gradient norm at ``dps`` digits
+        (numeric values).  Returns a list of dicts with keys ``values`` (symbol -> exact SymPy
+        number or mpmath number), ``exact`` (bool), ``loss`` (mpmath), ``critical``
+        (``"exact"`` / ``"<dps> digits"`` / ``"not critical"``) and ``gradient_norm``; points
+        are deduplicated at ``dps // 2`` digits.  An exact solution that leaves some unknowns free
+        (a family, e.g. under a rescaling symmetry) is returned with ``family`` listing them and
+        ``critical`` decided by :func:`prove_zero` on the symbolic gradient.
+        """
+        unknowns = list(self.symbols if unknowns is None else unknowns)
+        if not unknowns:
+            raise SymlandError("argument unknowns: the ansatz has no free scalars to solve for")
+        eqs = [sympy.diff(self.loss, u) for u in unknowns]
+        out = []
+        rational = all(not any(f.has(u) for f in e.atoms(sympy.Function) for u in unknowns) for e in eqs)
+        if exact and rational:
+            try:
+                sols = sympy.solve(eqs, unknowns, dict=True)
+            except (NotImplementedError, sympy.PolynomialError):
+                sols = []
+            for s in sols:
+                vals = {u: sympy.simplify(s.get(u, u)) for u in unknowns}
+                if any(v.is_real is False for v in vals.values()):
+                    continue
+                free = set().union(*(v.free_symbols for v in vals.values()))
+                if free:
+                    # a family of solutions (e.g. a rescaling symmetry): decided exactly or not at all
+                    ok = all(prove_zero(e) for _, e in self.gradient_entries(vals))
+                    out.append({"values": vals, "exact": True, "loss": sympy.simplify(self.loss.xreplace(vals)),
+                                "critical": "exact" if ok else "undecided (family)", "gradient_norm": None,
+                                "family": sorted(free, key=lambda v: v.name)})
+                    continue
+                status, res = self.is_critical(vals, dps=dps)
+                with mpmath.workdps(dps):
+                    out.append({"values": vals, "exact": True, "loss": +_evaluate(self.loss.xreplace(vals), dps),
+                                "critical": status, "gradient_norm": res})
+            if out:
+                return out
+        f = sympy.lambdify(unknowns, eqs, modules="mpmath")
+        if starts is None:
+            starts = [[sympy.Rational(p, 4)] * len(unknowns) for p in (1, 2, 3, 5, -2)]
+        seen = []
+        for st in starts:
+            x0 = [st[u] for u in unknowns] if isinstance(st, dict) else list(st)
+            with mpmath.workdps(dps + 20):
+                try:
+                    root = mpmath.findroot(lambda *x: f(*x), [mpmath.mpf(str(sympy.N(v, dps + 20))) for v in x0])
+                except (ValueError, ZeroDivisionError, TypeError):
+                    continue
+                root = [root] if len(unknowns) == 1 else [root[i] for i in range(len(unknowns))]
+                if any(not mpmath.isfinite(r) for r in root):
+                    continue
+                key = tuple(mpmath.nstr(r, dps // 2) for r in root)
+            if key in seen:
+                continue
+            seen.append(key)
+            num = {u: sympy.Float(mpmath.nstr(r, dps + 15), dps + 15) for u, r in zip(unknowns, root)}
+            with mpmath.workdps(dps + 10):
+                gn = mpmath.sqrt(_evaluate(self.gradient_norm_squared(num), dps + 10))
+                loss = _evaluate(self.loss.xreplace(num), dps + 10)
+            status = f"{dps} digits" if gn < mpmath.mpf(10) ** (-(dps - 5)) else "not critical"
+            with mpmath.workdps(dps):
+                out.append({"values": {u: +r for u, r in zip(unknowns, root)}, "exact": False, "loss": +loss,
+                            "critical": status, "gradient_norm": +gn})
+        return out
+
     # -- concrete problems ----------------------------------------------
     def concrete_sizes(self, sizes=None):
         subs = {} if sizes is None else {sympy.sympify(k): v for k, v in dict(sizes).items()}

@@ -153,3 +153,33 @@ def test_bad_input():
     A = GroupAnsatz("erf", [[g]], [1], [sympy.Symbol("m", positive=True, integer=True)])
     with pytest.raises(SymlandError, match="not all integers"):
         A.problem()
+
+
+def test_solve_numeric_then_full_space():
+    # erf, one student averaging 3 teachers: the reduced problem is transcendental -> findroot
+    g, a = sympy.symbols("g a", real=True)
+    A = GroupAnsatz("erf", [[g]], [a], [3])
+    sols = A.solve(starts=[{g: R(3, 10), a: 3}], dps=50)
+    (s,) = sols
+    assert not s["exact"] and s["critical"] == "50 digits"
+    # the independent full assembly agrees that the point is critical, and on the loss
+    prob = A.problem()
+    theta = A.theta(s["values"], dps=50)
+    with mpmath.workdps(50):
+        grad = prob.gradient(theta, dps=50)
+        assert mpmath.sqrt(mpmath.fsum(x * x for x in grad)) < mpmath.mpf(10) ** -45
+        assert abs(prob.loss(theta, dps=50) - s["loss"]) < mpmath.mpf(10) ** -45
+
+
+def test_solve_exact_family():
+    # linear activation: f = a g (x_1 + x_2) equals the teacher x_1 + x_2 iff a g = 1 (loss 0)
+    g, a = sympy.symbols("g a", real=True)
+    A = GroupAnsatz("linear", [[g]], [a], [2])
+    sols = A.solve(dps=30)
+    fam = [s for s in sols if s.get("family")]
+    assert len(fam) == 1 and fam[0]["critical"] == "exact" and fam[0]["loss"] == 0
+    assert sympy.simplify(fam[0]["values"][a] * fam[0]["values"][g] - 1) == 0
+    prob = A.problem()
+    assert abs(prob.loss(prob.pack([[2.0, 2.0]], [0.5]))) < 1e-15
+    with pytest.raises(SymlandError, match="unknowns"):
+        GroupAnsatz("erf", [[1]], [1], [1]).solve()
