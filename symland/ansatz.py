@@ -411,10 +411,18 @@ class GroupAnsatz:
         return f"GroupAnsatz({self.activation.name!r}, n={self.n}, sizes={self.sizes})"
 
 
+def _exact_or_float(v):
+    """SymPy value; an mpmath number keeps all its digits (sympify would round it to 15)."""
+    if isinstance(v, mpmath.mpf):
+        digits = max(20, int(v._mpf_[3] * 0.30103) + 5)  # from the mantissa's own bit count
+        return sympy.Float(mpmath.nstr(v, digits), digits)
+    return sympy.sympify(v)
+
+
 def _values(values):
     if values is None:
         return {}
-    return {sympy.sympify(k): sympy.sympify(v) for k, v in dict(values).items()}
+    return {sympy.sympify(k): _exact_or_float(v) for k, v in dict(values).items()}
 
 
 def _evaluate(expr, dps):
