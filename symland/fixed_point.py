@@ -727,6 +727,9 @@ def symmetric_critical_points(activation="relu", k=6, isotropy=None, dps=50, sta
                               classify_method="auto", progress=None, problem=None) -> SymmetricSearch:
     r"""Critical points of the $k = n$ orthonormal-teacher problem with diagonal Young isotropy.
 
+    ``isotropy``: one isotropy (a name of :data:`ISOTROPY_TYPES`, a string like ``"4,1,1"`` or a
+    tuple of block sizes, see :func:`parse_isotropy`) or a list of them; subspaces with the
+    same multiset of block sizes are searched once.
     For each isotropy (default :data:`DEFAULT_ISOTROPIES`, largest group first):
     ``starts`` random reduced starts (seed ``seed``; scalars $d_p \sim N(0,1)$,
     others $N(0, 1/k)$) plus ``extra_starts`` (dict label -> list of scalar
