@@ -358,8 +358,8 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
         tangent = np.zeros(big.num_params)
         tangent[no * d:(no + 1) * d] = -ef ** 2 * gv[0]
         tangent[ai], tangent[aj] = 1.0, -1.0
-        cos = abs(tangent @ direction) / np.linalg.norm(tangent)
-        angle = math.acos(min(1.0, cos))
+        along = tangent @ direction
+        angle = math.atan2(np.linalg.norm(tangent - along * direction), abs(along))  # accurate near 0
         th = channel_point(glu_problem, theta_glu, ef)
         # nearest line point: lam c* fits a_i and (1 - lam) c* fits a_j in least squares
         base = big.pack(np.vstack([Ws[:-1], wstar, wstar]), np.concatenate([as_[:-1], [0.0, cstar]]))

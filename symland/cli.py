@@ -32,7 +32,7 @@ from .problems import TeacherStudent
 __all__ = ["main", "build_parser"]
 
 #: modules (in this package) whose ``register(subparsers)`` adds further subcommands
-_SUBCOMMAND_MODULES: tuple[str, ...] = ("cli_symmetric", "cli_fixed_point")
+_SUBCOMMAND_MODULES: tuple[str, ...] = ("cli_symmetric", "cli_fixed_point", "cli_channel")
 
 _CHECKS = {
     True: ("closed form checked against mpmath quadrature (inner Gaussian integrated exactly) to >= 25 "

@@ -26,6 +26,14 @@ mpmath's working precision is process-global, so within one process the
 high-precision stage of :func:`run_start` (refinement, classification) holds a
 lock; thread-based executors are correct but only the float64 solver stage
 runs concurrently.  Use processes for speed.
+
+**Channels.**  A float64 end point whose neuron pair sits in a channel to
+infinity (:func:`symland.channels.detect`: output weights large with opposite
+signs and bounded sum, input weights close) is not a flat minimum: it is
+reported as a *channel* with its GLU limit ($c = a_i + a_j$, $w$ the midpoint,
+$v = \tfrac12(a_i - a_j)(w_i - w_j)$), whose GLU critical point is refined to
+``dps`` digits (:func:`symland.channels.glu_limit`), never refined as a finite
+point.  Channels are grouped by the GLU limit's loss and index.
 """
 
 from __future__ import annotations
@@ -75,6 +83,34 @@ class StartOutcome:
     solver_gradient_norm: float | None
     solver_iterations: int | None
     seconds: float
+    channel: object = None  # a ChannelOutcome when stage == "channel"
+
+
+@dataclasses.dataclass
+class ChannelOutcome:
+    """A start that ended in a channel: the detection and (if it was found) the refined GLU limit.
+
+    ``limit`` is a :class:`~symland.channels.GLULimit` or ``None`` with ``reason``
+    saying why the GLU critical point was not found.
+    """
+
+    detection: object
+    limit: object
+    reason: str | None = None
+
+    @property
+    def loss(self):
+        """Loss the channel tends to: the refined GLU critical point's (mpmath), else the end point's (float)."""
+        return self.limit.point.loss if self.limit is not None else self.detection_loss
+
+    detection_loss: float = float("nan")
+
+    def to_dict(self):
+        d = {"detection": self.detection.to_dict(), "reason": self.reason,
+             "loss_end": repr(self.detection_loss)}
+        if self.limit is not None:
+            d["glu_limit"] = self.limit.to_dict()
+        return d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +142,9 @@ def run_start(problem, start_theta, dps, solver, gtol) -> StartOutcome:
         return StartOutcome(None, "solver", f"{type(exc).__name__}: {exc}", None, None, None,
                             time.perf_counter() - t0)
     info = (bool(res.converged), float(res.gradient_norm), int(res.iterations))
+    channel = _channel_outcome(problem, res.theta, dps)
+    if channel is not None:
+        return StartOutcome(None, "channel", None, *info, time.perf_counter() - t0, channel)
     try:
         with _MP_LOCK:
             cp = critical.refine(problem, res.theta, dps)
@@ -114,6 +153,24 @@ def run_start(problem, start_theta, dps, solver, gtol) -> StartOutcome:
         return StartOutcome(None, "refine", f"{type(exc).__name__}: {exc}{note}", *info,
                             time.perf_counter() - t0)
     return StartOutcome(cp, "done", None, *info, time.perf_counter() - t0)
+
+
+def _channel_outcome(problem, theta, dps):
+    """A :class:`ChannelOutcome` when ``theta`` sits in a channel, else ``None`` (finite end point)."""
+    from . import channels
+
+    if getattr(problem, "glus", 0) or not problem.train_output or problem.n < 2:
+        return None
+    det = channels.detect(problem, theta)
+    if det.kind != "channel":
+        return None
+    loss_end = float(problem.loss(det.theta))
+    try:
+        with _MP_LOCK:
+            lim = channels.glu_limit(problem, det, dps=dps)
+    except _FAILURES as exc:
+        return ChannelOutcome(det, None, f"GLU critical point not found: {type(exc).__name__}: {exc}", loss_end)
+    return ChannelOutcome(det, lim, None, loss_end)
 
 
 def random_starts(problem, starts: int, seed: int = 0) -> np.ndarray:
@@ -139,7 +196,9 @@ class SurveyResult:
     ``points``: list of ``(CriticalPoint, count)`` sorted by loss ascending;
     ``start_indices``: for each point the starts that reached it;
     ``failures``: list of :class:`Failure`; ``starts``: number of starts;
-    ``outcomes``: per-start :class:`StartOutcome` in start order.
+    ``outcomes``: per-start :class:`StartOutcome` in start order;
+    ``channels``: list of ``(ChannelOutcome, count, start indices)`` — end points
+    in channels to infinity, grouped by their GLU limit (loss and index), sorted by loss.
     """
 
     problem: object
@@ -154,11 +213,12 @@ class SurveyResult:
     seconds: float
     merge: str = "orbit"
     outcomes: list = dataclasses.field(default_factory=list, repr=False)
+    channels: list = dataclasses.field(default_factory=list)
 
     @property
     def converged(self) -> int:
-        """Number of starts that gave a refined critical point."""
-        return self.starts - len(self.failures)
+        """Number of starts that gave a refined (finite) critical point."""
+        return self.starts - len(self.failures) - sum(c for _, c, _ in self.channels)
 
     def table(self, digits: int | None = None) -> str:
         """Human-readable table: #, loss (``digits``, default ``min(dps, 40)``), index, nullity, kind, count."""
@@ -167,7 +227,8 @@ class SurveyResult:
         head = (f"{self.problem!r}: {self.starts} starts (seed {self.seed}, solver {self.solver}, "
                 f"dps {self.dps}) -> {len(self.points)} distinct critical points "
                 f"{'(modulo symmetries)' if self.merge == 'orbit' else '(one per critical manifold)'}, "
-                f"{len(self.failures)} failed")
+                f"{len(self.failures)} failed"
+                + (f", {sum(c for _, c, _ in self.channels)} in channels to infinity" if self.channels else ""))
         lines = [head, "loss = 1/2 E[(f - f*)^2]; index = # negative Hessian eigenvalues, "
                        "nullity = # zero eigenvalues",
                  f"{'#':>3}  {'loss':<{w}} {'index':>5} {'nullity':>7}  {'kind':<10} {'count':>5} {'digits':>6}"]
@@ -175,11 +236,27 @@ class SurveyResult:
             loss = mpmath.nstr(cp.loss, digits, strip_zeros=False)
             lines.append(f"{r:>3}  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {cp.kind:<10} {count:>5} "
                          f"{cp.digits:>6}")
+        for ch, count, idx in self.channels:
+            lines.append(self._channel_line(ch, count, digits, w))
         for f in self.failures:
             lines.append(f"failed start {f.start} ({f.stage}): {f.reason}")
         if self.merge == "orbit":
             lines.extend(self._manifold_hints())
         return "\n".join(lines)
+
+    @staticmethod
+    def _channel_line(ch, count, digits, w):
+        """One table row for a channel: the GLU limit's loss, index and kind, and the pair."""
+        pairs = ", ".join(f"({p.i},{p.j}) a=({p.a_i:.3g},{p.a_j:.3g}) |w_i-w_j|={p.gap:.2e}"
+                          for p in ch.detection.pairs)
+        if ch.limit is None:
+            return (f"  -  {'channel':<{w}} {'':>5} {'':>7}  {'channel':<10} {count:>5}   pairs {pairs}; "
+                    f"end-point loss {ch.detection_loss:.12g}; {ch.reason}")
+        cp = ch.limit.point
+        loss = mpmath.nstr(cp.loss, digits, strip_zeros=False)
+        return (f"  -  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {'channel':<10} {count:>5} {cp.digits:>6}   "
+                f"-> GLU {cp.kind}; "
+                f"pairs {pairs}; end-point loss {ch.detection_loss:.12g}")
 
     def _manifold_hints(self):
         """Rows that look like points of one critical manifold (same loss, index, nullity; unexplained zero modes)."""
@@ -229,6 +306,7 @@ class SurveyResult:
             "converged": self.converged,
             "failed": len(self.failures),
             "failures": [f.to_dict() for f in self.failures],
+            "channels": [dict(count=c, starts=list(idx), **ch.to_dict()) for ch, c, idx in self.channels],
             "points": pts,
             "seconds": round(self.seconds, 3),
         }
@@ -340,9 +418,9 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         nonlocal n_failed, n_done
         outcomes[j] = out
         n_done += 1
-        if out.point is None:
+        if out.point is None and out.stage != "channel":
             n_failed += 1
-        elif show:
+        elif show and out.point is not None:
             with _MP_LOCK:
                 sig = _Signature(problem, out.point, merge=merge)
                 if not any(_match(r, sig, _pair_tol(r, sig, tol)) for r in live_reps):
@@ -385,7 +463,9 @@ def _assemble(problem, outcomes, seed, dps, solver, gtol, tol, merge, seconds):
     """Deduplicate in start order (so the result does not depend on completion order)."""
     ok = [j for j, o in enumerate(outcomes) if o.point is not None]
     pts = [outcomes[j].point for j in ok]
-    failures = [Failure(j, o.stage, o.reason) for j, o in enumerate(outcomes) if o.point is None]
+    failures = [Failure(j, o.stage, o.reason) for j, o in enumerate(outcomes)
+                if o.point is None and o.stage != "channel"]
+    chans = _group_channels([(j, o.channel) for j, o in enumerate(outcomes) if o.stage == "channel"])
     groups = _group(problem, pts, tol, merge)
     rows = []
     for g in groups:
@@ -395,4 +475,19 @@ def _assemble(problem, outcomes, seed, dps, solver, gtol, tol, merge, seconds):
     return SurveyResult(problem=problem, points=[(cp, c) for cp, c, _ in rows],
                         start_indices=[idx for _, _, idx in rows], failures=failures,
                         starts=len(outcomes), seed=seed, dps=dps, solver=solver, gtol=gtol,
-                        seconds=seconds, merge=merge, outcomes=list(outcomes))
+                        seconds=seconds, merge=merge, outcomes=list(outcomes), channels=chans)
+
+
+def _group_channels(items):
+    """Group channel outcomes by GLU-limit loss (to the digits reached, less 3) and index; sorted by loss."""
+    groups = {}
+    for j, ch in items:
+        if ch.limit is not None:
+            cp = ch.limit.point
+            key = ("glu", mpmath.nstr(cp.loss, max(cp.digits - 3, 5)), cp.index)
+        else:
+            key = ("end", j)
+        groups.setdefault(key, []).append((j, ch))
+    rows = [(members[0][1], len(members), [j for j, _ in members]) for members in groups.values()]
+    rows.sort(key=lambda r: (float(r[0].loss), r[2][0]))
+    return rows

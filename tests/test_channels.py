@@ -113,7 +113,7 @@ def test_channel_is_asymptotically_parallel_to_the_splitting_line(glu_min):
     angles = [r["angle"] for r in rows]
     assert angles[0] > angles[1] > angles[2] and angles[2] < 1e-5
     for r in rows:  # angle = atan(eps^2 |v| / sqrt 2)
-        assert abs(r["angle"] - r["predicted_angle"]) < 1e-9 * max(1.0, r["predicted_angle"])
+        assert abs(r["angle"] - r["predicted_angle"]) < 1e-6 * r["predicted_angle"]
     # the distance to the line converges (the channel does not run away from it)
     d = [r["distance"] for r in rows]
     assert abs(d[2] - d[1]) < 0.05 * d[1]
@@ -161,3 +161,59 @@ def test_bad_input():
         rate_constants(GLU, generic_point(), unit=1)
     with pytest.raises(ShapeError, match="trajectory"):
         detect(channel_problem(GLU), trajectory=np.zeros((3, 5)))
+
+
+def test_survey_reports_a_channel_end_point_with_its_glu_limit(glu_min):
+    """A start deep in the channel (float stage stops at once: gtol above its gradient) is reported as a
+    channel with the refined GLU limit, not as a flat minimum; a finite start stays a point."""
+    from symland.survey import survey
+
+    big = channel_problem(GLU)
+    theta = np.array([float(t) for t in glu_min.theta])
+    chan = channel_point(GLU, theta, 0.02)
+    assert np.linalg.norm(big.gradient(chan)) < 0.5
+    res = survey(big, starts=np.array([chan]), workers=1, dps=30, gtol=0.5)
+    assert res.points == [] and res.failures == [] and res.converged == 0
+    (ch, count, idx), = res.channels
+    assert count == 1 and idx == [0]
+    assert abs(ch.limit.point.loss - glu_min.loss) < 1e-25 and ch.limit.point.kind == "minimum"
+    table = res.table()
+    assert "1 in channels to infinity" in table and "channel" in table
+    assert mpmath.nstr(glu_min.loss, 20) in table
+    import json
+
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["channels"][0]["glu_limit"]["glu_point"]["loss"].startswith(mpmath.nstr(glu_min.loss, 25)[:25])
+
+
+def test_cli_channel_from_weights_and_trajectory(tmp_path, capsys, glu_min):
+    import json
+
+    from symland.cli import main
+    from symland.training import Trajectory
+
+    theta = [float(t) for t in glu_min.theta]
+    f = tmp_path / "glu.json"
+    f.write_text(json.dumps({"glu_c": [theta[0]], "glu_w": [theta[1:3]], "glu_v": [theta[3:5]],
+                             "V": [[1, 0], [0, 1]], "b": [1.0, 0.5]}))
+    assert main(["channel", "--weights", str(f), "--json", "--dps", "30", "--eps", "1e-2", "1e-4"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    an = out["analysis"]
+    with mpmath.workdps(40):
+        assert an["rate"] == 2 and abs(mpmath.mpf(out["glu_point"]["loss"]) - glu_min.loss) < 1e-28
+    assert abs(float(an["constant"]) - float(an["quadrature"]["C2"])) < 1e-11
+    assert [r["eps"] for r in an["loss_along_channel"]] == ["1e-2", "1e-4"]
+    assert an["splitting"]["rows"][1]["angle"] < 1e-8
+    # trajectory file: a path moving out along the channel
+    path = np.array([channel_point(GLU, theta, e) for e in (0.05, 0.04, 0.03, 0.02)])
+    tr = Trajectory("flow", np.arange(4.0), path, np.zeros(4), np.zeros(4), np.zeros(4), {})
+    tf = tmp_path / "traj.npz"
+    tr.save(tf)
+    with np.load(tf) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(tf, V=np.eye(2), b=np.array([1.0, 0.5]), **arrays)
+    assert main(["channel", "--trajectory", str(tf), "--dps", "30"]) == 0
+    text = capsys.readouterr().out
+    assert "end point: channel" in text and "GLU critical point: loss " + mpmath.nstr(glu_min.loss, 20) in text
+    assert main(["channel", "--weights", str(tmp_path / "missing.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
