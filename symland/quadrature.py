@@ -93,24 +93,26 @@ def _panels(std_max: float) -> int:
     return int(min(4096, max(17, np.ceil(2 * _L / width))))
 
 
-def expect1_float(h, t):
-    """$E[h(u)]$, $u \\sim N(0, t)$, vectorised over ``t`` (float64, composite Gauss–Legendre)."""
-    t = np.asarray(t, dtype=float)
+def expect1_float(h, t, m=0.0):
+    """$E[h(u)]$, $u \\sim N(m, t)$, vectorised over ``t, m`` (float64, composite Gauss–Legendre)."""
+    t, m = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(m, dtype=float))
     x, w = composite_normal(_panels(float(np.sqrt(np.max(t))) if t.size else 1.0))
-    u = np.sqrt(t)[..., None] * x
+    u = m[..., None] + np.sqrt(t)[..., None] * x
     return np.asarray(h(u) * np.ones_like(u)) @ w
 
 
-def expect2_float(f, g, a, b, c, D):
-    """$E[f(u) g(v)]$ for centred Gaussian $(u, v)$ with covariance $[[a, c], [c, b]]$.
+def expect2_float(f, g, a, b, c, D, m1=0.0, m2=0.0):
+    """$E[f(u) g(v)]$ for Gaussian $(u, v)$ with means $(m_1, m_2)$ and covariance $[[a, c], [c, b]]$.
 
     Tensor composite Gauss–Legendre on the Cholesky variables, vectorised over
-    broadcast ``a, b, c, D``; a zero variance ``a`` is handled by conditioning on
-    ``v`` instead.
+    broadcast ``a, b, c, D, m1, m2``; a zero variance ``a`` is handled by
+    conditioning on ``v`` instead.  The means only shift the nodes
+    ($u = m_1 + \\sqrt a\\,x$, $v = m_2 + \\ldots$), so the stated accuracy holds
+    for smooth integrands whatever the means.
     """
-    a, b, c, D = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, D)))
+    a, b, c, D, m1, m2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, D, m1, m2)))
     shape = a.shape
-    a, b, c, D = (v.ravel() for v in (a, b, c, D))
+    a, b, c, D, m1, m2 = (v.ravel() for v in (a, b, c, D, m1, m2))
     std = float(np.sqrt(max(np.max(a), np.max(b)))) if a.size else 1.0
     x, w = composite_normal(_panels(std))
     n = x.size
@@ -122,13 +124,14 @@ def expect2_float(f, g, a, b, c, D):
     for s in range(0, a.size, step):
         sl = slice(s, s + step)
         aa, bb, cc, dd = a[sl, None], b[sl, None], c[sl, None], D[sl, None]
+        s1, s2 = m1[sl, None], m2[sl, None]
         pos = aa > 0
         sa = np.sqrt(aa)
         with np.errstate(divide="ignore", invalid="ignore"):
             mu = np.where(pos, cc / np.where(pos, sa, 1.0), 0.0)
             sig = np.where(pos, np.sqrt(dd / np.where(pos, aa, 1.0)), np.sqrt(bb))
-        u = sa * X
-        v = mu * X + sig * Y
+        u = s1 + sa * X
+        v = s2 + mu * X + sig * Y
         vals = np.asarray(f(u) * np.ones_like(u)) * np.asarray(g(v) * np.ones_like(v))
         out[sl] = vals @ W
     return out.reshape(shape)
@@ -145,14 +148,15 @@ def _mp_check(val, err, what):
     return val
 
 
-def expect1_mp(h, t, dps: int):
-    """$E[h(u)]$, $u \\sim N(0, t)$, by ``mpmath.quad`` at ``dps`` digits."""
+def expect1_mp(h, t, dps: int, m=0):
+    """$E[h(u)]$, $u \\sim N(m, t)$, by ``mpmath.quad`` at ``dps`` digits."""
     with mpmath.workdps(dps + 10):
         t = mpmath.mpf(t)
+        m = mpmath.mpf(m)
         st = mpmath.sqrt(t)
         norm = 1 / mpmath.sqrt(2 * mpmath.pi)
         val, err = mpmath.quad(
-            lambda x: h(st * x) * mpmath.exp(-x * x / 2) * norm, [-mpmath.inf, 0, mpmath.inf], error=True
+            lambda x: h(m + st * x) * mpmath.exp(-x * x / 2) * norm, [-mpmath.inf, 0, mpmath.inf], error=True
         )
         with mpmath.workdps(dps):
             val = _mp_check(val, err, "a one-dimensional Gaussian expectation")
@@ -160,16 +164,17 @@ def expect1_mp(h, t, dps: int):
         return +val
 
 
-def expect2_mp(f, g, a, b, c, D, dps: int):
+def expect2_mp(f, g, a, b, c, D, dps: int, m1=0, m2=0):
     r"""$E[f(u) g(v)]$ by nested one-dimensional ``mpmath.quad`` at ``dps`` digits.
 
-    $E[f(u)g(v)] = E_x[f(\sqrt a\,x)\,E_y[g(\mu x + \sigma y)]]$; both levels
+    $(u, v)$ Gaussian with means $(m_1, m_2)$ and covariance $[[a, c], [c, b]]$:
+    $E[f(u)g(v)] = E_x[f(m_1 + \sqrt a\,x)\,E_y[g(m_2 + \mu x + \sigma y)]]$; both levels
     use tanh-sinh with the error estimates checked.  Cost: of the order of
     10 s per value at 20 digits, a minute at 30 (this path is for checking
     and polishing, the float64 path for exploring).
     """
     with mpmath.workdps(dps + 10):
-        a, b, c, D = (mpmath.mpf(v) for v in (a, b, c, D))
+        a, b, c, D, m1, m2 = (mpmath.mpf(v) for v in (a, b, c, D, m1, m2))
         if a > 0:
             sa = mpmath.sqrt(a)
             mu, sig = c / sa, mpmath.sqrt(D / a)
@@ -179,18 +184,23 @@ def expect2_mp(f, g, a, b, c, D, dps: int):
         ii = [-mpmath.inf, 0, mpmath.inf]
         worst = [mpmath.mpf(0)]
 
-        def inner(x):
-            m = mu * x
+        def inner(x, weight):
+            m = m2 + mu * x
             if sig == 0:
                 return g(m)
             val, err = mpmath.quad(lambda y: g(m + sig * y) * mpmath.exp(-y * y / 2), ii, error=True)
-            worst[0] = max(worst[0], err)
+            # the inner error enters the outer integral weighted by |f| times the outer density
+            worst[0] = max(worst[0], err * norm * abs(weight))
             return val * norm
 
+        def outer(x):
+            weight = f(m1 + sa * x) * mpmath.exp(-x * x / 2)
+            return weight * inner(x, weight * norm) if weight else weight
+
         if sa == 0:
-            val, err = f(mpmath.mpf(0)) * inner(mpmath.mpf(0)), mpmath.mpf(0)
+            val, err = f(m1) * inner(mpmath.mpf(0), f(m1)), mpmath.mpf(0)
         else:
-            val, err = mpmath.quad(lambda x: f(sa * x) * mpmath.exp(-x * x / 2) * inner(x), ii, error=True)
+            val, err = mpmath.quad(outer, ii, error=True)
             val *= norm
         with mpmath.workdps(dps):
             val = _mp_check(val, max(err, worst[0]), "a two-dimensional Gaussian expectation")
