@@ -25,7 +25,10 @@ the teacher neurons into groups $G_1..G_n$, student $i$ has $w_i = g_i\sum_{r\in
 4. relu: groups interact ($\kappa(a, b, 0) = \sqrt{ab}/2\pi$); the gradient of student $i$
    along a teacher vector of student $j$'s group is $a_i(a_jg_j - 1)/4$, so a copy-average
    configuration is critical only if every $\beta_j = a_jg_j = 1$; at the optimal (exact) outputs
-   it is not.  Newton from it reaches a nearby critical point (reported).  n = 1 is critical.
+   it is not.  With $\beta = 1$ imposed, $(\partial L/\partial a_i)/g_i$ is a nonzero constant, so
+   no positive scalars make a relu copy-average configuration with n >= 2 critical (checked for
+   every partition into 2 groups).  Newton from it reaches a nearby critical point (reported).
+   n = 1 (one group) is critical.
 5. One neuron: closed-form non-trivial critical points for every closed-form activation, checked
    by refine from a perturbed start, and a multi-start survey showing that the non-trivial ones
    found lie in the symmetric subspace.
@@ -177,6 +180,30 @@ def relu_part(ks):
                              f"{c.nearby.get('loss', '')[:22] if c.nearby else ''})")
         one = copy_average("relu", k, 1, dps=40)
         check(one.configurations[0].critical == "exact", f"relu k = {k}, n = 1 (one group): exactly critical")
+        relu_no_scalars(k)
+
+
+def relu_no_scalars(k):
+    """relu, every partition of k into n = 2 groups: no positive scalars make the configuration critical."""
+    for part in partitions(k, 2):
+        g = sp.symbols("g0:2", positive=True)
+        a = sp.symbols("a0:2", real=True)
+        A = GroupAnsatz("relu", [[g[0], 0], [0, g[1]]], list(a), list(part))
+        ent = dict(A.gradient_entries({}))
+        cross_ok = all(prove_zero(ent[f"dL/dw_{i} . v(group {j})"] - a[i] * (a[j] * g[j] - 1) / 4)
+                       for i, j in ((0, 1), (1, 0)))
+        check(cross_ok, f"relu {list(part)}: cross-group gradient = a_i (a_j g_j - 1)/4 exactly (symbolic g, a)")
+        # so beta_j = a_j g_j = 1 is necessary; the output equations then fail
+        beta1 = {a[0]: 1 / g[0], a[1]: 1 / g[1]}
+        da = [sp.simplify(ent[f"dL/da_{i}"].xreplace(beta1) / g[i]) for i in range(2)]
+        free = set().union(*(e.free_symbols for e in da))
+        with mpmath.workdps(30):
+            vals = [abs(sp.N(e, 30)) for e in da] if not free else None
+        print(f"  {list(part)} with beta = 1: (dL/da_i)/g_i = {[sp.latex(e) for e in da]}")
+        check(not free and max(vals) > 1e-3,
+              f"relu {list(part)}: at beta = 1 the output equations are violated "
+              f"(|dL/da_i|/g_i up to {mpmath.nstr(max(vals), 6) if vals else '?'}, independent of the scale): "
+              "no positive scalars make it critical")
 
 
 def one_neuron_part(k, names, survey_starts, survey_ks):
