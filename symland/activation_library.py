@@ -47,6 +47,8 @@ __all__ = [
     "monomial_activation",
     "hermite_activation",
     "relu_power_activation",
+    "SELU_ALPHA",
+    "SELU_LAMBDA",
 ]
 
 _pi = sympy.pi
@@ -288,4 +290,28 @@ _kexp = sympy.exp((a_ + b_ + 2 * c_) / 2)
 _builtin("exp", sympy.exp(z), _kexp, _kexp, "exp(z)")
 gauss_activation(1)
 
-del _p, _k, _ks, _kexp
+
+# --- quadrature activations (no closed-form kernel known) -----------------------
+_builtin("silu", z / (1 + sympy.exp(-z)), description="SiLU / swish z*sigmoid(z) (quadrature)")
+
+#: SELU constants (Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. 14: the fixed
+#: point mean 0, variance 1), exact; they equal the published decimals
+#: alpha_01 = 1.6732632423543772848170429916717, lambda_01 = 1.0507009873554804934193349852946
+#: (checked to 31 digits in tests/test_activation_library.py).
+_h = sympy.erfc(1 / sympy.sqrt(2))
+_e = sympy.E
+SELU_ALPHA = -sympy.sqrt(2 / _pi) / (_h * sympy.sqrt(_e) - 1)
+SELU_LAMBDA = (1 - _h * sympy.sqrt(_e)) * sympy.sqrt(2 * _pi) / sympy.sqrt(
+    2 * sympy.erfc(sympy.sqrt(2)) * _e**2 + _pi * _h**2 * _e - 2 * (2 + _pi) * _h * sympy.sqrt(_e) + _pi + 2
+)
+# selu(z) = lambda (max(z, 0) + alpha (exp(min(z, 0)) - 1)): continuous, but its derivative jumps
+# at 0 (from lambda*alpha to lambda), so the second derivative has a delta of weight lambda (1 - alpha).
+# No closed-form kernel (E[e^u 1{u<0} e^v 1{v<0}] is a bivariate normal CDF); it has a closed-form
+# mean function, so symland.mixed evaluates it by a 1-D reduction split at the kink.
+_builtin(
+    "selu",
+    SELU_LAMBDA * (sympy.Max(z, 0) + SELU_ALPHA * (sympy.exp(sympy.Min(z, 0)) - 1)),
+    description="SELU lambda*(max(z,0) + alpha*(exp(min(z,0)) - 1)), exact Klambauer et al. constants (quadrature)",
+)
+
+del _p, _k, _ks, _kexp, _h, _e
