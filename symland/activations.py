@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import numpy as np
 import sympy
 
 from . import quadrature
@@ -105,17 +106,24 @@ class Activation:
         return sympy.diff(self.expr, z, order) if order else self.expr
 
     # -- evaluation -----------------------------------------------------
-    def kernel(self, a, b, c, dps=None):
-        r"""$\kappa(a, b, c) = E[s(u)s(v)]$.
+    def kernel(self, a, b, c, mu1=0.0, mu2=0.0, dps=None):
+        r"""$\kappa(a, b, c, \mu_1, \mu_2) = E[s(u)s(v)]$, means $(\mu_1, \mu_2)$ (default 0).
 
-        ``dps=None``: numpy-vectorised float64 (broadcasting ``a, b, c``).
+        ``dps=None``: numpy-vectorised float64 (broadcasting ``a, b, c`` and the means).
         ``dps=N``: one mpmath number at ``N`` decimal digits (scalars only).
+        Zero means use the centred kernel; nonzero means (neurons with biases,
+        $s(w\cdot x + \beta)$) use :func:`symland.bias.kernel_with_means`
+        (closed form where one exists, quadrature otherwise).
         Raises :class:`~symland.errors.DomainError` for negative variances,
         non-finite input or ``c**2 > a*b``.
         """
-        from .gaussian import kernel_partial
+        if _all_zero(mu1) and _all_zero(mu2):
+            from .gaussian import kernel_partial
 
-        return kernel_partial(self, (0, 0, 0), a, b, c, dps=dps)
+            return kernel_partial(self, (0, 0, 0), a, b, c, dps=dps)
+        from .bias import kernel_with_means
+
+        return kernel_with_means(self, a, b, c, mu1, mu2, dps=dps)
 
     def __reduce__(self):
         # registered activations pickle by name, so worker processes share the
@@ -139,6 +147,14 @@ class Activation:
 
 
 _REGISTRY: dict[str, Activation] = {}
+
+
+def _all_zero(mu) -> bool:
+    """True when a mean argument is (an array of) exact zeros; non-numeric input is left to the kernel."""
+    try:
+        return bool(np.all(np.asarray(mu, dtype=object) == 0))
+    except (TypeError, ValueError):
+        return False
 
 
 def known_activations() -> list[str]:
