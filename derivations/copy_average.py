@@ -101,12 +101,11 @@ def erf_pair_theorem():
           "two averaging/copying students, sizes m1, m2 symbolic: every full-space gradient component = 0")
     # the structural facts the reduction to pairs uses
     act = activation("erf")
-    from symland.backends import a_, b_, c_
+    from symland.backends import c_
     from symland.gaussian import exact_partial_expr
 
     check(sp.simplify(act.kernel_expr.subs(c_, 0)) == 0 and sp.simplify(exact_partial_expr(act, (1, 0, 0)).subs(c_, 0)) == 0,
           "erf: kappa(a, b, 0) = 0 and kappa_a(a, b, 0) = 0 (so components involve pairs only)")
-    _ = (a_, b_)
 
 
 def erf_partitions(kmax, classify_upto):

@@ -168,7 +168,6 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
         F = A.loss.xreplace({asym: a_of_g})
         dF = sympy.diff(F, gs)
         f_mp = sympy.lambdify(gs, dF, modules="mpmath")
-        F_mp = sympy.lambdify(gs, F, modules="mpmath")
         a_mp = sympy.lambdify(gs, a_of_g, modules="mpmath")
         work = dps + 20
         with mpmath.workdps(work):
@@ -211,7 +210,6 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
             points.append(_point(A, gs, asym, r, aval, dps, family, False))
         method = ("stationary points of L(g, a(g)) located at {} digits on g in +-[1e-3, 1e2], "
                   "closed forms recognised (rational g^2, exact a(g)) and proven by the exact gradient".format(work))
-        _ = F_mp
     points.sort(key=lambda q: q.loss)
     return OneNeuronResult(act.name, int(k), dps, method, points)
 

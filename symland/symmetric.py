@@ -45,8 +45,8 @@ import numpy as np
 import sympy
 
 from .activations import activation
-from .ansatz import GroupAnsatz, _evaluate, kernel_at
-from .backends import a_, b_, c_
+from .ansatz import GroupAnsatz, _evaluate
+from .backends import c_
 from .errors import ConvergenceError, DomainError, NoClosedFormError, ShapeError, SymlandError
 
 __all__ = ["copy_average", "CopyAverageConfig", "CopyAverageResult", "partitions", "group_optimum",
@@ -242,7 +242,7 @@ class CopyAverageResult:
                     sc.append(f"m={m}: ({mpmath.nstr(c.g[i], 8)}, {mpmath.nstr(c.a[i], 8)})")
             idx = "-" if c.index is None else str(c.index)
             rows.append(f"{str(list(c.partition)):<14} {mpmath.nstr(c.loss, digits):<{digits + 4}} "
-                        f"{c.critical:<12} {idx:>5} {str(c.kind):<11} " + "; ".join(sc))
+                        f"{c.critical:<12} {idx:>5} {c.kind or '-':<11} " + "; ".join(sc))
             if c.nearby:
                 rows.append(f"{'':<14}   not critical (|grad| = {mpmath.nstr(c.gradient_norm, 3)}); Newton reaches "
                             f"a {c.nearby['kind']} (index {c.nearby['index']}) at loss {c.nearby['loss'][:digits]}, "
@@ -259,7 +259,7 @@ class CopyAverageResult:
                 "configurations": [c.to_dict(self.dps) for c in self.configurations]}
 
 
-def _solve_homogeneous(act, partition, p):
+def _solve_homogeneous(act, partition):
     """Exact output weights for unit-norm directions g_i = 1/sqrt(m_i) (positively homogeneous act)."""
     n = len(partition)
     asyms = sympy.symbols(f"a0:{n}")
@@ -311,7 +311,7 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
         if all(o[2] is not None for o in opt):
             g_ex, a_ex = [o[2] for o in opt], [o[3] for o in opt]
     elif p is not None and p > 0:
-        g_ex, a_ex = _solve_homogeneous(act, partition, p)
+        g_ex, a_ex = _solve_homogeneous(act, partition)
         with mpmath.workdps(dps + 10):
             g_num = [_evaluate(x, dps + 10) for x in g_ex]
             a_num = [_evaluate(x, dps + 10) for x in a_ex]

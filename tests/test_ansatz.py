@@ -5,7 +5,6 @@ of the Gaussian expectation, and 60-digit central finite differences of the loss
 """
 
 import mpmath
-import numpy as np
 import pytest
 import sympy
 
@@ -13,10 +12,6 @@ from symland.ansatz import GroupAnsatz, prove_zero
 from symland.errors import NoClosedFormError, ShapeError, SymlandError
 
 R = sympy.Rational
-
-
-def _mp_list(xs):
-    return [mpmath.mpf(x) for x in xs]
 
 
 @pytest.mark.parametrize("act", ["erf", "relu", "quadratic"])
