@@ -174,6 +174,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
             pos = [mpmath.mpf(10) ** (mpmath.mpf(e) / 40) for e in range(-120, 81)]
             signs = [1] if (act.is_odd or _is_even(act)) else [1, -1]
             roots = []
+            slopes = []  # sign of dF/dg on each scanned half-line
             for sg in signs:
                 grid = [sg * x for x in pos]
                 vals = []
@@ -183,6 +184,11 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
                         vals.append(v if mpmath.isfinite(v) and mpmath.im(v) == 0 else None)
                     except (ZeroDivisionError, ValueError, OverflowError):
                         vals.append(None)
+                finite = [v for v in vals if v is not None]
+                if finite and all(v < 0 for v in finite):
+                    slopes.append(f"dF/dg < 0 at every scanned g {'>' if sg > 0 else '<'} 0")
+                elif finite and all(v > 0 for v in finite):
+                    slopes.append(f"dF/dg > 0 at every scanned g {'>' if sg > 0 else '<'} 0")
                 for x0, x1, v0, v1 in zip(grid, grid[1:], vals, vals[1:]):
                     if v0 is None or v1 is None:
                         continue
@@ -210,6 +216,8 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
             points.append(_point(A, gs, asym, r, aval, dps, family, False))
         method = ("stationary points of L(g, a(g)) located at {} digits on g in +-[1e-3, 1e2], "
                   "closed forms recognised (rational g^2, exact a(g)) and proven by the exact gradient".format(work))
+        if slopes:
+            method += "; " + "; ".join(slopes) + " (F = L(g, a(g)) monotone there: no stationary point)"
     points.sort(key=lambda q: q.loss)
     return OneNeuronResult(act.name, int(k), dps, method, points)
 
