@@ -180,12 +180,30 @@ def _is_permutation(W):
 
 
 def summary(results):
-    print("\n== Summary: spurious minima and the lowest saddles per k ==")
-    print(f"{'k':>3} {'#points':>7} {'#spurious':>9}  lowest spurious minimum (isotropy, loss)")
+    r"""Per k: spurious minima; and the trend of the lowest $\Delta(S_{k-1}\times S_1)$ spurious minimum.
+
+    Arjevani & Field ("Symmetry & critical points for a model shallow neural network", Physica D 2021,
+    arXiv:2003.10576, abstract) show that the Safran-Shamir spurious minima have isotropy conjugate to
+    $\Delta S_{k-1}$ and that their loss decays like $a k^{-1}$ ($a \approx 0.3$, a series in
+    $k^{-1/2}$); asserted here: for $k \ge 6$ the lowest spurious minimum is one of
+    $\Delta(S_{k-1}\times S_1)$ type and its loss decreases with $k$ (k L(k) is printed).
+    """
+    print("\n== Summary: spurious minima per k ==")
+    print(f"{'k':>3} {'#points':>7} {'#spurious':>9}  lowest spurious minimum (isotropy, loss, k*loss)")
+    lowest = {}
     for k, res in results.items():
         sp = [p for p in res.points if p.kind == "spurious minimum"]
-        best = f"{sp[0].isotropy}, {mpmath.nstr(sp[0].loss, 25)}" if sp else "-"
+        best = f"{sp[0].isotropy}, {mpmath.nstr(sp[0].loss, 25)}, {mpmath.nstr(k * sp[0].loss, 6)}" if sp else "-"
         print(f"{k:>3} {len(res.points):>7} {len(sp):>9}  {best}")
+        others = ", ".join(f"{p.isotropy} {mpmath.nstr(p.loss, 12)}" for p in sp[1:])
+        if others:
+            print(f"{'':>22}  other spurious minima: {others}")
+        if sp and k >= 6:
+            assert sp[0].young == (k - 1, 1), (k, sp[0].young)
+            lowest[k] = sp[0].loss
+    ks = sorted(lowest)
+    for k1, k2 in zip(ks, ks[1:]):
+        assert lowest[k2] < lowest[k1], (k1, k2, lowest[k1], lowest[k2])
 
 
 # ---------------------------------------------------------------------------
