@@ -217,3 +217,18 @@ def test_cli_channel_from_weights_and_trajectory(tmp_path, capsys, glu_min):
     assert "end point: channel" in text and "GLU critical point: loss " + mpmath.nstr(glu_min.loss, 20) in text
     assert main(["channel", "--weights", str(tmp_path / "missing.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_derivation_runs_at_reduced_size(capsys, tmp_path):
+    """derivations/channels.py --small: its own asserts (measured rate constants vs quadrature) pass."""
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "derivations" / "channels.py"
+    mod = runpy.run_path(str(path))
+    mod["main"](["--small", "--plot-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "measured p = 2" in out and "measured p = 1" in out
+    assert "fraction ending in channels:" in out
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "trajectory.png").exists() and (tmp_path / "channel_loss.png").exists()
