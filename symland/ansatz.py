@@ -123,12 +123,16 @@ class GroupAnsatz:
         Group sizes $m_G$: positive integers or SymPy symbols (declare them ``positive=True``).
     teacher_output : length-q sequence, optional
         $b_G$ (default all 1).
+    train_output : bool
+        Whether the output weights are parameters of the full problem (default).  With
+        ``False`` (fixed outputs, e.g. all 1 as in Safran & Shamir) $\partial L/\partial a$ is
+        not part of the gradient, and ``output`` must be numbers.
 
     Raises :class:`~symland.errors.ShapeError` for inconsistent shapes and
     :class:`~symland.errors.SymlandError` for floats or non-positive sizes.
     """
 
-    def __init__(self, activation_name, coefficients, output, sizes, teacher_output=None):
+    def __init__(self, activation_name, coefficients, output, sizes, teacher_output=None, train_output=True):
         self.activation = activation(activation_name)
         if not self.activation.has_closed_form:
             raise NoClosedFormError(f"activation {self.activation.name!r} has no closed-form kernel; "
@@ -153,12 +157,15 @@ class GroupAnsatz:
         if len(b) != self.q:
             raise ShapeError(f"argument teacher_output must have {self.q} entries (one per group)")
         self.b = [_sym(x, "teacher_output") for x in b]
+        self.train_output = bool(train_output)
+        if not self.train_output and any(x.free_symbols for x in self.a):
+            raise SymlandError("argument output must be numbers when train_output=False (fixed output weights)")
 
     @classmethod
-    def from_rows(cls, activation_name, W, output, teacher_output=None):
+    def from_rows(cls, activation_name, W, output, teacher_output=None, train_output=True):
         """Explicit student rows ``W`` (n x k, teacher basis): every teacher neuron its own group."""
         W = sympy.Matrix(W)
-        return cls(activation_name, W.tolist(), output, [1] * W.shape[1], teacher_output)
+        return cls(activation_name, W.tolist(), output, [1] * W.shape[1], teacher_output, train_output)
 
     # -- structure -----------------------------------------------------
     @property
@@ -244,23 +251,23 @@ class GroupAnsatz:
         return {"a": da, "w": gam}
 
     def gradient_norm_squared(self, values=None) -> sympy.Expr:
-        r"""$\|\nabla_\theta L\|^2 = \sum_i (\partial_{a_i}L)^2 + \sum_{i,G} m_G\gamma_{iG}^2$ (trained outputs)."""
+        r"""$\|\nabla_\theta L\|^2 = \sum_i (\partial_{a_i}L)^2 + \sum_{i,G} m_G\gamma_{iG}^2$ (first sum if trained)."""
         g = self.gradient
-        e = sympy.Add(*[x**2 for x in g["a"]])
+        e = sympy.Add(*[x**2 for x in g["a"]]) if self.train_output else sympy.Integer(0)
         e += sympy.Add(*[self.sizes[G] * g["w"][i][G] ** 2 for i in range(self.n) for G in range(self.q)])
         return e if values is None else e.xreplace(_values(values))
 
-    def gradient_entries(self, values, train_output=True):
+    def gradient_entries(self, values, train_output=None):
         """``[(name, expr)]`` of every distinct gradient component at ``values`` (dict symbol -> exact)."""
         v = _values(values)
         out = []
-        if train_output:
+        if self.train_output if train_output is None else train_output:
             out += [(f"dL/da_{i}", e.xreplace(v)) for i, e in enumerate(self.gradient["a"])]
         out += [(f"dL/dw_{i} . v(group {G})", self.gradient["w"][i][G].xreplace(v))
                 for i in range(self.n) for G in range(self.q)]
         return out
 
-    def is_critical(self, values, train_output=True, dps=60):
+    def is_critical(self, values, train_output=None, dps=60):
         r"""Decide full-space criticality at exact ``values``.
 
         Returns ``(status, residual)``: ``status`` is ``"exact"`` when every gradient
@@ -268,6 +275,7 @@ class GroupAnsatz:
         nonzero at ``dps`` digits, and ``f"{dps} digits"`` when all vanish numerically but
         not all could be proven; ``residual`` is the gradient norm at ``dps`` digits.
         """
+        train_output = self.train_output if train_output is None else train_output
         entries = self.gradient_entries(values, train_output)
         with mpmath.workdps(dps + 10):
             nums = [_evaluate(e, dps + 10) for _, e in entries]
@@ -364,10 +372,11 @@ class GroupAnsatz:
             raise SymlandError(f"group sizes {ms} are not all integers; pass sizes={{symbol: value}}")
         return [int(m) for m in ms]
 
-    def problem(self, d=None, sizes=None, train_output=True):
+    def problem(self, d=None, sizes=None, train_output=None):
         """The :class:`~symland.TeacherStudent` problem (teacher = first k rows of $I_d$, groups consecutive)."""
         from .problems import TeacherStudent
 
+        train_output = self.train_output if train_output is None else train_output
         ms = self.concrete_sizes(sizes)
         k = sum(ms)
         d = k if d is None else d
@@ -385,8 +394,9 @@ class GroupAnsatz:
         return TeacherStudent(self.activation, np.eye(d)[:k], np.array(b), n=self.n, train_output=train_output,
                               student_output=student_output)
 
-    def theta(self, values, dps=50, d=None, sizes=None, train_output=True):
+    def theta(self, values, dps=50, d=None, sizes=None, train_output=None):
         """Packed parameters (mpmath object array at ``dps`` digits) of the configuration at ``values``."""
+        train_output = self.train_output if train_output is None else train_output
         v = _values(values)
         if sizes:
             v.update({sympy.sympify(s): sympy.Integer(x) for s, x in dict(sizes).items()})

@@ -178,3 +178,24 @@ def test_solve_exact_family():
     assert abs(prob.loss(prob.pack([[2.0, 2.0]], [0.5]))) < 1e-15
     with pytest.raises(SymlandError, match="unknowns"):
         GroupAnsatz("erf", [[1]], [1], [1]).solve()
+
+
+def test_fixed_output_weights():
+    # erf, one student with fixed a = 1 on w = g (v_1 + v_2): reduced problem in g alone
+    g = sympy.Symbol("g", real=True)
+    A = GroupAnsatz("erf", [[g]], [1], [2], train_output=False)
+    # dL/dg is algebraic in g (the derivative of the atan kernel is), so sympy solves it exactly
+    (s,) = A.solve(dps=40)
+    assert s["exact"] and s["critical"] == "exact" and s["values"][g] == 1
+    prob = A.problem()
+    assert not prob.train_output and prob.num_params == 2
+    theta = A.theta(s["values"], dps=40)
+    assert len(theta) == 2
+    with mpmath.workdps(40):
+        grad = prob.gradient(theta, dps=40)  # independent full assembly, fixed outputs
+        assert max(abs(x) for x in grad) < mpmath.mpf(10) ** -35
+        # with trained outputs the same point is not critical: dL/da != 0 there
+        status, _ = A.is_critical(s["values"], train_output=True, dps=40)
+        assert status == "not critical"
+    with pytest.raises(SymlandError, match="train_output=False"):
+        GroupAnsatz("erf", [[g]], [sympy.Symbol("a")], [2], train_output=False)
