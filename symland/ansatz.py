@@ -302,7 +302,9 @@ class GroupAnsatz:
         :meth:`is_critical` (exact values) or by the full gradient norm at ``dps`` digits
         (numeric values).  Returns a list of dicts with keys ``values`` (symbol -> exact SymPy
         number or mpmath number), ``exact`` (bool), ``loss`` (mpmath), ``critical``
-        (``"exact"`` / ``"<dps> digits"`` / ``"not critical"``) and ``gradient_norm``; points
+        (``"exact"`` / ``"<dps> digits"`` / ``"not critical"``), ``gradient_norm`` (from the exact
+        gradient expressions) and ``gradient_norm_full`` (from :class:`~symland.TeacherStudent`,
+        the independent numeric assembly, at ``dps + 10`` digits; ``None`` for symbolic sizes); points
         are deduplicated at ``dps // 2`` digits.  An exact solution that leaves some unknowns free
         (a family, e.g. under a rescaling symmetry) is returned with ``family`` listing them and
         ``critical`` decided by :func:`prove_zero` on the symbolic gradient.
@@ -335,6 +337,8 @@ class GroupAnsatz:
                     out.append({"values": vals, "exact": True, "loss": +_evaluate(self.loss.xreplace(vals), dps),
                                 "critical": status, "gradient_norm": res})
             if out:
+                for s in out:
+                    s["gradient_norm_full"] = self._full_assembly_norm(s, dps)
                 return out
         f = sympy.lambdify(unknowns, eqs, modules="mpmath")
         if starts is None:
@@ -362,7 +366,21 @@ class GroupAnsatz:
             with mpmath.workdps(dps):
                 out.append({"values": {u: +r for u, r in zip(unknowns, root)}, "exact": False, "loss": +loss,
                             "critical": status, "gradient_norm": +gn})
+        for s in out:
+            s["gradient_norm_full"] = self._full_assembly_norm(s, dps)
         return out
+
+    def _full_assembly_norm(self, sol, dps):
+        """|grad| from TeacherStudent (the independent numeric assembly) at dps + 10 digits, if concrete."""
+        if sol.get("family") or any(m.free_symbols for m in self.sizes):
+            return None
+        prob = self.problem()
+        theta = self.theta(sol["values"], dps=dps + 10)
+        with mpmath.workdps(dps + 10):
+            g = prob.gradient(theta, dps=dps + 10)
+            n = mpmath.sqrt(mpmath.fsum(x * x for x in g))
+        with mpmath.workdps(dps):
+            return +n
 
     # -- concrete problems ----------------------------------------------
     def concrete_sizes(self, sizes=None):

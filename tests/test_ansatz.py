@@ -157,6 +157,7 @@ def test_solve_numeric_then_full_space():
     sols = A.solve(starts=[{g: R(3, 10), a: 3}], dps=50)
     (s,) = sols
     assert not s["exact"] and s["critical"] == "50 digits"
+    assert s["gradient_norm_full"] < mpmath.mpf(10) ** -45
     # the independent full assembly agrees that the point is critical, and on the loss
     prob = A.problem()
     theta = A.theta(s["values"], dps=50)
@@ -187,6 +188,7 @@ def test_fixed_output_weights():
     # dL/dg is algebraic in g (the derivative of the atan kernel is), so sympy solves it exactly
     (s,) = A.solve(dps=40)
     assert s["exact"] and s["critical"] == "exact" and s["values"][g] == 1
+    assert s["gradient_norm_full"] < mpmath.mpf(10) ** -45
     prob = A.problem()
     assert not prob.train_output and prob.num_params == 2
     theta = A.theta(s["values"], dps=40)
