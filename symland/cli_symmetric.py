@@ -15,7 +15,7 @@ def _cmd_copy_average(args):
     from .symmetric import copy_average
 
     res = copy_average(args.activation, args.k, args.n, dps=args.dps, classify=not args.no_classify,
-                       follow=not args.no_follow)
+                       follow=not args.no_follow, progress=not args.quiet)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
         return 0
@@ -51,5 +51,6 @@ def register(subparsers):
     p.add_argument("--no-classify", action="store_true", help="skip the Hessian index (faster for large k)")
     p.add_argument("--no-follow", action="store_true",
                    help="do not follow non-critical configurations to the critical point Newton reaches")
+    p.add_argument("--quiet", action="store_true", help="no per-configuration progress lines on stderr")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_copy_average)
