@@ -107,7 +107,6 @@ class _Precision:
 
 
 _FLOAT = _Precision(None)
-_MP = _Precision(16)  # marker for _check_theta: keep mpmath numbers
 
 
 def _differs(teacher_activation, student_activation):
@@ -275,8 +274,12 @@ class TeacherStudent:
         if self.glus:
             from .glu import split_theta
 
-            obj = np.asarray(theta).dtype == object
-            theta = self._check_theta(theta, _MP if obj else None)
+            if np.asarray(theta).dtype == object:  # mpmath numbers: keep every digit (no re-rounding)
+                theta = np.asarray(theta)
+                if theta.shape != (self.num_params,):
+                    raise ShapeError(f"argument theta must have shape {(self.num_params,)}, got {theta.shape}")
+            else:
+                theta = self._check_theta(theta, None)
             W, a, c, gw, gv = split_theta(self, theta)
             if a is None:
                 a = self.student_output.copy()
