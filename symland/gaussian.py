@@ -248,6 +248,10 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
             return lambda a, b, c, D: np.asarray(f(a, b, c, D) * np.ones(np.shape(a)), dtype=float)
         fv = np.frompyfunc(_nan_on_pole(compile_mpmath(expr)), 4, 1)
         return lambda a, b, c, D: fv(a, b, c, D)
+    from . import mixed  # kinked activations with a closed-form mean function (SELU): 1-D reduction
+
+    if mixed.reducible(act):
+        return mixed.cross_partial_evaluator(act, act, (i, j, l), mp)
     p, q = 2 * i + l, 2 * j + l
     scale = 0.5 ** (i + j)
     if not mp:
@@ -272,6 +276,10 @@ def diagonal_evaluator(act: Activation, m: int, mp: bool):
             return lambda t: np.asarray(f(t) * np.ones(np.shape(t)), dtype=float)
         fv = np.frompyfunc(_nan_on_pole(compile_mpmath(expr, (t_,))), 1, 1)
         return lambda t: fv(t)
+    from . import mixed
+
+    if mixed.reducible(act):
+        return mixed.diagonal_evaluator(act, m, mp)
     if not mp:
         h = _diag_quad_function(act, m, "numpy")
         return lambda t: quadrature.expect1_float(h, t)

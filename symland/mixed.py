@@ -128,6 +128,13 @@ def _combine(da, db):
     return ex, sf
 
 
+def _parity(act) -> int:
+    """-1 for odd, +1 for even, 0 otherwise (decided symbolically)."""
+    if act.is_odd:
+        return -1
+    return 1 if sympy.simplify(act.expr.subs(_atoms.z, -_atoms.z) - act.expr) == 0 else 0
+
+
 @functools.lru_cache(maxsize=None)
 def _cross_cached(s: Activation, t: Activation):
     if s is t and s.has_closed_form:
@@ -135,6 +142,8 @@ def _cross_cached(s: Activation, t: Activation):
     ds, dt = _atoms.decompose(s.expr), _atoms.decompose(t.expr)
     if ds is None or dt is None:
         return None
+    if {_parity(s), _parity(t)} == {-1, 1}:  # odd x even: (u, v) -> (-u, -v) flips the sign
+        return sympy.Integer(0), sympy.Integer(0)
     out = _combine(ds, dt)
     if out is None:
         return None
@@ -268,12 +277,15 @@ def _reduction_parts(s: Activation, t: Activation, p: int, q: int, backend: str,
         return sympy.lambdify(args, e, modules=mods)
 
     by_parts = p > 0 and s.expr.has(*_NONSMOOTH)
-    if by_parts:
-        sfun = compile_(s.expr, _atoms.z)
-        G = [compile_(sympy.diff(m, _mu, q + k), (_mu, _sig)) for k in range(p + 1)]
-    else:
-        sfun = compile_(sympy.diff(s.expr, _atoms.z, p) if p else s.expr, _atoms.z)
-        G = [compile_(sympy.diff(m, _mu, q), (_mu, _sig))]
+    orders = [q + k for k in range(p + 1)] if by_parts else [q]
+    sfun = compile_(s.expr if by_parts or not p else sympy.diff(s.expr, _atoms.z, p), _atoms.z)
+    G = []
+    for n in orders:
+        # at D = 0 (sigma = 0) the mean function degenerates to t itself: d^n m / d mu^n = t^(n)(mu),
+        # a function only when t is smooth or n = 0
+        dn = sympy.diff(t.expr, _atoms.z, n) if n else t.expr
+        g0 = compile_(dn.subs(_atoms.z, _mu), _mu) if (n == 0 or not t.expr.has(*_NONSMOOTH)) else None
+        G.append((compile_(sympy.diff(m, _mu, n), (_mu, _sig)), g0))
     return sfun, G, by_parts
 
 
@@ -290,13 +302,22 @@ def _weight(p, by_parts, a, c, x, G, sa, sig):
     $G = \partial_\mu^q m_t(cu/a, \sigma)$, by parts it is $(-1)^p (N_a G)^{(p)}(u)/N_a(u) =
     \sum_k \binom pk (-1)^k a^{-(p-k)/2}\mathrm{He}_{p-k}(x)(c/a)^k\partial_\mu^{q+k} m_t$."""
     mu = c * x / sa
+
+    def g(k):
+        f, f0 = G[k]
+        if sig > 0:
+            return f(mu, sig)
+        if f0 is None:
+            raise DomainError("this partial is singular at c**2 = a*b (D = 0) for a non-smooth activation")
+        return f0(mu)
+
     if not by_parts:
-        return G[0](mu, sig)
+        return g(0)
     he = _hermite(p, x)
     tot = 0
     for k in range(p + 1):
         coef = (-1) ** k * int(sympy.binomial(p, k)) * (c / a) ** k / sa ** (p - k)
-        tot = tot + coef * he[p - k] * G[k](mu, sig)
+        tot = tot + coef * he[p - k] * g(k)
     return tot
 
 
@@ -311,7 +332,7 @@ def _reduce_float(s, t, i, j, l, a, b, c, D):
         sa = np.sqrt(aa)
         sig = np.sqrt(dd / aa)
         # panels resolve the scale sigma/|rho| of m_t(c u/a, sigma) in x = u/sqrt(a) and tanh-like poles
-        scale = min(1.0, sig * sa / abs(cc) if cc else 1.0, 0.8 / sa)
+        scale = min(1.0, sig * sa / abs(cc) if (cc and sig > 0) else 1.0, 0.8 / sa)
         panels = int(min(2048, max(8, np.ceil(_L / max(scale, 1e-12)))))
         x, w = _halves(panels)
         with np.errstate(all="ignore"):
@@ -465,3 +486,58 @@ def cross_partial_evaluator(s, t, index, mp: bool):
 
     fv = np.frompyfunc(one, 4, 1)
     return lambda a, b, c, D: fv(a, b, c, D)
+
+
+# ---------------------------------------------------------------------------
+# activations without a closed-form kernel but with kinks (SELU): kernel and diagonal
+# ---------------------------------------------------------------------------
+def reducible(act) -> bool:
+    """True for a non-smooth activation without a closed-form kernel that has a mean function (SELU).
+
+    :mod:`symland.gaussian` evaluates such kernels through :func:`cross_partial_evaluator`
+    (the 1-D reduction handles the kink exactly) instead of 2-D quadrature of classical derivatives.
+    """
+    act = activation(act)
+    return (not act.has_closed_form and act.expr.has(*_NONSMOOTH)
+            and _atoms.mean_function(act.expr) is not None)
+
+
+@functools.lru_cache(maxsize=None)
+def diagonal_evaluator(act, m: int, mp: bool):
+    r"""``t -> phi^(m)(t)``, $\varphi(t) = E[s(u)^2]$, $u \sim N(0, t)$, for kinked activations.
+
+    By parts (valid for kinks and jumps of $s$):
+    $\varphi^{(m)}(t) = 2^{-m}E[(s^2)^{(2m)}(u)] = 2^{-m}t^{-m}E[s(u)^2\,\mathrm{He}_{2m}(u/\sqrt t)]$,
+    a 1-D Gaussian expectation split at $u = 0$ (composite Gauss-Legendre in float64,
+    ``mpmath.quad`` with its error estimate checked otherwise).
+    """
+    from . import quadrature
+
+    act = activation(act)
+    n = 2 * int(m)
+    if not mp:
+        s = sympy.lambdify(_atoms.z, act.expr, modules=["scipy", "numpy"])
+        x, w = _halves(64)
+
+        def f(t):
+            t = np.asarray(t, dtype=float)
+            out = np.empty(t.shape)
+            for k in range(t.size):
+                tt = float(t.flat[k])
+                with np.errstate(all="ignore"):
+                    v = np.asarray(s(np.sqrt(tt) * x) * np.ones_like(x), dtype=float) ** 2 * _hermite(n, x)[n]
+                    out.flat[k] = (v @ w) / (2 * tt) ** m if m else v @ w
+            return out
+
+        return f
+
+    def one(t):
+        t = mpmath.mpf(t)
+        with mpmath.workdps(mpmath.mp.dps + 15):
+            sm = sympy.lambdify(_atoms.z, act.expr.evalf(mpmath.mp.dps + 15), modules="mpmath")
+        st = mpmath.sqrt(t)
+        val = quadrature.expect1_mp(lambda u: sm(u) ** 2 * _hermite(n, u / st)[n], t, mpmath.mp.dps)
+        return val / (2 * t) ** m
+
+    fv = np.frompyfunc(one, 1, 1)
+    return lambda t: fv(t)
