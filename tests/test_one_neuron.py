@@ -79,7 +79,7 @@ def test_closed_forms_of_periodic_and_gaussian_activations():
 
 
 def test_survey_points_are_symmetric():
-    n_starts = 30 if full_run() else 4
+    n_starts = 30 if full_run() else 3
     s = symmetric_survey("erf", 3, starts=n_starts, dps=30)
     assert s.asymmetric == 0
     assert s.symmetric >= 1
