@@ -159,7 +159,10 @@ def _channel_outcome(problem, theta, dps):
     """A :class:`ChannelOutcome` when ``theta`` sits in a channel, else ``None`` (finite end point)."""
     from . import channels
 
-    if getattr(problem, "glus", 0) or not problem.train_output or problem.n < 2:
+    from .problems import TeacherStudent
+
+    # plain networks only (biases / mixed activations have other parameter layouts)
+    if type(problem) is not TeacherStudent or problem.glus or not problem.train_output or problem.n < 2:
         return None
     det = channels.detect(problem, theta)
     if det.kind != "channel":
