@@ -362,8 +362,11 @@ def _kernel_values(act, syms, A, B, C, D, T, mp, names, what):
     for s in syms:
         kind, idx = _parse(s)
         if kind == "K":
-            f = partial_evaluator(act, idx, mp, raw=not mp)
-            v = f(A, B, C, D)
+            i, j, l = idx
+            if j > i:  # kappa(a, b, c) = kappa(b, a, c): derive only partials with i >= j
+                v = partial_evaluator(act, (j, i, l), mp, raw=not mp)(B, A, C, D)
+            else:
+                v = partial_evaluator(act, idx, mp, raw=not mp)(A, B, C, D)
         elif kind == "P":
             v = diagonal_evaluator(act, idx, mp)(T)
         else:

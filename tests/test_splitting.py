@@ -24,6 +24,26 @@ def erf_n1():
     return base, cp, splitting_line(base, cp.theta, neuron=0, dps=40)
 
 
+_CASES = {
+    # (activation, k, n, start W, neuron, expected segment (index, nullity) on the five pieces)
+    "relu_k2_n1": ("relu", 2, 1, [[0.5, 0.5]], 0, [(0, 3), (0, 4), (1, 3), (0, 4), (0, 3)]),
+    "erf_k3_n2": ("erf", 3, 2, [[0.9, 0.1, 0.0], [0.1, 0.5, 0.6]], 1, [(0, 3), (0, 4), (1, 3), (0, 4), (0, 3)]),
+}
+
+
+@pytest.fixture(scope="module", params=["erf_k2_n1", "relu_k2_n1", "erf_k3_n2"])
+def case(request, erf_n1):
+    """A splitting line and its expected segments (relu: the rescaling mode adds one zero)."""
+    if request.param == "erf_k2_n1":
+        return erf_n1[2], [(0, 2), (0, 3), (1, 2), (0, 3), (0, 2)]
+    act, k, n, W0, neuron, segs = _CASES[request.param]
+    base = TeacherStudent.orthonormal(act, k=k, n=n)
+    start = minimize(base, base.pack(W0, np.ones(n)))
+    cp = refine(base, start.theta, dps=60)
+    assert cp.kind == "minimum"
+    return splitting_line(base, cp.theta, neuron=neuron, dps=40), segs
+
+
 def _mp_norm(v):
     return mpmath.sqrt(mpmath.fsum(x * x for x in v))
 
@@ -41,9 +61,9 @@ def test_line_points_are_critical(erf_n1):
     assert np.allclose(W[0], W[1]) and np.allclose(a, [0.3 * float(line.a), 0.7 * float(line.a)])
 
 
-def test_difference_block_and_flat_direction(erf_n1):
-    """Q^T H Q = lam (1 - lam) a M and H dtheta/dlam = 0, H the full 2-neuron Hessian at 40 digits."""
-    _, _, line = erf_n1
+def test_difference_block_and_flat_direction(case):
+    """Q^T H Q = lam (1 - lam) a M and H dtheta/dlam = 0, H the full n-neuron Hessian at 40 digits."""
+    line, _ = case
     P = line.problem
     for lam in LAMBDAS:
         with mpmath.workdps(40):
@@ -58,9 +78,11 @@ def test_difference_block_and_flat_direction(erf_n1):
     assert line.aM_eigenvalues[0] < mpf("-0.1")
 
 
-def test_inertia_matches_full_hessian(erf_n1):
-    """Predicted (index, nullity) from Sylvester's law equal the counts of the full spectrum."""
-    _, _, line = erf_n1
+def test_inertia_matches_full_hessian(case):
+    """Predicted (index, nullity) from Sylvester's law equal the counts of the full spectrum,
+    and the segments are those expected."""
+    line, segs = case
+    assert [(s.index, s.nullity) for s in line.segments()] == segs
     P = line.problem
     for lam in LAMBDAS:
         with mpmath.workdps(40):
