@@ -111,7 +111,8 @@ def group_optimum(act, m: int, dps: int = 50):
     f_mp = sympy.lambdify(g, dF, modules="mpmath")
     F_mp = sympy.lambdify(g, F, modules="mpmath")
     with mpmath.workdps(work):
-        grid = [mpmath.mpf(10) ** (mpmath.mpf(e) / 40) for e in range(-120, 81)]
+        # the optimum scales like 1/m for erf: scan g sqrt(m) in [1e-3, 1e2]
+        grid = [mpmath.mpf(10) ** (mpmath.mpf(e) / 40) / mpmath.sqrt(m) for e in range(-120, 81)]
         vals = []
         for x in grid:
             try:
@@ -127,7 +128,8 @@ def group_optimum(act, m: int, dps: int = 50):
             elif v0 * v1 < 0:
                 roots.append(mpmath.findroot(f_mp, (x0, x1), solver="anderson"))
         if not roots:
-            raise ConvergenceError(f"{act.name}, m={m}: no stationary g > 0 of the reduced loss in [1e-3, 1e2]")
+            raise ConvergenceError(f"{act.name}, m={m}: no stationary g > 0 of the reduced loss in "
+                                   "[1e-3, 1e2]/sqrt(m)")
         best = min(roots, key=F_mp)
         a_val = sympy.lambdify(g, a_of_g, modules="mpmath")(best)
         g2 = _recognise(best**2, dps)
