@@ -339,37 +339,41 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
         try:
             res = newton(small, start)
             cp = refine(small, res.theta, dps=dps)
-            split_theta = cp.theta_float()
+            split_theta = cp.theta
             info = {"split_loss": mpmath.nstr(cp.loss, dps), "split_kind": cp.kind, "split_index": cp.index}
         except (ConvergenceError, DomainError, np.linalg.LinAlgError) as exc:
             return {"line": None, "reason": f"no critical point of the {no + 1}-neuron network near the GLU "
                                             f"point with v dropped ({type(exc).__name__}: {exc})"}
-    Ws, as_ = small.unpack(np.asarray(split_theta, dtype=float))
-    wstar, cstar = Ws[-1], as_[-1]
+    from .splitting import splitting_line
+
+    line = splitting_line(small, split_theta, no, dps=dps)
+    if line.a == 0:
+        return {"line": None, "reason": "the split neuron has output weight c* = 0: the splitting line "
+                                        "degenerates to a point"}
     big = channel_problem(glu_problem)
-    # line: neurons W_o, (w*, lam c*), (w*, (1 - lam) c*); direction (a_i, a_j) = (c*, -c*)
-    direction = np.zeros(big.num_params)
+    direction = line.direction()
+    direction = direction / np.linalg.norm(direction)
+    base = line.theta(0)  # lam = 0: a_i = 0, a_j = c*
     ai, aj = big.n * d + no, big.n * d + no + 1
-    direction[ai], direction[aj] = 1 / math.sqrt(2), -1 / math.sqrt(2)
     rows = []
     vn = float(np.linalg.norm(gv[0]))
     for e in eps_values:
         ef = float(_check_eps(e))
-        tangent = np.zeros(big.num_params)
+        tangent = np.zeros(big.num_params)  # d theta / d(1/eps)
         tangent[no * d:(no + 1) * d] = -ef ** 2 * gv[0]
         tangent[ai], tangent[aj] = 1.0, -1.0
         along = tangent @ direction
         angle = math.atan2(np.linalg.norm(tangent - along * direction), abs(along))  # accurate near 0
         th = channel_point(glu_problem, theta_glu, ef)
-        # nearest line point: lam c* fits a_i and (1 - lam) c* fits a_j in least squares
-        base = big.pack(np.vstack([Ws[:-1], wstar, wstar]), np.concatenate([as_[:-1], [0.0, cstar]]))
-        lam_c = ((th[ai] - base[ai]) - (th[aj] - base[aj])) / 2  # minimises over t = lam c*
-        line_pt = base.copy()
-        line_pt[ai] += lam_c
-        line_pt[aj] -= lam_c
+        # nearest point of the line base + t * direction
+        t = (th - base) @ direction
         rows.append({"eps": e, "angle": angle, "predicted_angle": math.atan(ef ** 2 * vn / math.sqrt(2)),
-                     "distance": float(np.linalg.norm(th - line_pt))})
-    out = {"line": {"w": Ws[-1].tolist(), "c": float(cstar)}, "rows": rows}
+                     "distance": float(np.linalg.norm(th - base - t * direction))})
+    Ws, as_ = small.unpack(np.array([float(x) for x in line.base_theta]))
+    cstar = as_[-1]
+    out = {"line": {"w": Ws[-1].tolist(), "c": float(cstar),
+                    "inertia_at_lam_half": list(line.inertia(0.5))},
+           "rows": rows}
     out.update(info)
     return out
 
