@@ -389,7 +389,8 @@ def copy_average(activation_name, k: int, n: int, dps: int = 50, classify: bool 
     $(g_i > 0, a_i)$ optimal within this family.  Every teacher neuron belongs to a group (a
     configuration that ignores a teacher neuron is not critical for erf: that neuron's direction
     pulls every student, $\kappa_c(a, 1, 0) \ne 0$).  One configuration per integer partition of
-    ``k`` into ``n`` parts (teacher and student permutations map the others onto it), with optimal scalars (exact where recognised and proven), loss at
+    ``k`` into ``n`` parts (teacher and student permutations map the others onto it), with
+    optimal scalars (exact where recognised and proven), loss at
     ``dps`` digits, full-space criticality (``"exact"`` / ``"<dps> digits"`` / ``"not critical"``),
     and with ``classify=True`` the Hessian index and kind of the critical ones
     (:func:`~symland.critical.refine`).  Non-critical configurations are followed by Newton to the
