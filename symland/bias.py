@@ -87,6 +87,7 @@ __all__ = [
     "mean_diagonal_expr",
     "mean_kernel_method",
     "mean_partial_evaluator",
+    "mean_partials_evaluator",
     "mean_diagonal_evaluator",
     "kernel_with_means",
     "diagonal_with_means",
@@ -161,6 +162,12 @@ class BivariateNormalCDF(sympy.Function):
     """
 
     nargs = 4
+
+    @classmethod
+    def eval(cls, h, k, rho, q):
+        if h.is_zero and k.is_zero:  # Sheppard: P(X <= 0, Y <= 0) = 1/4 + asin(rho)/(2 pi)
+            return sympy.Rational(1, 4) + sympy.atan2(rho, q) / (2 * _pi)
+        return None
 
     def fdiff(self, argindex=1):
         h, k, rho, q = self.args
@@ -383,28 +390,40 @@ def _pp_basis(fam):
 # ---------------------------------------------------------------------------
 # kernel expressions
 # ---------------------------------------------------------------------------
+_IU = sympy.Symbol("iu")
+
+
+def _re_im(e):
+    """Real and imaginary part of a rational expression in real symbols with complex constants."""
+    num, den = sympy.fraction(sympy.together(e))
+    if den.has(sympy.I):
+        num, den = sympy.expand(num * sympy.conjugate(den)), sympy.expand(den * sympy.conjugate(den))
+    r = sympy.Poly(sympy.expand(num.subs(sympy.I, _IU)), _IU).rem(sympy.Poly(_IU**2 + 1, _IU))
+    return r.coeff_monomial(1) / den, r.coeff_monomial(_IU) / den
+
+
 def _gexp_term(t1, t2):
-    """$E[e^{\\alpha_1u^2+\\lambda_1u}e^{\\alpha_2v^2+\\lambda_2v}]$ (general Gaussian integral)."""
+    r"""Real part of $C_1C_2E[e^{\alpha_1u^2+\lambda_1u}e^{\alpha_2v^2+\lambda_2v}]$ (general Gaussian integral).
+
+    With $A = \mathrm{diag}(-2\alpha_1, -2\alpha_2)$, $\nu = \lambda - Am$:
+    $\det(I + \Sigma A)^{-1/2}\exp(-\tfrac12 m^\top Am + \lambda^\top m
+    + \tfrac12\nu^\top\Sigma\,\mathrm{adj}(I + A\Sigma)\nu/\det(I + \Sigma A))$.
+    The exponent $X + iY$ and the constant $C_r + iC_i$ are split exactly, so the
+    real part is $e^X(C_r\cos Y - C_i\sin Y)/\sqrt{\det}$ (the sum over all
+    terms of a real activation pair is real, so this is the kernel).
+    """
     (C1, al1, la1), (C2, al2, la2) = t1, t2
     S = sympy.Matrix([[a_, c_], [c_, b_]])
     A = sympy.diag(-2 * al1, -2 * al2)
     m = sympy.Matrix([mu1_, mu2_])
     lam = sympy.Matrix([la1, la2])
-    M = sympy.eye(2) + A * S
-    det = sympy.expand(M.det())
+    det = sympy.expand((sympy.eye(2) + S * A).det())
     nu = lam - A * m
-    quad = (nu.T * S * (sympy.eye(2) + S * A).adjugate() * nu)[0] / det
+    quad = (nu.T * S * (sympy.eye(2) + A * S).adjugate() * nu)[0] / det
     expo = -(m.T * A * m)[0] / 2 + (lam.T * m)[0] + quad / 2
-    return C1 * C2 * sympy.exp(sympy.expand(expo)) / sympy.sqrt(det)
-
-
-def _realify(expr):
-    """Rewrite a real-valued expression built from complex exponentials with real functions."""
-    e = sympy.expand_complex(sympy.expand(expr))
-    im = sympy.simplify(sympy.im(e))
-    if im != 0:
-        raise AssertionError(f"kernel is not real: imaginary part {im}")
-    return sympy.simplify(sympy.re(e))
+    X, Y = _re_im(expo)
+    Cr, Ci = (sympy.nsimplify(v) if v.atoms(sympy.Float) else v for v in sympy.expand_complex(C1 * C2).as_real_imag())
+    return sympy.exp(sympy.factor(X)) * (Cr * sympy.cos(sympy.factor(Y)) - Ci * sympy.sin(sympy.factor(Y))) / sympy.sqrt(det)
 
 
 @functools.lru_cache(maxsize=None)
@@ -426,10 +445,7 @@ def _mean_kernel_cached(s: Activation, t: Activation):
         rho = r1 * r2 * c_ / sympy.sqrt(n1 * n2)
         q = sympy.sqrt(1 + r1**2 * a_ + r2**2 * b_ + r1**2 * r2**2 * D_) / sympy.sqrt(n1 * n2)
         return p1 * p2 + p1 * q2 * _ncdf(k) + q1 * p2 * _ncdf(h) + q1 * q2 * BivariateNormalCDF(h, k, rho, q)
-    total = sum((_gexp_term(t1, t2) for t1 in fs[1] for t2 in ft[1]), sympy.Integer(0))
-    if total.has(sympy.I):
-        total = _realify(total)
-    return total
+    return sum((_gexp_term(t1, t2) for t1 in fs[1] for t2 in ft[1]), sympy.Integer(0))
 
 
 def mean_kernel_expr(s, t=None):
@@ -442,6 +458,7 @@ def mean_kernel_expr(s, t=None):
     return _mean_kernel_cached(s, t)
 
 
+#: total derivatives in (a, b, c, mu1, mu2) of an expression in (a, b, c, D, mu1, mu2), D = ab - c^2
 _TOTAL = (
     lambda e: sympy.diff(e, a_) + b_ * sympy.diff(e, D_),
     lambda e: sympy.diff(e, b_) + a_ * sympy.diff(e, D_),
@@ -462,19 +479,68 @@ def _check_index5(index):
 
 
 @functools.lru_cache(maxsize=None)
+def _pp_dm(X, Y, p, q):
+    r"""$\partial_{\mu_1}^p\partial_{\mu_2}^q E[X(u)Y(v)] = E[X^{(p)}(u)Y^{(q)}(v)]$ at the basis level.
+
+    Basis derivatives: $(z^j)' = jz^{j-1}$, $(\mathbf 1[z>0]z^j)' = j\mathbf 1[z>0]z^{j-1}$
+    ($j \ge 1$), and the step's derivative is the delta, whose (small) term
+    $E[\delta(u)Y(v)]$ is then differentiated symbolically in the means.
+    """
+    if p:
+        kind, j = X
+        if j:
+            return j * _pp_dm((kind, j - 1), Y, p - 1, q)
+        if kind == "z":
+            return sympy.Integer(0)
+        return _diff_means(_pp_deriv_left(("r", 0), Y), p - 1, q)
+    if q:
+        kind, j = Y
+        if j:
+            return j * _pp_dm(X, (kind, j - 1), p, q - 1)
+        if kind == "z":
+            return sympy.Integer(0)
+        return _diff_means(_pp_deriv_right(X, ("r", 0)), 0, q - 1)
+    return _pp_pair(X, Y)
+
+
+def _diff_means(e, p, q):
+    if p:
+        e = sympy.diff(e, mu1_, p)
+    if q:
+        e = sympy.diff(e, mu2_, q)
+    return e
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_derivative(s, t, p, q):
+    r"""$\partial_{\mu_1}^p\partial_{\mu_2}^q\kappa$ (closed form)."""
+    fs, ft = _family(s), _family(t)
+    if fs[0] == "pp":
+        total = sympy.Integer(0)
+        for X, cx in _pp_basis(fs):
+            for Y, cy in _pp_basis(ft):
+                total += cx * cy * _pp_dm(X, Y, p, q)
+        return total
+    if p:
+        return sympy.diff(_mean_derivative(s, t, p - 1, q), mu1_)
+    if q:
+        return sympy.diff(_mean_derivative(s, t, p, q - 1), mu2_)
+    return _mean_kernel_cached(s, t)
+
+
 def _partial_cached(s, t, index):
-    if not any(index):
-        return _mean_kernel_cached(s, t)
-    k = next(i for i, v in enumerate(index) if v)
-    prev = list(index)
-    prev[k] -= 1
-    return _TOTAL[k](_partial_cached(s, t, tuple(prev)))
+    r"""Price/heat equation with means: $\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q\kappa
+    = 2^{-i-j}\partial_{\mu_1}^{2i+l+p}\partial_{\mu_2}^{2j+l+q}\kappa$ (both sides equal
+    $2^{-i-j}E[s^{(2i+l+p)}(u)t^{(2j+l+q)}(v)]$), so only derivatives in the means are taken."""
+    i, j, l, p, q = index
+    return _mean_derivative(s, t, 2 * i + l + p, 2 * j + l + q) / 2 ** (i + j)
 
 
 def mean_partial_expr(s, index, t=None):
     r"""$\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q$ of the kernel with means (closed form).
 
-    Total derivatives through $D = ab - c^2$.  Raises
+    Taken as derivatives in the means (Price/heat equation, see
+    :func:`_partial_cached`).  Raises
     :class:`~symland.errors.NoClosedFormError` when the pair has no closed form.
     """
     s = activation(s)
@@ -487,9 +553,12 @@ def mean_partial_expr(s, index, t=None):
 @functools.lru_cache(maxsize=None)
 def _diag_cached(s: Activation, index):
     i, p = index
-    if index != (0, 0):
-        prev = (i - 1, p) if i else (i, p - 1)
-        return sympy.diff(_diag_cached(s, prev), t_ if i else m_)
+    if i:  # heat equation: d/dt E[g(u)] = 1/2 d^2/dm^2 E[g(u)], u ~ N(m, t)
+        e = _diag_cached(s, (0, 2 * i + p))
+        return None if e is None else e / 2**i
+    if p:
+        e = _diag_cached(s, (0, p - 1))
+        return None if e is None else sympy.diff(e, m_)
     fam = _family(s)
     if fam is None:
         return None
@@ -549,6 +618,39 @@ def _nan_on_error(f):
             return mpmath.mpf("nan")
 
     return g
+
+
+@functools.lru_cache(maxsize=None)
+def mean_partials_evaluator(s: Activation, t: Activation, indices, mp: bool):
+    r"""Function ``(a, b, c, D, mu1, mu2) -> [partial for each index]``, compiled together.
+
+    Closed forms are compiled into one function (common subexpressions shared);
+    pairs without one evaluate each index by :func:`mean_partial_evaluator`.
+    """
+    indices = tuple(_check_index5(i) for i in indices)
+    if _mean_kernel_cached(s, t) is None:
+        evs = [mean_partial_evaluator(s, t, i, mp) for i in indices]
+        return lambda *args: [ev(*args) for ev in evs]
+    f = _compile(tuple(_partial_cached(s, t, i) for i in indices), MEAN_ARGS, mp)
+    if not mp:
+        def run(*args):
+            ones = np.ones(np.shape(args[0]))
+            return [np.asarray(v * ones, dtype=float) for v in f(*args)]
+        return run
+    g = _nan_on_error(lambda *x: tuple(f(*x)))
+    shape_n = len(indices)
+
+    def run_mp(*args):
+        args = np.broadcast_arrays(*(np.asarray(v, dtype=object) for v in args))
+        out = [np.empty(args[0].shape, dtype=object) for _ in range(shape_n)]
+        for k in np.ndindex(args[0].shape):
+            vals = g(*(x[k] for x in args))
+            if not isinstance(vals, tuple):  # an error was mapped to nan
+                vals = (vals,) * shape_n
+            for o, v in zip(out, vals):
+                o[k] = v
+        return out
+    return run_mp
 
 
 @functools.lru_cache(maxsize=None)

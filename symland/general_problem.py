@@ -28,14 +28,13 @@ Parameters: ``theta = [W.ravel(), a, beta]`` ($a$ omitted when the output
 weights are fixed, $\beta$ omitted when ``bias=False``).
 
 Student-teacher kernels: the closed form with means of :mod:`symland.bias`
-when the pair has one; otherwise, with zero means, the cross kernel of
-:func:`symland.mixed.cross_kernel_expr` when that module provides one; otherwise
-two-dimensional quadrature.
+when the pair has one; otherwise, with zero means (no trained biases and zero
+teacher biases), the cross kernels of :mod:`symland.mixed` (closed form or its
+own quadrature, which allows kinked activations); otherwise two-dimensional
+quadrature with means (classical derivatives needed: smooth activations only).
 """
 
 from __future__ import annotations
-
-import functools
 
 import mpmath
 import numpy as np
@@ -43,8 +42,7 @@ import sympy
 
 from . import bias as _bias
 from .activations import Activation, activation
-from .backends import D_, a_, b_, c_
-from .errors import DomainError, NoClosedFormError, ShapeError
+from .errors import DomainError, ShapeError
 from .problems import TeacherStudent, _as_float_array, _as_mp_array, _Precision
 
 __all__ = ["GeneralTeacherStudent"]
@@ -60,48 +58,35 @@ def _add(x, y):
     return tuple(u + v for u, v in zip(x, y))
 
 
-@functools.lru_cache(maxsize=None)
-def _mixed_expr(s: Activation, t: Activation):
-    """Zero-mean cross kernel E[s(u)t(v)] from symland.mixed (None if unavailable)."""
+def _mixed_evaluator(s: Activation, t: Activation):
+    """``index -> evaluator`` of zero-mean cross-kernel partials from :mod:`symland.mixed`, or None."""
     try:
-        from .mixed import cross_kernel_expr
-    except ImportError:
+        from .mixed import cross_partial_evaluator
+    except ImportError:  # the mixed-activation module is optional
         return None
-    e = cross_kernel_expr(s, t)
-    return None if e is None else sympy.sympify(e)
+    return cross_partial_evaluator
 
 
-@functools.lru_cache(maxsize=None)
-def _mixed_partial(s, t, index):
-    i, j, l = index
-    if index == (0, 0, 0):
-        return _mixed_expr(s, t)
-    if l:
-        prev, k = (i, j, l - 1), 2
-    elif i:
-        prev, k = (i - 1, j, l), 0
-    else:
-        prev, k = (i, j - 1, l), 1
-    return _bias._TOTAL[k](_mixed_partial(s, t, prev))
-
-
-@functools.lru_cache(maxsize=None)
-def _mixed_evaluator(s, t, index, mp):
-    f = _bias._compile(_mixed_partial(s, t, index), _bias.MEAN_ARGS, mp)
-    if not mp:
-        return lambda *args: np.asarray(f(*args) * np.ones(np.shape(args[0])), dtype=float)
-    fv = np.frompyfunc(_bias._nan_on_error(f), 6, 1)
-    return lambda *args: fv(*args)
+def _mixed_method(s, t):
+    try:
+        from .mixed import cross_method
+    except ImportError:
+        return "quadrature"
+    return cross_method(s, t)
 
 
 def pair_kernel_source(s, t, zero_means: bool) -> str:
-    """Which path the pair (s, t) takes: ``"closed form with means"``, ``"mixed closed form"`` or ``"quadrature"``."""
+    """Which path the pair (s, t) takes in a problem.
+
+    ``"closed form with means"`` (:mod:`symland.bias`); with zero means and no
+    such form, ``"symland.mixed: <its method>"``; else ``"quadrature with means"``.
+    """
     s, t = activation(s), activation(t)
     if _bias.mean_kernel_expr(s, t) is not None:
         return "closed form with means"
-    if zero_means and _mixed_expr(s, t) is not None:
-        return "mixed closed form"
-    return "quadrature"
+    if zero_means and _mixed_evaluator(s, t) is not None:
+        return f"symland.mixed: {_mixed_method(s, t)}"
+    return "quadrature with means"
 
 
 class GeneralTeacherStudent(TeacherStudent):
@@ -223,14 +208,18 @@ class GeneralTeacherStudent(TeacherStudent):
         """Kernel value, gradient (m, 5) and Hessian (m, 5, 5) in (a, b, c, mu1, mu2) for a batch of pairs."""
         mp = prec.mp
         m = len(args[0])
-        if _bias.mean_kernel_expr(s, t) is None and zero_means and _mixed_expr(s, t) is not None:
+        if _bias.mean_kernel_expr(s, t) is None and zero_means and _mixed_evaluator(s, t) is not None:
             def ev(index):
                 if index[3] or index[4]:  # means are fixed at zero: these partials never enter
                     return prec.zeros(m)
-                return _mixed_evaluator(s, t, index[:3], mp)(*args)
+                return _mixed_evaluator(s, t)(s, t, index[:3], mp)(*args[:4])
         else:
+            wanted = [(0, 0, 0, 0, 0)] + (list(_E) if order >= 1 else []) + (
+                [_add(_E[k], _E[l]) for k, l in _PAIR2] if order >= 2 else [])
+            got = dict(zip(wanted, _bias.mean_partials_evaluator(s, t, tuple(wanted), mp)(*args)))
+
             def ev(index):
-                return _bias.mean_partial_evaluator(s, t, index, mp)(*args)
+                return got[index]
 
         def checked(index):
             v = np.array(ev(index), dtype=object if mp else float)
