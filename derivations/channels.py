@@ -18,7 +18,8 @@ Part B — the experiment.  Gradient flow (stiff ODE, exact gradient) from
 with ``--n`` neurons and a random teacher with ``--k > --n`` neurons in ``--d``
 dimensions ($V_{rl}, b_r \sim N(0, 1)$ from ``default_rng(--teacher-seed)``, V
 first); each end point is classified by :func:`symland.channels.detect` on its
-trajectory (thresholds in ``ChannelThresholds``), finite end points are refined
+trajectory (thresholds in ``ChannelThresholds``; kind ``linear`` = a neuron drifting to
+a linear unit, $|a_i| \to \infty$, $|w_i| \to 0$), finite end points are refined
 (``refine``, 20 digits) and channel end points get their refined GLU limit.  The
 GLU critical points of the ``n - 2`` + 1-GLU network (from a few random starts)
 are listed too: the losses a channel could end at.
@@ -101,6 +102,10 @@ def part_b(args):
                 outcomes.append(("channel", lim.point.loss, lim.point.kind))
             except (ConvergenceError, DomainError) as exc:
                 outcomes.append(("channel", mpmath.mpf(tr.losses[-1]), f"GLU limit not refined ({exc})"))
+        elif det.kind == "linear":
+            # a neuron with |a| -> inf, |w| -> 0: tends to a linear unit (not a GLU pair); the loss is still falling
+            big = max(abs(float(u["a_i"])) for u in det.linear_units)
+            outcomes.append(("linear", mpmath.mpf(tr.losses[-1]), f"end loss, max|a| {big:.3g}"))
         else:
             try:
                 cp = refine(prob, tr.theta, dps=20)
@@ -115,10 +120,12 @@ def part_b(args):
     print(f"  {'end point':<12} {'loss (finite: refined; channel: GLU limit)':<44} {'kind':<22} count")
     for (kind, loss, what), count in sorted(table.items(), key=lambda r: (r[0][0], float(r[0][1]))):
         print(f"  {kind:<12} {loss:<44} {what:<22} {count}")
-    counts = {k: sum(c for (kk, _, _), c in table.items() if kk == k) for k in ("finite", "channel", "unconverged")}
+    kinds = ("finite", "channel", "linear", "unconverged")
+    counts = {k: sum(c for (kk, _, _), c in table.items() if kk == k) for k in kinds}
     assert sum(counts.values()) == args.seeds
     print(f"  fraction ending in channels: {counts['channel']}/{args.seeds}; finite critical points: "
-          f"{counts['finite']}/{args.seeds}; unconverged: {counts['unconverged']}/{args.seeds}")
+          f"{counts['finite']}/{args.seeds}; linear-unit drift (|a| -> inf, |w| -> 0): {counts['linear']}/"
+          f"{args.seeds}; unconverged: {counts['unconverged']}/{args.seeds}")
     # GLU critical points of the (n - 2) + 1-GLU network: where a channel of this problem could end
     if args.n >= 2 and args.glu_starts:
         gp = TeacherStudent(args.activation, V, b, n=args.n - 2, glus=1)

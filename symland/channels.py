@@ -395,6 +395,12 @@ class ChannelThresholds:
     records (4) $|a_i|$ and $|a_j|$ grew by at least the factor ``growth``, and
     (5) $|w_i - w_j|$ did not grow.  Defaults: big = 5, close = 0.25, growth = 1.01,
     window = 0.5.
+
+    A different drift to infinity is reported separately (kind ``"linear"``):
+    a neuron with $|a_i| \ge$ ``big`` and $|w_i| \le$ ``close`` (and, with a
+    trajectory, $|a_i|$ grown by ``growth`` and $|w_i|$ not grown) tends to the
+    linear unit $a_i s'(0)\,(w_i\cdot x)$ when $s(0) = 0$ — a limit of one neuron,
+    not a GLU pair.
     """
 
     big: float = 5.0
@@ -425,17 +431,20 @@ class ChannelPair:
 
 @dataclasses.dataclass
 class Detection:
-    """Result of :func:`detect`: ``kind`` is ``"channel"`` or ``"finite"``; ``pairs`` the channel pairs."""
+    """Result of :func:`detect`: ``kind`` is ``"channel"``, ``"linear"`` or ``"finite"``; ``pairs`` the channel pairs;
+    ``linear_units`` the neurons drifting to the linear-unit limit (only when there is no channel pair)."""
 
     kind: str
     pairs: list
     theta: np.ndarray
     thresholds: ChannelThresholds
     candidates: list  # pairs meeting the end-point tests but not the trajectory tests, with the reason
+    linear_units: list = dataclasses.field(default_factory=list)  # neurons drifting to a linear unit
 
     def to_dict(self):
         return {"kind": self.kind, "pairs": [p.to_dict() for p in self.pairs],
-                "thresholds": dataclasses.asdict(self.thresholds), "rejected": self.candidates}
+                "thresholds": dataclasses.asdict(self.thresholds), "rejected": self.candidates,
+                "linear_units": self.linear_units}
 
 
 def _pair_glu(W, a, i, j):
@@ -512,7 +521,28 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
         pairs.append(ChannelPair(i, j, float(np.linalg.norm(W[i] - W[j])), float(a[i]), float(a[j]), c, w, v,
                                  trend))
         used |= {i, j}
-    return Detection("channel" if pairs else "finite", pairs, theta, th, rejected)
+    linear = [] if pairs else _linear_units(problem, W, a, path, th)
+    kind = "channel" if pairs else "linear" if linear else "finite"
+    return Detection(kind, pairs, theta, th, rejected, linear)
+
+
+def _linear_units(problem, W, a, path, th):
+    """Neurons drifting to the linear-unit limit (|a_i| large, |w_i| small; see ChannelThresholds)."""
+    out = []
+    norms = np.linalg.norm(W, axis=1)
+    for i in range(problem.n):
+        if abs(a[i]) < th.big or norms[i] > th.close:
+            continue
+        rec = {"i": i, "a_i": repr(float(a[i])), "w_norm": repr(float(norms[i])),
+               "a_times_w": [repr(float(x)) for x in a[i] * W[i]]}
+        if path is not None and len(path) >= 2:
+            W0, a0 = problem.unpack(path[min(len(path) - 2, int((1 - th.window) * (len(path) - 1)))])
+            grow = abs(a[i]) / max(abs(a0[i]), 1e-300)
+            if grow < th.growth or norms[i] > np.linalg.norm(W0[i]):
+                continue
+            rec["output_growth"] = float(grow)
+        out.append(rec)
+    return out
 
 
 def extract_glu(problem, detection: Detection):

@@ -232,3 +232,19 @@ def test_derivation_runs_at_reduced_size(capsys, tmp_path):
     assert "fraction ending in channels:" in out
     pytest.importorskip("matplotlib")
     assert (tmp_path / "trajectory.png").exists() and (tmp_path / "channel_loss.png").exists()
+
+
+def test_detect_linear_unit_drift_is_not_a_channel():
+    """|a_i| -> inf, |w_i| -> 0 with a_i w_i fixed: one neuron tends to a linear unit, not a GLU pair."""
+    prob = TeacherStudent.orthonormal("erf", 3, 2)
+    u = np.array([0.3, -0.2, 0.1])
+    path = np.array([prob.pack(np.array([u / t, [1.0, 0.0, 0.0]]), [t, 1.0]) for t in (2.0, 4.0, 8.0, 16.0)])
+    det = detect(prob, trajectory=path)
+    assert det.kind == "linear" and det.pairs == []
+    (lin,) = det.linear_units
+    assert lin["i"] == 0 and np.allclose([float(x) for x in lin["a_times_w"]], u)
+    # the output really is close to the linear unit a s'(0) (w . x) = sqrt(2/pi) (u . x)
+    x = np.random.default_rng(0).normal(size=(1000, 3))
+    assert np.max(np.abs(16.0 * s(x @ (u / 16.0)) - math.sqrt(2 / math.pi) * (x @ u))) < 1e-3
+    # reversed (shrinking output weight): not a drift
+    assert detect(prob, trajectory=path[::-1][:2]).kind == "finite"
