@@ -71,7 +71,7 @@ import numpy as np
 
 from .activations import activation as _activation
 from .backends import check_dps
-from .errors import ConvergenceError, DomainError, NoClosedFormError, ShapeError, SymlandError
+from .errors import ConvergenceError, DomainError, NoClosedFormError, ShapeError
 from .problems import TeacherStudent
 
 __all__ = [
