@@ -102,7 +102,8 @@ def _loss_quad_polar(P, theta, act, dps, nth=96):
 # ---------------------------------------------------------------------------
 # psi(t) = E[s'(u)^2]
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("act", ["erf", "relu", "sin", "relu_pow2", pytest.param("gelu", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("act", ["erf", "relu", "sin", pytest.param("relu_pow2", marks=pytest.mark.slow),
+                                 pytest.param("gelu", marks=pytest.mark.slow)])
 def test_psi_matches_quadrature(act):
     """psi^(m)(t) against 1-D quadrature of E[s'(u)^2] and mpmath.diff of that quadrature."""
     import symland
@@ -115,7 +116,7 @@ def test_psi_matches_quadrature(act):
             return mpmath.quad(lambda x: ds(st * x) ** 2 * mpmath.npdf(x), [-mpmath.inf, 0, mpmath.inf])
 
         h = mpf(10) ** -9
-        for t in (mpf("0.7"), mpf("2.3")):
+        for t in (mpf("1.3"),):
             for m in (0, 1):
                 got = psi_evaluator(A, m, True)(np.array([t], dtype=object))[0]
                 # psi' by a central difference of the quadrature (truncation ~h^2 = 1e-18)
@@ -136,7 +137,7 @@ def test_self_expectation_matches_quadrature():
     alpha^2 + beta^2 (Gaussian moments), leaving a 1-D quadrature in x1 (30 digits)."""
     w1, v, c = 0.8, np.array([0.4, 1.1]), 0.6
     for act in ("relu", "erf", "sin"):
-        with mpmath.workdps(40):
+        with mpmath.workdps(32):
             s, ds = _s_ds(act)
             alpha = lambda x: mpf(c) * s(w1 * x) + mpf(v[0]) * x * ds(w1 * x)  # noqa: E731
             beta = lambda x: mpf(v[1]) * ds(w1 * x)  # noqa: E731
@@ -246,7 +247,7 @@ def _pair_problem(P, th, eps, dps):
     return Q, thq, J
 
 
-@pytest.mark.parametrize("act,m,d", [("erf", 2, 3), ("relu", 2, 2)])
+@pytest.mark.parametrize("act,m,d", [("erf", 2, 3) if full_run() else ("erf", 2, 2), ("relu", 2, 2)])
 def test_tangent_neuron_limit(act, m, d):
     """Loss, J^T grad and J^T H J of the neuron-pair problem at eps = 1e-25 (100 digits) equal the
     GLU loss, gradient and Hessian up to O(eps)."""
@@ -271,7 +272,7 @@ def test_tangent_neuron_limit(act, m, d):
 # 60-digit finite differences
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("act,n,m,train", [("erf", 1, 2, True), ("relu", 1, 2, True), ("sin", 0, 2, True),
-                                           ("erf", 2, 1, False),
+                                           pytest.param("erf", 2, 1, False, marks=pytest.mark.slow),
                                            pytest.param("gelu", 0, 2, True, marks=pytest.mark.slow)])
 def test_gradient_and_hessian_finite_differences(act, n, m, train):
     """Central differences at 60 digits, h = 1e-20 (truncation ~1e-40)."""
@@ -409,6 +410,6 @@ def test_refine_relu_glu_zero_modes():
 
 def test_gradient_flow_decreases_glu_loss():
     P, th = _random_problem("erf", 2, 1, 1, 2, seed=1)
-    res = gradient_flow(P, th, t_max=1.0)
+    res = gradient_flow(P, th, t_max=0.5, rtol=1e-8)
     assert res.loss < P.loss(th) - 1e-3
     assert abs(res.loss - P.loss(res.theta)) < 1e-15
