@@ -159,6 +159,9 @@ def _print(out):
         for p in det["pairs"]:
             print(f"  pair ({p['i']}, {p['j']}): a = ({float(p['a_i']):.6g}, {float(p['a_j']):.6g}), "
                   f"|w_i - w_j| = {float(p['gap']):.3e}; GLU limit c = {float(p['c']):.6g}")
+        for u in det.get("linear_units", []):
+            print(f"  neuron {u['i']}: |a| = {abs(float(u['a_i'])):.4g} growing, |w| = {float(u['w_norm']):.3g}: "
+                  f"drifting to a linear unit (not a GLU channel)")
         for r in det["rejected"]:
             print(f"  pair ({r['i']}, {r['j']}) rejected: {r['reason']}")
         if "glu_limit" in out:
@@ -198,8 +201,11 @@ def register(subparsers):
     """Add the ``channel`` subcommand."""
     from .cli import add_problem_options
 
+    import argparse
+
     p = subparsers.add_parser("channel", help="build and analyse a channel to infinity (GLU limit)",
-                              description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[2])
+                              description=__doc__.replace("``", "").replace("\\", "\\"),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     add_problem_options(p, n_default=0)
     p.add_argument("--glus", type=int, default=1, help="GLU units of the preset GLU problem (default 1)")
     p.add_argument("--trajectory", help="trajectory .npz (array 'thetas', T x num_params) of an ordinary network")
