@@ -35,10 +35,18 @@ $\psi^{(m)}$ enter as symbols, and $\partial/\partial G$ of a partial is the nex
 Gradients follow from $\partial G_{xy}/\partial x = y$ ($2x$ on the diagonal), Hessians from
 $\nabla^2 = J^\top F_{GG}J + \sum_e F_e\,\nabla^2 G_e$ per pair; GLU gradients need kernel
 partials of total order 3, Hessians order 4 (:data:`symland.gaussian.MAX_ORDER`).
+
+Limits: pair terms of a ReLU GLU exactly aligned (or anti-aligned) with another unit use
+partials that are infinite at $ab = c^2$ and are refused with a
+:class:`~symland.errors.DomainError` (the loss itself is finite there); nearly aligned ReLU
+pairs lose float64 accuracy to the cancellation of those partials (use ``dps``).
+Quadrature activations (softplus, tanh, sigmoid) work in float64; their mpmath kernels take
+seconds per value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -146,7 +154,7 @@ def glu_self_expectation(act, c, w, v, dps=None):
     """
     act = activation(act)
     mp = dps is not None
-    ctx = mpmath.workdps(dps + 10) if mp else _nullctx()
+    ctx = mpmath.workdps(dps + 10) if mp else contextlib.nullcontext()
     with ctx:
         conv = mpmath.mpf if mp else float
         w = [conv(x) for x in np.ravel(w)]
@@ -163,14 +171,6 @@ def glu_self_expectation(act, c, w, v, dps=None):
         with mpmath.workdps(dps):
             return +val
     return float(val)
-
-
-class _nullctx:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ---------------------------------------------------------------------------
@@ -265,7 +265,8 @@ class PairTerms:
         taylor = sympy.Integer(0)
         for i, j, l in itertools.product(range(3), repeat=3):
             if i + j + l <= 2:
-                taylor += _K(i, j, l) * dA**i * dB**j * dC**l / (math.factorial(i) * math.factorial(j) * math.factorial(l))
+                fact = math.factorial(i) * math.factorial(j) * math.factorial(l)
+                taylor += _K(i, j, l) * dA**i * dB**j * dC**l / fact
         return sympy.expand(coef(sympy.expand(taylor)))
 
     def _d(self, expr, var):
@@ -403,11 +404,9 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
         else:
             ents.append(np.einsum("pd,pd->p", X[:, x], X[:, y]))
     args = list(scalars) + ents + list(kvals)
-    if mp:
+    if mp:  # one call per pair: the argument count exceeds what numpy ufuncs accept
         rows = [f(*[a[k] for a in args]) for k in range(p)]
-        outs = [np.array([row[o] for row in rows], dtype=object) for o in range(len(rows[0]))] if p else []
-        if not p:
-            return None
+        outs = [np.array([row[o] for row in rows], dtype=object) for o in range(len(rows[0]))]
     else:
         outs = [np.broadcast_to(np.asarray(o, dtype=float), (p,)) for o in f(*args)]
     dt = object if mp else float
@@ -517,7 +516,6 @@ def evaluate(problem, theta, dps, order):
         alp = np.concatenate([a, -bt])
         P = len(Up)
         names_p = [f"student neuron {i}" for i in range(n)] + [f"teacher neuron {r}" for r in range(len(Vt))]
-        zero = prec.zeros((1, d))[0]
 
         def scatter(val, g, h, index):
             nonlocal loss
@@ -570,14 +568,16 @@ def evaluate(problem, theta, dps, order):
         if m:
             terms = pair_terms("self")
             jj = np.arange(m)
-            T = np.array([mpmath.fsum(x * x for x in r) for r in Wg], dtype=object) if mp else np.einsum("pd,pd->p", Wg, Wg)
+            if mp:
+                T = np.array([mpmath.fsum(x * x for x in r) for r in Wg], dtype=object)
+            else:
+                T = np.einsum("pd,pd->p", Wg, Wg)
             names = [f"GLU unit {j}" for j in jj]
             kv = _kernel_values(act, terms.compiled(order, mp)[1], None, None, None, None, T, mp, names, what)
             X = np.stack([Wg, Vg], axis=1)
             val, g, h = _local_terms(terms, order, mp, [c], X, kv)
             index = [np.concatenate([[off_c + j], vec_index(off_w, j), vec_index(off_v, j)]) for j in jj]
             scatter(val, g, h, index)
-        del zero
         out = [prec.finalize(loss)]
         if order >= 1:
             out.append(prec.finalize(grad))

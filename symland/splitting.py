@@ -14,10 +14,9 @@ of the Hessian with eigenvalue 0.
 
 **Hessian along the line.**  Use coordinates $A = a_i + a_n$, $\lambda = a_i/A$, the mean
 shift $\mu$ and the difference $\zeta$ of the two input weights,
-$w_i = w + \mu + (1 - \lambda)\zeta$, $w_n = w + \mu - \lambda\zeta$.  Then
-$\lambda a_i\text{-weighted}$ first orders cancel,
-$a_i(1 - \lambda)s' - a_n\lambda s' = 0$, so $\partial f/\partial\zeta = 0$ on the whole
-manifold $\zeta = 0$ and
+$w_i = w + \mu + (1 - \lambda)\zeta$, $w_n = w + \mu - \lambda\zeta$.  The first-order
+terms in $\zeta$ cancel, $a_i(1 - \lambda) - a_n\lambda = A\lambda(1-\lambda) - A(1-\lambda)\lambda = 0$,
+so $\partial f/\partial\zeta = 0$ on the whole manifold $\zeta = 0$ and
 
 .. math:: f = f_{n-1}(A, w + \mu, \ldots) + \tfrac12\lambda(1-\lambda)A\,
           \zeta^\top s''(w\cdot x)\,xx^\top\zeta + O(\zeta^3).
@@ -127,7 +126,11 @@ class SplittingLine:
         return np.array([float(x) for x in v]) if dps is None else v
 
     def difference_basis(self, lam):
-        r"""$N\times d$ matrix $Q$: $\theta(\lambda) + Q\zeta$ moves $w_i$ by $(1-\lambda)\zeta$, $w_n$ by $-\lambda\zeta$."""
+        r"""$N\times d$ matrix $Q$: $\theta(\lambda) + Q\zeta$ moves $w_i$ by $(1-\lambda)\zeta$ and
+        $w_n$ by $-\lambda\zeta$.
+
+        Columns are exact at ``dps`` digits (mpmath object array).
+        """
         N = self.problem.num_params
         d = self.base.d
         with mpmath.workdps(self.dps + _GUARD):
