@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import mpmath
 import numpy as np
@@ -77,9 +78,22 @@ def _glu_from_args(args):
         d = args.d or args.k
         V, b = _teacher(args, None, d)
         prob = TeacherStudent(args.activation, V, b, n=args.n, glus=args.glus)
+        from .errors import ConvergenceError, DomainError
+
         rng = np.random.default_rng(args.seed)
-        theta = minimize(prob, rng.normal(size=prob.num_params) / np.sqrt(d)).theta
-        source = f"random start (seed {args.seed}), minimised"
+        reasons = []
+        for attempt in range(5):  # degenerate GLU points (v -> 0) defeat Newton: try the next start
+            theta = minimize(prob, rng.normal(size=prob.num_params) / np.sqrt(d)).theta
+            source = f"random start {attempt} of default_rng({args.seed}), minimised"
+            if args.no_refine:
+                return prob, theta, source, None
+            try:
+                cp = refine(prob, theta, dps=args.dps)
+                return prob, cp.theta, source, cp
+            except (ConvergenceError, DomainError) as exc:
+                reasons.append(str(exc))
+                print(f"symland channel: start {attempt} did not refine ({exc}); trying the next", file=sys.stderr)
+        raise SymlandError(f"no GLU critical point refined from 5 random starts: {reasons[-1]}")
     if args.no_refine:
         return prob, theta, source, None
     cp = refine(prob, theta, dps=args.dps)
