@@ -478,6 +478,54 @@ def _offsets(problem):
     return off_c, off_c + m, off_c + m + m * d
 
 
+def _structure(problem):
+    """Pairs of each kind and the global parameter index of every local variable (-1: fixed).
+
+    Depends on the problem's shape only; cached on the problem.
+    """
+    cached = problem.__dict__.get("_glu_structure")
+    if cached is not None:
+        return cached
+    n, d, m = problem.n, problem.d, problem.glus
+    P = n + len(problem._V)
+    off_c, off_w, off_v = _offsets(problem)
+    vec = lambda base, row: np.arange(base + row * d, base + (row + 1) * d)  # noqa: E731
+    none_d = -np.ones(d, dtype=int)
+    out = {}
+    if m and P:
+        jj, qq = (x.ravel() for x in np.meshgrid(np.arange(m), np.arange(P), indexing="ij"))
+        rows = []
+        for j, q in zip(jj, qq):
+            if q < n:
+                a_idx, u_idx = [n * d + q] if problem.train_output else [-1], vec(0, q)
+            else:
+                a_idx, u_idx = [-1], none_d
+            rows.append(np.concatenate([[off_c + j], a_idx, vec(off_w, j), vec(off_v, j), u_idx]))
+        out["gp"] = (jj, qq, np.array(rows, dtype=int))
+    if m > 1:
+        jl = np.array([(j, l) for j in range(m) for l in range(j + 1, m)])
+        jj, ll = jl[:, 0], jl[:, 1]
+        rows = [np.concatenate([[off_c + j, off_c + l], vec(off_w, j), vec(off_v, j), vec(off_w, l), vec(off_v, l)])
+                for j, l in zip(jj, ll)]
+        out["gg"] = (jj, ll, np.array(rows, dtype=int))
+    if m:
+        jj = np.arange(m)
+        rows = [np.concatenate([[off_c + j], vec(off_w, j), vec(off_v, j)]) for j in jj]
+        out["self"] = (jj, None, np.array(rows, dtype=int))
+    problem.__dict__["_glu_structure"] = out
+    return out
+
+
+class _Names:
+    """Human-readable names of the pairs, built only when an error message needs one."""
+
+    def __init__(self, fn, *cols):
+        self.fn, self.cols = fn, cols
+
+    def __getitem__(self, k):
+        return self.fn(*(int(c[k]) for c in self.cols))
+
+
 def evaluate(problem, theta, dps, order):
     """``[loss]``, ``[loss, gradient]`` or ``[loss, gradient, Hessian]`` of a GLU problem."""
     from .problems import _as_mp_array, _Precision
@@ -485,7 +533,8 @@ def evaluate(problem, theta, dps, order):
     prec = _Precision(dps)
     act = problem.activation
     what = ["loss", "gradient", "Hessian"][order]
-    n, d, m = problem.n, problem.d, problem.glus
+    n, d = problem.n, problem.d
+    struct = _structure(problem)
     with prec:
         mp = prec.mp
         th = problem._check_theta(theta, prec)
@@ -497,7 +546,6 @@ def evaluate(problem, theta, dps, order):
         N = problem.num_params
         grad = prec.zeros((N,)) if order >= 1 else None
         H = prec.zeros((N, N)) if order >= 2 else None
-        off_c, off_w, off_v = _offsets(problem)
         nplain = n * d + (n if problem.train_output else 0)
         # ordinary part: neurons with neurons and teacher (the plain problem), or the teacher constant
         if n:
@@ -514,70 +562,48 @@ def evaluate(problem, theta, dps, order):
         # plain units: student neurons then teacher neurons
         Up = np.concatenate([W, Vt], axis=0)
         alp = np.concatenate([a, -bt])
-        P = len(Up)
-        names_p = [f"student neuron {i}" for i in range(n)] + [f"teacher neuron {r}" for r in range(len(Vt))]
+
+        def unit(q):
+            return f"student neuron {q}" if q < n else f"teacher neuron {q - n}"
 
         def scatter(val, g, h, index):
             nonlocal loss
             loss = loss + (mpmath.fsum(val) if mp else float(np.sum(val)))
             if order >= 1:
+                keep = index >= 0
+                np.add.at(grad, index[keep], g[keep])
+            if order >= 2:
                 for k in range(len(index)):
-                    keep = index[k] >= 0
-                    grad[index[k][keep]] += g[k][keep]
-                    if order >= 2:
-                        ix = index[k][keep]
-                        H[np.ix_(ix, ix)] += h[k][np.ix_(keep, keep)]
+                    ix = index[k][keep[k]]
+                    H[np.ix_(ix, ix)] += h[k][np.ix_(keep[k], keep[k])]
 
-        def vec_index(base, row):
-            return np.arange(base + row * d, base + (row + 1) * d)
-
-        none_d = -np.ones(d, dtype=int)
-        # GLU x plain
-        if m and P:
-            jj, qq = np.meshgrid(np.arange(m), np.arange(P), indexing="ij")
-            jj, qq = jj.ravel(), qq.ravel()
+        if "gp" in struct:  # GLU x plain unit
+            jj, qq, index = struct["gp"]
             terms = pair_terms("gp")
             A, B, C, D = _pair_gram(Wg[jj], Up[qq], mp)
-            names = [f"GLU unit {j} and {names_p[q]}" for j, q in zip(jj, qq)]
+            names = _Names(lambda j, q: f"GLU unit {j} and {unit(q)}", jj, qq)
             kv = _kernel_values(act, terms.compiled(order, mp)[1], A, B, C, D, A, mp, names, what)
             X = np.stack([Wg[jj], Vg[jj], Up[qq]], axis=1)
-            val, g, h = _local_terms(terms, order, mp, [c[jj], alp[qq]], X, kv)
-            index = []
-            for j, q in zip(jj, qq):
-                if q < n:
-                    a_idx = [n * d + q] if problem.train_output else [-1]
-                    u_idx = vec_index(0, q)
-                else:
-                    a_idx, u_idx = [-1], none_d
-                index.append(np.concatenate([[off_c + j], a_idx, vec_index(off_w, j), vec_index(off_v, j), u_idx]))
-            scatter(val, g, h, index)
-        # GLU x GLU (distinct)
-        if m > 1:
-            jl = np.array([(j, l) for j in range(m) for l in range(j + 1, m)])
-            jj, ll = jl[:, 0], jl[:, 1]
+            scatter(*_local_terms(terms, order, mp, [c[jj], alp[qq]], X, kv), index)
+        if "gg" in struct:  # two distinct GLUs
+            jj, ll, index = struct["gg"]
             terms = pair_terms("gg")
             A, B, C, D = _pair_gram(Wg[jj], Wg[ll], mp)
-            names = [f"GLU units {j} and {l}" for j, l in zip(jj, ll)]
+            names = _Names(lambda j, l: f"GLU units {j} and {l}", jj, ll)
             kv = _kernel_values(act, terms.compiled(order, mp)[1], A, B, C, D, A, mp, names, what)
             X = np.stack([Wg[jj], Vg[jj], Wg[ll], Vg[ll]], axis=1)
-            val, g, h = _local_terms(terms, order, mp, [c[jj], c[ll]], X, kv)
-            index = [np.concatenate([[off_c + j, off_c + l], vec_index(off_w, j), vec_index(off_v, j),
-                                     vec_index(off_w, l), vec_index(off_v, l)]) for j, l in zip(jj, ll)]
-            scatter(val, g, h, index)
-        # GLU self terms
-        if m:
+            scatter(*_local_terms(terms, order, mp, [c[jj], c[ll]], X, kv), index)
+        if "self" in struct:  # each GLU with itself
+            jj, _, index = struct["self"]
             terms = pair_terms("self")
-            jj = np.arange(m)
             if mp:
                 T = np.array([mpmath.fsum(x * x for x in r) for r in Wg], dtype=object)
             else:
                 T = np.einsum("pd,pd->p", Wg, Wg)
-            names = [f"GLU unit {j}" for j in jj]
+            names = _Names(lambda j: f"GLU unit {j}", jj)
             kv = _kernel_values(act, terms.compiled(order, mp)[1], None, None, None, None, T, mp, names, what)
             X = np.stack([Wg, Vg], axis=1)
-            val, g, h = _local_terms(terms, order, mp, [c], X, kv)
-            index = [np.concatenate([[off_c + j], vec_index(off_w, j), vec_index(off_v, j)]) for j in jj]
-            scatter(val, g, h, index)
+            scatter(*_local_terms(terms, order, mp, [c], X, kv), index)
         out = [prec.finalize(loss)]
         if order >= 1:
             out.append(prec.finalize(grad))
