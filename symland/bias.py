@@ -282,8 +282,14 @@ def _family(act: Activation):
     """
     expr = act.expr
     zp, zn = sympy.Symbol("zp", positive=True), sympy.Symbol("zn", negative=True)
-    sp_ = _poly_coeffs(sympy.simplify(expr.subs(z, zp)), zp)
-    sn_ = _poly_coeffs(sympy.simplify(expr.subs(z, zn)), zn)
+
+    def branch(x):
+        e = expr.subs(z, x)  # Max, Min, Abs, Heaviside, sign evaluate on a signed symbol
+        if not e.is_polynomial(x) and e.has(sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign):
+            e = sympy.simplify(e)
+        return _poly_coeffs(e, x)
+
+    sp_, sn_ = branch(zp), branch(zn)
     if sp_ is not None and sn_ is not None:
         Q = {j: sp_.get(j, 0) - sn_.get(j, 0) for j in set(sp_) | set(sn_)}
         return ("pp", tuple(sorted(sn_.items())), tuple(sorted((j, v) for j, v in Q.items() if v != 0)))
