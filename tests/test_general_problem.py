@@ -54,7 +54,7 @@ def _problem(act, bias=True, teacher_activation=None, n=2, k=2, d=3, seed=1, tea
     p = TeacherStudent(act, V, b, n=n, bias=bias, teacher_activation=teacher_activation, teacher_bias=tb,
                        train_output=train_output)
     W = rng.normal(size=(n, d))
-    a = rng.normal(size=n)
+    a = rng.normal(size=n) if train_output else None
     beta = rng.uniform(-0.7, 0.7, size=n) if bias else None
     return p, p.pack(W, a, beta)
 
