@@ -438,8 +438,8 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
     """
     unpacked = problem.unpack(np.array([float(v) for v in theta]))
     W, a = unpacked[:2]
-    m = getattr(problem, "glus", 0)
-    if m:
+    n_glu = getattr(problem, "glus", 0)
+    if n_glu:
         gc, gw, gv = unpacked[2:]
     else:
         gc, gw, gv = np.zeros(0), np.zeros((0, problem.d)), np.zeros((0, problem.d))
@@ -448,10 +448,10 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
     nz = np.linalg.norm(W, axis=1) > tol
     gnz = np.linalg.norm(gw, axis=1) > tol
     p = act.homogeneity_degree
-    if p is not None and (problem.train_output or m):
+    if p is not None and (problem.train_output or n_glu):
         resc = int(np.count_nonzero(nz & (np.abs(a) > tol))) if problem.train_output else 0
         out["rescaling"] = resc + int(np.count_nonzero(gnz))
-        if m:
+        if n_glu:
             out["glu_shift"] = int(np.count_nonzero(gnz))
     V = problem.teacher_weights
     rank_v = np.linalg.matrix_rank(V, tol=1e-10)
@@ -464,10 +464,10 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
             Wp = np.concatenate([W, gw, gv])
         r = np.linalg.matrix_rank(Wp, tol=1e-7) if Wp.size else 0
         out["rotations"] = int(m * (m - 1) // 2 - (m - r) * (m - r - 1) // 2)
-    if problem.train_output or m:
+    if problem.train_output or n_glu:
         # units with a free scalar output weight: trained neurons, then GLUs
         Wu = np.concatenate([W, gw]) if problem.train_output else gw
-        is_glu = np.arange(len(Wu)) >= (len(Wu) - m)
+        is_glu = np.arange(len(Wu)) >= (len(Wu) - n_glu)
         unz = np.concatenate([nz, gnz]) if problem.train_output else gnz
         used = np.zeros(len(Wu), bool)
         dup = 0

@@ -415,3 +415,35 @@ def test_gradient_flow_decreases_glu_loss():
     res = gradient_flow(P, th, t_max=0.5, rtol=1e-8)
     assert res.loss < P.loss(th) - 1e-3
     assert abs(res.loss - P.loss(res.theta)) < 1e-15
+
+
+def test_predicted_zero_modes_are_symmetries():
+    """The GLU zero-mode sources counted by predicted_zero_modes are exact invariances of the loss
+    (30 digits).  relu (distinct input weights): GLU rescaling and the Euler shift; erf: a neuron and
+    two GLUs sharing one input weight (relu refuses exactly aligned GLU pairs)."""
+    from symland.critical import predicted_zero_modes
+
+    t, beta, delta, u = 1.7, 0.35, 0.45, np.array([0.25, -0.15])
+    P = TeacherStudent.orthonormal("relu", k=2, n=1, glus=2)
+    W, a, c = np.array([[0.2, 0.9]]), np.array([0.9]), np.array([0.3, -0.5])
+    gw, gv = np.array([[0.7, -0.4], [-0.5, 0.6]]), np.array([[0.2, 0.6], [-0.3, 0.1]])
+    th = P.pack(W, a, glu_c=c, glu_w=gw, glu_v=gv)
+    assert predicted_zero_modes(P, th) == {"rescaling": 3, "glu_shift": 2}
+    L0 = P.loss(th, dps=30)
+    for th2 in (P.pack(W, a, glu_c=[c[0] / t, c[1]], glu_w=[t * gw[0], gw[1]], glu_v=gv),  # p = 1 rescaling
+                P.pack(W, a, glu_c=[c[0], c[1] - beta], glu_w=gw, glu_v=[gv[0], gv[1] + beta * gw[1]])):  # Euler
+        assert abs(P.loss(th2, dps=30) - L0) < 1e-15  # moved parameters are rounded to float64
+    assert abs(P.loss(P.pack(W, a, glu_c=c, glu_w=gw, glu_v=[gv[0] + beta * gw[0], gv[1]]), dps=30) - L0) > 1e-3
+
+    P = TeacherStudent.orthonormal("erf", k=2, n=1, glus=2)
+    w = np.array([0.7, -0.4])
+    W, gw = w[None, :], np.array([w, w])
+    th = P.pack(W, a, glu_c=c, glu_w=gw, glu_v=gv)
+    # group {neuron, GLU 0, GLU 1}: 2 output-weight shifts + (2 - 1) d shifts of v between the GLUs
+    assert predicted_zero_modes(P, th) == {"duplicates": 2 + 2}
+    L0 = P.loss(th, dps=30)
+    for th2 in (P.pack(W, a + delta, glu_c=[c[0] - delta, c[1]], glu_w=gw, glu_v=gv),
+                P.pack(W, a, glu_c=[c[0] + delta, c[1] - delta], glu_w=gw, glu_v=gv),
+                P.pack(W, a, glu_c=c, glu_w=gw, glu_v=[gv[0] + u, gv[1] - u])):
+        assert abs(P.loss(th2, dps=30) - L0) < 1e-15  # moved parameters are rounded to float64
+    assert abs(P.loss(P.pack(W, a, glu_c=c, glu_w=gw, glu_v=[gv[0] + u, gv[1]]), dps=30) - L0) > 1e-3
