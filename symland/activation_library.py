@@ -210,7 +210,8 @@ def relu_power_activation(p: int):
         return activation(names[p])
     ex, sf = _arccos_kernels(p)
     expr = sympy.Heaviside(z) if p == 0 else sympy.Max(z, 0) ** p
-    return _register_once(names[p], expr, ex, sf, f"max(z,0)^{p} (arc-cosine kernel, Cho & Saul)")
+    what = "Heaviside step 1{z > 0}" if p == 0 else f"max(z,0)^{p}"
+    return _register_once(names[p], expr, ex, sf, f"{what} (arc-cosine kernel of degree {p}, Cho & Saul)")
 
 
 # --- trigonometric / exponential / Gaussian ---------------------------------
@@ -219,7 +220,7 @@ def sin_activation(omega=1):
     w = _exact(omega)
     k = sympy.exp(-(w**2) * (a_ + b_) / 2) * sympy.sinh(w**2 * c_)
     name = "sin" if w == 1 else _param_name("sin", w)
-    return _register_once(name, sympy.sin(w * z), k, k, f"sin({w} z) (SIREN)")
+    return _register_once(name, sympy.sin(w * z), k, k, f"{sympy.sin(w * z)} (SIREN)")
 
 
 def cos_activation(omega=1):
@@ -227,7 +228,7 @@ def cos_activation(omega=1):
     w = _exact(omega)
     k = sympy.exp(-(w**2) * (a_ + b_) / 2) * sympy.cosh(w**2 * c_)
     name = "cos" if w == 1 else _param_name("cos", w)
-    return _register_once(name, sympy.cos(w * z), k, k, f"cos({w} z)")
+    return _register_once(name, sympy.cos(w * z), k, k, f"{sympy.cos(w * z)}")
 
 
 def gauss_activation(width=1):
@@ -239,7 +240,7 @@ def gauss_activation(width=1):
     k = w2 / sympy.sqrt(w2**2 + w2 * (a_ + b_) + a_ * b_ - c_**2)
     ks = w2 / sympy.sqrt(w2**2 + w2 * (a_ + b_) + D_)
     name = "gauss" if w == 1 else _param_name("gauss", w)
-    return _register_once(name, sympy.exp(-(z**2) / (2 * w2)), k, ks, f"Gaussian bump exp(-z^2/(2*{w2}))")
+    return _register_once(name, sympy.exp(-(z**2) / (2 * w2)), k, ks, f"Gaussian bump {sympy.exp(-(z**2) / (2 * w2))}")
 
 
 # ---------------------------------------------------------------------------

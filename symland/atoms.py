@@ -38,7 +38,7 @@ import sympy
 from .activations import z
 from .backends import D_, a_, b_, c_
 
-__all__ = ["mu", "sigma", "decompose", "mean_function", "atom_mean", "atom_pair", "tidy"]
+__all__ = ["mu", "sigma", "decompose", "mean_function", "atom_mean", "atom_pair", "atom_pair_supported", "tidy"]
 
 mu = sympy.Symbol("mu", real=True)
 sigma = sympy.Symbol("sigma", positive=True)
@@ -438,6 +438,27 @@ def _zphi_relu(w1, p):
         first = a_ / sympy.sqrt(2 * _pi * A) * _RELU_MOMENT[p] * sympy.sqrt(s2) ** p
         out.append(first + c_ * p * rest[k])
     return tuple(out)
+
+
+_TABLE_KINDS = {("phi", "phi"), ("relu", "phi"), ("phi", "relu"), ("zphi", "phi"), ("phi", "zphi"),
+                ("relu", "relu"), ("zphi", "relu"), ("relu", "zphi")}
+
+
+def atom_pair_supported(A, B) -> bool:
+    """Cheap structural test: does :func:`atom_pair` have a rule for (A, B)?  (Agrees with it; tested.)"""
+    if "poly" in (A[0], B[0]):
+        return True
+    if B[0] in _TILT or A[0] in _TILT:
+        other, tilt = (A, B) if B[0] in _TILT else (B, A)
+        # sin/cos: erf of a complex (not purely imaginary) argument has no real/imaginary split here
+        return not (tilt[0] in ("sin", "cos") and other[0] == "expstep")
+    if (A[0], B[0]) in _TABLE_KINDS:
+        if A[0] == "relu" and B[0] == "relu":
+            return A[1] <= 3 and B[1] <= 3
+        if "relu" in (A[0], B[0]):
+            return (A[1] if A[0] == "relu" else B[1]) <= 3
+        return True
+    return A[0] == B[0] == "zphi" and A[1] == B[1]
 
 
 def atom_pair(A, B):

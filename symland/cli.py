@@ -35,11 +35,9 @@ __all__ = ["main", "build_parser"]
 _SUBCOMMAND_MODULES: tuple[str, ...] = ("cli_symmetric", "cli_fixed_point", "cli_channel")
 
 _CHECKS = {
-    True: ("closed form checked against mpmath quadrature (inner Gaussian integrated exactly) to >= 25 "
-           "digits, and its Price partials up to total order 4 likewise, in tests/test_activations.py "
-           "and tests/test_gaussian.py; derived in derivations/kernel_closed_forms.py"),
-    False: ("no closed form known: quadrature (float64 Gauss-Hermite; mpmath.quad at any precision), "
-            "checked against higher-order quadrature in tests/test_quadrature.py"),
+    # how each kind of activation is checked; the per-activation tolerances come from symland.coverage.CHECKS
+    True: "closed form derived in derivations/ and checked against mpmath quadrature",
+    False: "no closed form known: quadrature, checked against independent quadrature",
 }
 
 
@@ -51,9 +49,19 @@ def _num(x, digits=None):
 
 
 def _cmd_kernel(args):
+    from . import coverage, mixed, quadrature
+
     act = activation(args.name)
-    out = {"name": act.name, "activation": str(act.expr), "method": act.method,
-           "accuracy": act.accuracy, "checked": _CHECKS[act.has_closed_form]}
+    path = coverage._kernel_path(act)
+    if act.has_closed_form:
+        accuracy = act.accuracy
+    elif mixed.reducible(act):
+        accuracy = mixed.ACCURACY["1-D quadrature"]
+    else:
+        accuracy = quadrature.ACCURACY_STATEMENT
+    chk = coverage.CHECKS[coverage._check_key(act)]
+    out = {"name": act.name, "activation": str(act.expr), "method": act.method, "path": path,
+           "accuracy": accuracy, "checked": f"{_CHECKS[act.has_closed_form]}: {chk.summary} ({chk.file})"}
     if act.has_closed_form:
         out["kernel"] = str(act.kernel_expr)
         out["kernel_latex"] = sympy.latex(act.kernel_expr)
@@ -63,6 +71,9 @@ def _cmd_kernel(args):
             idx = tuple(args.partial)
             out["partial"] = {"index": list(idx), "exact": str(exact_partial_expr(act, idx)),
                               "safe": str(kernel_partial_expr(act, idx))}
+    elif args.partial:
+        raise SymlandError(f"--partial: activation {act.name!r} has no closed-form kernel ({path}); "
+                           "its partials are evaluated numerically (symland.kernel_partial)")
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -76,7 +87,8 @@ def _cmd_kernel(args):
         if args.partial:
             print(f"partial d^{args.partial} kappa: {out['partial']['exact']}")
             print(f"  safe form: {out['partial']['safe']}")
-    print(f"method: {act.method}; {act.accuracy}")
+    print(f"path: {path}")
+    print(f"accuracy: {accuracy}")
     print(f"checked: {out['checked']}")
     return 0
 
