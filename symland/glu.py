@@ -39,7 +39,8 @@ partials of total order 3, Hessians order 4 (:data:`symland.gaussian.MAX_ORDER`)
 Limits: pair terms of a ReLU GLU exactly aligned (or anti-aligned) with another unit use
 partials that are infinite at $ab = c^2$ and are refused with a
 :class:`~symland.errors.DomainError` (the loss itself is finite there); nearly aligned ReLU
-pairs lose float64 accuracy to the cancellation of those partials (use ``dps``).
+pairs cancel those partials, so they are evaluated in mpmath with the digits the
+cancellation costs (also when float64 is requested).
 Quadrature activations (softplus, tanh, sigmoid) work in float64; their mpmath kernels take
 seconds per value.
 """
@@ -526,9 +527,61 @@ class _Names:
         return self.fn(*(int(c[k]) for c in self.cols))
 
 
-def evaluate(problem, theta, dps, order):
-    """``[loss]``, ``[loss, gradient]`` or ``[loss, gradient, Hessian]`` of a GLU problem."""
+#: D/(ab) below which GLU pairs of a non-smooth kernel are evaluated with extra digits, per order
+#: (float64 errors measured on relu: ~1e-16 (ab/D)^(order/2) relative)
+_BOOST_BELOW = {0: 1e-8, 1: 1e-4, 2: 1e-2}
+
+
+def _alignment_extra_digits(problem, theta, order):
+    r"""Digits lost to cancellation in GLU pairs of a non-smooth kernel (ReLU) near alignment.
+
+    Kernel partials of order $r$ grow like $D^{1 - r/2}$ as $D = ab - c^2 \to 0$ and cancel in
+    the pair terms; up to order 4 (Hessian) that costs up to $2\log_{10}(ab/D)$ digits
+    (plus 5 guard).  Returns 0 when no GLU pair has $D/(ab)$ below ``_BOOST_BELOW[order]``.
+    """
+    W, _, _, Wg, _ = split_theta(problem, np.array([float(x) for x in theta]))
+    m = problem.glus
+    others = np.concatenate([W, problem._V, Wg])
+    worst = np.inf
+    for j in range(m):
+        rest = np.delete(others, len(W) + len(problem._V) + j, axis=0)
+        A = Wg[j] @ Wg[j]
+        B = np.einsum("pd,pd->p", rest, rest)
+        C = rest @ Wg[j]
+        ok = (A > 0) & (B > 0)
+        if not np.any(ok):
+            continue
+        # D from the residual of each row against w_j (accurate near alignment)
+        r = rest[ok] - (C[ok] / A)[:, None] * Wg[j][None, :]
+        ratio = np.einsum("pd,pd->p", r, r) / B[ok]
+        worst = min(worst, float(np.min(ratio)))
+    if not worst < _BOOST_BELOW[order]:
+        return 0
+    if worst == 0:
+        return 0  # exactly aligned: refused with a clear error by the evaluation itself
+    return int(-2 * np.log10(worst)) + 5
+
+
+def evaluate(problem, theta, dps, order, boosted=False):
+    """``[loss]``, ``[loss, gradient]`` or ``[loss, gradient, Hessian]`` of a GLU problem.
+
+    For ReLU-type kernels (singular second partials at alignment) with a GLU pair near
+    alignment (:data:`_BOOST_BELOW`), float64 results are computed in mpmath and rounded, and
+    mpmath results with the extra digits of :func:`_alignment_extra_digits`.
+    """
+    from .gaussian import singular_at_alignment
     from .problems import _as_mp_array, _Precision
+
+    if not boosted and singular_at_alignment(problem.activation):
+        checked = problem._check_theta(theta, None if dps is None else _Precision(dps))
+        extra = _alignment_extra_digits(problem, checked, order)
+        if extra:
+            res = evaluate(problem, theta, (dps or 16) + extra, order, boosted=True)
+            if dps is None:
+                return [np.array(r, dtype=float) if isinstance(r, np.ndarray) else float(r) for r in res]
+            with mpmath.workdps(dps):
+                return [np.vectorize(lambda v: +v, otypes=[object])(r) if isinstance(r, np.ndarray) else +r
+                        for r in res]
 
     prec = _Precision(dps)
     act = problem.activation

@@ -447,3 +447,27 @@ def test_predicted_zero_modes_are_symmetries():
                 P.pack(W, a, glu_c=c, glu_w=gw, glu_v=[gv[0] + u, gv[1] - u])):
         assert abs(P.loss(th2, dps=30) - L0) < 1e-15  # moved parameters are rounded to float64
     assert abs(P.loss(P.pack(W, a, glu_c=c, glu_w=gw, glu_v=[gv[0] + u, gv[1]]), dps=30) - L0) > 1e-3
+
+
+def test_relu_nearly_aligned_glus():
+    """relu GLUs 1e-6 apart in angle: the pair partials blow up like D^(-3/2) and cancel; float64
+    results (computed with boosted digits) match 2-D quadrature of the loss and 60-digit finite
+    differences of the gradient and Hessian."""
+    P = TeacherStudent.orthonormal("relu", k=2, n=1, glus=2)
+    w = np.array([0.7, -0.4])
+    th = P.pack([[0.1, 0.9]], [0.5], glu_c=[0.3, -0.5], glu_w=[w, w + 1e-6 * np.array([0.4, 0.7])],
+                glu_v=[[0.2, 0.6], [-0.3, 0.1]])
+    want = _loss_quad_polar(P, th, "relu", 30)
+    assert abs(P.loss(th, dps=30) - want) < mpf(10) ** -25
+    assert abs(P.loss(th) - float(want)) < 1e-15
+    dps, h = 60, mpf(10) ** -20
+    G, H = P.gradient(th), P.hessian(th)
+    with mpmath.workdps(dps):
+        thm = np.array([mpf(x) for x in th], dtype=object)
+        for i in range(len(thm)):
+            e = np.array([mpf(0)] * len(thm), dtype=object)
+            e[i] = h
+            fd = (P.loss(thm + e, dps=dps) - P.loss(thm - e, dps=dps)) / (2 * h)
+            assert abs(float(fd) - G[i]) < 1e-13 * max(1, np.max(np.abs(G))), i
+            col = (P.gradient(thm + e, dps=dps) - P.gradient(thm - e, dps=dps)) / (2 * h)
+            assert np.max(np.abs(np.array(col, dtype=float) - H[:, i])) < 1e-12 * max(1, np.max(np.abs(H))), i
