@@ -32,6 +32,14 @@ when the pair has one; otherwise, with zero means (no trained biases and zero
 teacher biases), the cross kernels of :mod:`symland.mixed` (closed form or its
 own quadrature, which allows kinked activations); otherwise two-dimensional
 quadrature with means (classical derivatives needed: smooth activations only).
+
+Limitations: no precision boosting near aligned pairs (the $\sqrt D$ denominators
+of kinked kernels with means lose about $\tfrac12\log_{10}(ab/D)$ digits, and
+exactly aligned pairs raise :class:`~symland.errors.DomainError`); a kinked
+student with a teacher of another family and nonzero means has no path (no
+closed form, and quadrature needs classical derivatives), so it raises
+:class:`~symland.errors.NoClosedFormError`.  ``unpack`` returns three arrays,
+so helpers written for ``(W, a)`` (symmetry deduplication) do not see biases.
 """
 
 from __future__ import annotations
