@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import sys
+import zlib
 
 import mpmath
 import sympy
@@ -55,8 +56,8 @@ def _points(n, seed, w=None):
 
 def same(name, derived, pair, w=None, n=None):
     """derived (exact, in a, b, c) == pair[0] and == pair[1] (safe, with D) at random points, 50 digits."""
-    n = n or (3 if SMALL else 6)
-    for vals in _points(n, hash(name) % 1000, w):
+    n = n or (2 if SMALL else 6)
+    for vals in _points(n, zlib.crc32(name.encode()) % 1000, w):
         d = sympy.N(derived.subs(vals), 60)
         for form in pair:
             f = sympy.N(form.subs(vals), 60)
@@ -111,9 +112,9 @@ for p, q in [(1, 2), (1, 3), (2, 3)]:
     Kpq[(p, q)] = sympy.simplify(price_integral(k0, p * q * Kpq[(p - 1, q - 1)]))
     print(f"3. E[max(u,0)^{p} max(v,0)^{q}] = ${sympy.latex(Kpq[(p, q)])}$")
     same(f"relu^{p} x relu^{q}", Kpq[(p, q)], atoms._relu_cross(p, q))
-# equal powers: the same recursion reproduces the registered arc-cosine kernels
+# equal powers: the same recursion reproduces the registered arc-cosine kernels (skipped with --small)
 Kpp = {0: lib._arccos_kernels(0)[0]}
-for p in (1, 2, 3):
+for p in () if SMALL else (1, 2, 3):
     Kpp[p] = price_integral(a ** R(p, 2) * b ** R(p, 2) * M[p] ** 2, p**2 * Kpp[p - 1])
     same(f"relu^{p} x relu^{p} (arc-cosine)", Kpp[p], lib._arccos_kernels(p))
 
@@ -181,9 +182,10 @@ def quad_pair(s, t, av, bv, cv, dps=20):
         return mpmath.quad(lambda xx: fs(sa * xx) * nrm * mpmath.exp(-xx * xx / 2) * inner(xx), [-mpmath.inf, 0, mpmath.inf])
 
 
-pairs = [("erf", "relu"), ("gelu", "relu_pow2"), ("relu", "relu_pow3"), ("sin", "normal_cdf")]
+pairs = [("gelu", "relu_pow2")]
 if not SMALL:
-    pairs += [("abs", "gelu"), ("cos", "relu"), ("step", "relu_pow2"), ("gauss", "sign")]
+    pairs += [("erf", "relu"), ("relu", "relu_pow3"), ("sin", "normal_cdf"), ("abs", "gelu"), ("cos", "relu"),
+              ("step", "relu_pow2"), ("gauss", "sign")]
 for s, t in pairs:
     got = mixed.cross_kernel(s, t, 1.3, 0.8, -0.4, dps=20)
     ref = quad_pair(s, t, 1.3, 0.8, -0.4)

@@ -50,7 +50,8 @@ def test_rows_cover_the_registry_and_report_paths():
     assert rows["silu"]["kernel"] == "quadrature (2-D)"
     assert rows["relu"]["mixed"].startswith("all closed-form")
     assert rows["tanh"]["mixed"] == "none"
-    assert "24 digits" in rows["gelu"]["checked"] and "25 digits" in rows["relu"]["checked"]
+    assert "25 digits" in rows["gelu"]["checked"] and "25 digits" in rows["relu"]["checked"]
+    assert "1e-10" in rows["silu"]["checked"] and "24 digits" in rows["selu"]["checked"]
     assert rows["hermite_<n>"]["kernel"] == "closed form"
 
 
