@@ -461,13 +461,22 @@ def _pair_glu(W, a, i, j):
     return float(c), w, v
 
 
-def _pair_tests(W, a, i, j, th):
-    ai, aj = a[i], a[j]
+def _pair_sign(problem, W, i, j):
+    r"""Relative sign of neuron j in pair (i, j): for an odd activation $a s(w\cdot x) = (-a) s(-w\cdot x)$, so the
+    neuron $(w_j, a_j)$ may enter the pair as $(-w_j, -a_j)$; the representative nearer to $w_i$ is used."""
+    act = getattr(problem, "activation", None)
+    if act is not None and act.is_odd and np.linalg.norm(W[i] + W[j]) < np.linalg.norm(W[i] - W[j]):
+        return -1.0
+    return 1.0
+
+
+def _pair_tests(W, a, i, j, th, sign=1.0):
+    ai, aj = a[i], sign * a[j]
     if ai * aj >= 0:
         return False
     if min(abs(ai), abs(aj)) < th.big * max(1.0, abs(ai + aj)):
         return False
-    gap = np.linalg.norm(W[i] - W[j])
+    gap = np.linalg.norm(W[i] - sign * W[j])
     return gap <= th.close * 0.5 * (np.linalg.norm(W[i]) + np.linalg.norm(W[j]))
 
 
@@ -479,7 +488,9 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
     parameter rows) for the trend tests.  Pairs are tested with
     :class:`ChannelThresholds`; pairs are chosen greedily by largest
     $\min(|a_i|, |a_j|)$ so no neuron is in two pairs.  Each channel pair carries
-    its GLU limit (:func:`extract_glu`).
+    its GLU limit (:func:`extract_glu`).  For an odd activation a neuron may
+    enter a pair with flipped sign, $(w_j, a_j) \to (-w_j, -a_j)$ (the same
+    function); the returned ``theta`` then holds the flipped neurons (same loss).
     """
     th = thresholds or ChannelThresholds()
     if getattr(problem, "glus", 0):
@@ -498,18 +509,24 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
     theta = problem._check_theta(theta, None)
     W, a = problem.unpack(theta)
     n = problem.n
+    W, a = W.copy(), a.copy()
+    signs = {(i, j): _pair_sign(problem, W, i, j) for i in range(n) for j in range(i + 1, n)}
     cands = [(min(abs(a[i]), abs(a[j])), i, j) for i in range(n) for j in range(i + 1, n)
-             if _pair_tests(W, a, i, j, th)]
+             if _pair_tests(W, a, i, j, th, signs[i, j])]
     cands.sort(reverse=True)
-    used, pairs, rejected = set(), [], []
+    used, pairs, rejected, flipped = set(), [], [], False
     for _, i, j in cands:
         if i in used or j in used:
             continue
+        s = signs[i, j]
         trend = None
         if path is not None and len(path) >= 2:
             start = path[min(len(path) - 2, int((1 - th.window) * (len(path) - 1)))]
             W0, a0 = problem.unpack(start)
-            g0, g1 = np.linalg.norm(W0[i] - W0[j]), np.linalg.norm(W[i] - W[j])
+            W0, a0 = W0.copy(), a0.copy()
+            W0[j] *= s
+            a0[j] *= s
+            g0, g1 = np.linalg.norm(W0[i] - W0[j]), np.linalg.norm(W[i] - s * W[j])
             grow = min(abs(a[i]) / max(abs(a0[i]), 1e-300), abs(a[j]) / max(abs(a0[j]), 1e-300))
             trend = {"output_growth": float(grow), "gap_ratio": float(g1 / g0) if g0 > 0 else None}
             if grow < th.growth or g1 > g0:
@@ -517,10 +534,16 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
                                                            f"trajectory (|a| growth {grow:.4g}, gap "
                                                            f"{g0:.3g} -> {g1:.3g})"})
                 continue
+        if s < 0:  # neuron j enters the pair as (-w_j, -a_j): the same function
+            W[j] *= -1
+            a[j] *= -1
+            flipped = True
         c, w, v = _pair_glu(W, a, i, j)
         pairs.append(ChannelPair(i, j, float(np.linalg.norm(W[i] - W[j])), float(a[i]), float(a[j]), c, w, v,
                                  trend))
         used |= {i, j}
+    if flipped:
+        theta = problem.pack(W, a)
     linear = [] if pairs else _linear_units(problem, W, a, path, th)
     kind = "channel" if pairs else "linear" if linear else "finite"
     return Detection(kind, pairs, theta, th, rejected, linear)

@@ -248,3 +248,29 @@ def test_detect_linear_unit_drift_is_not_a_channel():
     assert np.max(np.abs(16.0 * s(x @ (u / 16.0)) - math.sqrt(2 / math.pi) * (x @ u))) < 1e-3
     # reversed (shrinking output weight): not a drift
     assert detect(prob, trajectory=path[::-1][:2]).kind == "finite"
+
+
+def test_detect_pair_with_a_sign_flipped_neuron_for_odd_activation(glu_min):
+    """erf is odd: (w_j, a_j) and (-w_j, -a_j) are the same neuron, so a channel pair may show up with
+    w_i ~ -w_j and same-sign output weights (seen in gradient flow); detection must still find it."""
+    big = channel_problem(GLU)
+    theta = np.array([float(t) for t in glu_min.theta])
+    path = np.array([channel_point(GLU, theta, e) for e in (0.05, 0.04, 0.03, 0.02)])
+    ref = detect(big, trajectory=path)
+    flipped = path.copy()
+    W_idx = big.unpack(np.arange(big.num_params, dtype=float))  # positions of W[1] and a[1] in theta
+    cols = np.concatenate([W_idx[0][1], [W_idx[1][1]]]).astype(int)
+    flipped[:, cols] *= -1
+    Wf, af = big.unpack(flipped[-1])
+    assert af[0] * af[1] > 0 and np.linalg.norm(Wf[0] + Wf[1]) < np.linalg.norm(Wf[0] - Wf[1])
+    # the same function: independent pointwise check with scipy's erf
+    x = np.random.default_rng(1).normal(size=(200, 2))
+    W0, a0 = big.unpack(path[-1])
+    f0 = s(x @ W0.T) @ a0
+    assert np.allclose(f0, s(x @ Wf.T) @ af, atol=1e-12)
+    det = detect(big, trajectory=flipped)
+    assert det.kind == "channel" and len(det.pairs) == 1
+    p, q = det.pairs[0], ref.pairs[0]
+    assert abs(p.c - q.c) < 1e-12 and np.allclose(p.w, q.w) and np.allclose(p.v, q.v)
+    assert abs(big.loss(det.theta) - big.loss(flipped[-1])) < 1e-14
+    assert abs(glu_limit(big, det, dps=30).point.loss - glu_min.loss) < 1e-25
