@@ -27,7 +27,39 @@ from .gaussian import (
 from .problems import TeacherStudent
 from .critical import CriticalPoint, classify, gradient_flow, minimize, newton, refine
 from .symmetry import canonical_form, deduplicate, invariant_key, same_point
-from .survey import SurveyResult, survey
+from .survey import ChannelOutcome, SurveyResult, survey
+from .ansatz import GroupAnsatz, prove_zero
+from .symmetric import CopyAverageConfig, CopyAverageResult, copy_average
+from .one_neuron import OneNeuronPoint, OneNeuronResult, SymmetricSurvey, one_neuron, symmetric_survey
+from .fixed_point import (
+    FixedPointSubspace,
+    SymmetricCriticalPoint,
+    SymmetricSearch,
+    compare_with_survey,
+    fixed_point_subspace,
+    symmetric_critical_points,
+)
+from .glu import glu_self_expectation
+from .splitting import SplittingLine, splitting_line
+from .training import SampleLoss, Trajectory, adam, flow_trajectory, load_trajectory, sgd
+from .channels import (
+    ChannelExpansion,
+    ChannelThresholds,
+    Detection,
+    GLULimit,
+    channel_expansion,
+    channel_loss,
+    channel_point,
+    channel_problem,
+    detect,
+    extract_glu,
+    glu_limit,
+    rate_constants,
+    splitting_comparison,
+)
+from .bias import BivariateNormalCDF, OwensT, kernel_with_means
+from .mixed import closed_form_pairs, cross_kernel, cross_kernel_expr, cross_partial
+from .general_problem import GeneralTeacherStudent
 
 __version__ = "0.1.0"
 
@@ -62,6 +94,56 @@ __all__ = [
     "deduplicate",
     "survey",
     "SurveyResult",
+    "ChannelOutcome",
+    # symmetric configurations (issue 4)
+    "GroupAnsatz",
+    "prove_zero",
+    "copy_average",
+    "CopyAverageResult",
+    "CopyAverageConfig",
+    "one_neuron",
+    "OneNeuronResult",
+    "OneNeuronPoint",
+    "symmetric_survey",
+    "SymmetricSurvey",
+    "fixed_point_subspace",
+    "FixedPointSubspace",
+    "symmetric_critical_points",
+    "SymmetricSearch",
+    "SymmetricCriticalPoint",
+    "compare_with_survey",
+    # GLUs and channels to infinity (issue 5)
+    "glu_self_expectation",
+    "splitting_line",
+    "SplittingLine",
+    "Trajectory",
+    "SampleLoss",
+    "flow_trajectory",
+    "sgd",
+    "adam",
+    "load_trajectory",
+    "channel_problem",
+    "channel_point",
+    "channel_loss",
+    "channel_expansion",
+    "ChannelExpansion",
+    "rate_constants",
+    "splitting_comparison",
+    "detect",
+    "Detection",
+    "ChannelThresholds",
+    "extract_glu",
+    "glu_limit",
+    "GLULimit",
+    # biases and mixed activations (issue 6)
+    "kernel_with_means",
+    "OwensT",
+    "BivariateNormalCDF",
+    "cross_kernel",
+    "cross_kernel_expr",
+    "cross_partial",
+    "closed_form_pairs",
+    "GeneralTeacherStudent",
     "SymlandError",
     "ShapeError",
     "DomainError",
