@@ -14,24 +14,50 @@ coefficients measured from 30-digit kernel losses along the channel against
 input-space Gauss-Hermite quadrature of the formulas.
 
 Part B — the experiment.  Gradient flow (stiff ODE, exact gradient) from
-``--seeds`` random starts (``symland.survey.random_starts``) of an erf student
-with ``--n`` neurons and a random teacher with ``--k > --n`` neurons in ``--d``
-dimensions ($V_{rl}, b_r \sim N(0, 1)$ from ``default_rng(--teacher-seed)``, V
-first); each end point is classified by :func:`symland.channels.detect` on its
-trajectory (thresholds in ``ChannelThresholds``; kind ``linear`` = a neuron drifting to
-a linear unit, $|a_i| \to \infty$, $|w_i| \to 0$), finite end points are refined
-(``refine``, 20 digits) and channel end points get their refined GLU limit.  The
-GLU critical points of the ``n - 2`` + 1-GLU network (from a few random starts)
-are listed too: the losses a channel could end at.
+``--seeds`` random starts (``symland.survey.random_starts``, seed 0); each end point is
+classified by :func:`symland.channels.detect` on its trajectory (thresholds
+``ChannelThresholds(big=--big)``, the rest default; kind ``linear`` = a neuron drifting to a
+linear unit, $|a_i| \to \infty$, $|w_i| \to 0$), finite end points are refined (``refine``, 20
+digits) and channel end points get their refined GLU limit (``glu_limit``, 20 digits); runs
+that are neither are ``unconverged``.  The GLU critical points of the ``n - 2`` ordinary + 1-GLU
+network (from ``--glu-starts`` random starts) are listed too: the losses a channel could end at.
+``--jobs J`` runs the seeds in J worker processes.
 
-Observed with the defaults (100 seeds, t_max = 1e6, erf k=4, n=3, d=2, teacher seed 3):
-24/100 runs end at finite critical points (22 at the minimum with loss 6.27127227219e-5, 2 at
-a saddle with loss 0.508960670859), 76/100 are still moving at t_max with end losses
-0.019887..0.019908 and |grad| ~ 4e-6 (a 20-seed rerun with the ``linear`` test classified 16/20
-as linear-unit drift: two same-sign output weights growing while |w| shrinks), and 0/100 end in
-a GLU pair channel as defined by ``ChannelThresholds``.  The 1-neuron + 1-GLU network has a
-minimum at loss 0.0198765297789 (4 of 10 random GLU starts, and also reached from the
-linear-unit limit of a drifting run), just below those end losses.
+Default setting ``--setting glu-teacher`` (``GLU_TEACHER``): erf student with n = 2 neurons,
+d = 2, teacher with k = 3 neurons $V = [(1, \delta), (1, -\delta), (0.5, 1)]$,
+$b = (c/2 + 1/(2\delta), c/2 - 1/(2\delta), -0.5)$, $\delta = 0.01$, $c = 0.5$: the first two
+teacher neurons are $c\,s(x_1) + x_2 s'(x_1) + O(\delta^2)$, a near-GLU, plus one more neuron,
+so the 2-neuron student cannot fit the teacher exactly.  t_max = 1e5, big = 2 (at t = 1e5 the
+channel pairs have $|a| \approx 3.4$; the growth and gap trend tests are unchanged).
+Observed (``python derivations/channels.py --jobs 2``, 100 seeds, ~6 min wall):
+
+    channel      GLU limit loss 0.00297315075138 (GLU minimum)     87
+    finite       0.0800334177605 (saddle)                           2
+    unconverged  end losses 0.02214288 .. 0.022143342               11
+    linear       0
+
+and the 1-GLU network (n - 2 = 0 ordinary neurons) has exactly two minima among 10 starts, at
+0.00297315075138 (x6) and 0.0221203894149 (x4).  No finite minimum was found: the finite end
+points are saddles at 0.0800, far above the GLU minimum; also ``minimize`` (trust-exact) from
+12 random starts drifted to |a| ~ 300 in every case, at the losses of the two GLU minima.  The
+channel pairs are those of the student, not the teacher's pair: they sit near
+$w \approx (1.39, -0.08)$ with $|a| \approx 3$-6, so the limit is a different GLU.  For erf many
+pairs appear with one neuron sign-flipped ($w_i \approx -w_j$, same-sign $a$), the same function
+by oddness; ``detect`` pairs them.  The 11 unconverged runs end just above the second GLU
+minimum (0.0221204): the first of them (seed 4) is a pair whose gap test fails narrowly at
+t = 1e5 (gap 0.23 vs the threshold 0.23); rerun to t = 1e6 it is detected as a channel whose
+refined GLU limit is that second GLU minimum (loss 0.0221203894148808, end loss 0.0221277).
+The other 10 were not followed further.
+
+Second setting ``--setting random`` (the previous default): erf student with n = 3, a random
+teacher with k = 4 in d = 2 ($V_{rl}, b_r \sim N(0, 1)$ from ``default_rng(--teacher-seed)``,
+V first), t_max = 1e6, big = 5.  Observed (100 seeds, before the odd-sign pairing of
+``detect`` was added): 24/100 runs end at finite critical points (22 at the minimum with loss
+6.27127227219e-5, 2 at a saddle with loss 0.508960670859), 76/100 are still moving at t_max with
+end losses 0.019887..0.019908 and |grad| ~ 4e-6 (a 20-seed rerun with the ``linear`` test
+classified 16/20 as linear-unit drift: two same-sign output weights growing while |w| shrinks),
+and 0/100 end in a GLU pair channel.  The 1-neuron + 1-GLU network has a minimum at loss
+0.0198765297789 (4 of 10 random GLU starts), just below those end losses.
 
 With ``--plot-dir DIR`` and matplotlib installed (the ``plot`` extra): $a_i(t)$
 and $|w_i - w_j|(t)$ along the trajectory with the largest output weight, and
@@ -48,7 +74,7 @@ import time
 import mpmath
 import numpy as np
 
-from symland.channels import (channel_expansion, channel_loss, detect, glu_limit, rate_constants)
+from symland.channels import (ChannelThresholds, channel_expansion, channel_loss, detect, glu_limit, rate_constants)
 from symland.critical import minimize, newton, refine
 from symland.errors import ConvergenceError, DomainError
 from symland.problems import TeacherStudent
@@ -93,35 +119,82 @@ def teacher(k, d, seed):
     return V, rng.normal(size=k)
 
 
+#: the default setting: a teacher whose first two neurons are a near-GLU pair (delta, c, |v|) plus a third neuron
+GLU_TEACHER = {"delta": 0.01, "c": 0.5, "v": 1.0, "third": (0.5, 1.0), "b3": -0.5}
+
+
+def glu_teacher(delta, c, v, third, b3):
+    r"""$V = [(1, \delta), (1, -\delta), third]$, $b = (c/2 + v/(2\delta), c/2 - v/(2\delta), b_3)$ in $d = 2$.
+
+    The first pair is $c\,s(x_1) + v\,x_2 s'(x_1) + O(\delta^2)$: a GLU up to $O(\delta^2)$."""
+    V = np.array([[1.0, delta], [1.0, -delta], list(third)])
+    return V, np.array([c / 2 + v / (2 * delta), c / 2 - v / (2 * delta), b3])
+
+
+def setting(args):
+    """Teacher (V, b) of the chosen ``--setting``."""
+    if args.setting == "glu-teacher":
+        return glu_teacher(**GLU_TEACHER)
+    return teacher(args.k, args.d, args.teacher_seed)
+
+
+_WORKER = {}
+
+
+def classify_run(prob, th, t_max, thresholds):
+    """``(kind, loss, what, trajectory)`` for one gradient-flow run from ``th``."""
+    tr = flow_trajectory(prob, th, t_max=t_max, records=40)
+    det = detect(prob, trajectory=tr, thresholds=thresholds)
+    if det.kind == "channel":
+        try:
+            lim = glu_limit(prob, det, dps=20)
+            return "channel", lim.point.loss, lim.point.kind, tr
+        except (ConvergenceError, DomainError) as exc:
+            return "channel", mpmath.mpf(tr.losses[-1]), f"GLU limit not refined ({exc})", tr
+    if det.kind == "linear":
+        # a neuron with |a| -> inf, |w| -> 0: tends to a linear unit (not a GLU pair); the loss is still falling
+        big = max(abs(float(u["a_i"])) for u in det.linear_units)
+        return "linear", mpmath.mpf(tr.losses[-1]), f"end loss, max|a| {big:.3g}", tr
+    try:
+        cp = refine(prob, tr.theta, dps=20)
+        return "finite", cp.loss, cp.kind, tr
+    except (ConvergenceError, DomainError):
+        return "unconverged", mpmath.mpf(tr.losses[-1]), f"|grad| {tr.gradient_norms[-1]:.2g}", tr
+
+
+def _job(job):
+    act, V, b, n, t_max, big, j, th = job
+    key = (act, V, b, n)
+    if _WORKER.get("key") != key:
+        _WORKER.update(key=key, prob=TeacherStudent(act, np.array(V), np.array(b), n=n))
+    kind, loss, what, tr = classify_run(_WORKER["prob"], np.array(th), t_max, ChannelThresholds(big=big))
+    return j, kind, str(loss), what, tr
+
+
 def part_b(args):
-    V, b = teacher(args.k, args.d, args.teacher_seed)
+    V, b = setting(args)
     prob = TeacherStudent(args.activation, V, b, n=args.n)
-    print(f"\nPart B: {prob!r}, teacher seed {args.teacher_seed}, {args.seeds} gradient-flow runs to t = "
-          f"{args.t_max:g}")
+    print(f"\nPart B ({args.setting}): {prob!r}, V = {V.tolist()}, b = {b.tolist()}; {args.seeds} gradient-flow "
+          f"runs to t = {args.t_max:g}; detection thresholds big = {args.big:g}, otherwise ChannelThresholds()")
     starts = random_starts(prob, args.seeds, seed=0)
-    outcomes, trajs = [], []
+    jobs = [(args.activation, tuple(map(tuple, V)), tuple(b), args.n, args.t_max, args.big, j, tuple(th))
+            for j, th in enumerate(starts)]
+    results = [None] * args.seeds
     t0 = time.time()
-    for j, th in enumerate(starts):
-        tr = flow_trajectory(prob, th, t_max=args.t_max, records=40)
-        det = detect(prob, trajectory=tr)
-        trajs.append(tr)
-        if det.kind == "channel":
-            try:
-                lim = glu_limit(prob, det, dps=20)
-                outcomes.append(("channel", lim.point.loss, lim.point.kind))
-            except (ConvergenceError, DomainError) as exc:
-                outcomes.append(("channel", mpmath.mpf(tr.losses[-1]), f"GLU limit not refined ({exc})"))
-        elif det.kind == "linear":
-            # a neuron with |a| -> inf, |w| -> 0: tends to a linear unit (not a GLU pair); the loss is still falling
-            big = max(abs(float(u["a_i"])) for u in det.linear_units)
-            outcomes.append(("linear", mpmath.mpf(tr.losses[-1]), f"end loss, max|a| {big:.3g}"))
-        else:
-            try:
-                cp = refine(prob, tr.theta, dps=20)
-                outcomes.append(("finite", cp.loss, cp.kind))
-            except (ConvergenceError, DomainError):
-                outcomes.append(("unconverged", mpmath.mpf(tr.losses[-1]), f"|grad| {tr.gradient_norms[-1]:.2g}"))
-        sys.stderr.write(f"channels: run {j + 1}/{args.seeds} {outcomes[-1][0]} ({time.time() - t0:.0f} s)\n")
+    if args.jobs > 1:
+        import multiprocessing
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            it = pool.imap_unordered(_job, jobs)
+            for done, (j, kind, loss, what, tr) in enumerate(it):
+                results[j] = (kind, mpmath.mpf(loss), what, tr)
+                sys.stderr.write(f"channels: run {done + 1}/{args.seeds} {kind} ({time.time() - t0:.0f} s)\n")
+    else:
+        for j, th in enumerate(starts):
+            kind, loss, what, tr = classify_run(prob, th, args.t_max, ChannelThresholds(big=args.big))
+            results[j] = (kind, loss, what, tr)
+            sys.stderr.write(f"channels: run {j + 1}/{args.seeds} {kind} ({time.time() - t0:.0f} s)\n")
+    outcomes = [r[:3] for r in results]
+    trajs = [r[3] for r in results]
     table = {}
     drifting = {}
     for kind, loss, what in outcomes:
@@ -201,15 +274,26 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="reduced size (2 seeds, t_max 1e3, no GLU search): used by the tests")
     ap.add_argument("--seeds", type=int, default=100)
+    ap.add_argument("--setting", choices=("glu-teacher", "random"), default="glu-teacher",
+                    help="glu-teacher: near-GLU pair + one neuron (GLU_TEACHER, d = 2); random: --k/--d/--teacher-seed")
     ap.add_argument("--activation", default="erf")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes for the runs")
+    ap.add_argument("--big", type=float, default=None,
+                    help="ChannelThresholds.big for detection (default 2 for glu-teacher, 5 for random)")
     ap.add_argument("--k", type=int, default=4)
-    ap.add_argument("--n", type=int, default=3)
+    ap.add_argument("--n", type=int, default=None, help="student neurons (default 2 for glu-teacher, 3 for random)")
     ap.add_argument("--d", type=int, default=2)
     ap.add_argument("--teacher-seed", type=int, default=3)
-    ap.add_argument("--t-max", type=float, default=1e6)
+    ap.add_argument("--t-max", type=float, default=None, help="default 1e5 for glu-teacher, 1e6 for random")
     ap.add_argument("--glu-starts", type=int, default=10)
     ap.add_argument("--plot-dir", default=None, help="write PNG plots here (needs matplotlib)")
     args = ap.parse_args(argv)
+    glu = args.setting == "glu-teacher"
+    if glu and args.activation != "erf":
+        ap.error("--setting glu-teacher is defined for erf")
+    args.n = args.n if args.n is not None else (2 if glu else 3)
+    args.t_max = args.t_max if args.t_max is not None else (1e5 if glu else 1e6)
+    args.big = args.big if args.big is not None else (2.0 if glu else 5.0)
     if args.small:
         args.seeds, args.t_max, args.glu_starts = 2, 1e3, 0
     glu_prob, glu_cp = part_a()
