@@ -146,10 +146,12 @@ class TeacherStudent:
     Loss is $L = \tfrac12 E[(f - f^*)^2]$.
     """
 
-    def __new__(cls, activation_name=None, *args, bias=False, teacher_activation=None, **kwargs):
-        # Biases and a teacher activation different from the student's need kernels with means and
-        # cross kernels E[s(u) t(v)]: that general assembly lives in its own module.
-        if cls is TeacherStudent and (bias or _differs(teacher_activation, activation_name)):
+    def __new__(cls, activation_name=None, *args, bias=False, teacher_activation=None, teacher_bias=None,
+                **kwargs):
+        # Biases (student or teacher) and a teacher activation different from the student's need
+        # kernels with means and cross kernels E[s(u) t(v)]: that general assembly lives in its own module.
+        if cls is TeacherStudent and (bias or teacher_bias is not None
+                                      or _differs(teacher_activation, activation_name)):
             if kwargs.get("glus"):
                 raise ShapeError("glus: GLU units are not supported together with biases or a "
                                  "different teacher activation")
