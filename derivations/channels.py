@@ -51,13 +51,15 @@ The other 10 were not followed further.
 
 Second setting ``--setting random`` (the previous default): erf student with n = 3, a random
 teacher with k = 4 in d = 2 ($V_{rl}, b_r \sim N(0, 1)$ from ``default_rng(--teacher-seed)``,
-V first), t_max = 1e6, big = 5.  Observed (100 seeds, before the odd-sign pairing of
-``detect`` was added): 24/100 runs end at finite critical points (22 at the minimum with loss
-6.27127227219e-5, 2 at a saddle with loss 0.508960670859), 76/100 are still moving at t_max with
-end losses 0.019887..0.019908 and |grad| ~ 4e-6 (a 20-seed rerun with the ``linear`` test
-classified 16/20 as linear-unit drift: two same-sign output weights growing while |w| shrinks),
-and 0/100 end in a GLU pair channel.  The 1-neuron + 1-GLU network has a minimum at loss
-0.0198765297789 (4 of 10 random GLU starts), just below those end losses.
+V first), t_max = 1e6, big = 5.  Observed (``python derivations/channels.py --setting random
+--jobs 2``, 100 seeds, ~8 min wall, with the odd-sign pairing of ``detect``): 22/100 runs end at
+the finite minimum with loss 6.27127227219e-5, 78/100 are linear-unit drift (two same-sign output
+weights growing while |w| shrinks; end losses 0.019887035 .. 0.019908442, still falling), 0/100
+end in a GLU pair channel, 0/100 unconverged.  GLU critical points of the 1-neuron + 1-GLU
+network from 10 starts: minima at 0.00161221568046 (x1), 0.003434412607 (x1),
+0.00399300451583 (x2), 0.0198765297789 (x4) -- none is reached by the flow here.  (An earlier
+run without the odd-sign pairing and with the drifting runs unclassified: 24 finite -- 22 at the
+minimum, 2 at a saddle with loss 0.508960670859 -- and 76 still moving, 0 channels.)
 
 With ``--plot-dir DIR`` and matplotlib installed (the ``plot`` extra): $a_i(t)$
 and $|w_i - w_j|(t)$ along the trajectory with the largest output weight, and
@@ -222,7 +224,7 @@ def part_b(args):
         glus = {}
         for _ in range(args.glu_starts):
             try:
-                c = refine(gp, minimize(gp, rng.normal(size=gp.num_params) / np.sqrt(args.d)).theta, dps=20)
+                c = refine(gp, minimize(gp, rng.normal(size=gp.num_params) / np.sqrt(prob.d)).theta, dps=20)
             except (ConvergenceError, DomainError, np.linalg.LinAlgError):
                 continue
             key = (mpmath.nstr(c.loss, 12), c.kind)
