@@ -1,6 +1,6 @@
 r"""Channels to infinity: the rate of the loss along a channel, and how often gradient flow ends in one.
 
-Run ``python derivations/channels.py [--small] [--seeds N] [--plot-dir DIR]``.
+Run ``python derivations/channels.py [--small] [--setting glu-teacher|random] [--seeds N] [--jobs J] [--plot-dir DIR]``.
 Convention: $x \sim N(0, I_d)$, $L = \tfrac12 E[(f - f^*)^2]$, ``erf`` is erf(z/sqrt 2).
 
 Part A — the rate (derived in :mod:`symland.channels`).  Along the tangent-neuron
