@@ -52,6 +52,7 @@ import numpy as np
 from . import critical
 from .backends import check_dps
 from .errors import ConvergenceError, DomainError, ShapeError
+from .problems import TeacherStudent
 from .symmetry import symmetry_group, _best, _group, _match, _pair_tol, _Signature, canonical_form
 
 __all__ = ["survey", "SurveyResult", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
@@ -352,6 +353,11 @@ def _warm_up(problem, theta, dps):
 
 
 def _check_starts(problem, starts, seed):
+    if type(problem) is not TeacherStudent or problem.glus:
+        # the symmetry group used to merge points (symland.symmetry) knows W and a only
+        raise ShapeError("problem: survey supports TeacherStudent problems of ordinary neurons; problems "
+                         "with biases, a different teacher activation or GLU units are not supported: "
+                         "run symland.minimize / symland.refine per start instead")
     if isinstance(starts, (int, np.integer)) and not isinstance(starts, bool):
         return random_starts(problem, starts, seed)
     arr = np.asarray(starts, dtype=float)

@@ -345,3 +345,16 @@ def test_canonical_form_mp_keeps_precision(minimum_and_saddle):
         ref = erf_loss_mp(closed_form_minimum(), 2, ERF42.teacher_weights, ERF42.teacher_output)
         assert abs(ERF42.loss(c, dps=30) - ref) < mpmath.mpf(10) ** -28
     assert all(x == y for x, y in zip(canonical_form(ERF42, c, dps=30), c))
+
+
+def test_survey_refuses_problems_with_biases_or_glus_clearly():
+    """The symmetry merge knows (W, a) only: biased and GLU problems are refused naming the argument."""
+    import numpy as np
+
+    from symland import TeacherStudent, survey
+    from symland.errors import ShapeError
+
+    for problem in (TeacherStudent("relu", np.eye(2), n=1, bias=True),
+                    TeacherStudent.orthonormal("erf", 2, 1, glus=1)):
+        with pytest.raises(ShapeError, match="problem: survey supports TeacherStudent"):
+            survey(problem, starts=2, workers=1)
