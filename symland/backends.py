@@ -117,6 +117,35 @@ def mp_gram_determinant(a, b, c):
     return +d
 
 
+def mp_kernel_arguments(a, b, c, **means):
+    r"""Validated scalar kernel arguments as mpmath numbers at the current precision.
+
+    Returns ``(a, b, c, D, *means)`` with $D = ab - c^2$ from :func:`mp_gram_determinant`.
+    Rules (each violation raises :class:`~symland.errors.DomainError` naming the argument):
+    every argument a scalar and finite; ``a, b >= 0`` (variances); ``c**2 <= a*b`` (positive
+    semi-definite), where ``D`` within ``COVARIANCE_SLACK * a * b`` below 0 is rounding and
+    clipped to 0.
+    """
+    named = {"a": a, "b": b, "c": c, **means}
+    for nm, v in named.items():
+        if np.ndim(v) != 0:
+            raise DomainError(f"argument {nm} must be a scalar when dps is given")
+    vals = {nm: mpmath.mpf(v) for nm, v in named.items()}
+    for nm, v in vals.items():
+        if not mpmath.isfinite(v):
+            raise DomainError(f"argument {nm} must be finite, got {v}")
+    a, b, c = vals["a"], vals["b"], vals["c"]
+    if a < 0 or b < 0:
+        raise DomainError("arguments a and b are variances and must be >= 0")
+    D = mp_gram_determinant(a, b, c)
+    if D < 0:
+        if D >= -COVARIANCE_SLACK * a * b:
+            D = mpmath.mpf(0)
+        else:
+            raise DomainError("argument c: covariance must satisfy c**2 <= a*b (positive semi-definite)")
+    return (a, b, c, D, *(vals[nm] for nm in means))
+
+
 def check_covariance(a, b, c, D, name="c"):
     """Reject impossible covariances; clip rounding-level negative ``D`` to 0.
 

@@ -57,7 +57,6 @@ import sympy
 from . import quadrature
 from .activations import Activation, activation, z
 from .backends import (
-    COVARIANCE_SLACK,
     D_,
     a_,
     b_,
@@ -65,7 +64,7 @@ from .backends import (
     check_covariance,
     check_dps,
     gram_determinant,
-    mp_gram_determinant,
+    mp_kernel_arguments,
     t_,
 )
 from .errors import DomainError, NoClosedFormError
@@ -736,22 +735,8 @@ def kernel_with_means(s, a, b, c, mu1=0.0, mu2=0.0, dps=None, t=None, index=(0, 
             raise DomainError(f"{what} is not finite at some inputs (zero variance, or c**2 = a*b where it is singular)")
         return out if out.shape else float(out)
     dps = check_dps(dps)
-    for nm, v in (("a", a), ("b", b), ("c", c), ("mu1", mu1), ("mu2", mu2)):
-        if np.ndim(v) != 0:
-            raise DomainError(f"argument {nm} must be a scalar when dps is given")
     with mpmath.workdps(dps + _GUARD):
-        a, b, c, m1, m2 = (mpmath.mpf(v) for v in (a, b, c, mu1, mu2))
-        for nm, v in (("a", a), ("b", b), ("c", c), ("mu1", m1), ("mu2", m2)):
-            if not mpmath.isfinite(v):
-                raise DomainError(f"argument {nm} must be finite, got {v}")
-        if a < 0 or b < 0:
-            raise DomainError("arguments a and b are variances and must be >= 0")
-        D = mp_gram_determinant(a, b, c)
-        if D < 0:
-            if D >= -COVARIANCE_SLACK * a * b:
-                D = mpmath.mpf(0)
-            else:
-                raise DomainError("argument c: covariance must satisfy c**2 <= a*b (positive semi-definite)")
+        a, b, c, D, m1, m2 = mp_kernel_arguments(a, b, c, mu1=mu1, mu2=mu2)
         val = mean_partial_evaluator(s, t, index, True)(*(np.array(v, dtype=object) for v in (a, b, c, D, m1, m2)))
         val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
         if not mpmath.isfinite(val):

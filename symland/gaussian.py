@@ -35,7 +35,6 @@ import sympy
 from . import quadrature
 from .activations import Activation, activation, z
 from .backends import (
-    COVARIANCE_SLACK,
     D_,
     a_,
     b_,
@@ -45,7 +44,7 @@ from .backends import (
     compile_mpmath,
     compile_numpy,
     gram_determinant,
-    mp_gram_determinant,
+    mp_kernel_arguments,
     t_,
 )
 from .errors import DomainError, NoClosedFormError
@@ -353,24 +352,10 @@ def kernel_partial(act, index, a, b, c, dps=None):
                 out.flat[k] = float(kernel_partial(act, index, a.flat[k], b.flat[k], c.flat[k], dps=20))
         return out if out.shape else float(out)
     dps = check_dps(dps)
-    for nm, v in (("a", a), ("b", b), ("c", c)):
-        if np.ndim(v) != 0:
-            raise DomainError(f"argument {nm} must be a scalar when dps is given")
     with mpmath.workdps(dps + _GUARD):
-        a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
-        for nm, v in (("a", a), ("b", b), ("c", c)):
-            if not mpmath.isfinite(v):
-                raise DomainError(f"argument {nm} must be finite, got {v}")
-        if a < 0 or b < 0:
-            raise DomainError("arguments a and b are variances and must be >= 0")
+        a, b, c, D = mp_kernel_arguments(a, b, c)  # rounding-level D < 0 clipped as in float64
         if nonsmooth and index != (0, 0, 0) and (a == 0 or b == 0):
             raise _zero_variance_error(act, what)
-        D = mp_gram_determinant(a, b, c)
-        if D < 0:
-            if D >= -COVARIANCE_SLACK * a * b:
-                D = mpmath.mpf(0)  # rounding-level violation: same rule as float64
-            else:
-                raise DomainError("argument c: covariance must satisfy c**2 <= a*b (positive semi-definite)")
         extra = _cancellation_digits(a, b, D) if nonsmooth else 0
     with mpmath.workdps(dps + _GUARD + extra):
         val = partial_evaluator(act, index, True)(

@@ -66,7 +66,6 @@ import sympy
 from . import atoms as _atoms
 from .activations import Activation, activation
 from .backends import (
-    COVARIANCE_SLACK,
     D_,
     a_,
     b_,
@@ -76,7 +75,7 @@ from .backends import (
     compile_mpmath,
     compile_numpy,
     gram_determinant,
-    mp_gram_determinant,
+    mp_kernel_arguments,
 )
 from .errors import DomainError, NoClosedFormError
 from .gaussian import _cancellation_digits
@@ -445,22 +444,8 @@ def cross_partial(s, t, index, a, b, c, dps=None):
                               "(zero variance, or c**2 = a*b for a non-smooth activation)")
         return out if out.shape else float(out)
     dps = check_dps(dps)
-    for nm, v in (("a", a), ("b", b), ("c", c)):
-        if np.ndim(v) != 0:
-            raise DomainError(f"argument {nm} must be a scalar when dps is given")
     with mpmath.workdps(dps + _GUARD):
-        a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
-        for nm, v in (("a", a), ("b", b), ("c", c)):
-            if not mpmath.isfinite(v):
-                raise DomainError(f"argument {nm} must be finite, got {v}")
-        if a < 0 or b < 0:
-            raise DomainError("arguments a and b are variances and must be >= 0")
-        D = mp_gram_determinant(a, b, c)
-        if D < 0:
-            if D >= -COVARIANCE_SLACK * a * b:
-                D = mpmath.mpf(0)
-            else:
-                raise DomainError("argument c: covariance must satisfy c**2 <= a*b (positive semi-definite)")
+        a, b, c, D = mp_kernel_arguments(a, b, c)
         extra = _cancellation_digits(a, b, D) if _kinked_pair(s, t) else 0
     with mpmath.workdps(dps + _GUARD + extra):
         # closed forms evaluate with guard digits; quadrature adds its own and checks its error estimate
