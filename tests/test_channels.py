@@ -274,3 +274,38 @@ def test_detect_pair_with_a_sign_flipped_neuron_for_odd_activation(glu_min):
     assert abs(p.c - q.c) < 1e-12 and np.allclose(p.w, q.w) and np.allclose(p.v, q.v)
     assert abs(big.loss(det.theta) - big.loss(flipped[-1])) < 1e-14
     assert abs(glu_limit(big, det, dps=30).point.loss - glu_min.loss) < 1e-25
+
+
+def test_adam_trajectories_population_and_finite_sample_are_detected_as_channels():
+    """Detection on Adam paths (issue 5, part 4), in the derivation's near-GLU-teacher setting.
+
+    A short gradient flow brings seed 0 to the channel's entrance (|a| ~ 2, still 'finite' for the
+    detector); Adam then follows the channel outward both on the population loss and on a finite
+    sample (full batch, N = 20000).  Both paths must be detected as channels, and their refined GLU
+    limits must be the same GLU minimum, lying below the loss reached (the channel descends to it).
+    """
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "derivations"))
+    from channels import GLU_TEACHER, glu_teacher
+
+    from symland.survey import random_starts
+    from symland.training import adam, flow_trajectory
+
+    V, b = glu_teacher(**GLU_TEACHER)
+    prob = TeacherStudent("erf", V, b, n=2)
+    entrance = flow_trajectory(prob, random_starts(prob, 1, seed=0)[0], t_max=1e4, records=20).theta
+    thresholds = ChannelThresholds(big=2)
+    assert detect(prob, entrance, thresholds=thresholds).kind == "finite"
+    limits = []
+    for kw in ({}, {"samples": 20000, "seed": 1}):
+        path = adam(prob, entrance, lr=1e-3, steps=3000, record_every=100, **kw)
+        det = detect(prob, trajectory=path.thetas, thresholds=thresholds)
+        assert det.kind == "channel", (kw, det)
+        a = prob.unpack(path.theta)[1]
+        assert a.min() < -2.5 and a.max() > 2.5 and abs(a.sum()) < 1  # |a_i| grow, a_i + a_j bounded
+        lim = glu_limit(prob, det, dps=25)
+        assert lim.point.kind == "minimum" and lim.loss_gap > 0 and lim.distance < 0.05
+        limits.append(lim.point.loss)
+    assert abs(limits[0] - limits[1]) < 1e-20
