@@ -168,13 +168,12 @@ def minimize(problem, theta0, gtol: float = 1e-10, max_iter: int = 2000) -> Flow
     return _result(problem, res.x, gtol, int(res.nit), str(res.message))
 
 
-def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, method: str = "BDF",
-                  trajectory: bool = False, rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
-    r"""Integrate $\dot\theta = -\nabla L$ as a stiff ODE until $|\nabla L| <$ ``gtol`` or ``t_max``.
+def solve_flow(problem, theta0, t_max, gtol, method="BDF", rtol=1e-10, atol=1e-12, t_eval=None, on_rhs=None):
+    r"""``scipy.integrate.solve_ivp`` of $\dot\theta = -\nabla L$ with Jacobian $-\nabla^2 L$, stopping
+    (terminal event) when $|\nabla L|$ falls below ``gtol / 2`` or at ``t_max``.
 
-    ``method`` is ``"BDF"`` or ``"Radau"`` (implicit, with the exact Jacobian
-    $-\nabla^2 L$).  With ``trajectory=True`` the result carries ``times`` and
-    ``trajectory`` (one row per accepted step).
+    Shared by :func:`gradient_flow` and :func:`symland.training.flow_trajectory`; ``on_rhs(t)`` is
+    called at every right-hand-side evaluation (progress output), ``t_eval`` as in ``solve_ivp``.
     """
     import scipy.integrate  # imported on use: keeps `import symland` fast for the command line
 
@@ -183,6 +182,8 @@ def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, meth
     theta0 = problem._check_theta(theta0, None)
 
     def rhs(t, th):
+        if on_rhs is not None:
+            on_rhs(t)
         return -problem.gradient(th)
 
     def jac(t, th):
@@ -193,8 +194,19 @@ def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, meth
         return float(np.linalg.norm(problem.gradient(th))) - 0.5 * gtol
 
     small.terminal = True
-    sol = scipy.integrate.solve_ivp(rhs, (0.0, float(t_max)), theta0, method=method, jac=jac,
-                                    events=small, rtol=rtol, atol=atol, dense_output=False)
+    return scipy.integrate.solve_ivp(rhs, (0.0, float(t_max)), theta0, method=method, jac=jac,
+                                     events=small, t_eval=t_eval, rtol=rtol, atol=atol)
+
+
+def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, method: str = "BDF",
+                  trajectory: bool = False, rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
+    r"""Integrate $\dot\theta = -\nabla L$ as a stiff ODE until $|\nabla L| <$ ``gtol`` or ``t_max``.
+
+    ``method`` is ``"BDF"`` or ``"Radau"`` (implicit, with the exact Jacobian
+    $-\nabla^2 L$).  With ``trajectory=True`` the result carries ``times`` and
+    ``trajectory`` (one row per accepted step).
+    """
+    sol = solve_flow(problem, theta0, t_max, gtol, method=method, rtol=rtol, atol=atol)
     theta = sol.y[:, -1]
     extra = {"times": sol.t, "trajectory": sol.y.T} if trajectory else {}
     res = _result(problem, theta, gtol, int(sol.t.size), sol.message, **extra)

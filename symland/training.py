@@ -175,34 +175,23 @@ def flow_trajectory(problem, theta0, t_max: float = 1e6, records: int = 200, gto
     $|\nabla L| < $ ``gtol``.  The path is recorded at $t = 0$ and ``records - 1``
     log-spaced times in $[10^{-2}, t_{max}]$, plus the stopping time.
     """
-    import scipy.integrate
+    from .critical import solve_flow
 
     problem = _plain(problem)
     _positive("t_max", t_max)
     _positive("records", records, integer=True)
-    if method not in ("BDF", "Radau", "LSODA"):
-        raise ValueError(f"method must be 'BDF', 'Radau' or 'LSODA', got {method!r}")
-    theta0 = problem._check_theta(theta0, None)
     t_eval = np.concatenate([[0.0], np.logspace(-2, np.log10(t_max), max(records - 1, 1))])
     t_eval = np.unique(np.clip(t_eval, 0.0, t_max))
     state = {"calls": 0, "next": 1.0}
 
-    def rhs(t, th):
+    def count(t):
         state["calls"] += 1
         if progress and t >= state["next"]:
             sys.stderr.write(f"flow: t = {t:.3g} / {t_max:.3g}\n")
             state["next"] = t * 10
-        return -problem.gradient(th)
 
-    def jac(t, th):
-        return -problem.hessian(th)
-
-    def small(t, th):
-        return float(np.linalg.norm(problem.gradient(th))) - 0.5 * gtol
-
-    small.terminal = True
-    sol = scipy.integrate.solve_ivp(rhs, (0.0, float(t_max)), theta0, method=method, jac=jac, events=small,
-                                    t_eval=t_eval, rtol=rtol, atol=atol)
+    sol = solve_flow(problem, theta0, t_max, gtol, method=method, rtol=rtol, atol=atol, t_eval=t_eval,
+                     on_rhs=count)
     times, thetas = sol.t, sol.y.T
     if sol.status == 1 and sol.t_events[0].size:  # stopped by the gradient event: record that point too
         times = np.concatenate([times, sol.t_events[0][:1]])
