@@ -53,7 +53,7 @@ from .backends import D_, a_, b_, c_, t_
 from .errors import NoClosedFormError, ShapeError, SymlandError
 from .gaussian import diagonal_expr, kernel_partial_expr
 
-__all__ = ["GroupAnsatz", "PairTerm", "prove_zero", "kernel_at"]
+__all__ = ["GroupAnsatz", "PairTerm", "prove_zero", "kernel_at", "recognise_rational"]
 
 _TRANSCENDENTAL = (sympy.asin, sympy.acos, sympy.atan, sympy.atan2, sympy.log, sympy.exp, sympy.erf,
                    sympy.sin, sympy.cos)
@@ -551,3 +551,14 @@ def prove_zero(expr) -> bool:
     except sympy.PolynomialError:
         return False
     return all(_algebraic_zero(c) for c in poly.coeffs())
+
+
+def recognise_rational(x, dps):
+    r"""Exact ``sympy.Rational`` $p/q$ ($q \le 10^8$) equal to the mpmath number ``x`` to within
+    $10^{-(dps-5)}$ relative (``x`` known to ``dps`` digits), or None.  A candidate only: callers
+    prove it by exact substitution."""
+    with mpmath.workdps(dps + 10):
+        fr = sympy.Rational(mpmath.nstr(x, dps + 5)).limit_denominator(10**8)
+        if abs(mpmath.mpf(fr.p) / fr.q - x) <= mpmath.mpf(10) ** (-(dps - 5)) * max(1, abs(x)):
+            return fr
+    return None

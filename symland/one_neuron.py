@@ -34,7 +34,7 @@ import numpy as np
 import sympy
 
 from .activations import activation
-from .ansatz import GroupAnsatz, _evaluate
+from .ansatz import GroupAnsatz, _evaluate, recognise_rational as _recognise
 from .backends import check_dps
 from .errors import NoClosedFormError, ShapeError, SymlandError
 
@@ -99,14 +99,6 @@ class OneNeuronResult:
     def to_dict(self):
         return {"activation": self.activation, "k": self.k, "dps": self.dps, "method": self.method,
                 "closed_form": self.closed_form, "points": [p.to_dict(self.dps) for p in self.points]}
-
-
-def _recognise(x, dps):
-    with mpmath.workdps(dps + 10):
-        fr = sympy.Rational(mpmath.nstr(x, dps + 5)).limit_denominator(10**8)
-        if abs(mpmath.mpf(fr.p) / fr.q - x) <= mpmath.mpf(10) ** (-(dps - 5)) * max(1, abs(x)):
-            return fr
-    return None
 
 
 def _point(A, gs, asym, gval, aval, dps, family, exact):

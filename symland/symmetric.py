@@ -45,7 +45,7 @@ import numpy as np
 import sympy
 
 from .activations import activation
-from .ansatz import GroupAnsatz, _evaluate
+from .ansatz import GroupAnsatz, _evaluate, recognise_rational as _recognise
 from .backends import c_
 from .errors import ConvergenceError, DomainError, NoClosedFormError, ShapeError, SymlandError
 
@@ -75,15 +75,6 @@ def decouples(act) -> bool:
     if not act.has_closed_form:
         return False
     return sympy.simplify(act.kernel_expr.subs(c_, 0)) == 0
-
-
-def _recognise(x, dps):
-    """Exact rational (or None) for an mpmath number known to ``dps`` digits."""
-    with mpmath.workdps(dps + 10):
-        fr = sympy.Rational(mpmath.nstr(x, dps + 5)).limit_denominator(10**8)
-        if abs(mpmath.mpf(fr.p) / fr.q - x) <= mpmath.mpf(10) ** (-(dps - 5)) * max(1, abs(x)):
-            return fr
-    return None
 
 
 @functools.lru_cache(maxsize=None)
