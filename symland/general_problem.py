@@ -134,17 +134,6 @@ class GeneralTeacherStudent(TeacherStudent):
         self._V, self._b, self._tb, self._k = V[keep], b[keep], tb[keep], int(np.count_nonzero(keep))
         self._zero_means_st = not self.bias and not np.any(self._tb != 0)
 
-    @classmethod
-    def orthonormal(cls, activation_name, k, n, d=None, train_output=True, student_output=None, bias=False,
-                    teacher_activation=None, teacher_bias=None):
-        r"""Orthonormal teacher $V$ = first ``k`` rows of $I_d$ (default ``d = k``), $b = 1$."""
-        d = k if d is None else d
-        if d < k:
-            raise ShapeError(f"orthonormal teacher needs d >= k, got d={d}, k={k}")
-        return GeneralTeacherStudent(activation_name, np.eye(d)[:k], np.ones(k), n=n, train_output=train_output,
-                                     student_output=student_output, bias=bias,
-                                     teacher_activation=teacher_activation, teacher_bias=teacher_bias)
-
     # ------------------------------------------------------------------
     @property
     def num_params(self) -> int:

@@ -205,16 +205,16 @@ class TeacherStudent:
 
     # ------------------------------------------------------------------
     @classmethod
-    def orthonormal(cls, activation_name, k, n, d=None, train_output=True, student_output=None, glus=0):
-        r"""Orthonormal teacher: $V$ = first ``k`` rows of $I_d$ (default ``d = k``), $b = 1$."""
+    def orthonormal(cls, activation_name, k, n, d=None, train_output=True, student_output=None, **options):
+        r"""Orthonormal teacher: $V$ = first ``k`` rows of $I_d$ (default ``d = k``), $b = 1$.
+
+        ``options`` go to the constructor (``glus``, ``bias``, ``teacher_activation``, ``teacher_bias``).
+        """
         d = k if d is None else d
         if d < k:
             raise ShapeError(f"orthonormal teacher needs d >= k, got d={d}, k={k}")
-        if glus:
-            return cls(activation_name, np.eye(d)[:k], np.ones(k), n=n, train_output=train_output,
-                       student_output=student_output, glus=glus)
         return cls(activation_name, np.eye(d)[:k], np.ones(k), n=n, train_output=train_output,
-                   student_output=student_output)
+                   student_output=student_output, **options)
 
     @property
     def num_params(self) -> int:
