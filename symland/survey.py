@@ -160,9 +160,8 @@ def _channel_outcome(problem, theta, dps):
     """A :class:`ChannelOutcome` when ``theta`` sits in a channel, else ``None`` (finite end point)."""
     from . import channels
 
-    from .problems import TeacherStudent
-
-    # plain networks only (biases / mixed activations have other parameter layouts)
+    # plain networks only: biases / mixed activations have other parameter layouts (run_start is public,
+    # so this holds without survey's own check)
     if type(problem) is not TeacherStudent or problem.glus or not problem.train_output or problem.n < 2:
         return None
     det = channels.detect(problem, theta)
