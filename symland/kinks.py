@@ -1,0 +1,584 @@
+r"""Kink-aware Gaussian quadrature for any piecewise-smooth activation.
+
+Activations with kinks or jumps (``Min(Max(z, -1), 1)``, ``Max(z - 1, 0)``,
+``Max(z, 0)*tanh(z)``, ``Heaviside(z - 1/2)`` ...) have no classical
+derivatives, but Price's partials $E[s^{(P)}(u)\,t^{(Q)}(v)]$ exist in the
+sense of distributions (a jump contributes a $\delta$).  This module evaluates
+them while evaluating only $s$ and $t$ themselves.
+
+**Bivariate formula.**  $(u, v)$ Gaussian with means $(m_1, m_2)$, covariance
+$\Sigma = [[a, c], [c, b]]$, $D = ab - c^2 > 0$, density $N(u, v; m, \Sigma)$.
+Because $E[s(u)t(v)]$ depends on the means only through $s(m_1 + \cdot)$ and
+$t(m_2 + \cdot)$,
+
+.. math:: E[s^{(P)}(u)\,t^{(Q)}(v)] = \partial_{m_1}^P\partial_{m_2}^Q E[s(u)t(v)]
+          = E\big[s(u)\,t(v)\,H_{P,Q}(u - m_1, v - m_2)\big],
+          \qquad H_{P,Q} = \frac{\partial_{m_1}^P\partial_{m_2}^Q N}{N},
+
+a bivariate Hermite polynomial with generating function
+$N(w; m + h)/N(w; m) = \exp(h^\top\Sigma^{-1}(w - m) - \tfrac12 h^\top\Sigma^{-1}h)$.
+With the Cholesky variables $u = m_1 + \sqrt a\,x$,
+$v = m_2 + (c/\sqrt a)\,x + \sqrt{D/a}\,y$ ($x, y$ independent standard
+normals) the generating function factorises: $h^\top\Sigma^{-1}(w - m) = g_1x + g_2y$
+and $h^\top\Sigma^{-1}h = g_1^2 + g_2^2$ with $g_1 = h_1/\sqrt a$,
+$g_2 = (a h_2 - c h_1)/\sqrt{aD}$, so by $e^{gx - g^2/2} = \sum_n \mathrm{He}_n(x)g^n/n!$
+
+.. math:: H_{P,Q} = P!\,Q!\sum_{j + k = P + Q}\frac{\mathrm{He}_j(x)\,\mathrm{He}_k(y)}{j!\,k!}
+          \,[h_1^P h_2^Q]\,g_1^j g_2^k
+          = \sum_{r=0}^{P}\binom{P}{r}\frac{(-c)^r a^{Q/2}}{a^{(P-r)/2}(aD)^{(r+Q)/2}}
+            \,\mathrm{He}_{P-r}(x)\,\mathrm{He}_{Q+r}(y).
+
+:func:`hermite_weight_terms` derives this once in SymPy (exact in ``a, c, D``;
+$b = (c^2 + D)/a$ does not appear) and caches it.  **One dimension**
+($u \sim N(m, t)$, used for diagonals $E[h^{(n)}(u)]$ with $h = s^2$):
+$E[h^{(n)}(u)] = t^{-n/2}\,E[h(u)\,\mathrm{He}_n((u - m)/\sqrt t)]$.
+
+**Quadrature.**  The kinks of $s$ and $t$ (:func:`kink_points`, exact SymPy
+reals) are panel edges: in float64 a composite 12-point Gauss–Legendre rule on
+the standard-normal variables truncated to $[-L, L]$ ($L = 8.5$, grown for high
+orders so that $L^{P+Q}\varphi(L) < 10^{-17}$), outer panels in $x$ with the
+kinks $x = (k_s - m_1)/\sqrt a$ of $s$ as extra edges, and for every outer node
+inner panels in $y$ with the kinks $y = (k_t - m_2 - cx/\sqrt a)/\sqrt{D/a}$ of
+$t$ as extra edges (they move with $x$); every panel therefore sees an analytic
+integrand.  Panels are narrower than half the distance $\pi/(2\sigma)$ of the
+complex poles of tanh-like activations (as ``quadrature._panels``), per
+direction.  Fully vectorised over the nodes; a Python loop runs over the
+broadcast entries only.  At high precision, nested ``mpmath.quad``
+(Gauss–Legendre) with the kinks as interval end points, on $[-L_{mp}, L_{mp}]$
+with a tail below $10^{-(dps + 15)}$, at ``dps + 15`` working digits (so
+irrational constants in the expressions and the kinks carry ``dps + 15``
+digits); the outer error estimate and the worst inner one (weighted by the
+outer integrand) are checked against $10^{-dps}\max(1, |value|)$, and a
+:class:`~symland.errors.ConvergenceError` is raised otherwise.
+
+**Accuracy and cost** (measured in ``tests/test_kinks.py`` against
+independent closed forms of :mod:`symland.bias`, see :data:`ACCURACY`):
+see the constant for the figures.  The integrand $s\,t\,H_{P,Q}$ is
+evaluated in float64, so the absolute error is about $10^{-15}$ times
+$E|s\,t\,H_{P,Q}|$, which grows like $(1 - \rho^2)^{-(P+Q)/2}$ with the
+correlation $\rho = c/\sqrt{ab}$: values that are small compared with that
+scale (a partial close to a zero crossing) have a larger relative error.
+
+Limitations: the pieces between kinks must be analytic (``Abs(z)**(1/2)``
+has its singular point as a panel edge, but Gauss–Legendre converges only
+algebraically there); an expression containing ``DiracDelta`` is not a
+function and is refused by the evaluators (its kinks are still reported).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import mpmath
+import numpy as np
+import sympy
+
+from .activations import Activation, z
+from .backends import D_, a_, c_
+from .errors import ConvergenceError, DomainError, NoClosedFormError
+
+__all__ = [
+    "ACCURACY",
+    "kink_points",
+    "hermite_weight_terms",
+    "hermite_weight_expr",
+    "expect2_float",
+    "expect2_mp",
+    "expect1_float",
+    "expect1_mp",
+]
+
+#: measured accuracy and cost (tests/test_kinks.py; figures in the module docstring)
+ACCURACY = (
+    "kinks: float64 composite Gauss-Legendre with the kinks as panel edges; mpmath nested "
+    "quad (Gauss-Legendre) with the kinks as end points and its error estimate checked"
+)
+
+#: standard-normal variables for the Cholesky form and the Hermite weights
+x_, y_ = sympy.symbols("x y", real=True)
+
+_Q = 12  # Gauss-Legendre nodes per panel (float64)
+_WIDTH = 0.5  # panel width / distance of the nearest complex pole (as quadrature._WIDTH)
+_MAX_ORDER = 12  # P, Q <= 6 each in practice; the derivation works for any order
+
+
+# ---------------------------------------------------------------------------
+# kinks
+# ---------------------------------------------------------------------------
+#: functions whose non-smooth points cannot be listed (periodic jumps) or have no real meaning here
+_REFUSED = (sympy.floor, sympy.ceiling, sympy.frac, sympy.Mod, sympy.re, sympy.im, sympy.arg)
+
+
+def _normalise(expr):
+    """``expr`` (SymPy expression, string or :class:`Activation`) rewritten in :data:`z`."""
+    if isinstance(expr, Activation):
+        expr = expr.expr
+    expr = sympy.sympify(expr)
+    free = expr.free_symbols
+    if len(free) > 1:
+        raise ValueError(f"expression {expr} must depend on one variable, found {sorted(map(str, free))}")
+    if free:
+        sym = free.pop()
+        if sym != z:
+            expr = expr.xreplace({sym: z})
+    return expr
+
+
+def _real_roots(g, what):
+    """Exact real roots of ``g(z)``; the boundary points if ``g`` vanishes on intervals."""
+    if not g.has(z):
+        return set()
+    try:
+        sol = sympy.solveset(g, z, sympy.S.Reals)
+        if not isinstance(sol, sympy.FiniteSet):
+            if isinstance(sol, sympy.ConditionSet):
+                raise NotImplementedError
+            sol = sol.boundary
+    except NotImplementedError:
+        sol = None
+    if not isinstance(sol, sympy.FiniteSet):
+        raise NoClosedFormError(
+            f"cannot list the kinks of {what}: the real roots of {g} are not a finite set of exact "
+            f"numbers (found {sol}); kink-aware quadrature needs every non-smooth point"
+        )
+    out = set()
+    for r in sol:
+        if r in (sympy.oo, -sympy.oo):
+            continue
+        if r.is_real is False or r.free_symbols:
+            continue
+        if r.is_real is None:
+            val = sympy.N(r, 50)
+            if abs(sympy.im(val)) > 1e-40:
+                continue
+        out.add(r)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _kinks_cached(expr):
+    pts = set()
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, _REFUSED) and node.has(z):
+            raise NoClosedFormError(
+                f"cannot list the kinks of {expr}: {type(node).__name__} has infinitely many or no "
+                "well-defined non-smooth points"
+            )
+        args = []
+        if isinstance(node, (sympy.Heaviside, sympy.DiracDelta, sympy.Abs, sympy.sign)):
+            args = [node.args[0]]
+        elif isinstance(node, (sympy.Max, sympy.Min)):
+            xs = node.args
+            args = [xs[i] - xs[j] for i in range(len(xs)) for j in range(i + 1, len(xs))]
+        elif isinstance(node, sympy.Piecewise):
+            for _, cond in node.args:
+                if cond in (sympy.true, sympy.false) or not cond.has(z):
+                    continue
+                rels = cond.atoms(sympy.core.relational.Relational)
+                if not rels:
+                    raise NoClosedFormError(f"cannot list the kinks of {expr}: condition {cond} is not relational")
+                args += [r.lhs - r.rhs for r in rels]
+        elif isinstance(node, sympy.Pow) and node.base.has(z) and node.exp.is_integer is not True:
+            args = [node.base]  # non-integer power: not smooth where the base vanishes
+        elif isinstance(node, sympy.log) and node.args[0].has(z):
+            args = [node.args[0]]
+        for g in args:
+            pts |= _real_roots(g, expr)
+    pts = sorted(pts, key=lambda r: sympy.N(r, 50))
+    out = []
+    for r in pts:  # drop exact duplicates written differently
+        if out and abs(sympy.N(r - out[-1], 60)) < sympy.Float("1e-45"):
+            continue
+        out.append(r)
+    return tuple(out)
+
+
+def kink_points(expr) -> tuple:
+    r"""Sorted exact real points where ``expr`` or one of its derivatives is not smooth.
+
+    ``expr`` is a SymPy expression (or string, or :class:`~symland.activations.Activation`)
+    in :data:`symland.activations.z` or any single free symbol.  Candidates are the
+    real roots of the arguments of ``Heaviside``, ``DiracDelta``, ``Abs``, ``sign``,
+    of the pairwise differences of ``Max``/``Min`` arguments, of the two sides of
+    every relation in a ``Piecewise`` condition, and of the bases of non-integer
+    powers and the arguments of ``log`` (a superset of the kinks: an extra point
+    only adds a panel edge).  Returns ``()`` for smooth expressions.
+
+    Raises :class:`~symland.errors.NoClosedFormError` when the candidates cannot be
+    listed exactly (infinitely many, as for ``Heaviside(sin(z))``, or roots SymPy
+    cannot find), and ``ValueError`` for more than one free symbol.
+    """
+    return _kinks_cached(_normalise(expr))
+
+
+# ---------------------------------------------------------------------------
+# Hermite weights
+# ---------------------------------------------------------------------------
+def _check_order(P, Q):
+    for nm, v in (("P", P), ("Q", Q)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"argument {nm} must be a non-negative integer (derivative order), got {v!r}")
+    if P + Q > _MAX_ORDER:
+        raise ValueError(f"derivative orders P + Q must be <= {_MAX_ORDER}, got P={P}, Q={Q}")
+    return int(P), int(Q)
+
+
+@functools.lru_cache(maxsize=None)
+def hermite_weight_terms(P: int, Q: int):
+    r"""$H_{P,Q}$ as exact terms ``((j, k, coefficient), ...)``: $H_{P,Q} = \sum C_{jk}(a, c, D)\,\mathrm{He}_j(x)\mathrm{He}_k(y)$.
+
+    Derived from the generating function
+    $\exp(g_1x + g_2y - (g_1^2 + g_2^2)/2)$, $g_1 = h_1/\sqrt a$,
+    $g_2 = (ah_2 - ch_1)/\sqrt{aD}$: $H_{P,Q} = P!Q!\sum_{j+k=P+Q}
+    \mathrm{He}_j(x)\mathrm{He}_k(y)[h_1^Ph_2^Q]g_1^jg_2^k/(j!k!)$.
+    """
+    P, Q = _check_order(P, Q)
+    h1, h2 = sympy.symbols("h1 h2")
+    g1 = h1 / sympy.sqrt(a_)
+    g2 = (a_ * h2 - c_ * h1) / sympy.sqrt(a_ * D_)
+    n = P + Q
+    terms = []
+    for j in range(n + 1):
+        k = n - j
+        poly = sympy.Poly(sympy.expand(g1**j * g2**k), h1, h2)
+        coef = poly.coeff_monomial(h1**P * h2**Q)
+        if coef != 0:
+            coef = sympy.factor(sympy.factorial(P) * sympy.factorial(Q) * coef / (sympy.factorial(j) * sympy.factorial(k)))
+            terms.append((j, k, coef))
+    return tuple(terms)
+
+
+def hermite_weight_expr(P: int, Q: int) -> sympy.Expr:
+    r"""$H_{P,Q}(x, y; a, c, D)$ as one SymPy polynomial in the Cholesky variables :data:`x_`, :data:`y_`."""
+    return sympy.Add(*(cf * sympy.hermite_prob(j, x_) * sympy.hermite_prob(k, y_) for j, k, cf in hermite_weight_terms(P, Q)))
+
+
+@functools.lru_cache(maxsize=None)
+def _coef_fn(P, Q, mp):
+    terms = hermite_weight_terms(P, Q)
+    f = sympy.lambdify((a_, c_, D_), [cf for _, _, cf in terms], modules="mpmath" if mp else "numpy")
+    return [(j, k) for j, k, _ in terms], f
+
+
+def _hermite_table(n, x):
+    """``[He_0(x), ..., He_n(x)]`` by the recurrence He_{k+1} = x He_k - k He_{k-1}."""
+    out = [x * 0 + 1]
+    if n >= 1:
+        out.append(x * 1)
+    for k in range(1, n):
+        out.append(x * out[k] - k * out[k - 1])
+    return out
+
+
+# ---------------------------------------------------------------------------
+# compiled activations
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _compiled(expr, mp: bool):
+    if expr.has(sympy.DiracDelta):
+        raise NoClosedFormError(
+            f"{expr} contains DiracDelta, which is not a function: the kink-aware quadrature "
+            "evaluates the activation pointwise"
+        )
+    f = sympy.lambdify(z, expr, modules="mpmath" if mp else ["scipy", "numpy"])
+    if mp:
+        return f
+
+    def g(v):
+        return np.asarray(f(v), dtype=float) * np.ones_like(v)
+
+    return g
+
+
+def _prepare(expr, mp):
+    e = _normalise(expr)
+    return e, _compiled(e, mp), kink_points(e)
+
+
+# ---------------------------------------------------------------------------
+# input checks
+# ---------------------------------------------------------------------------
+def _check_cov(a, b, c, D, m1, m2):
+    vals = {"a": a, "b": b, "c": c, "D": D, "m1": m1, "m2": m2}
+    for nm, v in vals.items():
+        if not np.all(np.isfinite(v)):
+            raise DomainError(f"argument {nm} must be finite")
+    for nm in ("a", "b"):
+        if np.any(vals[nm] <= 0):
+            raise DomainError(
+                f"argument {nm} is a variance and must be > 0 (the integration-by-parts weights need Sigma^-1)"
+            )
+    if np.any(D <= 0):
+        raise DomainError("argument D = ab - c^2 must be > 0 (the integration-by-parts weights need Sigma^-1)")
+    scale = a * b + c * c
+    if np.any(np.abs(D - (a * b - c * c)) > 1e-8 * scale):
+        raise DomainError("argument D must equal a*b - c**2 (to relative 1e-8)")
+
+
+def _tail(n: int, eps: float, L0: float) -> float:
+    """Smallest L >= L0 (step 0.25) with L^n phi(L) < eps."""
+    L = L0
+    while (n * math.log(L) - L * L / 2 - 0.5 * math.log(2 * math.pi)) > math.log(eps):
+        L += 0.25
+    return L
+
+
+@functools.lru_cache(maxsize=None)
+def _gl(nq):
+    return np.polynomial.legendre.leggauss(nq)
+
+
+def _panel_nodes(edges):
+    """GL nodes/weights on panels between sorted ``edges`` (last axis); returns flattened last axis."""
+    g, gw = _gl(_Q)
+    half = (edges[..., 1:] - edges[..., :-1]) / 2
+    mid = (edges[..., 1:] + edges[..., :-1]) / 2
+    x = mid[..., :, None] + half[..., :, None] * g
+    w = half[..., :, None] * gw
+    shp = edges.shape[:-1] + (-1,)
+    x = x.reshape(shp)
+    w = w.reshape(shp) * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+    return x, w
+
+
+def _edges(L, width, kinks):
+    """Uniform edges of panels narrower than ``width`` on [-L, L] plus ``kinks`` (clipped), sorted."""
+    n = int(min(4096, max(17, math.ceil(2 * L / width))))
+    grid = np.linspace(-L, L, n + 1)
+    kinks = np.clip(kinks, -L, L)
+    if kinks.ndim == 1:
+        return np.sort(np.concatenate([grid, kinks]))
+    return np.sort(np.concatenate([np.broadcast_to(grid, kinks.shape[:-1] + grid.shape), kinks], axis=-1), axis=-1)
+
+
+def _width(std):
+    return min(1.0, _WIDTH * (np.pi / 2) / max(std, 1e-300))
+
+
+# ---------------------------------------------------------------------------
+# float64
+# ---------------------------------------------------------------------------
+def _one2(fs, ks, ft, kt, idx, cf, nmax_y, L, a, c, D, m1, m2):
+    sa = math.sqrt(a)
+    mu, sig = c / sa, math.sqrt(D / a)
+    xe = _edges(L, _width(sa), (ks - m1) / sa)
+    X, WX = _panel_nodes(xe)
+    ye = _edges(L, _width(sig), (kt[None, :] - m2 - mu * X[:, None]) / sig)
+    Y, WY = _panel_nodes(ye)
+    T = ft(m2 + mu * X[:, None] + sig * Y) * WY  # (Nx, Ny)
+    hy = _hermite_table(nmax_y, Y)
+    hx = _hermite_table(max(j for j, _ in idx), X)
+    SX = fs(m1 + sa * X) * WX
+    total = 0.0
+    for (j, k), C in zip(idx, cf):
+        total += C * np.dot(SX * hx[j], np.einsum("ij,ij->i", T, hy[k]))
+    return total
+
+
+def expect2_float(s_expr, t_expr, P, Q, a, b, c, D, m1=0.0, m2=0.0):
+    r"""$E[s^{(P)}(u)\,t^{(Q)}(v)]$ (distributional derivatives) in float64.
+
+    $(u, v)$ Gaussian with means $(m_1, m_2)$ and covariance $[[a, c], [c, b]]$,
+    $D = ab - c^2$ (passed separately, as computed accurately by the caller).
+    Evaluated as $E[s(u)t(v)H_{P,Q}]$ by composite Gauss–Legendre with the kinks
+    of $s$ (outer, in $x$) and of $t$ (inner, in $y$, moving with $x$) as panel
+    edges; numpy-broadcast over ``a, b, c, D, m1, m2``.  Raises
+    :class:`~symland.errors.DomainError` unless $a, b, D > 0$ and all finite.
+    """
+    P, Q = _check_order(P, Q)
+    _, fs, ks = _prepare(s_expr, False)
+    _, ft, kt = _prepare(t_expr, False)
+    arrs = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, D, m1, m2)))
+    _check_cov(*arrs)
+    shape = arrs[0].shape
+    a, b, c, D, m1, m2 = (v.ravel() for v in arrs)
+    ks = np.array([float(k) for k in ks], dtype=float)
+    kt = np.array([float(k) for k in kt], dtype=float)
+    idx, coef = _coef_fn(P, Q, False)
+    nmax_y = max(k for _, k in idx)
+    L = _tail(P + Q, 1e-17, 8.5)
+    out = np.empty(a.shape)
+    for i in range(a.size):
+        cf = [float(v) for v in coef(a[i], c[i], D[i])]
+        out[i] = _one2(fs, ks, ft, kt, idx, cf, nmax_y, L, a[i], c[i], D[i], m1[i], m2[i])
+    return out.reshape(shape) if shape else float(out[0])
+
+
+def _check_1d(t, m):
+    for nm, v in (("t", t), ("m", m)):
+        if not np.all(np.isfinite(v)):
+            raise DomainError(f"argument {nm} must be finite")
+    if np.any(t <= 0):
+        raise DomainError("argument t is a variance and must be > 0 (the integration-by-parts weight needs 1/t)")
+
+
+def _check_n(n):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0 or n > _MAX_ORDER:
+        raise ValueError(f"argument n must be an integer in 0..{_MAX_ORDER} (derivative order), got {n!r}")
+    return int(n)
+
+
+def expect1_float(h_expr, n, t, m=0.0):
+    r"""$E[h^{(n)}(u)]$, $u \sim N(m, t)$ (distributional derivative), in float64.
+
+    $= t^{-n/2}E[h(u)\mathrm{He}_n((u - m)/\sqrt t)]$ by composite Gauss–Legendre with
+    the kinks of $h$ as panel edges; broadcast over ``t, m``.
+    """
+    n = _check_n(n)
+    _, fh, kh = _prepare(h_expr, False)
+    tt, mm = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(m, dtype=float))
+    _check_1d(tt, mm)
+    shape = tt.shape
+    tt, mm = tt.ravel(), mm.ravel()
+    kh = np.array([float(k) for k in kh], dtype=float)
+    L = _tail(n, 1e-17, 8.5)
+    out = np.empty(tt.shape)
+    for i in range(tt.size):
+        st = math.sqrt(tt[i])
+        X, W = _panel_nodes(_edges(L, _width(st), (kh - mm[i]) / st))
+        out[i] = np.dot(fh(mm[i] + st * X) * W, _hermite_table(n, X)[n]) / st**n
+    return out.reshape(shape) if shape else float(out[0])
+
+
+# ---------------------------------------------------------------------------
+# mpmath
+# ---------------------------------------------------------------------------
+def _check_dps(dps):
+    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or dps < 16:
+        from .errors import PrecisionError
+
+        raise PrecisionError(f"argument dps must be an integer >= 16 (float64 is the dps=None path), got {dps!r}")
+    return int(dps)
+
+
+def _mp_tail(n, dps):
+    """L with L^n phi(L) < 10^-(dps + 15)."""
+    return mpmath.mpf(_tail(n, 10.0 ** (-(dps + 15)), 8.5))
+
+
+def _points(L, width, kinks):
+    """Interval end points for mpmath.quad: [-L, L] cut into pieces of at most ``width`` and at the kinks."""
+    n = max(2, int(math.ceil(2 * float(L) / width)))
+    pts = [-L + 2 * L * i / n for i in range(n + 1)]
+    pts += [k for k in kinks if -L < k < L]
+    return sorted(set(pts))
+
+
+def _mp_check(val, err, what, dps):
+    tol = mpmath.mpf(10) ** (-dps) * max(1, abs(val))
+    if not (err <= tol):
+        raise ConvergenceError(
+            f"mpmath quadrature of {what} did not reach {dps} digits (error estimate "
+            f"{mpmath.nstr(err, 3)}, value {mpmath.nstr(val, 10)}); the integrand may not be "
+            "piecewise analytic between the listed kinks",
+            [mpmath.nstr(err, 5)],
+        )
+
+
+def _mp_width(std):
+    # wider panels than float64: Gauss-Legendre in mpmath raises its degree instead
+    return min(4.0, 2 * (math.pi / 2) / max(float(std), 1e-300))
+
+
+def _hermite_poly_coeffs(n):
+    """Monomial coefficients of He_0..He_n (exact integers), highest degree first, for polyval."""
+    out = []
+    for k in range(n + 1):
+        p = sympy.Poly(sympy.hermite_prob(k, x_), x_)
+        out.append([int(cf) for cf in p.all_coeffs()])
+    return out
+
+
+def expect2_mp(s_expr, t_expr, P, Q, a, b, c, D, m1=0, m2=0, dps=30):
+    r"""$E[s^{(P)}(u)\,t^{(Q)}(v)]$ at ``dps`` digits (one mpmath number).
+
+    Same formula as :func:`expect2_float`; nested ``mpmath.quad``
+    (Gauss–Legendre) on $[-L_{mp}, L_{mp}]^2$ in the Cholesky variables with the
+    kinks of $s$ and (for each outer node) of $t$ as interval end points, at
+    ``dps + 15`` working digits.  The outer error estimate and the worst inner
+    one (times the outer weight) must be below $10^{-dps}\max(1, |value|)$,
+    else :class:`~symland.errors.ConvergenceError`.
+    """
+    P, Q = _check_order(P, Q)
+    dps = _check_dps(dps)
+    es, fs, ks = _prepare(s_expr, True)
+    et, ft, kt = _prepare(t_expr, True)
+    for nm, v in (("a", a), ("b", b), ("c", c), ("D", D), ("m1", m1), ("m2", m2)):
+        if np.ndim(v) != 0:
+            raise ValueError(f"argument {nm} must be a scalar on the mpmath path")
+    with mpmath.workdps(dps + 15):
+        a, b, c, D, m1, m2 = (mpmath.mpf(v) for v in (a, b, c, D, m1, m2))
+        _check_cov(*(float(v) if mpmath.isfinite(v) else float("nan") for v in (a, b, c, D, m1, m2)))
+        ks = [sympy.N(k, dps + 20) for k in ks]
+        kt = [sympy.N(k, dps + 20) for k in kt]
+        ks = [mpmath.mpf(str(k)) for k in ks]
+        kt = [mpmath.mpf(str(k)) for k in kt]
+        idx, coef = _coef_fn(P, Q, True)
+        cf = coef(a, c, D)
+        nx, ny = max(j for j, _ in idx), max(k for _, k in idx)
+        he = _hermite_poly_coeffs(max(nx, ny))
+        L = _mp_tail(P + Q, dps)
+        sa = mpmath.sqrt(a)
+        mu, sig = c / sa, mpmath.sqrt(D / a)
+        norm = 1 / mpmath.sqrt(2 * mpmath.pi)
+        xpts = _points(L, _mp_width(sa), [(k - m1) / sa for k in ks])
+        wy = _mp_width(sig)
+        worst = [mpmath.mpf(0)]
+        quad_kw = dict(method="gauss-legendre", error=True)
+
+        def outer(x):
+            sv = fs(m1 + sa * x)
+            if not sv:
+                return mpmath.mpf(0)
+            weight = sv * mpmath.exp(-x * x / 2) * norm
+            hx = [mpmath.polyval(he[j], x) for j in range(nx + 1)]
+            # polynomial in y: sum_k A_k He_k(y), A_k = sum_j C_jk He_j(x)
+            A = [mpmath.mpf(0)] * (ny + 1)
+            for (j, k), C in zip(idx, cf):
+                A[k] += C * hx[j]
+            poly = [mpmath.mpf(0)] * (ny + 1)  # monomial coefficients, highest first
+            for k in range(ny + 1):
+                if A[k]:
+                    for d, h in enumerate(he[k]):
+                        poly[ny - k + d] += A[k] * h
+            base = m2 + mu * x
+            ypts = _points(L, wy, [(k - base) / sig for k in kt])
+            val, err = mpmath.quad(
+                lambda y: ft(base + sig * y) * mpmath.polyval(poly, y) * mpmath.exp(-y * y / 2), ypts, **quad_kw
+            )
+            worst[0] = max(worst[0], abs(weight) * err * norm)
+            return weight * val * norm
+
+        val, err = mpmath.quad(outer, xpts, **quad_kw)
+        _mp_check(val, max(err, worst[0] * 2 * L), f"E[s^({P})(u) t^({Q})(v)] for s = {es}, t = {et}", dps)
+    with mpmath.workdps(dps):
+        return +val
+
+
+def expect1_mp(h_expr, n, t, m=0, dps=30):
+    r"""$E[h^{(n)}(u)]$, $u \sim N(m, t)$, at ``dps`` digits: $t^{-n/2}E[h(u)\mathrm{He}_n((u-m)/\sqrt t)]$ by
+    ``mpmath.quad`` (Gauss–Legendre) split at the kinks of $h$, error estimate checked."""
+    n = _check_n(n)
+    dps = _check_dps(dps)
+    eh, fh, kh = _prepare(h_expr, True)
+    for nm, v in (("t", t), ("m", m)):
+        if np.ndim(v) != 0:
+            raise ValueError(f"argument {nm} must be a scalar on the mpmath path")
+    with mpmath.workdps(dps + 15):
+        t, m = mpmath.mpf(t), mpmath.mpf(m)
+        _check_1d(np.array(float(t) if mpmath.isfinite(t) else np.nan), np.array(float(m) if mpmath.isfinite(m) else np.nan))
+        kh = [mpmath.mpf(str(sympy.N(k, dps + 20))) for k in kh]
+        st = mpmath.sqrt(t)
+        he = _hermite_poly_coeffs(n)[n]
+        L = _mp_tail(n, dps)
+        norm = 1 / mpmath.sqrt(2 * mpmath.pi)
+        pts = _points(L, _mp_width(st), [(k - m) / st for k in kh])
+        val, err = mpmath.quad(
+            lambda x: fh(m + st * x) * mpmath.polyval(he, x) * mpmath.exp(-x * x / 2),
+            pts, method="gauss-legendre", error=True,
+        )
+        val, err = val * norm / st**n, err * norm / st**n
+        _mp_check(val, err, f"E[h^({n})(u)] for h = {eh}", dps)
+    with mpmath.workdps(dps):
+        return +val
