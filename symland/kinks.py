@@ -452,9 +452,15 @@ def _check_dps(dps):
     return int(dps)
 
 
+#: working digits of the mpmath quadrature beyond the requested ones
+_GUARD_QUAD = 8
+#: digits beyond the requested ones at which s and t (and so their irrational constants) and the kinks are evaluated
+_GUARD_EVAL = 15
+
+
 def _mp_tail(n, dps):
-    """L with L^n phi(L) < 10^-(dps + 15)."""
-    return mpmath.mpf(_tail(n, 10.0 ** (-(dps + 15)), 8.5))
+    """L with L^n phi(L) < 10^-(dps + _GUARD_EVAL)."""
+    return mpmath.mpf(_tail(n, 10.0 ** (-(dps + _GUARD_EVAL)), 8.5))
 
 
 def _points(L, width, kinks):
@@ -477,8 +483,14 @@ def _mp_check(val, err, what, dps):
 
 
 def _mp_width(std):
-    # wider panels than float64: Gauss-Legendre in mpmath raises its degree instead
-    return min(4.0, 2 * (math.pi / 2) / max(float(std), 1e-300))
+    """Panel width in the standard-normal variable for mpmath's Gauss-Legendre.
+
+    Much wider than in float64: mpmath raises the degree instead of splitting, and wide
+    panels are cheapest for entire integrands (measured: 7 -> 14 halves the cost for
+    relu x relu); for tanh-like poles at distance pi/(2 std), at most 8x that distance
+    (but not below 7).
+    """
+    return max(7.0, min(14.0, 8 * (math.pi / 2) / max(float(std), 1e-300)))
 
 
 def _hermite_poly_coeffs(n):
@@ -490,42 +502,69 @@ def _hermite_poly_coeffs(n):
     return out
 
 
+def _at_eval_precision(f, dps):
+    """``f`` evaluated at ``dps + _GUARD_EVAL`` digits (so its irrational constants carry them)."""
+    prec = dps + _GUARD_EVAL
+
+    def g(x):
+        with mpmath.workdps(prec):
+            return f(x)
+
+    return g
+
+
+def _mp_kinks(kinks, dps):
+    return [mpmath.mpf(sympy.N(k, dps + _GUARD_EVAL + 5)) for k in kinks]
+
+
+def _mp_scalars(names, values):
+    for nm, v in zip(names, values):
+        if np.ndim(v) != 0:
+            raise ValueError(f"argument {nm} must be a scalar on the mpmath path")
+    out = []
+    for nm, v in zip(names, values):
+        try:
+            out.append(mpmath.mpf(v))
+        except (TypeError, ValueError):
+            raise DomainError(f"argument {nm} must be a real number, got {v!r}") from None
+    return out
+
+
 def expect2_mp(s_expr, t_expr, P, Q, a, b, c, D, m1=0, m2=0, dps=30):
     r"""$E[s^{(P)}(u)\,t^{(Q)}(v)]$ at ``dps`` digits (one mpmath number).
 
     Same formula as :func:`expect2_float`; nested ``mpmath.quad``
     (Gauss–Legendre) on $[-L_{mp}, L_{mp}]^2$ in the Cholesky variables with the
     kinks of $s$ and (for each outer node) of $t$ as interval end points, at
-    ``dps + 15`` working digits.  The outer error estimate and the worst inner
-    one (times the outer weight) must be below $10^{-dps}\max(1, |value|)$,
-    else :class:`~symland.errors.ConvergenceError`.
+    ``dps + 8`` working digits, $s$ and $t$ evaluated at ``dps + 15``.  The
+    outer error estimate and the worst inner one (times the outer weight and the
+    interval length) must be below $10^{-dps}\max(1, |value|)$, else
+    :class:`~symland.errors.ConvergenceError`.  Cost: seconds for piecewise
+    polynomials, about a minute at ``dps=30`` when one side is erf (each mpmath
+    erf costs ~0.1 ms and the nested rule needs a few 10^5 of them).
     """
     P, Q = _check_order(P, Q)
     dps = _check_dps(dps)
     es, fs, ks = _prepare(s_expr, True)
     et, ft, kt = _prepare(t_expr, True)
-    for nm, v in (("a", a), ("b", b), ("c", c), ("D", D), ("m1", m1), ("m2", m2)):
-        if np.ndim(v) != 0:
-            raise ValueError(f"argument {nm} must be a scalar on the mpmath path")
-    with mpmath.workdps(dps + 15):
-        a, b, c, D, m1, m2 = (mpmath.mpf(v) for v in (a, b, c, D, m1, m2))
-        _check_cov(*(float(v) if mpmath.isfinite(v) else float("nan") for v in (a, b, c, D, m1, m2)))
-        ks = [sympy.N(k, dps + 20) for k in ks]
-        kt = [sympy.N(k, dps + 20) for k in kt]
-        ks = [mpmath.mpf(str(k)) for k in ks]
-        kt = [mpmath.mpf(str(k)) for k in kt]
+    fs, ft = _at_eval_precision(fs, dps), _at_eval_precision(ft, dps)
+    with mpmath.workdps(dps + _GUARD_EVAL):
+        a, b, c, D, m1, m2 = _mp_scalars(("a", "b", "c", "D", "m1", "m2"), (a, b, c, D, m1, m2))
+        _check_cov(*(np.array(float(v) if mpmath.isfinite(v) else np.nan) for v in (a, b, c, D, m1, m2)))
+        ks, kt = _mp_kinks(ks, dps), _mp_kinks(kt, dps)
         idx, coef = _coef_fn(P, Q, True)
         cf = coef(a, c, D)
-        nx, ny = max(j for j, _ in idx), max(k for _, k in idx)
-        he = _hermite_poly_coeffs(max(nx, ny))
-        L = _mp_tail(P + Q, dps)
         sa = mpmath.sqrt(a)
         mu, sig = c / sa, mpmath.sqrt(D / a)
+        L = _mp_tail(P + Q, dps)
+        xk = [(k - m1) / sa for k in ks]
+    nx, ny = max(j for j, _ in idx), max(k for _, k in idx)
+    he = _hermite_poly_coeffs(max(nx, ny))
+    with mpmath.workdps(dps + _GUARD_QUAD):
         norm = 1 / mpmath.sqrt(2 * mpmath.pi)
-        xpts = _points(L, _mp_width(sa), [(k - m1) / sa for k in ks])
+        xpts = _points(L, _mp_width(sa), xk)
         wy = _mp_width(sig)
         worst = [mpmath.mpf(0)]
-        quad_kw = dict(method="gauss-legendre", error=True)
 
         def outer(x):
             sv = fs(m1 + sa * x)
@@ -533,11 +572,11 @@ def expect2_mp(s_expr, t_expr, P, Q, a, b, c, D, m1=0, m2=0, dps=30):
                 return mpmath.mpf(0)
             weight = sv * mpmath.exp(-x * x / 2) * norm
             hx = [mpmath.polyval(he[j], x) for j in range(nx + 1)]
-            # polynomial in y: sum_k A_k He_k(y), A_k = sum_j C_jk He_j(x)
+            # H as a polynomial in y at this x: sum_k A_k He_k(y), A_k = sum_j C_jk He_j(x)
             A = [mpmath.mpf(0)] * (ny + 1)
             for (j, k), C in zip(idx, cf):
                 A[k] += C * hx[j]
-            poly = [mpmath.mpf(0)] * (ny + 1)  # monomial coefficients, highest first
+            poly = [mpmath.mpf(0)] * (ny + 1)  # monomial coefficients, highest degree first
             for k in range(ny + 1):
                 if A[k]:
                     for d, h in enumerate(he[k]):
@@ -545,12 +584,13 @@ def expect2_mp(s_expr, t_expr, P, Q, a, b, c, D, m1=0, m2=0, dps=30):
             base = m2 + mu * x
             ypts = _points(L, wy, [(k - base) / sig for k in kt])
             val, err = mpmath.quad(
-                lambda y: ft(base + sig * y) * mpmath.polyval(poly, y) * mpmath.exp(-y * y / 2), ypts, **quad_kw
+                lambda y: ft(base + sig * y) * mpmath.polyval(poly, y) * mpmath.exp(-y * y / 2),
+                ypts, method="gauss-legendre", error=True,
             )
             worst[0] = max(worst[0], abs(weight) * err * norm)
             return weight * val * norm
 
-        val, err = mpmath.quad(outer, xpts, **quad_kw)
+        val, err = mpmath.quad(outer, xpts, method="gauss-legendre", error=True)
         _mp_check(val, max(err, worst[0] * 2 * L), f"E[s^({P})(u) t^({Q})(v)] for s = {es}, t = {et}", dps)
     with mpmath.workdps(dps):
         return +val
@@ -558,22 +598,22 @@ def expect2_mp(s_expr, t_expr, P, Q, a, b, c, D, m1=0, m2=0, dps=30):
 
 def expect1_mp(h_expr, n, t, m=0, dps=30):
     r"""$E[h^{(n)}(u)]$, $u \sim N(m, t)$, at ``dps`` digits: $t^{-n/2}E[h(u)\mathrm{He}_n((u-m)/\sqrt t)]$ by
-    ``mpmath.quad`` (Gauss–Legendre) split at the kinks of $h$, error estimate checked."""
+    ``mpmath.quad`` (Gauss–Legendre) split at the kinks of $h$, error estimate checked
+    (working digits and guards as :func:`expect2_mp`)."""
     n = _check_n(n)
     dps = _check_dps(dps)
     eh, fh, kh = _prepare(h_expr, True)
-    for nm, v in (("t", t), ("m", m)):
-        if np.ndim(v) != 0:
-            raise ValueError(f"argument {nm} must be a scalar on the mpmath path")
-    with mpmath.workdps(dps + 15):
-        t, m = mpmath.mpf(t), mpmath.mpf(m)
+    fh = _at_eval_precision(fh, dps)
+    with mpmath.workdps(dps + _GUARD_EVAL):
+        t, m = _mp_scalars(("t", "m"), (t, m))
         _check_1d(np.array(float(t) if mpmath.isfinite(t) else np.nan), np.array(float(m) if mpmath.isfinite(m) else np.nan))
-        kh = [mpmath.mpf(str(sympy.N(k, dps + 20))) for k in kh]
         st = mpmath.sqrt(t)
-        he = _hermite_poly_coeffs(n)[n]
+        xk = [(k - m) / st for k in _mp_kinks(kh, dps)]
         L = _mp_tail(n, dps)
+    he = _hermite_poly_coeffs(n)[n]
+    with mpmath.workdps(dps + _GUARD_QUAD):
         norm = 1 / mpmath.sqrt(2 * mpmath.pi)
-        pts = _points(L, _mp_width(st), [(k - m) / st for k in kh])
+        pts = _points(L, _mp_width(st), xk)
         val, err = mpmath.quad(
             lambda x: fh(m + st * x) * mpmath.polyval(he, x) * mpmath.exp(-x * x / 2),
             pts, method="gauss-legendre", error=True,
