@@ -359,21 +359,36 @@ def _width(std):
 # ---------------------------------------------------------------------------
 # float64
 # ---------------------------------------------------------------------------
-def _one2(fs, ks, ft, kt, idx, cf, nmax_y, L, a, c, D, m1, m2):
+_CHUNK = 1 << 20  # inner-grid points per numpy block (bounds memory at large variances)
+
+
+def _one2(fs, ks, ft, kt, idx, cf, L, a, c, D, m1, m2):
+    """One value: outer nodes in x (kinks of s as edges), inner nodes in y per outer node (kinks of t)."""
     sa = math.sqrt(a)
     mu, sig = c / sa, math.sqrt(D / a)
-    xe = _edges(L, _width(sa), (ks - m1) / sa)
-    X, WX = _panel_nodes(xe)
-    ye = _edges(L, _width(sig), (kt[None, :] - m2 - mu * X[:, None]) / sig)
-    Y, WY = _panel_nodes(ye)
-    T = ft(m2 + mu * X[:, None] + sig * Y) * WY  # (Nx, Ny)
-    hy = _hermite_table(nmax_y, Y)
-    hx = _hermite_table(max(j for j, _ in idx), X)
+    X, WX = _panel_nodes(_edges(L, _width(sa), (ks - m1) / sa))
     SX = fs(m1 + sa * X) * WX
-    total = 0.0
-    for (j, k), C in zip(idx, cf):
-        total += C * np.dot(SX * hx[j], np.einsum("ij,ij->i", T, hy[k]))
-    return total
+    keep = SX != 0  # rows where s vanishes (relu-like activations) need no inner integral
+    X, SX = X[keep], SX[keep]
+    if X.size == 0:
+        return 0.0
+    hx = _hermite_table(max(j for j, _ in idx), X)
+    need = sorted({k for _, k in idx})
+    inner = {k: np.empty(X.size) for k in need}
+    ny = _edges(L, _width(sig), kt[:0]).size * _Q + kt.size * _Q
+    rows = max(1, _CHUNK // ny)
+    for r0 in range(0, X.size, rows):
+        Xb = X[r0:r0 + rows, None]
+        Y, WY = _panel_nodes(_edges(L, _width(sig), (kt[None, :] - m2 - mu * Xb) / sig))
+        T = ft(m2 + mu * Xb + sig * Y) * WY
+        h0, h1 = np.ones_like(Y), Y
+        for k in range(need[-1] + 1):  # He_k(y) by the three-term recurrence, moments on the fly
+            hk = h0 if k == 0 else h1
+            if k in inner:
+                inner[k][r0:r0 + rows] = np.einsum("ij,ij->i", T, hk)
+            if k >= 1:
+                h0, h1 = h1, Y * h1 - k * h0
+    return sum(C * np.dot(SX * hx[j], inner[k]) for (j, k), C in zip(idx, cf))
 
 
 def expect2_float(s_expr, t_expr, P, Q, a, b, c, D, m1=0.0, m2=0.0):
@@ -396,12 +411,11 @@ def expect2_float(s_expr, t_expr, P, Q, a, b, c, D, m1=0.0, m2=0.0):
     ks = np.array([float(k) for k in ks], dtype=float)
     kt = np.array([float(k) for k in kt], dtype=float)
     idx, coef = _coef_fn(P, Q, False)
-    nmax_y = max(k for _, k in idx)
     L = _tail(P + Q, 1e-17, 8.5)
     out = np.empty(a.shape)
     for i in range(a.size):
         cf = [float(v) for v in coef(a[i], c[i], D[i])]
-        out[i] = _one2(fs, ks, ft, kt, idx, cf, nmax_y, L, a[i], c[i], D[i], m1[i], m2[i])
+        out[i] = _one2(fs, ks, ft, kt, idx, cf, L, a[i], c[i], D[i], m1[i], m2[i])
     return out.reshape(shape) if shape else float(out[0])
 
 
