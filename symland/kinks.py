@@ -131,6 +131,8 @@ def _real_roots(g, what):
         return set()
     try:
         sol = sympy.solveset(g, z, sympy.S.Reals)
+        if sol is sympy.S.EmptySet:
+            return set()
         if not isinstance(sol, sympy.FiniteSet):
             if isinstance(sol, sympy.ConditionSet):
                 raise NotImplementedError
@@ -181,6 +183,13 @@ def _kinks_cached(expr):
                 args += [r.lhs - r.rhs for r in rels]
         elif isinstance(node, sympy.Pow) and node.base.has(z) and node.exp.is_integer is not True:
             args = [node.base]  # non-integer power: not smooth where the base vanishes
+        elif isinstance(node, sympy.Pow) and node.base.has(z) and node.exp.is_negative:
+            poles = _real_roots(node.base, expr)
+            if poles:
+                raise NoClosedFormError(
+                    f"{expr} has poles at {sorted(poles, key=lambda r: sympy.N(r, 30))} (from {node}): "
+                    "not a piecewise-smooth activation"
+                )
         elif isinstance(node, sympy.log) and node.args[0].has(z):
             args = [node.args[0]]
         for g in args:

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import sympy
 
+import symland
 from symland import quadrature
 from symland.activations import z
 from symland.bias import kernel_with_means
@@ -74,6 +75,10 @@ FLOAT_ATOL = 1e-15
         (sympy.Max(z, 0) * sympy.tanh(z), (0,)),
         (sympy.sign(z + sympy.sqrt(2)) + sympy.DiracDelta(z - 3), (-sympy.sqrt(2), 3)),
         (sympy.tanh(z), ()),
+        (1 / (1 + sympy.exp(-z)), ()),
+        (sympy.log(1 + sympy.exp(z)), ()),
+        (sympy.Heaviside(z**2 + 1), ()),
+        (sympy.Max(z, 0) ** R(3, 2), (0,)),
         (ERF * z**2 + sympy.exp(-z**2), ()),
     ],
 )
@@ -91,6 +96,8 @@ def test_kink_points_any_symbol_and_refusals():
         kink_points(sympy.Heaviside(sympy.sin(z)))
     with pytest.raises(NoClosedFormError):
         kink_points(sympy.floor(z))
+    with pytest.raises(NoClosedFormError, match="poles"):
+        kink_points(sympy.Heaviside(z) / z)
     with pytest.raises(ValueError, match="one variable"):
         kink_points(sympy.Max(z, w))
 
@@ -305,6 +312,40 @@ def test_tanh_times_hardtanh_mp():
         got = expect2_mp(sympy.tanh(z), HARDTANH, P, Q, a, b, c, D, m1, m2, dps=30)
         with mpmath.workdps(30):
             assert abs(got - r) <= mpmath.mpf(10) ** -25 * max(1, abs(r))
+
+
+# ---------------------------------------------------------------------------
+# SELU: irrational constants (exp(1/2), erfc(1/sqrt 2), ...) and a jump in the second derivative
+# ---------------------------------------------------------------------------
+def _selu_point():
+    with mpmath.workdps(40):
+        return _mp_args(*POINTS[0])
+
+
+def test_selu_times_relu_float():
+    """Reference: the 1-D reduction of symland.mixed (relu's closed-form mean function)."""
+    selu = symland.activation("selu").expr
+    a, b, c, D, m1, m2 = _selu_point()
+    args = [float(v) for v in (a, b, c, D, m1, m2)]
+    for P, Q in [(0, 0), (1, 1), (2, 0), (3, 1)]:
+        with mpmath.workdps(25):
+            r = float(kernel_with_means("selu", a, b, c, m1, m2, dps=20, t="relu", index=(0, 0, 0, P, Q)))
+        got = expect2_float(selu, RELU, P, Q, *args)
+        assert _float_ok(got, r, _magnitude(selu, RELU, P, Q, args[0], args[2], args[3], args[4], args[5]))
+
+
+@pytest.mark.slow
+def test_selu_times_relu_mp():
+    if not FULL:
+        pytest.skip("about 10 s per value; runs with SYMLAND_FULL=1")
+    selu = symland.activation("selu").expr
+    a, b, c, D, m1, m2 = _selu_point()
+    for P, Q in [(1, 1), (2, 0)]:
+        with mpmath.workdps(40):
+            r = kernel_with_means("selu", a, b, c, m1, m2, dps=30, t="relu", index=(0, 0, 0, P, Q))
+        got = expect2_mp(selu, RELU, P, Q, a, b, c, D, m1, m2, dps=30)
+        with mpmath.workdps(30):
+            assert abs(got - r) <= mpmath.mpf(10) ** -25 * max(1, abs(r)), (P, Q, got, r)
 
 
 # ---------------------------------------------------------------------------
