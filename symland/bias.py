@@ -54,6 +54,8 @@ import numpy as np
 import scipy.special
 import sympy
 
+from . import atoms as _atoms
+from . import mixed as _mixed
 from . import quadrature
 from .activations import Activation, activation, z
 from .backends import (
@@ -593,9 +595,24 @@ def mean_diagonal_expr(s, index=(0, 0)):
     return e
 
 
+def _reduced_side(s: Activation, t: Activation):
+    """Which activation's mean function carries the 1-D reduction: ``"t"``, ``"s"`` or None (2-D quadrature)."""
+    if _atoms.mean_function(t.expr) is not None:
+        return "t"
+    if _atoms.mean_function(s.expr) is not None:
+        return "s"
+    return None
+
+
 def mean_kernel_method(s, t=None) -> str:
-    """``"closed form"`` or ``"quadrature"`` for the pair (s, t) with means."""
-    return "closed form" if mean_kernel_expr(s, t) is not None else "quadrature"
+    """The path of :func:`kernel_with_means` for the pair (s, t): ``"closed form"``,
+    ``"1-D quadrature"`` (one activation has a closed-form mean function; kinks allowed) or
+    ``"2-D quadrature"`` (classical derivatives: smooth activations only)."""
+    s = activation(s)
+    t = s if t is None else activation(t)
+    if mean_kernel_expr(s, t) is not None:
+        return "closed form"
+    return "1-D quadrature" if _reduced_side(s, t) else "2-D quadrature"
 
 
 # ---------------------------------------------------------------------------
@@ -634,8 +651,18 @@ def mean_partials_evaluator(s: Activation, t: Activation, indices, mp: bool):
     """
     indices = tuple(_check_index5(i) for i in indices)
     if _mean_kernel_cached(s, t) is None:
-        evs = [mean_partial_evaluator(s, t, i, mp) for i in indices]
-        return lambda *args: [ev(*args) for ev in evs]
+        # quadrature: partials with the same derivative orders (P, Q) = (2i+l+p, 2j+l+q) differ only by
+        # the factor 2^(i+j) (heat equation), so each distinct (P, Q) is integrated once
+        key = {idx: (2 * idx[0] + idx[2] + idx[3], 2 * idx[1] + idx[2] + idx[4]) for idx in indices}
+        rep = {}
+        for idx in indices:
+            rep.setdefault(key[idx], (0, 0, 0) + key[idx])  # (i, j, l, p, q) = (0, 0, 0, P, Q)
+        evs = {pq: mean_partial_evaluator(s, t, r, mp) for pq, r in rep.items()}
+
+        def run_quadrature(*args):
+            vals = {pq: ev(*args) for pq, ev in evs.items()}
+            return [vals[key[idx]] / 2 ** (idx[0] + idx[1]) for idx in indices]
+        return run_quadrature
     f = _compile(tuple(_partial_cached(s, t, i) for i in indices), MEAN_ARGS, mp)
     if not mp:
         def run(*args):
@@ -673,6 +700,9 @@ def mean_partial_evaluator(s: Activation, t: Activation, index, mp: bool):
             return lambda *args: np.asarray(f(*args) * np.ones(np.shape(args[0])), dtype=float)
         fv = np.frompyfunc(_nan_on_error(f), 6, 1)
         return lambda *args: fv(*args)
+    side = _reduced_side(s, t)
+    if side is not None:
+        return _reduction_evaluator(s, t, (i, j, l, p, q), side, mp)
     what = f"kernel with means of ({s.name}, {t.name})"
     fs = _deriv_fn(s.expr, 2 * i + l + p, mp, what)
     gt = _deriv_fn(t.expr, 2 * j + l + q, mp, what)
@@ -682,6 +712,47 @@ def mean_partial_evaluator(s: Activation, t: Activation, index, mp: bool):
 
     def one(a, b, c, D, m1, m2):
         return quadrature.expect2_mp(fs, gt, a, b, c, D, mpmath.mp.dps, m1, m2) / scale
+
+    fv = np.frompyfunc(one, 6, 1)
+    return lambda *args: fv(*args)
+
+
+def _reduction_evaluator(s, t, index, side, mp):
+    r"""The 1-D reduction of :mod:`symland.mixed` with means: condition $v$ on $u$, the inner
+    expectation is $\partial_\mu^{2j+l+q} m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})$ in closed form, the
+    outer one is split at the kink $u = 0$ of $s$ and taken by parts where $s$ is not smooth.
+    ``side == "s"`` uses $E[s(u)t(v)] = E[t(v)s(u)]$ with the roles of the arguments swapped."""
+    i, j, l, p, q = index
+    if side == "s":
+        s, t, (i, j, p, q), swap = t, s, (j, i, q, p), True
+    else:
+        swap = False
+
+    def order(a, b, c, D, m1, m2):
+        return (b, a, c, D, m2, m1) if swap else (a, b, c, D, m1, m2)
+
+    if not mp:
+        def run(*args):
+            a, b, c, D, m1, m2 = order(*np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in args)))
+            try:
+                return _mixed._reduce_float(s, t, i, j, l, a, b, c, D, m1, m2, p, q)
+            except DomainError:  # zero variance or D = 0 somewhere: nan there, reported by the caller
+                out = np.empty(a.shape)
+                for k in np.ndindex(a.shape):
+                    try:
+                        out[k] = _mixed._reduce_float(s, t, i, j, l, *(np.array([x[k]]) for x in
+                                                                           (a, b, c, D, m1, m2)), p, q)[0]
+                    except DomainError:
+                        out[k] = np.nan
+                return out
+        return run
+
+    def one(*args):
+        a, b, c, D, m1, m2 = order(*(mpmath.mpf(v) for v in args))
+        try:
+            return _mixed._reduce_mp(s, t, i, j, l, a, b, c, D, mpmath.mp.dps, m1, m2, p, q)
+        except DomainError:  # zero variance or a partial singular at D = 0: reported as not finite
+            return mpmath.mpf("nan")
 
     fv = np.frompyfunc(one, 6, 1)
     return lambda *args: fv(*args)
@@ -697,6 +768,8 @@ def mean_diagonal_evaluator(s: Activation, index, mp: bool):
             return lambda t, m: np.asarray(f(t, m) * np.ones(np.shape(t)), dtype=float)
         fv = np.frompyfunc(_nan_on_error(f), 2, 1)
         return lambda t, m: fv(t, m)
+    if s.expr.has(*_NONSMOOTH):  # kinks and jumps: by parts, only s itself is evaluated
+        return _mixed.diagonal_with_mean_evaluator(s, (i, p), mp)
     h = _deriv_fn(s.expr**2, 2 * i + p, mp, f"diagonal with a mean of {s.name}")
     if not mp:
         return lambda t, m: quadrature.expect1_float(h, t, m) / 2**i

@@ -30,15 +30,19 @@ weights are fixed, $\beta$ omitted when ``bias=False``).
 Student-teacher kernels: the closed form with means of :mod:`symland.bias`
 when the pair has one; otherwise, with zero means (no trained biases and zero
 teacher biases), the cross kernels of :mod:`symland.mixed` (closed form or its
-own quadrature, which allows kinked activations); otherwise two-dimensional
-quadrature with means (classical derivatives needed: smooth activations only).
+own quadrature, which allows kinked activations); otherwise quadrature with
+means (:func:`symland.bias.mean_kernel_method`): one-dimensional, split at the
+kink, when either activation has a closed-form mean function (relu, selu, erf,
+... with any partner, kinked or not), two-dimensional on classical derivatives
+for two smooth activations without one (tanh, sigmoid, softplus, silu).
 
 Limitations: no precision boosting near aligned pairs (the $\sqrt D$ denominators
 of kinked kernels with means lose about $\tfrac12\log_{10}(ab/D)$ digits, and
 exactly aligned pairs raise :class:`~symland.errors.DomainError`); a kinked
-student with a teacher of another family and nonzero means has no path (no
-closed form, and quadrature needs classical derivatives), so it raises
-:class:`~symland.errors.NoClosedFormError`.  ``unpack`` returns three arrays,
+user-defined activation without a closed-form mean function, paired with a
+partner that has none either, has no path (quadrature would need classical
+derivatives) and raises :class:`~symland.errors.NoClosedFormError`.
+``unpack`` returns three arrays,
 so helpers written for ``(W, a)`` (symmetry deduplication) do not see biases.
 """
 
@@ -87,14 +91,17 @@ def pair_kernel_source(s, t, zero_means: bool) -> str:
     """Which path the pair (s, t) takes in a problem.
 
     ``"closed form with means"`` (:mod:`symland.bias`); with zero means and no
-    such form, ``"symland.mixed: <its method>"``; else ``"quadrature with means"``.
+    such form, ``"symland.mixed: <its method>"``; else ``"1-D quadrature with means"``
+    (one activation has a closed-form mean function; kinks allowed) or
+    ``"2-D quadrature with means"`` (smooth activations only), see
+    :func:`symland.bias.mean_kernel_method`.
     """
     s, t = activation(s), activation(t)
     if _bias.mean_kernel_expr(s, t) is not None:
         return "closed form with means"
     if zero_means and _mixed_evaluator(s, t) is not None:
         return f"symland.mixed: {_mixed_method(s, t)}"
-    return "quadrature with means"
+    return f"{_bias.mean_kernel_method(s, t)} with means"
 
 
 class GeneralTeacherStudent(TeacherStudent):

@@ -257,16 +257,27 @@ _mu, _sig = _atoms.mu, _atoms.sigma
 _L, _Q = 8.5, 12
 
 
-@functools.lru_cache(maxsize=None)
-def _halves(panels: int):
-    """Composite Gauss-Legendre nodes/weights for $E[h(X)]$, $X \\sim N(0,1)$, on $[-L,0] \\cup [0,L]$."""
+def _split_nodes(panels: int, x0: float = 0.0):
+    """Composite Gauss-Legendre nodes/weights for $E[h(X)]$, $X \\sim N(0,1)$, on $[-L, L]$ split at ``x0``.
+
+    ``2 * panels`` panels in all, shared between $[-L, x_0]$ and $[x_0, L]$ in proportion to their
+    lengths, so a kink or jump of $h$ at $x_0$ sits on a panel edge; $|x_0| \\ge L$: no split.
+    """
     g, gw = np.polynomial.legendre.leggauss(_Q)
-    edges = np.concatenate([np.linspace(-_L, 0, panels + 1), np.linspace(0, _L, panels + 1)[1:]])
+    if abs(x0) >= _L:
+        edges = np.linspace(-_L, _L, 2 * panels + 1)
+    else:
+        left = max(1, int(round(2 * panels * (x0 + _L) / (2 * _L))))
+        right = max(1, 2 * panels - left)
+        edges = np.concatenate([np.linspace(-_L, x0, left + 1), np.linspace(x0, _L, right + 1)[1:]])
     half = (edges[1:] - edges[:-1]) / 2
     mid = (edges[1:] + edges[:-1]) / 2
     x = (mid[:, None] + half[:, None] * g[None, :]).ravel()
     w = (half[:, None] * gw[None, :]).ravel() * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
     return x, w
+
+
+_halves = functools.lru_cache(maxsize=None)(_split_nodes)  # centred: split at x = 0, cached
 
 
 _NONSMOOTH = (sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign)
@@ -285,20 +296,20 @@ def _reduction_parts(s: Activation, t: Activation, p: int, q: int, backend: str,
 
     def compile_(e, args):
         if dps is not None:
-            e = e.evalf(dps + 15)
-        return sympy.lambdify(args, e, modules=mods)
+            e = [v.evalf(dps + 15) for v in e] if isinstance(e, list) else e.evalf(dps + 15)
+        return sympy.lambdify(args, e, modules=mods, cse=True)
 
     by_parts = p > 0 and s.expr.has(*_NONSMOOTH)
     orders = [q + k for k in range(p + 1)] if by_parts else [q]
     sfun = compile_(s.expr if by_parts or not p else sympy.diff(s.expr, _atoms.z, p), _atoms.z)
-    G = []
-    for n in orders:
-        # at D = 0 (sigma = 0) the mean function degenerates to t itself: d^n m / d mu^n = t^(n)(mu),
-        # a function only when t is smooth or n = 0
-        dn = sympy.diff(t.expr, _atoms.z, n) if n else t.expr
-        g0 = compile_(dn.subs(_atoms.z, _mu), _mu) if (n == 0 or not t.expr.has(*_NONSMOOTH)) else None
-        G.append((compile_(sympy.diff(m, _mu, n), (_mu, _sig)), g0))
-    return sfun, G, by_parts
+    # all mean-function derivatives in one compiled function: they share erf/exp subexpressions
+    gall = compile_([sympy.diff(m, _mu, n) for n in orders], (_mu, _sig))
+    # at D = 0 (sigma = 0) the mean function degenerates to t itself: d^n m / d mu^n = t^(n)(mu),
+    # a function only when t is smooth or n = 0
+    g0 = None
+    if all(n == 0 for n in orders) or not t.expr.has(*_NONSMOOTH):
+        g0 = compile_([sympy.diff(t.expr, _atoms.z, n).subs(_atoms.z, _mu) for n in orders], _mu)
+    return sfun, (gall, g0), by_parts
 
 
 def _hermite(n, x):
@@ -309,65 +320,82 @@ def _hermite(n, x):
     return he[: n + 1]
 
 
-def _weight(p, by_parts, a, c, x, G, sa, sig):
-    r"""Factor multiplying $s$ (or $s^{(p)}$) under $E_u$: with $u = \sqrt a\,x$ and
-    $G = \partial_\mu^q m_t(cu/a, \sigma)$, by parts it is $(-1)^p (N_a G)^{(p)}(u)/N_a(u) =
-    \sum_k \binom pk (-1)^k a^{-(p-k)/2}\mathrm{He}_{p-k}(x)(c/a)^k\partial_\mu^{q+k} m_t$."""
-    mu = c * x / sa
-
-    def g(k):
-        f, f0 = G[k]
-        if sig > 0:
-            return f(mu, sig)
-        if f0 is None:
-            raise DomainError("this partial is singular at c**2 = a*b (D = 0) for a non-smooth activation")
-        return f0(mu)
-
+def _weight(p, by_parts, a, c, x, G, sa, sig, m2=0):
+    r"""Factor multiplying $s$ (or $s^{(p)}$) under $E_u$: with $u = \mu_1 + \sqrt a\,x$ and
+    $G = \partial_\mu^q m_t(\mu_2 + cx/\sqrt a, \sigma)$ (the mean of $t^{(q)}(v)$ given $u$), by parts it is
+    $(-1)^p (N G)^{(p)}(u)/N(u) = \sum_k \binom pk (-1)^k a^{-(p-k)/2}\mathrm{He}_{p-k}(x)(c/a)^k
+    \partial_\mu^{q+k} m_t$, $N$ the density of $u$."""
+    gall, g0 = G
+    mu = m2 + c * x / sa
+    if sig > 0:
+        g = gall(mu, sig)
+    elif g0 is None:
+        raise DomainError("this partial is singular at c**2 = a*b (D = 0) for a non-smooth activation")
+    else:
+        g = g0(mu)
     if not by_parts:
-        return g(0)
+        return g[0]
     he = _hermite(p, x)
     tot = 0
     for k in range(p + 1):
-        coef = (-1) ** k * int(sympy.binomial(p, k)) * (c / a) ** k / sa ** (p - k)
-        tot = tot + coef * he[p - k] * g(k)
+        coef = (-1) ** k * _BINOMIAL[p][k] * (c / a) ** k / sa ** (p - k)
+        tot = tot + coef * he[p - k] * g[k]
     return tot
 
 
-def _reduce_float(s, t, i, j, l, a, b, c, D):
-    p, q = 2 * i + l, 2 * j + l
-    sfun, G, by_parts = _reduction_parts(s, t, p, q, "numpy")
+_BINOMIAL = [[1]]
+for _n in range(1, 13):
+    _BINOMIAL.append([1] + [_BINOMIAL[-1][k - 1] + _BINOMIAL[-1][k] for k in range(1, _n)] + [1])
+
+
+def _orders(i, j, l, p, q):
+    r"""Derivative orders on s and t and the scale of $\partial^{(i,j,l,p,q)}$ (Price with means)."""
+    return 2 * i + l + p, 2 * j + l + q, 2 ** (i + j)
+
+
+def _reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
+    r"""$\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q E[s(u)t(v)]$ by the 1-D
+    reduction (float64 arrays; means ``m1, m2`` default to 0): composite Gauss-Legendre in
+    $x = (u - \mu_1)/\sqrt a$ split where $s$ has its kink, $u = 0$."""
+    P, Q, scale = _orders(i, j, l, p, q)
+    sfun, G, by_parts = _reduction_parts(s, t, P, Q, "numpy")
+    m1 = np.zeros(a.shape) if m1 is None else np.broadcast_to(m1, a.shape)
+    m2 = np.zeros(a.shape) if m2 is None else np.broadcast_to(m2, a.shape)
     out = np.empty(a.shape)
     for k in range(a.size):
         aa, cc, dd = float(a.flat[k]), float(c.flat[k]), float(D.flat[k])
+        mm1, mm2 = float(m1.flat[k]), float(m2.flat[k])
         if aa <= 0:
             raise DomainError(f"the 1-D quadrature of E[{s.name}(u) {t.name}(v)] needs a > 0, got a = {aa}")
         sa = np.sqrt(aa)
         sig = np.sqrt(dd / aa)
-        # panels resolve the scale sigma/|rho| of m_t(c u/a, sigma) in x = u/sqrt(a) and tanh-like poles
-        scale = min(1.0, sig * sa / abs(cc) if (cc and sig > 0) else 1.0, 0.8 / sa)
-        panels = int(min(2048, max(8, np.ceil(_L / max(scale, 1e-12)))))
-        x, w = _halves(panels)
+        # panels resolve the scale sigma/|rho| of m_t(mu2 + c x/sqrt(a), sigma) in x and tanh-like poles
+        width = min(1.0, sig * sa / abs(cc) if (cc and sig > 0) else 1.0, 0.8 / sa)
+        panels = int(min(2048, max(8, np.ceil(_L / max(width, 1e-12)))))
+        x, w = _halves(panels) if mm1 == 0 else _split_nodes(panels, -mm1 / sa)
         with np.errstate(all="ignore"):
-            vals = np.asarray(sfun(sa * x) * np.ones_like(x), dtype=float)
-            vals = vals * _weight(p, by_parts, aa, cc, x, G, sa, sig)
-        out.flat[k] = (vals @ w) / 2 ** (i + j)
+            vals = np.asarray(sfun(mm1 + sa * x) * np.ones_like(x), dtype=float)
+            vals = vals * _weight(P, by_parts, aa, cc, x, G, sa, sig, mm2)
+        out.flat[k] = (vals @ w) / scale
     return out
 
 
-def _reduce_mp(s, t, i, j, l, a, b, c, D, dps):
+def _reduce_mp(s, t, i, j, l, a, b, c, D, dps, m1=0, m2=0, p=0, q=0):
+    """mpmath version of :func:`_reduce_float` (scalars): ``mpmath.quad`` split at the kink $u = 0$."""
     from . import quadrature
 
-    p, q = 2 * i + l, 2 * j + l
-    sfun, G, by_parts = _reduction_parts(s, t, p, q, "mpmath", mpmath.mp.dps)
+    P, Q, scale = _orders(i, j, l, p, q)
+    sfun, G, by_parts = _reduction_parts(s, t, P, Q, "mpmath", mpmath.mp.dps)
     if a <= 0:
         raise DomainError(f"the 1-D quadrature of E[{s.name}(u) {t.name}(v)] needs a > 0, got a = {a}")
     sa = mpmath.sqrt(a)
     sig = mpmath.sqrt(D / a)
+    m1, m2 = mpmath.mpf(m1), mpmath.mpf(m2)
 
     def h(u):
-        return sfun(u) * _weight(p, by_parts, a, c, u / sa, G, sa, sig)
+        return sfun(u) * _weight(P, by_parts, a, c, (u - m1) / sa, G, sa, sig, m2)
 
-    return quadrature.expect1_mp(h, a, dps) / 2 ** (i + j)
+    return quadrature.expect1_mp(h, a, dps, m1, split=0) / scale
 
 
 def _quad2(s, t, i, j, l, a, b, c, D, dps):
@@ -501,41 +529,52 @@ def reducible(act) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def diagonal_evaluator(act, m: int, mp: bool):
-    r"""``t -> phi^(m)(t)``, $\varphi(t) = E[s(u)^2]$, $u \sim N(0, t)$, for kinked activations.
+def diagonal_with_mean_evaluator(act, index, mp: bool):
+    r"""``(t, m) -> \partial_t^i\partial_m^p\varphi(t, m)``, $\varphi(t, m) = E[s(u)^2]$, $u \sim N(m, t)$.
 
-    By parts (valid for kinks and jumps of $s$):
-    $\varphi^{(m)}(t) = 2^{-m}E[(s^2)^{(2m)}(u)] = 2^{-m}t^{-m}E[s(u)^2\,\mathrm{He}_{2m}(u/\sqrt t)]$,
-    a 1-D Gaussian expectation split at $u = 0$ (composite Gauss-Legendre in float64,
+    By parts (valid for kinks and jumps of $s$; only $s$ itself is evaluated), with the heat
+    equation $\partial_t = \tfrac12\partial_m^2$ and $n = 2i + p$:
+    $\partial_t^i\partial_m^p\varphi = 2^{-i}t^{-n/2}E[s(u)^2\,\mathrm{He}_n((u - m)/\sqrt t)]$,
+    a 1-D Gaussian expectation split at the kink $u = 0$ (composite Gauss-Legendre in float64,
     ``mpmath.quad`` with its error estimate checked otherwise).
     """
     from . import quadrature
 
     act = activation(act)
-    n = 2 * int(m)
+    i, p = (operator.index(v) for v in index)
+    n = 2 * i + p
     if not mp:
         s = sympy.lambdify(_atoms.z, act.expr, modules=["scipy", "numpy"])
-        x, w = _halves(64)
 
-        def f(t):
-            t = np.asarray(t, dtype=float)
+        def f(t, m):
+            t, m = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(m, dtype=float))
             out = np.empty(t.shape)
             for k in range(t.size):
-                tt = float(t.flat[k])
+                tt, mm = float(t.flat[k]), float(m.flat[k])
+                st = np.sqrt(tt)
+                x, w = _halves(64) if mm == 0 else _split_nodes(64, -mm / st if st > 0 else np.inf)
                 with np.errstate(all="ignore"):
-                    v = np.asarray(s(np.sqrt(tt) * x) * np.ones_like(x), dtype=float) ** 2 * _hermite(n, x)[n]
-                    out.flat[k] = (v @ w) / (2 * tt) ** m if m else v @ w
+                    v = np.asarray(s(mm + st * x) * np.ones_like(x), dtype=float) ** 2 * _hermite(n, x)[n]
+                    out.flat[k] = (v @ w) / (2**i * st**n) if n else v @ w
             return out
 
         return f
 
-    def one(t):
-        t = mpmath.mpf(t)
+    def one(t, m):
+        t, m = mpmath.mpf(t), mpmath.mpf(m)
         with mpmath.workdps(mpmath.mp.dps + 15):
             sm = sympy.lambdify(_atoms.z, act.expr.evalf(mpmath.mp.dps + 15), modules="mpmath")
         st = mpmath.sqrt(t)
-        val = quadrature.expect1_mp(lambda u: sm(u) ** 2 * _hermite(n, u / st)[n], t, mpmath.mp.dps)
-        return val / (2 * t) ** m
+        val = quadrature.expect1_mp(lambda u: sm(u) ** 2 * _hermite(n, (u - m) / st)[n], t, mpmath.mp.dps, m, split=0)
+        return val / (2**i * st**n)
 
-    fv = np.frompyfunc(one, 1, 1)
-    return lambda t: fv(t)
+    fv = np.frompyfunc(one, 2, 1)
+    return lambda t, m: fv(t, m)
+
+
+def diagonal_evaluator(act, m: int, mp: bool):
+    r"""``t -> phi^(m)(t)``, $\varphi(t) = E[s(u)^2]$, $u \sim N(0, t)$, for kinked activations:
+    :func:`diagonal_with_mean_evaluator` at mean 0,
+    $\varphi^{(m)}(t) = 2^{-m}t^{-m}E[s(u)^2\,\mathrm{He}_{2m}(u/\sqrt t)]$."""
+    f = diagonal_with_mean_evaluator(act, (int(m), 0), mp)
+    return lambda t: f(t, 0 if mp else 0.0)

@@ -21,6 +21,7 @@ Independent references (none calls the kernel code under test):
 
 from __future__ import annotations
 
+import functools
 import random
 
 import mpmath
@@ -101,6 +102,37 @@ MEANS = {
     "gelu": lambda mu, s: (mu * _Phi(mu / mpmath.sqrt(1 + s * s))
                            + s * s / mpmath.sqrt(1 + s * s) * _phi(mu / mpmath.sqrt(1 + s * s))),
 }
+
+# selu = lam (relu(v) + alpha (e^v - 1) 1{v < 0}), typed symbolically so that ref_price differentiates it
+# exactly (mpmath.diff of a numeric mean costs a minute per value):
+# E[relu(v)] = mu Phi(mu/s) + s phi(mu/s),  E[(e^v - 1) 1{v < 0}] = e^{mu + s^2/2} Phi(-mu/s - s) - Phi(-mu/s)
+_smu, _ss = sympy.symbols("mu s", real=True)
+
+
+def _sPhi(x):
+    return (1 + sympy.erf(x / sympy.sqrt(2))) / 2
+
+
+_SELU_MEAN = symland.activation_library.SELU_LAMBDA * (
+    _smu * _sPhi(_smu / _ss) + _ss * sympy.exp(-_smu**2 / (2 * _ss**2)) / sympy.sqrt(2 * sympy.pi)
+    + symland.activation_library.SELU_ALPHA * (sympy.exp(_smu + _ss**2 / 2) * _sPhi(-_smu / _ss - _ss) - _sPhi(-_smu / _ss)))
+SYMBOLIC_MEANS = {"selu": _SELU_MEAN}
+
+
+@functools.lru_cache(maxsize=None)
+def _symbolic_mean_derivative(name, n):
+    return sympy.lambdify((_smu, _ss), sympy.diff(SYMBOLIC_MEANS[name], _smu, n), modules="mpmath")
+
+
+MEANS["selu"] = lambda mu, s: _symbolic_mean_derivative("selu", 0)(mu, s)
+
+
+def _selu_constants():
+    """Klambauer et al. (2017) lambda, alpha at the working precision, from their exact definitions."""
+    lib = symland.activation_library
+    return tuple(mpf(str(sympy.N(v, mpmath.mp.dps + 10))) for v in (lib.SELU_LAMBDA, lib.SELU_ALPHA))
+
+
 hermite_activation(3)
 sin_activation(2)
 gauss_activation(2)
@@ -140,6 +172,8 @@ def ref_price(s_name, t_name, index, a, b, c, m1, m2, dps=32):
 
         def Hk(x, k):  # d^k/dx^k of H(x) = d^Q/dmu^Q m_t(m2 + mu_c x, sig)
             mu0 = m2 + mu_c * x
+            if t_name in SYMBOLIC_MEANS:
+                return mu_c**k * _symbolic_mean_derivative(t_name, Q + k)(mu0, sig)
             return mu_c**k * (mpmath.diff(lambda mu: mt(mu, sig), mu0, Q + k) if Q + k else mt(mu0, sig))
 
         def weight(x):  # d^P/dx^P [phi(x) H(x)], phi^(n) = (-1)^n He_n phi
@@ -350,6 +384,93 @@ def test_diagonal_with_means(name):
                                                                        rel=1e-13)
 
 
+# ---------------------------------------------------------------------------
+# pairs without a closed form with means, one of them kinked: the 1-D reduction
+# of symland.mixed (split at the kink, by parts)
+# ---------------------------------------------------------------------------
+KINKED_PAIRS = [("selu", "selu"), ("relu", "erf"), ("erf", "relu"), ("selu", "tanh"), ("tanh", "relu"),
+                ("selu", "relu"), ("relu", "sin"), ("step", "gelu")]
+KINK_POINT = (1.3, 0.7, -0.4, 0.35, -0.6)
+
+
+def _ref_any(s, t, index, a, b, c, m1, m2, dps):
+    """ref_price with the hand-typed mean function on whichever side has one."""
+    if t in MEANS:
+        return ref_price(s, t, index, a, b, c, m1, m2, dps=dps)
+    i, j, l, p, q = index
+    return ref_price(t, s, (j, i, l, q, p), b, a, c, m2, m1, dps=dps)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("s,t", _sel(KINKED_PAIRS, [("selu", "selu"), ("relu", "erf"), ("selu", "tanh")]))
+def test_kinked_pairs_with_means_against_quadrature(s, t):
+    """Value and Price partials up to total order 2 (all the Hessian needs) to 25 digits; float64 to 1e-11."""
+    assert bias.mean_kernel_method(s, t) == "1-D quadrature"
+    a, b, c, m1, m2 = KINK_POINT
+    indices = [(0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (0, 1, 0, 0, 0), (0, 0, 1, 0, 0), (0, 0, 0, 1, 0), (0, 0, 0, 0, 1),
+               (0, 0, 1, 1, 0), (1, 1, 0, 0, 0), (0, 0, 2, 0, 0), (0, 1, 0, 1, 0)]
+    chosen = indices if full_run() else [indices[0], indices[3 + KINKED_PAIRS.index((s, t)) % 7]]
+    for index in chosen:
+        ref = _ref_any(s, t, index, a, b, c, m1, m2, dps=32)
+        got = bias.kernel_with_means(s, a, b, c, m1, m2, t=t, index=index, dps=30)
+        assert _digits(got, ref) > 25, (index, got, ref)
+        got64 = bias.kernel_with_means(s, a, b, c, m1, m2, t=t, index=index)
+        assert got64 == pytest.approx(float(ref), rel=1e-11, abs=1e-13), index
+
+
+def test_kinked_pair_partials_against_60_digit_finite_differences():
+    """The by-parts partials against central differences of the value (step 1e-15 at 70 digits):
+    first partials in every argument, and the mixed second partial in (c, mu1)."""
+    s, t = ("selu", "relu") if not full_run() else ("selu", "selu")
+    x0 = [mpf(v) for v in ("1.3", "0.7", "-0.4", "0.35", "-0.6")]
+
+    def f(x):
+        return bias.kernel_with_means(s, *x, t=t, dps=70)
+
+    h = mpf(10) ** -15
+    with mpmath.workdps(70):
+        for k in range(5) if full_run() else (2, 3):
+            up, dn = list(x0), list(x0)
+            up[k] += h
+            dn[k] -= h
+            fd = (f(up) - f(dn)) / (2 * h)
+            index = tuple(int(n == k) for n in range(5))
+            got = bias.kernel_with_means(s, *x0, t=t, index=index, dps=30)
+            assert _digits(got, fd) > 25, (index, got, fd)
+        hh = mpf(10) ** -14
+        cross = []
+        for sc, sm in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            x = list(x0)
+            x[2] += sc * hh
+            x[3] += sm * hh
+            cross.append(sc * sm * f(x))
+        fd = mpmath.fsum(cross) / (4 * hh * hh)
+        got = bias.kernel_with_means(s, *x0, t=t, index=(0, 0, 1, 1, 0), dps=30)
+        assert _digits(got, fd) > 25, (got, fd)
+
+
+def test_selu_diagonal_with_means_by_parts():
+    r"""$\partial_t^i\partial_m^p E[selu(u)^2]$ against central differences of a direct quadrature of
+    $E[selu(u)^2]$ at 60 digits (no derivative of selu taken anywhere)."""
+    with mpmath.workdps(60):
+        lam, alp = _selu_constants()
+
+        def phi_ref(t, m):
+            st = mpmath.sqrt(t)
+            selu = lambda u: lam * u if u > 0 else lam * alp * (mpmath.exp(u) - 1)  # noqa: E731
+            return mpmath.quad(lambda y: selu(m + st * y) ** 2 * _phi(y), [-mpmath.inf, -m / st, mpmath.inf])
+
+        t, m, h = mpf("1.4"), mpf("-0.35"), mpf(10) ** -12
+        refs = {(0, 0): phi_ref(t, m),
+                (1, 0): (phi_ref(t + h, m) - phi_ref(t - h, m)) / (2 * h),
+                (0, 1): (phi_ref(t, m + h) - phi_ref(t, m - h)) / (2 * h),
+                (0, 2): (phi_ref(t, m + h) - 2 * phi_ref(t, m) + phi_ref(t, m - h)) / h**2}
+    for index, ref in refs.items():
+        got = bias.diagonal_with_means("selu", t, m, index, dps=30)
+        assert _digits(got, ref) > 20, (index, got, ref)  # FD at step 1e-12: ~1e-24 truncation
+        assert bias.diagonal_with_means("selu", 1.4, -0.35, index) == pytest.approx(float(ref), rel=1e-11), index
+
+
 def test_activation_kernel_takes_means():
     act = symland.activation("relu")
     assert act.kernel(1.0, 2.0, 0.5, 0.0, 0.0) == act.kernel(1.0, 2.0, 0.5)
@@ -360,9 +481,11 @@ def test_activation_kernel_takes_means():
 
 
 def test_quadrature_with_means_for_smooth_activations():
-    """gelu has no closed form with means: float64 2-D quadrature vs the 1-D mpmath reduction (gelu mean function)."""
+    """gelu has no closed form with means: the float64 1-D reduction on symland's gelu mean function vs
+    ref_price on the hand-typed one; tanh (no mean function) takes the 2-D quadrature."""
     a, b, c, m1, m2 = 1.2, 0.9, 0.45, 0.5, -0.8
-    assert bias.mean_kernel_method("gelu") == "quadrature"
+    assert bias.mean_kernel_method("gelu") == "1-D quadrature"
+    assert bias.mean_kernel_method("tanh") == "2-D quadrature"
     for index in ((0, 0, 0, 0, 0), (0, 0, 1, 0, 0)) + (((0, 0, 0, 1, 0), (1, 0, 0, 0, 1)) if full_run() else ()):
         ref = ref_price("gelu", "gelu", index, a, b, c, m1, m2, dps=20)
         got = bias.kernel_with_means("gelu", a, b, c, m1, m2, index=index)
@@ -391,9 +514,6 @@ def test_errors():
     # relu second partials are singular at D = 0
     with pytest.raises(DomainError, match="not finite"):
         bias.kernel_with_means("relu", 1.0, 1.0, 1.0, 0.1, 0.1, index=(0, 0, 2, 0, 0))
-    # kinked activation without a closed-form pair: quadrature needs classical derivatives
-    with pytest.raises(NoClosedFormError, match="not a smooth function"):
-        bias.kernel_with_means("relu", 1.0, 1.0, 0.2, 0.1, 0.1, t="tanh", index=(1, 0, 0, 0, 0))
     with pytest.raises(NoClosedFormError):
         bias.mean_partial_expr("gelu", (0, 0, 0, 0, 0))
 

@@ -105,7 +105,7 @@ def test_mixed_without_biases_against_monte_carlo():
 def test_mixed_with_biases_by_quadrature_against_monte_carlo():
     """tanh student, erf teacher with biases: no closed form, 2-D quadrature with means (float64)."""
     p, th = _problem("tanh", teacher_activation="erf", n=2, k=1, d=2)
-    assert pair_kernel_source("tanh", "erf", False) == "quadrature with means"
+    assert pair_kernel_source("tanh", "erf", False) == "1-D quadrature with means"
     mean, se = _mc_loss(p, th)
     assert abs(p.loss(th) - mean) < 5 * se
     # gradient against float central differences (quadrature accuracy ~1e-10)
@@ -113,6 +113,26 @@ def test_mixed_with_biases_by_quadrature_against_monte_carlo():
     h = 1e-5
     fd = np.array([(p.loss(th + h * e) - p.loss(th - h * e)) / (2 * h) for e in np.eye(len(th))])
     np.testing.assert_allclose(g, fd, atol=2e-8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("act,teacher", _sel([("selu", None), ("relu", "erf"), ("selu", "tanh"), ("erf", "relu")],
+                                             [("selu", None), ("relu", "erf")]))
+def test_kinked_pairs_with_biases_against_monte_carlo_and_fd(act, teacher):
+    """No closed form with means, one activation kinked: the 1-D reduction split at the kink.
+    Loss against Monte Carlo; gradient and Hessian against 60-digit finite differences; float64 vs mpmath."""
+    # n = 1 keeps the 60-digit check affordable: mpmath quadrature costs about a second per kernel partial
+    p, th = _problem(act, teacher_activation=teacher, n=2 if full_run() else 1, k=1, d=2)
+    assert pair_kernel_source(act, teacher or act, False) == "1-D quadrature with means"
+    mean, se = _mc_loss(p, th)
+    assert abs(p.loss(th) - mean) < 5 * se, (p.loss(th), mean, se)
+    np.testing.assert_allclose(p.gradient(th), np.array(p.gradient(th, dps=20), dtype=float), rtol=1e-10, atol=1e-12)
+    # the float64 Hessian against central differences of the float64 gradient
+    h = 1e-6
+    fd = np.array([(p.gradient(th + h * e) - p.gradient(th - h * e)) / (2 * h) for e in np.eye(len(th))]).T
+    np.testing.assert_allclose(p.hessian(th), fd, rtol=1e-6, atol=1e-8)
+    # 60 digits: the gradient always; the Hessian (a minute in mpmath for selu) with SYMLAND_FULL=1
+    _fd_check(p, th, hessian=full_run())
 
 
 def _fd_check(p, th, dps=30, work=60, hessian=True):
@@ -203,8 +223,9 @@ def test_errors():
         p.hessian(p.pack(W, a, beta))
     with pytest.raises(ShapeError):
         p.loss(th[:-1])
-    # kinked student and a teacher of another family with biases: no closed form, quadrature refuses
-    q, thq = _problem("relu", teacher_activation="erf", n=1, k=1, d=2)
+    # a kinked user activation with infinitely many kinks and no mean function: no path, a clear refusal
+    symland.register_activation("test_heaviside_sin", sympy.Heaviside(sympy.sin(symland.z)), replace=True)
+    q, thq = _problem("test_heaviside_sin", teacher_activation="tanh", n=1, k=1, d=2)
     with pytest.raises(NoClosedFormError):
         q.gradient(thq)
 
