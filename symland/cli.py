@@ -61,7 +61,8 @@ def _cmd_kernel(args):
         accuracy = quadrature.ACCURACY_STATEMENT
     chk = coverage.CHECKS[coverage._check_key(act)]
     out = {"name": act.name, "activation": str(act.expr), "method": act.method, "path": path,
-           "accuracy": accuracy, "checked": f"{_CHECKS[act.has_closed_form]}: {chk.summary} ({chk.file})"}
+           "accuracy": accuracy, "checked": f"{_CHECKS[act.has_closed_form]}: {chk.summary} ({chk.file})",
+           "with_means": _means_path(act)}
     if act.has_closed_form:
         out["kernel"] = str(act.kernel_expr)
         out["kernel_latex"] = sympy.latex(act.kernel_expr)
@@ -90,7 +91,21 @@ def _cmd_kernel(args):
     print(f"path: {path}")
     print(f"accuracy: {accuracy}")
     print(f"checked: {out['checked']}")
+    print(f"with means (biases): {out['with_means']}")
     return 0
+
+
+def _means_path(act) -> str:
+    """The path of ``kernel_with_means`` for ``act`` and its accuracy, in words."""
+    from . import bias, mixed, quadrature
+
+    method = bias.mean_kernel_method(act)
+    if method == "closed form":
+        return ("closed form (bivariate normal CDF / Owen's T, or Gaussian integrals); float64 ~1e-13, "
+                "mpmath to the requested digits")
+    if method == "1-D quadrature":
+        return "1-D quadrature on the closed-form mean function, split at the kink: " + mixed.ACCURACY["1-D quadrature"]
+    return "2-D quadrature of classical derivatives: " + quadrature.ACCURACY_STATEMENT
 
 
 def _load_weights(path):

@@ -153,3 +153,16 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
     assert r.returncode == 2
     assert "no such file" in r.stderr and str(missing) in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_kernel_reports_the_path_with_means():
+    """`symland kernel NAME` says how the kernel with means (biases) is evaluated."""
+    paths = {}
+    for name in ("relu", "selu", "tanh"):
+        r = run("kernel", name, "--json")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        paths[name] = out["with_means"]
+    assert paths["relu"].startswith("closed form")
+    assert paths["selu"].startswith("1-D quadrature") and "split at the kink" in paths["selu"]
+    assert paths["tanh"].startswith("2-D quadrature")
