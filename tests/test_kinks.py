@@ -409,6 +409,8 @@ def test_bad_input():
         expect2_mp(s, t, 0, 0, 1, 1, 0, 1, dps=10)
     with pytest.raises(NoClosedFormError, match="sin"):
         expect2_float(sympy.Heaviside(sympy.sin(z)), t, 0, 0, 1.0, 1.0, 0.0, 1.0)
+    with pytest.raises(DomainError, match="not finite"):
+        expect2_float(sympy.exp(z**2), RELU, 0, 0, 40.0, 1.0, 0.0, 40.0)
     with pytest.raises(NoClosedFormError, match="DiracDelta"):
         expect2_float(sympy.DiracDelta(z), t, 0, 0, 1.0, 1.0, 0.0, 1.0)
 
