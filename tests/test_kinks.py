@@ -376,6 +376,20 @@ def test_expect1_relu_squared(t, m):
     assert vec.shape == (2,)
 
 
+def test_expect1_irrational_kink():
+    """E[H(u - sqrt 2)] = Phi(x), x = (m - sqrt 2)/sqrt t; its m-derivatives phi(x)/sqrt t, -x phi(x)/t."""
+    h = sympy.Heaviside(z - sympy.sqrt(2))
+    for n in range(3):
+        with mpmath.workdps(40):
+            t, m = mpmath.mpf("1.7"), mpmath.mpf("0.3")
+            x = (m - mpmath.sqrt(2)) / mpmath.sqrt(t)
+            r = [mpmath.ncdf(x), mpmath.npdf(x) / mpmath.sqrt(t), -x * mpmath.npdf(x) / t][n]
+        got = expect1_mp(h, n, "1.7", "0.3", dps=30)
+        with mpmath.workdps(30):
+            assert abs(got - r) <= mpmath.mpf(10) ** -28 * abs(r), (n, got, r)
+        assert abs(expect1_float(h, n, 1.7, 0.3) - float(r)) <= 1e-14 * abs(float(r))
+
+
 # ---------------------------------------------------------------------------
 # errors
 # ---------------------------------------------------------------------------
