@@ -703,6 +703,8 @@ def mean_partial_evaluator(s: Activation, t: Activation, index, mp: bool):
     side = _reduced_side(s, t)
     if side is not None:
         return _reduction_evaluator(s, t, (i, j, l, p, q), side, mp)
+    if _mixed.nonsmooth(s) or _mixed.nonsmooth(t):  # kinks, no mean function: 2-D by parts, split at kinks
+        return _mixed.kinked_quadrature_evaluator(s, t, (i, j, l, p, q), mp)
     what = f"kernel with means of ({s.name}, {t.name})"
     fs = _deriv_fn(s.expr, 2 * i + l + p, mp, what)
     gt = _deriv_fn(t.expr, 2 * j + l + q, mp, what)

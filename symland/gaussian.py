@@ -251,6 +251,9 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
 
     if mixed.reducible(act):
         return mixed.cross_partial_evaluator(act, act, (i, j, l), mp)
+    if mixed.nonsmooth(act):  # other kinked activations: 2-D quadrature split at the kinks, by parts
+        ev = mixed.kinked_quadrature_evaluator(act, act, (i, j, l, 0, 0), mp)
+        return lambda a, b, c, D: ev(a, b, c, D, 0, 0)
     p, q = 2 * i + l, 2 * j + l
     scale = 0.5 ** (i + j)
     if not mp:
@@ -277,7 +280,7 @@ def diagonal_evaluator(act: Activation, m: int, mp: bool):
         return lambda t: fv(t)
     from . import mixed
 
-    if mixed.reducible(act):
+    if mixed.nonsmooth(act):  # kinks and jumps: by parts, split at the kinks
         return mixed.diagonal_evaluator(act, m, mp)
     if not mp:
         h = _diag_quad_function(act, m, "numpy")

@@ -257,19 +257,20 @@ _mu, _sig = _atoms.mu, _atoms.sigma
 _L, _Q = 8.5, 12
 
 
-def _split_nodes(panels: int, x0: float = 0.0):
-    """Composite Gauss-Legendre nodes/weights for $E[h(X)]$, $X \\sim N(0,1)$, on $[-L, L]$ split at ``x0``.
+def _split_nodes(panels: int, points=(0.0,)):
+    """Composite Gauss-Legendre nodes/weights for $E[h(X)]$, $X \\sim N(0,1)$, on $[-L, L]$ split at ``points``.
 
-    ``2 * panels`` panels in all, shared between $[-L, x_0]$ and $[x_0, L]$ in proportion to their
-    lengths, so a kink or jump of $h$ at $x_0$ sits on a panel edge; $|x_0| \\ge L$: no split.
+    About ``2 * panels`` panels in all, shared between the pieces in proportion to their lengths
+    (at least one each), so kinks or jumps of $h$ at the split points sit on panel edges; points
+    outside $(-L, L)$ are ignored.
     """
     g, gw = np.polynomial.legendre.leggauss(_Q)
-    if abs(x0) >= _L:
-        edges = np.linspace(-_L, _L, 2 * panels + 1)
-    else:
-        left = max(1, int(round(2 * panels * (x0 + _L) / (2 * _L))))
-        right = max(1, 2 * panels - left)
-        edges = np.concatenate([np.linspace(-_L, x0, left + 1), np.linspace(x0, _L, right + 1)[1:]])
+    cuts = [-_L] + sorted(float(x) for x in points if -_L < x < _L) + [_L]
+    edges = [np.array([-_L])]
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        k = max(1, int(round(2 * panels * (hi - lo) / (2 * _L))))
+        edges.append(np.linspace(lo, hi, k + 1)[1:])
+    edges = np.concatenate(edges)
     half = (edges[1:] - edges[:-1]) / 2
     mid = (edges[1:] + edges[:-1]) / 2
     x = (mid[:, None] + half[:, None] * g[None, :]).ravel()
@@ -277,7 +278,15 @@ def _split_nodes(panels: int, x0: float = 0.0):
     return x, w
 
 
-_halves = functools.lru_cache(maxsize=None)(_split_nodes)  # centred: split at x = 0, cached
+_halves = functools.lru_cache(maxsize=None)(_split_nodes)  # centred, kink at 0: cached
+
+
+@functools.lru_cache(maxsize=None)
+def _kinks_of(act: Activation):
+    """Exact kink points of ``act`` (:func:`symland.kinks.kink_points`); ``()`` when smooth."""
+    from .kinks import kink_points
+
+    return kink_points(act.expr) if act.expr.has(*_NONSMOOTH) else ()
 
 
 _NONSMOOTH = (sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign)
@@ -356,7 +365,7 @@ def _orders(i, j, l, p, q):
 def _reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
     r"""$\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q E[s(u)t(v)]$ by the 1-D
     reduction (float64 arrays; means ``m1, m2`` default to 0): composite Gauss-Legendre in
-    $x = (u - \mu_1)/\sqrt a$ split where $s$ has its kink, $u = 0$."""
+    $x = (u - \mu_1)/\sqrt a$ split where $s$ has its kinks (:func:`symland.kinks.kink_points`)."""
     P, Q, scale = _orders(i, j, l, p, q)
     sfun, G, by_parts = _reduction_parts(s, t, P, Q, "numpy")
     m1 = np.zeros(a.shape) if m1 is None else np.broadcast_to(m1, a.shape)
@@ -372,7 +381,11 @@ def _reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
         # panels resolve the scale sigma/|rho| of m_t(mu2 + c x/sqrt(a), sigma) in x and tanh-like poles
         width = min(1.0, sig * sa / abs(cc) if (cc and sig > 0) else 1.0, 0.8 / sa)
         panels = int(min(2048, max(8, np.ceil(_L / max(width, 1e-12)))))
-        x, w = _halves(panels) if mm1 == 0 else _split_nodes(panels, -mm1 / sa)
+        kinks = _kinks_of(s)
+        if mm1 == 0 and kinks in ((), (0,)):
+            x, w = _halves(panels)
+        else:
+            x, w = _split_nodes(panels, tuple((float(k) - mm1) / sa for k in kinks))
         with np.errstate(all="ignore"):
             vals = np.asarray(sfun(mm1 + sa * x) * np.ones_like(x), dtype=float)
             vals = vals * _weight(P, by_parts, aa, cc, x, G, sa, sig, mm2)
@@ -381,7 +394,7 @@ def _reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
 
 
 def _reduce_mp(s, t, i, j, l, a, b, c, D, dps, m1=0, m2=0, p=0, q=0):
-    """mpmath version of :func:`_reduce_float` (scalars): ``mpmath.quad`` split at the kink $u = 0$."""
+    """mpmath version of :func:`_reduce_float` (scalars): ``mpmath.quad`` split at the kinks of $s$."""
     from . import quadrature
 
     P, Q, scale = _orders(i, j, l, p, q)
@@ -395,19 +408,60 @@ def _reduce_mp(s, t, i, j, l, a, b, c, D, dps, m1=0, m2=0, p=0, q=0):
     def h(u):
         return sfun(u) * _weight(P, by_parts, a, c, (u - m1) / sa, G, sa, sig, m2)
 
-    return quadrature.expect1_mp(h, a, dps, m1, split=0) / scale
+    splits = [mpmath.mpf(sympy.N(k, mpmath.mp.dps + 20)) for k in _kinks_of(s)]
+    return quadrature.expect1_mp(h, a, dps, m1, split=splits) / scale
 
 
 def _quad2(s, t, i, j, l, a, b, c, D, dps):
     from . import quadrature
     from .gaussian import _derivative_function
 
+    if nonsmooth(s) or nonsmooth(t):
+        return kinked_quadrature_evaluator(s, t, (i, j, l, 0, 0), dps is not None)(a, b, c, D, 0 * a, 0 * a)
     p, q = 2 * i + l, 2 * j + l
     if dps is None:
         f, g = _derivative_function(s, p, "numpy"), _derivative_function(t, q, "numpy")
         return quadrature.expect2_float(f, g, a, b, c, D) / 2 ** (i + j)
     f, g = _derivative_function(s, p, "mpmath"), _derivative_function(t, q, "mpmath")
     return quadrature.expect2_mp(f, g, a, b, c, D, dps) / 2 ** (i + j)
+
+
+def nonsmooth(act) -> bool:
+    """True when the activation's expression has kinks or jumps (Max, Heaviside, Abs, Piecewise ...)."""
+    return activation(act).expr.has(*_NONSMOOTH)
+
+
+@functools.lru_cache(maxsize=None)
+def kinked_quadrature_evaluator(s, t, index, mp: bool):
+    r"""``(a, b, c, D, mu1, mu2) -> 2^{-i-j}E[s^{(P)}(u)t^{(Q)}(v)]``, $P = 2i+l+p$, $Q = 2j+l+q$,
+    for pairs with kinks and no closed-form mean function on either side (user activations such
+    as hardtanh): the derivatives are moved onto the Gaussian density (bivariate Hermite weights)
+    and the 2-D quadrature is split at the kinks, :func:`symland.kinks.expect2_float` /
+    :func:`symland.kinks.expect2_mp`.  Entries where the weights are undefined ($D = 0$, a zero
+    variance) come back as nan, for the caller to report.
+    """
+    from . import kinks
+
+    i, j, l, p, q = index
+    P, Q, scale = _orders(i, j, l, p, q)
+    fs, ft = activation(s).expr, activation(t).expr
+    if not mp:
+        def run(a, b, c, D, m1, m2):
+            a, b, c, D, m1, m2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, D, m1, m2)))
+            ok = (a > 0) & (b > 0) & (D > 0)
+            out = np.full(a.shape, np.nan)
+            if np.any(ok):
+                out[ok] = kinks.expect2_float(fs, ft, P, Q, a[ok], b[ok], c[ok], D[ok], m1[ok], m2[ok]) / scale
+            return out
+        return run
+
+    def one(a, b, c, D, m1, m2):
+        if not (a > 0 and b > 0 and D > 0):
+            return mpmath.mpf("nan")
+        return kinks.expect2_mp(fs, ft, P, Q, a, b, c, D, m1, m2, dps=mpmath.mp.dps) / scale
+
+    fv = np.frompyfunc(one, 6, 1)
+    return lambda *args: fv(*args)
 
 
 def _evaluate(s, t, index, a, b, c, D, dps):
@@ -534,41 +588,19 @@ def diagonal_with_mean_evaluator(act, index, mp: bool):
 
     By parts (valid for kinks and jumps of $s$; only $s$ itself is evaluated), with the heat
     equation $\partial_t = \tfrac12\partial_m^2$ and $n = 2i + p$:
-    $\partial_t^i\partial_m^p\varphi = 2^{-i}t^{-n/2}E[s(u)^2\,\mathrm{He}_n((u - m)/\sqrt t)]$,
-    a 1-D Gaussian expectation split at the kink $u = 0$ (composite Gauss-Legendre in float64,
-    ``mpmath.quad`` with its error estimate checked otherwise).
+    $\partial_t^i\partial_m^p\varphi = 2^{-i}E[(s^2)^{(n)}(u)] = 2^{-i}t^{-n/2}E[s(u)^2\,\mathrm{He}_n((u - m)/\sqrt t)]$,
+    a 1-D Gaussian expectation split at the kinks of $s$ (:func:`symland.kinks.expect1_float`,
+    :func:`symland.kinks.expect1_mp`).
     """
-    from . import quadrature
+    from . import kinks
 
     act = activation(act)
     i, p = (operator.index(v) for v in index)
     n = 2 * i + p
+    h = act.expr**2
     if not mp:
-        s = sympy.lambdify(_atoms.z, act.expr, modules=["scipy", "numpy"])
-
-        def f(t, m):
-            t, m = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(m, dtype=float))
-            out = np.empty(t.shape)
-            for k in range(t.size):
-                tt, mm = float(t.flat[k]), float(m.flat[k])
-                st = np.sqrt(tt)
-                x, w = _halves(64) if mm == 0 else _split_nodes(64, -mm / st if st > 0 else np.inf)
-                with np.errstate(all="ignore"):
-                    v = np.asarray(s(mm + st * x) * np.ones_like(x), dtype=float) ** 2 * _hermite(n, x)[n]
-                    out.flat[k] = (v @ w) / (2**i * st**n) if n else v @ w
-            return out
-
-        return f
-
-    def one(t, m):
-        t, m = mpmath.mpf(t), mpmath.mpf(m)
-        with mpmath.workdps(mpmath.mp.dps + 15):
-            sm = sympy.lambdify(_atoms.z, act.expr.evalf(mpmath.mp.dps + 15), modules="mpmath")
-        st = mpmath.sqrt(t)
-        val = quadrature.expect1_mp(lambda u: sm(u) ** 2 * _hermite(n, (u - m) / st)[n], t, mpmath.mp.dps, m, split=0)
-        return val / (2**i * st**n)
-
-    fv = np.frompyfunc(one, 2, 1)
+        return lambda t, m: np.asarray(kinks.expect1_float(h, n, t, m), dtype=float) / 2**i
+    fv = np.frompyfunc(lambda t, m: kinks.expect1_mp(h, n, t, m, dps=mpmath.mp.dps) / 2**i, 2, 1)
     return lambda t, m: fv(t, m)
 
 

@@ -151,8 +151,8 @@ def _mp_check(val, err, what):
 def expect1_mp(h, t, dps: int, m=0, split=None):
     """$E[h(u)]$, $u \\sim N(m, t)$, by ``mpmath.quad`` at ``dps`` digits.
 
-    The integral is split at the mean and, if given, at ``split`` (a point of $u$
-    where $h$ has a kink or jump), so tanh-sinh sees smooth pieces only.
+    The integral is split at the mean and, if given, at ``split`` (a point of $u$,
+    or a list of them, where $h$ has a kink or jump), so tanh-sinh sees smooth pieces only.
     """
     with mpmath.workdps(dps + 10):
         t = mpmath.mpf(t)
@@ -161,7 +161,8 @@ def expect1_mp(h, t, dps: int, m=0, split=None):
         norm = 1 / mpmath.sqrt(2 * mpmath.pi)
         points = {mpmath.mpf(0)}
         if split is not None and st > 0:
-            points.add((mpmath.mpf(split) - m) / st)
+            for k in (split if isinstance(split, (list, tuple)) else [split]):
+                points.add((mpmath.mpf(k) - m) / st)
         val, err = mpmath.quad(
             lambda x: h(m + st * x) * mpmath.exp(-x * x / 2) * norm, [-mpmath.inf, *sorted(points), mpmath.inf],
             error=True,
