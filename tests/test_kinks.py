@@ -249,7 +249,7 @@ def _check_mp(pair, P, Q, point):
         assert abs(got - r) <= mpmath.mpf(10) ** -25 * max(1, abs(r)), (pair, P, Q, got, r)
 
 
-#: default (reduced) orders of the mpmath checks; hardtanh x erf costs 30-40 s per value (mpmath erf
+#: default (reduced) orders of the mpmath checks; hardtanh x erf costs ~15 s per value (mpmath erf
 #: at 45 digits, ~3e5 evaluations) and runs with SYMLAND_FULL=1 only
 MP_REDUCED = {"relu6_relu": [(2, 1)], "shift_step": [(1, 2)], "halfstep_sin": [(1, 1)], "hardtanh_erf": []}
 
@@ -260,7 +260,7 @@ def test_mp_25_digits(pair):
     """dps=30 against the closed forms at 40 digits, compared to 25 digits."""
     orders = ORDERS4 if FULL else MP_REDUCED[pair]
     if not orders:
-        pytest.skip("30-40 s per value; runs with SYMLAND_FULL=1")
+        pytest.skip("~15 s per value (erf at 45 digits); runs with SYMLAND_FULL=1")
     point = POINTS[3] if FULL else POINTS[0]
     for P, Q in orders:
         _check_mp(pair, P, Q, point)
@@ -304,7 +304,7 @@ def test_tanh_times_hardtanh_float():
 @pytest.mark.slow
 def test_tanh_times_hardtanh_mp():
     if not FULL:
-        pytest.skip("about 20 s per value; runs with SYMLAND_FULL=1")
+        pytest.skip("~15-20 s per value; runs with SYMLAND_FULL=1")
     for P, Q in [(0, 0), (1, 1), (2, 0), (0, 2)]:
         with mpmath.workdps(40):
             a, b, c, D, m1, m2 = _mp_args(*POINTS[0])
@@ -337,7 +337,7 @@ def test_selu_times_relu_float():
 @pytest.mark.slow
 def test_selu_times_relu_mp():
     if not FULL:
-        pytest.skip("about 10 s per value; runs with SYMLAND_FULL=1")
+        pytest.skip("~8 s per value; runs with SYMLAND_FULL=1")
     selu = symland.activation("selu").expr
     a, b, c, D, m1, m2 = _selu_point()
     for P, Q in [(1, 1), (2, 0)]:
