@@ -33,10 +33,19 @@ derived in ``derivations/bias_kernels.py``:
 
 $\Phi_2$ is :class:`BivariateNormalCDF` (a SymPy function with its derivative
 rules, evaluated through Owen's $T$, :class:`OwensT`).  Pairs without a closed
-form (gelu, tanh, sigmoid, softplus, or two activations of different families)
-use two-dimensional quadrature of the Price expectations (float64 composite
-Gauss–Legendre, mpmath ``quad`` at any precision), which needs classical
-derivatives of the activations.
+form (gelu, selu, tanh, sigmoid, softplus, user activations, or two activations
+of different families) use quadrature (:func:`mean_kernel_method`):
+
+* **1-D reduction** when either activation has a closed-form mean function
+  $m_t(\mu, \sigma) = E[t(\mu + \sigma y)]$ (:mod:`symland.atoms`): conditioning on $u$,
+  $E[s^{(P)}(u)t^{(Q)}(v)] = E_u[s^{(P)}(u)\,\partial_\mu^Q m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})]$,
+  taken by parts when $s$ is kinked (only $s$ is evaluated) and split at its
+  kinks (:mod:`symland.mixed`); this covers selu with biases and every kinked
+  activation with a teacher of another family;
+* **2-D quadrature** otherwise: on classical derivatives for smooth pairs
+  (tanh, sigmoid, softplus, silu; :mod:`symland.quadrature`), and split at the
+  kinks with the derivatives moved onto the Gaussian density for kinked user
+  activations (:mod:`symland.kinks`).
 
 Index convention for partials: ``(i, j, l, p, q)`` = orders in ``(a, b, c, mu1, mu2)``.
 The diagonal $\varphi(t, m) = E[s(u)^2]$, $u \sim N(m, t)$, with index ``(i, p)``
@@ -607,7 +616,8 @@ def _reduced_side(s: Activation, t: Activation):
 def mean_kernel_method(s, t=None) -> str:
     """The path of :func:`kernel_with_means` for the pair (s, t): ``"closed form"``,
     ``"1-D quadrature"`` (one activation has a closed-form mean function; kinks allowed) or
-    ``"2-D quadrature"`` (classical derivatives: smooth activations only)."""
+    ``"2-D quadrature"`` (classical derivatives for smooth pairs; split at the kinks and by
+    parts, :mod:`symland.kinks`, when either activation is kinked)."""
     s = activation(s)
     t = s if t is None else activation(t)
     if mean_kernel_expr(s, t) is not None:

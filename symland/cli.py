@@ -57,6 +57,10 @@ def _cmd_kernel(args):
         accuracy = act.accuracy
     elif mixed.reducible(act):
         accuracy = mixed.ACCURACY["1-D quadrature"]
+    elif mixed.nonsmooth(act):
+        from . import kinks
+
+        accuracy = kinks.ACCURACY
     else:
         accuracy = quadrature.ACCURACY_STATEMENT
     chk = coverage.CHECKS[coverage._check_key(act)]
@@ -105,6 +109,10 @@ def _means_path(act) -> str:
                 "mpmath to the requested digits")
     if method == "1-D quadrature":
         return "1-D quadrature on the closed-form mean function, split at the kink: " + mixed.ACCURACY["1-D quadrature"]
+    if mixed.nonsmooth(act):
+        from . import kinks
+
+        return "2-D quadrature split at the kinks, by parts: " + kinks.ACCURACY
     return "2-D quadrature of classical derivatives: " + quadrature.ACCURACY_STATEMENT
 
 

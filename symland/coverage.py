@@ -103,7 +103,9 @@ def _kernel_path(act) -> str:
 
     if act.has_closed_form:
         return "closed form"
-    return "quadrature (1-D reduction, split at the kink)" if mixed.reducible(act) else "quadrature (2-D)"
+    if mixed.reducible(act):
+        return "quadrature (1-D reduction, split at the kink)"
+    return "quadrature (2-D, split at the kinks, by parts)" if mixed.nonsmooth(act) else "quadrature (2-D)"
 
 
 def _partials(act) -> str:
@@ -115,7 +117,7 @@ def _partials(act) -> str:
     if not act.has_closed_form:
         from . import mixed
 
-        if mixed.reducible(act):
+        if mixed.nonsmooth(act):
             return base + " (by parts); singular at c^2 = ab from order 2 in c"
         return base + " (quadrature of classical derivatives)"
     return base

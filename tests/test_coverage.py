@@ -51,7 +51,11 @@ def test_rows_cover_the_registry_and_report_paths():
     assert rows["relu"]["mixed"].startswith("all closed-form")
     assert rows["tanh"]["mixed"] == "none"
     assert "25 digits" in rows["gelu"]["checked"] and "25 digits" in rows["relu"]["checked"]
-    assert "1e-10" in rows["silu"]["checked"] and "24 digits" in rows["selu"]["checked"]
+    assert "1e-10" in rows["silu"]["checked"] and "26 digits" in rows["selu"]["checked"]
+    # every registered activation takes biases: closed form, 1-D reduction or 2-D quadrature
+    assert rows["relu"]["biases"] == "closed form" and rows["selu"]["biases"] == "1-D quadrature"
+    assert rows["tanh"]["biases"] == "2-D quadrature"
+    assert all(r["biases"] != "not supported" for r in rows.values())
     assert rows["hermite_<n>"]["kernel"] == "closed form"
 
 

@@ -605,3 +605,52 @@ def test_property_cauchy_schwarz(name, a, b, rho):
 @given(a=_log_var, b=_log_var, rho=_rho)
 def test_property_cauchy_schwarz_quadrature(name, a, b, rho):
     _check_cauchy_schwarz(name, a, b, rho)
+
+
+# ---------------------------------------------------------------------------
+# user activations with kinks away from 0 and no closed-form mean function (symland.kinks)
+# ---------------------------------------------------------------------------
+def _hardtanh():
+    z = symland.z
+    return symland.register_activation("test_hardtanh", sympy.Min(sympy.Max(z, -1), 1), replace=True)
+
+
+def _hardtanh_reference(index, a, b, c, dps):
+    r"""hardtanh(z) = g(z) - 1 with g(z) = relu(z + 1) - relu(z - 1) and E[g(u)] = 1 (hardtanh is odd), so
+    $\kappa = E[g(u)g(v)] - 1 = \sum_{e_1, e_2 = \pm1} e_1e_2\,R(e_1, e_2) - 1$, $R(m_1, m_2)$ the closed-form
+    relu kernel with means (symland.bias: bivariate normal CDF and Owen's T, independent of symland.kinks);
+    its partials in (a, b, c) are the same combination of partials of R."""
+    from symland import bias
+
+    with mpmath.workdps(dps):
+        total = mpmath.fsum(e1 * e2 * bias.kernel_with_means("relu", a, b, c, e1, e2, dps=dps, index=tuple(index) + (0, 0))
+                            for e1 in (1, -1) for e2 in (1, -1))
+        return total - (0 if any(index) else 1)
+
+
+@pytest.mark.slow
+def test_user_activation_with_kinks_away_from_zero():
+    """A registered hardtanh is no longer refused: kernel and Price partials (by parts, split at +-1)
+    against the relu closed forms with means, float64 to 1e-11 and mpmath to 25 digits."""
+    act = _hardtanh()
+    assert not act.has_closed_form
+    a, b, c = 1.3, 0.8, -0.45
+    indices = [(0, 0, 0), (0, 0, 1), (1, 0, 0), (0, 1, 1), (1, 1, 0), (0, 0, 2)]
+    for index in indices:
+        ref = _hardtanh_reference(index, a, b, c, dps=30)
+        got = symland.kernel_partial(act, index, a, b, c)
+        assert got == pytest.approx(float(ref), rel=1e-11, abs=1e-13), index
+    for index in indices if FULL else indices[1:2]:
+        ref = _hardtanh_reference(index, a, b, c, dps=35)
+        got = symland.kernel_partial(act, index, a, b, c, dps=30)
+        with mpmath.workdps(35):
+            assert abs(got - ref) < mpmath.mpf(10) ** -25 * max(1, abs(ref)), (index, got, ref)
+    # the diagonal E[hardtanh(u)^2] = E[min(u^2, 1)] = t - E[(u^2 - 1) 1{|u| > 1}]: closed form by parts
+    t = mpmath.mpf("1.7")
+    with mpmath.workdps(40):
+        st = mpmath.sqrt(t)
+        ref = t - 2 * ((t - 1) * mpmath.ncdf(-1 / st) + st * mpmath.npdf(1 / st))
+    got = symland.gaussian.diagonal(act, 0, t, dps=30)
+    with mpmath.workdps(40):
+        assert abs(got - ref) < mpmath.mpf(10) ** -25, (got, ref)
+    assert symland.gaussian.diagonal(act, 0, 1.7) == pytest.approx(float(ref), rel=1e-12)

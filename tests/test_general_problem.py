@@ -135,6 +135,25 @@ def test_kinked_pairs_with_biases_against_monte_carlo_and_fd(act, teacher):
     _fd_check(p, th, hessian=full_run())
 
 
+def test_user_activation_with_kinks_and_biases():
+    """A registered hardtanh (kinks at +-1, no closed form, no mean function) with biases and a relu teacher:
+    the pair goes to the 1-D reduction on relu's mean function, the hardtanh self terms to symland.kinks.
+    Loss against Monte Carlo, gradient and Hessian against float64 central differences."""
+    z = symland.z
+    symland.register_activation("test_hardtanh", sympy.Min(sympy.Max(z, -1), 1), replace=True)
+    p, th = _problem("test_hardtanh", teacher_activation="relu", n=2, k=1, d=2)
+    assert pair_kernel_source("test_hardtanh", "relu", False) == "1-D quadrature with means"
+    assert pair_kernel_source("test_hardtanh", "test_hardtanh", False) == "2-D quadrature with means"
+    mean, se = _mc_loss(p, th)
+    assert abs(p.loss(th) - mean) < 5 * se, (p.loss(th), mean, se)
+    h = 1e-6
+    g = p.gradient(th)
+    fd = np.array([(p.loss(th + h * e) - p.loss(th - h * e)) / (2 * h) for e in np.eye(len(th))])
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+    fdH = np.array([(p.gradient(th + h * e) - p.gradient(th - h * e)) / (2 * h) for e in np.eye(len(th))]).T
+    np.testing.assert_allclose(p.hessian(th), fdH, rtol=1e-5, atol=1e-7)
+
+
 def _fd_check(p, th, dps=30, work=60, hessian=True):
     """Analytic gradient/Hessian at ``dps`` vs central differences (step 1e-20) of the loss/gradient at ``work`` digits."""
     N = p.num_params
