@@ -69,9 +69,10 @@ has only this absolute accuracy.  mpmath at ``dps=30``: agreement with the
 references to the tests' tolerance of 25 digits in every case checked (all
 $P + Q \le 4$ with ``SYMLAND_FULL=1``); spot checks agreed in all 30 digits.
 
-**Cost** (one core of a shared 2-core machine): float64 5-30 ms per value for
+**Cost** (one core of a shared 2-core machine): float64 3-25 ms per value for
 $P + Q \le 4$ at variances $\le 4$ (about half where $s$ vanishes on a half
-line, as for relu-like $s$), up to ~80 ms for $P = Q = 6$; the panel count
+line, as for relu-like $s$; an activation with special functions is put in the
+outer loop), up to ~80 ms for $P = Q = 6$; the panel count
 grows like the standard deviation (tanh-pole rule), 0.3-0.8 s per value at
 variance 100.  mpmath at ``dps=30``: 4-8 s per value for piecewise polynomial,
 sin or SELU partners, ~15 s when a partner is erf or tanh (the nested rule
@@ -114,7 +115,7 @@ ACCURACY = (
     "kink-aware quadrature: float64 composite Gauss-Legendre with the kinks as panel edges, "
     "relative error <= 1e-11 for Price partials up to total order 4 at variances 0.3..4, "
     "|c|/sqrt(ab) <= 0.95, |means| <= 1.5, absolute error ~1e-14 x E|s t H_PQ| for partials much "
-    "smaller than that; 5-30 ms per value. mpmath nested quad (Gauss-Legendre) with the kinks as end "
+    "smaller than that; 3-25 ms per value. mpmath nested quad (Gauss-Legendre) with the kinks as end "
     "points and its error estimate checked: 4-8 s (piecewise polynomials, sin, SELU) to ~15 s (erf, "
     "tanh) per value at 30 digits"
 )
@@ -455,10 +456,15 @@ def expect2_float(s_expr, t_expr, P, Q, a, b, c, D, m1=0.0, m2=0.0):
     :class:`~symland.errors.DomainError` unless $a, b, D > 0$ and all finite.
     """
     P, Q = _check_order(P, Q)
-    _, fs, ks = _prepare(s_expr)
-    _, ft, kt = _prepare(t_expr)
+    es, fs, ks = _prepare(s_expr)
+    et, ft, kt = _prepare(t_expr)
     arrs = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, D, m1, m2)))
     _check_cov(*arrs)
+    if _eval_cost(et) > _eval_cost(es):
+        # the inner activation is evaluated ~10^5 times per value, the outer one ~10^3 times: exchange
+        # the roles of (u, v) so that the cheaper one (no special function) is inside
+        fs, ks, ft, kt, P, Q = ft, kt, fs, ks, Q, P
+        arrs = [arrs[1], arrs[0], arrs[2], arrs[3], arrs[5], arrs[4]]
     shape = arrs[0].shape
     a, b, c, D, m1, m2 = (v.ravel() for v in arrs)
     ks = np.array([float(k) for k in ks], dtype=float)
