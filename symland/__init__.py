@@ -57,7 +57,8 @@ from .channels import (
     rate_constants,
     splitting_comparison,
 )
-from .bias import BivariateNormalCDF, OwensT, kernel_with_means
+from .bias import BivariateNormalCDF, OwensT, kernel_with_means, mean_kernel_method
+from .kinks import kink_points
 from .mixed import closed_form_pairs, cross_kernel, cross_kernel_expr, cross_partial
 from .general_problem import GeneralTeacherStudent
 
@@ -137,6 +138,8 @@ __all__ = [
     "GLULimit",
     # biases and mixed activations (issue 6)
     "kernel_with_means",
+    "mean_kernel_method",
+    "kink_points",
     "OwensT",
     "BivariateNormalCDF",
     "cross_kernel",
