@@ -41,6 +41,9 @@ __all__ = [
 #: the variable of every activation expression
 z = sympy.Symbol("z", real=True)
 
+#: SymPy functions that give an activation kinks or jumps (no classical derivatives)
+NONSMOOTH = (sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign)
+
 _pi = sympy.pi
 
 

@@ -66,7 +66,7 @@ import sympy
 from . import atoms as _atoms
 from . import mixed as _mixed
 from . import quadrature
-from .activations import Activation, activation, z
+from .activations import NONSMOOTH, Activation, activation, z
 from .backends import (
     D_,
     a_,
@@ -628,13 +628,10 @@ def mean_kernel_method(s, t=None) -> str:
 # ---------------------------------------------------------------------------
 # numeric evaluators
 # ---------------------------------------------------------------------------
-_NONSMOOTH = (sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign)
-
-
 @functools.lru_cache(maxsize=None)
 def _deriv_fn(expr, order, mp, what):
     e = sympy.diff(expr, z, order) if order else expr
-    if e.has(*_NONSMOOTH):
+    if e.has(*NONSMOOTH):
         raise NoClosedFormError(
             f"{what}: the derivative of order {order} is not a smooth function ({e}); the pair has no "
             "closed form with means and quadrature needs classical derivatives"
@@ -663,7 +660,7 @@ def mean_partials_evaluator(s: Activation, t: Activation, indices, mp: bool):
     if _mean_kernel_cached(s, t) is None:
         # quadrature: partials with the same derivative orders (P, Q) = (2i+l+p, 2j+l+q) differ only by
         # the factor 2^(i+j) (heat equation), so each distinct (P, Q) is integrated once
-        key = {idx: (2 * idx[0] + idx[2] + idx[3], 2 * idx[1] + idx[2] + idx[4]) for idx in indices}
+        key = {idx: _mixed._orders(*idx)[:2] for idx in indices}
         rep = {}
         for idx in indices:
             rep.setdefault(key[idx], (0, 0, 0) + key[idx])  # (i, j, l, p, q) = (0, 0, 0, P, Q)
@@ -671,7 +668,7 @@ def mean_partials_evaluator(s: Activation, t: Activation, indices, mp: bool):
 
         def run_quadrature(*args):
             vals = {pq: ev(*args) for pq, ev in evs.items()}
-            return [vals[key[idx]] / 2 ** (idx[0] + idx[1]) for idx in indices]
+            return [vals[key[idx]] / _mixed._orders(*idx)[2] for idx in indices]
         return run_quadrature
     f = _compile(tuple(_partial_cached(s, t, i) for i in indices), MEAN_ARGS, mp)
     if not mp:
@@ -745,18 +742,14 @@ def _reduction_evaluator(s, t, index, side, mp):
 
     if not mp:
         def run(*args):
-            a, b, c, D, m1, m2 = order(*np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in args)))
-            try:
-                return _mixed._reduce_float(s, t, i, j, l, a, b, c, D, m1, m2, p, q)
-            except DomainError:  # zero variance or D = 0 somewhere: nan there, reported by the caller
-                out = np.empty(a.shape)
-                for k in np.ndindex(a.shape):
-                    try:
-                        out[k] = _mixed._reduce_float(s, t, i, j, l, *(np.array([x[k]]) for x in
-                                                                           (a, b, c, D, m1, m2)), p, q)[0]
-                    except DomainError:
-                        out[k] = np.nan
-                return out
+            args = order(*np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in args)))
+            out = np.empty(args[0].shape)
+            for k in np.ndindex(out.shape):  # _reduce_float loops over entries anyway
+                try:
+                    out[k] = _mixed._reduce_float(s, t, i, j, l, *(np.array([x[k]]) for x in args), p, q)[0]
+                except DomainError:  # zero variance or D = 0: nan there, reported by the caller
+                    out[k] = np.nan
+            return out
         return run
 
     def one(*args):
@@ -780,7 +773,7 @@ def mean_diagonal_evaluator(s: Activation, index, mp: bool):
             return lambda t, m: np.asarray(f(t, m) * np.ones(np.shape(t)), dtype=float)
         fv = np.frompyfunc(_nan_on_error(f), 2, 1)
         return lambda t, m: fv(t, m)
-    if s.expr.has(*_NONSMOOTH):  # kinks and jumps: by parts, only s itself is evaluated
+    if _mixed.nonsmooth(s):  # kinks and jumps: by parts, only s itself is evaluated
         return _mixed.diagonal_with_mean_evaluator(s, (i, p), mp)
     h = _deriv_fn(s.expr**2, 2 * i + p, mp, f"diagonal with a mean of {s.name}")
     if not mp:

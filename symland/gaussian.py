@@ -33,7 +33,7 @@ import numpy as np
 import sympy
 
 from . import quadrature
-from .activations import Activation, activation, z
+from .activations import NONSMOOTH, Activation, activation, z
 from .backends import (
     D_,
     a_,
@@ -181,7 +181,7 @@ def diagonal_expr(act, m: int = 0) -> sympy.Expr:
 @functools.lru_cache(maxsize=None)
 def _derivative_function(act, order, backend):
     expr = act.derivative_expr(order)
-    if expr.has(sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign):
+    if expr.has(*NONSMOOTH):
         raise NoClosedFormError(
             f"activation {act.name!r}: the derivative of order {order} is not a smooth function "
             f"({expr}); quadrature needs classical derivatives, so register a closed-form kernel"

@@ -96,8 +96,9 @@ import numpy as np
 import sympy
 
 from .activations import Activation, z
-from .backends import D_, a_, c_
+from .backends import D_, a_, c_, check_dps
 from .errors import ConvergenceError, DomainError, NoClosedFormError
+from .quadrature import hermite_table
 
 __all__ = [
     "ACCURACY",
@@ -295,16 +296,6 @@ def _coef_fn(P, Q, mp):
     return [(j, k) for j, k, _ in terms], f
 
 
-def _hermite_table(n, x):
-    """``[He_0(x), ..., He_n(x)]`` by the recurrence He_{k+1} = x He_k - k He_{k-1}."""
-    out = [x * 0 + 1]
-    if n >= 1:
-        out.append(x * 1)
-    for k in range(1, n):
-        out.append(x * out[k] - k * out[k - 1])
-    return out
-
-
 # ---------------------------------------------------------------------------
 # compiled activations
 # ---------------------------------------------------------------------------
@@ -426,7 +417,7 @@ def _one2(fs, ks, ft, kt, idx, cf, L, a, c, D, m1, m2):
     X, SX = X[keep], SX[keep]
     if X.size == 0:
         return 0.0
-    hx = _hermite_table(max(j for j, _ in idx), X)
+    hx = hermite_table(max(j for j, _ in idx), X)
     need = sorted({k for _, k in idx})
     inner = {k: np.empty(X.size) for k in need}
     ny = _edges(L, _width(sig), kt[:0]).size * _Q + kt.size * _Q
@@ -515,7 +506,7 @@ def expect1_float(h_expr, n, t, m=0.0):
     for i in range(tt.size):
         st = math.sqrt(tt[i])
         X, W = _panel_nodes(_edges(L, _width(st), (kh - mm[i]) / st))
-        out[i] = np.dot(fh(mm[i] + st * X) * W, _hermite_table(n, X)[n]) / st**n
+        out[i] = np.dot(fh(mm[i] + st * X) * W, hermite_table(n, X)[n]) / st**n
     if not np.all(np.isfinite(out)):
         raise DomainError(f"E[h^({n})(u)] is not finite at some inputs (h overflows in float64)")
     return out.reshape(shape) if shape else float(out[0])
@@ -524,14 +515,6 @@ def expect1_float(h_expr, n, t, m=0.0):
 # ---------------------------------------------------------------------------
 # mpmath
 # ---------------------------------------------------------------------------
-def _check_dps(dps):
-    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or dps < 16:
-        from .errors import PrecisionError
-
-        raise PrecisionError(f"argument dps must be an integer >= 16 (float64 is the dps=None path), got {dps!r}")
-    return int(dps)
-
-
 #: working digits of the mpmath quadrature beyond the requested ones
 _GUARD_QUAD = 8
 #: digits beyond the requested ones at which s and t (and so their irrational constants) and the kinks are evaluated
@@ -663,7 +646,7 @@ def expect2_mp(s_expr, t_expr, P, Q, a, b, c, D, m1=0, m2=0, dps=30):
     where the outer activation vanishes) says so.  Cost: see the module docstring.
     """
     P, Q = _check_order(P, Q)
-    dps = _check_dps(dps)
+    dps = check_dps(dps)
     es, fs, ks = _prepare(s_expr, dps + _GUARD_EVAL)
     et, ft, kt = _prepare(t_expr, dps + _GUARD_EVAL)
     with mpmath.workdps(dps + _GUARD_EVAL):
@@ -726,7 +709,7 @@ def expect1_mp(h_expr, n, t, m=0, dps=30):
     ``mpmath.quad`` (Gauss–Legendre) split at the kinks of $h$, error estimate checked
     (working digits and guards as :func:`expect2_mp`)."""
     n = _check_n(n)
-    dps = _check_dps(dps)
+    dps = check_dps(dps)
     eh, fh, kh = _prepare(h_expr, dps + _GUARD_EVAL)
     fh = _at_eval_precision(fh, dps)
     with mpmath.workdps(dps + _GUARD_EVAL):

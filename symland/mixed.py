@@ -64,7 +64,7 @@ import numpy as np
 import sympy
 
 from . import atoms as _atoms
-from .activations import Activation, activation
+from .activations import NONSMOOTH, Activation, activation
 from .backends import (
     D_,
     a_,
@@ -78,6 +78,7 @@ from .backends import (
     mp_kernel_arguments,
 )
 from .errors import DomainError, NoClosedFormError
+from .quadrature import composite_normal, hermite_table
 from .gaussian import _cancellation_digits
 
 __all__ = [
@@ -253,32 +254,8 @@ def closed_form_pairs(names) -> list[tuple[str, str]]:
 # quadrature fallback: 1-D reduction on a mean function, or 2-D quadrature
 # ---------------------------------------------------------------------------
 _mu, _sig = _atoms.mu, _atoms.sigma
-#: half-width of the truncated standard-normal domain and Gauss-Legendre nodes per panel
-_L, _Q = 8.5, 12
-
-
-def _split_nodes(panels: int, points=(0.0,)):
-    """Composite Gauss-Legendre nodes/weights for $E[h(X)]$, $X \\sim N(0,1)$, on $[-L, L]$ split at ``points``.
-
-    About ``2 * panels`` panels in all, shared between the pieces in proportion to their lengths
-    (at least one each), so kinks or jumps of $h$ at the split points sit on panel edges; points
-    outside $(-L, L)$ are ignored.
-    """
-    g, gw = np.polynomial.legendre.leggauss(_Q)
-    cuts = [-_L] + sorted(float(x) for x in points if -_L < x < _L) + [_L]
-    edges = [np.array([-_L])]
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
-        k = max(1, int(round(2 * panels * (hi - lo) / (2 * _L))))
-        edges.append(np.linspace(lo, hi, k + 1)[1:])
-    edges = np.concatenate(edges)
-    half = (edges[1:] - edges[:-1]) / 2
-    mid = (edges[1:] + edges[:-1]) / 2
-    x = (mid[:, None] + half[:, None] * g[None, :]).ravel()
-    w = (half[:, None] * gw[None, :]).ravel() * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
-    return x, w
-
-
-_halves = functools.lru_cache(maxsize=None)(_split_nodes)  # centred, kink at 0: cached
+#: half-width of the truncated standard-normal domain (as symland.quadrature)
+_L = 8.5
 
 
 @functools.lru_cache(maxsize=None)
@@ -286,10 +263,7 @@ def _kinks_of(act: Activation):
     """Exact kink points of ``act`` (:func:`symland.kinks.kink_points`); ``()`` when smooth."""
     from .kinks import kink_points
 
-    return kink_points(act.expr) if act.expr.has(*_NONSMOOTH) else ()
-
-
-_NONSMOOTH = (sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign)
+    return kink_points(act.expr) if act.expr.has(*NONSMOOTH) else ()
 
 
 @functools.lru_cache(maxsize=None)
@@ -308,7 +282,7 @@ def _reduction_parts(s: Activation, t: Activation, p: int, q: int, backend: str,
             e = [v.evalf(dps + 15) for v in e] if isinstance(e, list) else e.evalf(dps + 15)
         return sympy.lambdify(args, e, modules=mods, cse=True)
 
-    by_parts = p > 0 and s.expr.has(*_NONSMOOTH)
+    by_parts = p > 0 and s.expr.has(*NONSMOOTH)
     orders = [q + k for k in range(p + 1)] if by_parts else [q]
     sfun = compile_(s.expr if by_parts or not p else sympy.diff(s.expr, _atoms.z, p), _atoms.z)
     # all mean-function derivatives in one compiled function: they share erf/exp subexpressions
@@ -316,17 +290,9 @@ def _reduction_parts(s: Activation, t: Activation, p: int, q: int, backend: str,
     # at D = 0 (sigma = 0) the mean function degenerates to t itself: d^n m / d mu^n = t^(n)(mu),
     # a function only when t is smooth or n = 0
     g0 = None
-    if all(n == 0 for n in orders) or not t.expr.has(*_NONSMOOTH):
+    if all(n == 0 for n in orders) or not t.expr.has(*NONSMOOTH):
         g0 = compile_([sympy.diff(t.expr, _atoms.z, n).subs(_atoms.z, _mu) for n in orders], _mu)
     return sfun, (gall, g0), by_parts
-
-
-def _hermite(n, x):
-    """Probabilists' Hermite polynomials He_0..He_n at x (list)."""
-    he = [x * 0 + 1, x]
-    for k in range(1, n):
-        he.append(x * he[k] - k * he[k - 1])
-    return he[: n + 1]
 
 
 def _weight(p, by_parts, a, c, x, G, sa, sig, m2=0):
@@ -344,7 +310,7 @@ def _weight(p, by_parts, a, c, x, G, sa, sig, m2=0):
         g = g0(mu)
     if not by_parts:
         return g[0]
-    he = _hermite(p, x)
+    he = hermite_table(p, x)
     tot = 0
     for k in range(p + 1):
         coef = (-1) ** k * _BINOMIAL[p][k] * (c / a) ** k / sa ** (p - k)
@@ -370,6 +336,7 @@ def _reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
     sfun, G, by_parts = _reduction_parts(s, t, P, Q, "numpy")
     m1 = np.zeros(a.shape) if m1 is None else np.broadcast_to(m1, a.shape)
     m2 = np.zeros(a.shape) if m2 is None else np.broadcast_to(m2, a.shape)
+    kinks = _kinks_of(s)
     out = np.empty(a.shape)
     for k in range(a.size):
         aa, cc, dd = float(a.flat[k]), float(c.flat[k]), float(D.flat[k])
@@ -381,11 +348,8 @@ def _reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
         # panels resolve the scale sigma/|rho| of m_t(mu2 + c x/sqrt(a), sigma) in x and tanh-like poles
         width = min(1.0, sig * sa / abs(cc) if (cc and sig > 0) else 1.0, 0.8 / sa)
         panels = int(min(2048, max(8, np.ceil(_L / max(width, 1e-12)))))
-        kinks = _kinks_of(s)
-        if mm1 == 0 and kinks in ((), (0,)):
-            x, w = _halves(panels)
-        else:
-            x, w = _split_nodes(panels, tuple((float(k) - mm1) / sa for k in kinks))
+        # 2 * panels panels (panels on each side of a kink at the mean), split at the kinks of s
+        x, w = composite_normal(2 * panels, tuple((float(k) - mm1) / sa for k in kinks))
         with np.errstate(all="ignore"):
             vals = np.asarray(sfun(mm1 + sa * x) * np.ones_like(x), dtype=float)
             vals = vals * _weight(P, by_parts, aa, cc, x, G, sa, sig, mm2)
@@ -428,7 +392,7 @@ def _quad2(s, t, i, j, l, a, b, c, D, dps):
 
 def nonsmooth(act) -> bool:
     """True when the activation's expression has kinks or jumps (Max, Heaviside, Abs, Piecewise ...)."""
-    return activation(act).expr.has(*_NONSMOOTH)
+    return activation(act).expr.has(*NONSMOOTH)
 
 
 @functools.lru_cache(maxsize=None)
@@ -578,7 +542,7 @@ def reducible(act) -> bool:
     (the 1-D reduction handles the kink exactly) instead of 2-D quadrature of classical derivatives.
     """
     act = activation(act)
-    return (not act.has_closed_form and act.expr.has(*_NONSMOOTH)
+    return (not act.has_closed_form and act.expr.has(*NONSMOOTH)
             and _atoms.mean_function(act.expr) is not None)
 
 

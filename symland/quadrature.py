@@ -31,6 +31,7 @@ __all__ = [
     "FLOAT_NODES",
     "ACCURACY_STATEMENT",
     "hermite_normal",
+    "hermite_table",
     "expect2_float",
     "expect1_float",
     "expect2_mp",
@@ -66,16 +67,45 @@ _L = 8.5
 _Q = 12
 
 
-@functools.lru_cache(maxsize=None)
-def composite_normal(panels: int):
-    """Composite Gauss–Legendre nodes/weights for $E[h(X)]$, $X \\sim N(0,1)$, on $[-L, L]$."""
+def hermite_table(n: int, x):
+    r"""``[He_0(x), ..., He_n(x)]``, probabilists' Hermite polynomials, by He_{k+1} = x He_k - k He_{k-1}
+    (``x`` a number or an array; the derivatives of the standard normal density are
+    $\varphi^{(k)} = (-1)^k\mathrm{He}_k\varphi$)."""
+    out = [x * 0 + 1]
+    if n >= 1:
+        out.append(x * 1)
+    for k in range(1, n):
+        out.append(x * out[k] - k * out[k - 1])
+    return out
+
+
+def composite_normal(panels: int, points=()):
+    """Composite Gauss–Legendre nodes/weights for $E[h(X)]$, $X \\sim N(0,1)$, on $[-L, L]$.
+
+    About ``panels`` panels, split at ``points`` (those outside $(-L, L)$ are ignored) and
+    shared between the pieces in proportion to their lengths (at least one each), so kinks or
+    jumps of $h$ at the split points sit on panel edges.  Rules without a split or split at 0
+    (kinks at the mean) are cached; others depend on the means and are not.
+    """
+    points = tuple(sorted(float(x) for x in points if -_L < x < _L))
+    return _composite_cached(panels, points) if points in ((), (0.0,)) else _composite(panels, points)
+
+
+def _composite(panels, points):
     g, gw = np.polynomial.legendre.leggauss(_Q)
-    edges = np.linspace(-_L, _L, panels + 1)
+    cuts = [-_L, *points, _L]
+    edges = [np.array([-_L])]
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        edges.append(np.linspace(lo, hi, max(1, int(round(panels * (hi - lo) / (2 * _L)))) + 1)[1:])
+    edges = np.concatenate(edges)
     half = (edges[1:] - edges[:-1]) / 2
     mid = (edges[1:] + edges[:-1]) / 2
     x = (mid[:, None] + half[:, None] * g[None, :]).ravel()
     w = (half[:, None] * gw[None, :]).ravel() * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
     return x, w
+
+
+_composite_cached = functools.lru_cache(maxsize=None)(_composite)
 
 
 #: panel width relative to the distance of the nearest complex pole (measured: 0.5 keeps
