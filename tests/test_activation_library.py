@@ -299,24 +299,30 @@ def ref_partial(name, index, a, b, c, dps=30):
     $\int s^{(p)} N_a G\,dt = (-1)^p \int s\,(N_a G)^{(p)}\,dt$ with
     $N_a^{(n)}(t) = (-1)^n a^{-n/2}\mathrm{He}_n(t/\sqrt a) N_a(t)$ and $G^{(k)} = (c/a)^k\partial_\mu^{q+k} m$.
     """
+    return reduction_reference(CASES[name][0], functools.partial(_inner_mu_derivative, name), index, a, b, c, dps,
+                               [-mpmath.inf, 0, mpmath.inf])
+
+
+def reduction_reference(s, inner_derivative, index, a, b, c, dps, points):
+    r"""$2^{-i-j}E[s^{(p)}(u)t^{(q)}(v)]$ for ``s`` (an mpmath function) and a $t$ given by its hand-typed
+    mean function: ``inner_derivative(n)`` is $(\mu, \sigma) \mapsto \partial_\mu^n m_t(\mu, \sigma)$.
+    The reduction of :func:`ref_partial`, integrated in $x = u/\sqrt a$ over the pieces between ``points``."""
     i, j, l = index
     p, q = 2 * i + l, 2 * j + l
-    s = CASES[name][0]
-    derivs = [_inner_mu_derivative(name, q + k) for k in range(p + 1)]
+    derivs = [inner_derivative(q + k) for k in range(p + 1)]
     with mpmath.workdps(dps):
         a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
         sa, sig = mpmath.sqrt(a), mpmath.sqrt((a * b - c * c) / a)
         coef = [mpmath.binomial(p, k) * (-1) ** (p - k) * sa ** (k - p) * (c / a) ** k for k in range(p + 1)]
 
-        def f(t):
-            mu, x = c * t / a, t / sa
-            w = mpmath.exp(-x * x / 2) / (sa * mpmath.sqrt(2 * mpmath.pi))
+        def f(x):
             he = [mpmath.mpf(1), x]  # probabilists' Hermite by recurrence
             for n in range(1, p):
                 he.append(x * he[n] - n * he[n - 1])
-            return s(t) * w * mpmath.fsum(coef[k] * he[p - k] * derivs[k](mu, sig) for k in range(p + 1))
+            return mpmath.npdf(x) * s(sa * x) * mpmath.fsum(coef[k] * he[p - k] * derivs[k](c * x / sa, sig)
+                                                            for k in range(p + 1))
 
-        val = mpmath.quad(f, [-mpmath.inf, 0, mpmath.inf])
+        val = mpmath.quad(f, points)
         return (-1) ** p * val / 2 ** (i + j)
 
 

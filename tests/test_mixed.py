@@ -31,7 +31,7 @@ from symland import atoms, mixed
 from symland.errors import DomainError, NoClosedFormError, PrecisionError
 
 from conftest import full_run
-from test_activation_library import CASES, _mu, _npdf, _Phi, _phi, _relu_inner, _sig
+from test_activation_library import CASES, _mu, _npdf, _Phi, _phi, _relu_inner, _sig, reduction_reference
 
 FULL = full_run()
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,24 +70,8 @@ def _inner_d(name, n):
 
 def ref_partial(s, t, index, a, b, c, dps=40):
     r"""$2^{-i-j}E[s^{(p)}(u)t^{(q)}(v)]$ by conditioning on $u$ and parts (see test_activation_library)."""
-    i, j, l = index
-    p, q = 2 * i + l, 2 * j + l
-    sf = _s(s)
-    derivs = [_inner_d(t, q + k) for k in range(p + 1)]
-    with mpmath.workdps(dps):
-        a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
-        sa, sig = mpmath.sqrt(a), mpmath.sqrt((a * b - c * c) / a)
-        coef = [mpmath.binomial(p, k) * (-1) ** (p - k) * sa ** (k - p) * (c / a) ** k for k in range(p + 1)]
-
-        def f(x):
-            he = [mpmath.mpf(1), x]
-            for n in range(1, p):
-                he.append(x * he[n] - n * he[n - 1])
-            return _npdf(x) * sf(sa * x) * mpmath.fsum(coef[k] * he[p - k] * derivs[k](c * x / sa, sig)
-                                                       for k in range(p + 1))
-
-        val = mpmath.quad(f, [-mpmath.inf, -4, 0, 4, mpmath.inf])
-        return (-1) ** p * val / 2 ** (i + j)
+    return reduction_reference(_s(s), functools.partial(_inner_d, t), index, a, b, c, dps,
+                               [-mpmath.inf, -4, 0, 4, mpmath.inf])
 
 
 # --- the activations under test ------------------------------------------------------------------
