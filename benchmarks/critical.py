@@ -8,8 +8,8 @@ $V = I_d[:k]$, $b = 1$, ``"erf"`` is $\operatorname{erf}(z/\sqrt2)$, ``"relu"`` 
 random starts $W \sim N(0, 1/d)$ (and $a \sim N(0, 1)$ when output weights are trained), seeded.
 
 (a) **High-precision refinement.**  A float64 critical point is found by
-    ``symland.critical.minimize`` from a seeded random start, then refined to 50 digits by
-    ``symland.critical.refine(problem, theta, dps=50, classify_point=False)`` (its
+    ``symland.landscape.critical.minimize`` from a seeded random start, then refined to 50 digits by
+    ``symland.landscape.critical.refine(problem, theta, dps=50, classify_point=False)`` (its
     classification time is reported separately) and, as the baseline, by
     ``mpmath.findroot`` (multidimensional Newton with its default forward-difference
     Jacobian, step $\sqrt{\epsilon}$) on the analytic gradient,
@@ -24,7 +24,7 @@ random starts $W \sim N(0, 1/d)$ (and $a \sim N(0, 1)$ when output weights are t
     runs is reported; findroot runs once after that, with the same (warm) kernels.
 
 (b) **Gradient flow to $|\nabla L| < 10^{-10}$**, erf $n = k = d = 10$, trained output weights,
-    from ``--starts`` seeded random starts: ``symland.critical.gradient_flow`` (stiff BDF with
+    from ``--starts`` seeded random starts: ``symland.landscape.critical.gradient_flow`` (stiff BDF with
     the exact Hessian as Jacobian) against plain gradient descent
     $\theta \leftarrow \theta - \eta\nabla L$ with the best fixed step $\eta$, chosen by a scan
     over ``--etas`` on the first start: in descending order, each $\eta$ runs until it
@@ -55,8 +55,8 @@ import scipy
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from symland.critical import classify, gradient_flow, minimize, refine  # noqa: E402
-from symland.problems import TeacherStudent  # noqa: E402
+from symland.landscape.critical import classify, gradient_flow, minimize, refine  # noqa: E402
+from symland.problems.teacher_student import TeacherStudent  # noqa: E402
 
 DPS = 50
 GUARD = 15

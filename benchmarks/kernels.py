@@ -71,7 +71,7 @@ if __name__ == "__main__" and _early_blas_threads(sys.argv) is not None:
 import numpy as np  # noqa: E402
 import scipy.special  # noqa: E402
 
-from symland.problems import TeacherStudent  # noqa: E402
+from symland.problems.teacher_student import TeacherStudent  # noqa: E402
 
 JAX_HESSIAN_MEMORY_LIMIT = 8 * 2**30  # bytes; above this the JAX Hessian is skipped
 _SQRT2 = math.sqrt(2.0)

@@ -31,7 +31,7 @@ from sympy import Rational as R
 from sympy import exp, pi, sqrt
 
 import symland
-from symland import activation_library as lib
+from symland.kernels import library as lib
 
 a, b, c, D = symland.a, symland.b, symland.c, symland.D
 ap, bp = sympy.symbols("a_p b_p", positive=True)

@@ -35,8 +35,8 @@ import mpmath
 import sympy
 
 import symland
-from symland import bias
-from symland.backends import D_, a_, b_, c_
+from symland.kernels import means as bias
+from symland.numerics.symbols import D_, a_, b_, c_
 
 mpf = mpmath.mpf
 

@@ -3,7 +3,7 @@ r"""Channels to infinity: the rate of the loss along a channel, and how often gr
 Run ``python derivations/channels.py [--small] [--setting glu-teacher|random] [--seeds N] [--jobs J] [--plot-dir DIR]``.
 Convention: $x \sim N(0, I_d)$, $L = \tfrac12 E[(f - f^*)^2]$, ``erf`` is erf(z/sqrt 2).
 
-Part A — the rate (derived in :mod:`symland.channels`).  Along the tangent-neuron
+Part A — the rate (derived in :mod:`symland.channels.channel`).  Along the tangent-neuron
 channel $w_i = w + \varepsilon v$, $a_i = 1/\varepsilon$, $w_j = w$, $a_j = c - 1/\varepsilon$ the
 pair computes $g + \varepsilon h + \varepsilon^2 q + O(\varepsilon^3)$ with
 $h = \tfrac12(v\cdot x)^2s''(w\cdot x)$, $q = \tfrac16(v\cdot x)^3s'''(w\cdot x)$, so
@@ -14,8 +14,8 @@ coefficients measured from 30-digit kernel losses along the channel against
 input-space Gauss-Hermite quadrature of the formulas.
 
 Part B — the experiment.  Gradient flow (stiff ODE, exact gradient) from
-``--seeds`` random starts (``symland.survey.random_starts``, seed 0); each end point is
-classified by :func:`symland.channels.detect` on its trajectory (thresholds
+``--seeds`` random starts (``symland.landscape.survey.random_starts``, seed 0); each end point is
+classified by :func:`symland.channels.channel.detect` on its trajectory (thresholds
 ``ChannelThresholds(big=--big)``, the rest default; kind ``linear`` = a neuron drifting to a
 linear unit, $|a_i| \to \infty$, $|w_i| \to 0$), finite end points are refined (``refine``, 20
 digits) and channel end points get their refined GLU limit (``glu_limit``, 20 digits); runs
@@ -76,12 +76,12 @@ import time
 import mpmath
 import numpy as np
 
-from symland.channels import (ChannelThresholds, channel_expansion, channel_loss, detect, glu_limit, rate_constants)
-from symland.critical import minimize, newton, refine
+from symland.channels.channel import (ChannelThresholds, channel_expansion, channel_loss, detect, glu_limit, rate_constants)
+from symland.landscape.critical import minimize, newton, refine
 from symland.errors import ConvergenceError, DomainError
-from symland.problems import TeacherStudent
-from symland.survey import random_starts
-from symland.training import flow_trajectory
+from symland.problems.teacher_student import TeacherStudent
+from symland.landscape.survey import random_starts
+from symland.channels.training import flow_trajectory
 
 #: a GLU minimum for erf, teacher V = I_2, b = (1, 1/2), no ordinary neurons (found by minimize + refine)
 GLU_PROBLEM = ("erf", np.eye(2), [1.0, 0.5])

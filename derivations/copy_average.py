@@ -44,10 +44,10 @@ import warnings
 import mpmath
 import sympy as sp
 
-from symland.activations import activation, known_activations
-from symland.ansatz import GroupAnsatz, prove_zero
-from symland.one_neuron import one_neuron, refine_agreement, symmetric_survey
-from symland.symmetric import copy_average, partitions
+from symland.kernels.activation import activation, known_activations
+from symland.symmetric.ansatz import GroupAnsatz, prove_zero
+from symland.symmetric.one_neuron import one_neuron, refine_agreement, symmetric_survey
+from symland.symmetric.copy_average import copy_average, partitions
 
 FAILURES: list[str] = []
 SMALL = False
@@ -67,7 +67,7 @@ def erf_single_group():
     g, a = sp.symbols("g a", positive=True)
     A = GroupAnsatz("erf", [[g]], [a], [m])
     print("reduced loss  l(g, a; m) = " + sp.latex(A.loss))
-    from symland.symmetric import group_optimum
+    from symland.symmetric.copy_average import group_optimum
 
     for mm in ((1, 2, 3) if SMALL else (1, 2, 3, 4, 5, 7)):
         gv, av, gex, aex, roots = group_optimum("erf", mm, 50)
@@ -101,8 +101,8 @@ def erf_pair_theorem():
           "two averaging/copying students, sizes m1, m2 symbolic: every full-space gradient component = 0")
     # the structural facts the reduction to pairs uses
     act = activation("erf")
-    from symland.backends import c_
-    from symland.gaussian import exact_partial_expr
+    from symland.numerics.symbols import c_
+    from symland.kernels.partials import exact_partial_expr
 
     check(sp.simplify(act.kernel_expr.subs(c_, 0)) == 0 and sp.simplify(exact_partial_expr(act, (1, 0, 0)).subs(c_, 0)) == 0,
           "erf: kappa(a, b, 0) = 0 and kappa_a(a, b, 0) = 0 (so components involve pairs only)")
@@ -266,7 +266,7 @@ def main(argv=None):
         _timed(erf_partitions, kmax=4, classify_upto=3)
         _timed(erf_optimality, loss, m, K=30, kmax=8)
         _timed(relu_part, [3])
-        # the n = 1 survey runs in tests/test_one_neuron.py and in the full run
+        # the n = 1 survey runs in tests/symmetric/test_one_neuron.py and in the full run
         _timed(one_neuron_part, 3, ["erf", "relu"], survey_starts=3, survey_ks=[])
     else:
         _timed(erf_partitions, kmax=12, classify_upto=5)

@@ -8,7 +8,7 @@ Run:  python derivations/symmetric_relu.py [--small] [--k-min 3] [--k-max 20] [-
    full loss at random (alpha, beta) to 40 digits, and L(1, 0) = 0 exactly (SymPy).
 2. For k = k_min..k_max: critical points in the fixed-point subspaces of diag(S_k),
    diag(S_{k-1} x S_1), diag(S_{k-2} x S_2), diag(S_{k-2} x S_1 x S_1)
-   (symland.fixed_point.symmetric_critical_points; continuation: the scalars found at k - 1 are
+   (symland.symmetric.fixed_point.symmetric_critical_points; continuation: the scalars found at k - 1 are
    extra starts at k), refined to 50 digits in the full space, classified; tables printed.
    Asserted: full gradient < 1e-45 at every point; W = I found with loss 0 and index 0 at every k;
    every loss >= 0; a spurious local minimum among the symmetric points for every 6 <= k <= k_max,
@@ -36,9 +36,9 @@ import numpy as np
 import sympy
 
 import symland
-from symland.fixed_point import (DEFAULT_ISOTROPIES, ISOTROPY_TYPES, compare_with_survey, fixed_point_subspace,
+from symland.symmetric.fixed_point import (DEFAULT_ISOTROPIES, ISOTROPY_TYPES, compare_with_survey, fixed_point_subspace,
                                  symmetric_critical_points)
-from symland.problems import TeacherStudent
+from symland.problems.teacher_student import TeacherStudent
 
 
 # ---------------------------------------------------------------------------

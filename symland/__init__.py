@@ -4,8 +4,20 @@ Conventions (see ``DESIGN.md``): input $x \\sim N(0, I_d)$; loss
 $L = \\tfrac12 E[(f - f^*)^2]$; ``"erf"`` is erf(z/sqrt 2); ``"relu"`` is max(z, 0).
 """
 
-from .activations import Activation, activation, known_activations, register_activation, z
-from .backends import a_ as a, b_ as b, c_ as c, D_ as D, gram_determinant
+from .kernels.activation import (
+    Activation,
+    activation,
+    known_activations,
+    register_activation,
+)
+from .numerics.symbols import z
+from .numerics.symbols import (
+    a_ as a,
+    b_ as b,
+    c_ as c,
+    D_ as D,
+)
+from .numerics.precision import gram_determinant
 from .errors import (
     ConvergenceError,
     DomainError,
@@ -15,7 +27,7 @@ from .errors import (
     SymlandError,
     UnknownActivationError,
 )
-from .gaussian import (
+from .kernels.partials import (
     diagonal,
     diagonal_expr,
     exact_partial_expr,
@@ -24,14 +36,32 @@ from .gaussian import (
     kernel_partial,
     kernel_partial_expr,
 )
-from .problems import TeacherStudent
-from .critical import CriticalPoint, classify, gradient_flow, minimize, newton, refine
-from .symmetry import canonical_form, deduplicate, invariant_key, same_point
-from .survey import ChannelOutcome, SurveyResult, survey
-from .ansatz import GroupAnsatz, prove_zero
-from .symmetric import CopyAverageConfig, CopyAverageResult, copy_average
-from .one_neuron import OneNeuronPoint, OneNeuronResult, SymmetricSurvey, one_neuron, symmetric_survey
-from .fixed_point import (
+from .problems.teacher_student import TeacherStudent
+from .landscape.critical import (
+    CriticalPoint,
+    classify,
+    gradient_flow,
+    minimize,
+    newton,
+    refine,
+)
+from .landscape.symmetry import (
+    canonical_form,
+    deduplicate,
+    invariant_key,
+    same_point,
+)
+from .landscape.survey import ChannelOutcome, SurveyResult, survey
+from .symmetric.ansatz import GroupAnsatz, prove_zero
+from .symmetric.copy_average import CopyAverageConfig, CopyAverageResult, copy_average
+from .symmetric.one_neuron import (
+    OneNeuronPoint,
+    OneNeuronResult,
+    SymmetricSurvey,
+    one_neuron,
+    symmetric_survey,
+)
+from .symmetric.fixed_point import (
     FixedPointSubspace,
     SymmetricCriticalPoint,
     SymmetricSearch,
@@ -39,10 +69,17 @@ from .fixed_point import (
     fixed_point_subspace,
     symmetric_critical_points,
 )
-from .glu import glu_self_expectation
-from .splitting import SplittingLine, splitting_line
-from .training import SampleLoss, Trajectory, adam, flow_trajectory, load_trajectory, sgd
-from .channels import (
+from .problems.glu import glu_self_expectation
+from .channels.splitting import SplittingLine, splitting_line
+from .channels.training import (
+    SampleLoss,
+    Trajectory,
+    adam,
+    flow_trajectory,
+    load_trajectory,
+    sgd,
+)
+from .channels.channel import (
     ChannelExpansion,
     ChannelThresholds,
     Detection,
@@ -57,12 +94,22 @@ from .channels import (
     rate_constants,
     splitting_comparison,
 )
-from .bias import BivariateNormalCDF, OwensT, kernel_with_means, mean_kernel_method
-from .kinks import kink_points
-from .mixed import closed_form_pairs, cross_kernel, cross_kernel_expr, cross_partial
-from .general_problem import GeneralTeacherStudent
+from .kernels.means import (
+    BivariateNormalCDF,
+    OwensT,
+    kernel_with_means,
+    mean_kernel_method,
+)
+from .kernels.kinks import kink_points
+from .kernels.cross import (
+    closed_form_pairs,
+    cross_kernel,
+    cross_kernel_expr,
+    cross_partial,
+)
+from .problems.biased import GeneralTeacherStudent
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Activation",

@@ -1,0 +1,236 @@
+"""``symland channel``: build and analyse a channel to infinity.
+
+Sources (one of):
+
+* ``--weights FILE`` — a GLU point (``.npz``/``.json`` with ``glu_c`` (m,), ``glu_w`` (m, d),
+  ``glu_v`` (m, d), optional ordinary ``W``, ``a`` and teacher ``V``, ``b``); it is refined
+  to a GLU critical point first (``--no-refine`` to skip);
+* ``--trajectory FILE`` — an ``.npz`` with the parameter path ``thetas`` (T, num_params) of an
+  ordinary network (problem from ``--activation/--k/--n/--d`` or arrays ``V``, ``b`` in the
+  file): the end point is tested for a channel and its GLU limit refined and compared;
+* neither — a preset GLU problem (``--n`` ordinary neurons plus ``--glus`` GLU units, orthonormal
+  teacher ``--k``) from a random start (``--seed``), minimised and refined.
+
+For a GLU critical point the report gives the channel's measured expansion
+$L(\\varepsilon) = L_{GLU} + C\\varepsilon^p + \\ldots$, the same constants by input-space
+quadrature, the loss at the ``--eps`` values, and the angle to the splitting line.
+Loss convention $L = \\tfrac12 E[(f - f^*)^2]$; ``--json`` prints every number as a string.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import mpmath
+import numpy as np
+
+from ..errors import SymlandError
+
+__all__ = ["register"]
+
+
+def _load(path, what):
+    if not os.path.isfile(path):
+        raise SymlandError(f"{what} {path!r}: no such file")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        if path.endswith(".json"):
+            with open(path) as f:
+                return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise SymlandError(f"{what} {path!r}: cannot read it ({exc})") from None
+    raise SymlandError(f"{what} {path!r}: expected a .npz or .json file")
+
+
+def _teacher(args, data, d):
+    if data is not None and "V" in data:
+        V = np.asarray(data["V"], dtype=float)
+        return V, np.asarray(data.get("b", np.ones(len(V))), dtype=float)
+    if d < args.k:
+        raise SymlandError(f"--d {d} is smaller than --k {args.k} (orthonormal teacher)")
+    return np.eye(d)[: args.k], np.ones(args.k)
+
+
+def _glu_from_args(args):
+    from ..landscape.critical import minimize, refine
+    from ..problems.teacher_student import TeacherStudent
+
+    if args.weights:
+        data = _load(args.weights, "--weights")
+        for key in ("glu_c", "glu_w", "glu_v"):
+            if key not in data:
+                raise SymlandError(f"--weights {args.weights!r}: a GLU point needs arrays glu_c (m,), glu_w (m, d), "
+                                   f"glu_v (m, d); missing {key!r}")
+        gw = np.atleast_2d(np.asarray(data["glu_w"], dtype=float))
+        d = gw.shape[1]
+        W = np.asarray(data.get("W", np.zeros((0, d))), dtype=float).reshape(-1, d)
+        a = np.asarray(data.get("a", np.zeros(len(W))), dtype=float)
+        V, b = _teacher(args, data, d)
+        prob = TeacherStudent(args.activation, V, b, n=len(W), glus=len(gw))
+        theta = prob.pack(W, a, glu_c=np.atleast_1d(np.asarray(data["glu_c"], float)), glu_w=gw,
+                          glu_v=np.atleast_2d(np.asarray(data["glu_v"], float)))
+        source = f"weights file {args.weights}"
+    else:
+        d = args.d or args.k
+        V, b = _teacher(args, None, d)
+        prob = TeacherStudent(args.activation, V, b, n=args.n, glus=args.glus)
+        from ..errors import ConvergenceError, DomainError
+
+        rng = np.random.default_rng(args.seed)
+        reasons = []
+        for attempt in range(5):  # degenerate GLU points (v -> 0) defeat Newton: try the next start
+            theta = minimize(prob, rng.normal(size=prob.num_params) / np.sqrt(d)).theta
+            source = f"random start {attempt} of default_rng({args.seed}), minimised"
+            if args.no_refine:
+                return prob, theta, source, None
+            try:
+                cp = refine(prob, theta, dps=args.dps)
+                return prob, cp.theta, source, cp
+            except (ConvergenceError, DomainError) as exc:
+                reasons.append(str(exc))
+                print(f"symland channel: start {attempt} did not refine ({exc}); trying the next", file=sys.stderr)
+        raise SymlandError(f"no GLU critical point refined from 5 random starts: {reasons[-1]}")
+    if args.no_refine:
+        return prob, theta, source, None
+    cp = refine(prob, theta, dps=args.dps)
+    return prob, cp.theta, source, cp
+
+
+def _s(x, digits):
+    if x is None:
+        return None
+    if isinstance(x, mpmath.mpf):
+        return mpmath.nstr(x, digits, strip_zeros=False)
+    return repr(float(x))
+
+
+def _analyse_glu(prob, theta, args):
+    from ..channels.channel import (
+        channel_expansion,
+        channel_loss,
+        rate_constants,
+        splitting_comparison,
+    )
+
+    out = {}
+    ex = channel_expansion(prob, theta, dps=args.dps)
+    out["expansion"] = ex.to_dict()
+    out["rate"] = ex.rate
+    out["constant"] = _s(ex.constant, args.dps)
+    out["loss_along_channel"] = [{"eps": e, "loss": _s(channel_loss(prob, theta, e, dps=args.dps), args.dps)}
+                                 for e in args.eps]
+    if prob.glus == 1:
+        try:
+            q = rate_constants(prob, np.array([float(t) for t in theta]))
+            out["quadrature"] = {k: repr(v) for k, v in q.items()}
+        except SymlandError as exc:
+            out["quadrature"] = {"skipped": str(exc)}
+        out["splitting"] = splitting_comparison(prob, theta, eps_values=tuple(args.eps), dps=args.dps)
+    return out
+
+
+def _cmd_channel(args):
+    from ..channels.channel import detect, glu_limit
+    from ..problems.teacher_student import TeacherStudent
+    from ..channels.training import load_trajectory
+
+    out = {"convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
+    if args.trajectory:
+        tr = load_trajectory(args.trajectory)
+        data = _load(args.trajectory, "--trajectory")
+        P = tr.thetas.shape[1]
+        d = int(data["V"].shape[1]) if "V" in data else (args.d or args.k)
+        if P % (d + 1):
+            raise SymlandError(f"--trajectory: rows of length {P} do not fit n neurons in d = {d} (n (d + 1) entries)")
+        V, b = _teacher(args, data, d)
+        prob = TeacherStudent(args.activation, V, b, n=P // (d + 1))
+        det = detect(prob, trajectory=tr)
+        out.update({"source": f"trajectory file {args.trajectory}", "problem": repr(prob),
+                    "records": len(tr.thetas), "end_loss": repr(float(prob.loss(tr.theta))),
+                    "detection": det.to_dict()})
+        if det.kind == "channel":
+            lim = glu_limit(prob, det, dps=args.dps)
+            out["glu_limit"] = lim.to_dict()
+            out["analysis"] = _analyse_glu(lim.glu_problem, lim.point.theta, args)
+    else:
+        prob, theta, source, cp = _glu_from_args(args)
+        out.update({"source": source, "problem": repr(prob)})
+        if cp is not None:
+            out["glu_point"] = cp.to_dict()
+        out["analysis"] = _analyse_glu(prob, theta, args)
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    _print(out)
+    return 0
+
+
+def _print(out):
+    print(out["problem"])
+    print(f"source: {out['source']}")
+    if "detection" in out:
+        det = out["detection"]
+        print(f"end point: {det['kind']} (loss {out['end_loss']})")
+        for p in det["pairs"]:
+            print(f"  pair ({p['i']}, {p['j']}): a = ({float(p['a_i']):.6g}, {float(p['a_j']):.6g}), "
+                  f"|w_i - w_j| = {float(p['gap']):.3e}; GLU limit c = {float(p['c']):.6g}")
+        for u in det.get("linear_units", []):
+            print(f"  neuron {u['i']}: |a| = {abs(float(u['a_i'])):.4g} growing, |w| = {float(u['w_norm']):.3g}: "
+                  f"drifting to a linear unit (not a GLU channel)")
+        for r in det["rejected"]:
+            print(f"  pair ({r['i']}, {r['j']}) rejected: {r['reason']}")
+        if "glu_limit" in out:
+            g = out["glu_limit"]
+            print(f"GLU critical point: loss {g['glu_point']['loss']} ({g['glu_point']['kind']}, index "
+                  f"{g['glu_point']['index']}); end-point loss - GLU loss = {float(g['loss_gap']):.3e}; "
+                  f"parameter distance {float(g['distance']):.3e}")
+    elif "glu_point" in out:
+        g = out["glu_point"]
+        print(f"GLU critical point: loss {g['loss']} ({g['kind']}, index {g['index']}, nullity {g['nullity']})")
+    an = out.get("analysis")
+    if an:
+        ex = an["expansion"]
+        print(f"L(eps) = L_GLU + C eps^p + ...:  L_GLU = {ex['loss_glu']}")
+        print(f"  measured coefficients C_0..C_3 = {', '.join(f'{float(c):.15g}' for c in ex['coefficients'][:4])}")
+        print(f"  rate p = {an['rate']}, C = {an['constant']}")
+        if "quadrature" in an:
+            q = an["quadrature"]
+            if "skipped" in q:
+                print(f"  quadrature check skipped: {q['skipped']}")
+            else:
+                print(f"  quadrature: C1 = E[r h] = {q['C1']}, C2 = E[h^2]/2 + E[r q] = {q['C2']}")
+        for row in an["loss_along_channel"]:
+            print(f"  eps = {row['eps']:>8}: L = {row['loss']}")
+        sp = an.get("splitting")
+        if sp:
+            if sp.get("line") is None:
+                print(f"  splitting line: none ({sp.get('reason')})")
+            else:
+                for r in sp["rows"]:
+                    print(f"  eps = {r['eps']:>8}: angle to splitting line {r['angle']:.3e} rad "
+                          f"(predicted {r['predicted_angle']:.3e}), distance {r['distance']:.6g}")
+    print(f"({out['convention']})")
+
+
+def register(subparsers):
+    """Add the ``channel`` subcommand."""
+    from .main import add_problem_options
+
+    import argparse
+
+    p = subparsers.add_parser("channel", help="build and analyse a channel to infinity (GLU limit)",
+                              description=__doc__.replace("``", "").replace("\\", "\\"),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_problem_options(p, n_default=0)
+    p.add_argument("--glus", type=int, default=1, help="GLU units of the preset GLU problem (default 1)")
+    p.add_argument("--trajectory", help="trajectory .npz (array 'thetas', T x num_params) of an ordinary network")
+    p.add_argument("--eps", nargs="+", default=["1e-1", "1e-2", "1e-3"],
+                   help="eps values at which to report the loss along the channel")
+    p.add_argument("--dps", type=int, default=30, help="decimal digits (default 30)")
+    p.add_argument("--no-refine", action="store_true", help="analyse the --weights GLU point as given")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_channel)

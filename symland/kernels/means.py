@@ -1,0 +1,852 @@
+r"""Kernels with means: neurons $s(w\cdot x + \beta)$ and teacher/student pairs of activations.
+
+For pre-activations $(u, v)$ jointly Gaussian with means $(\mu_1, \mu_2)$,
+variances $a, b$ and covariance $c$, the kernel with means is
+
+.. math:: \kappa(a, b, c, \mu_1, \mu_2) = E[s(u)\,t(v)]
+
+($t = s$ for a single activation).  Price's theorem with means gives every
+partial derivative as an expectation of derivatives:
+
+.. math:: \partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q\kappa
+          = 2^{-i-j}\,E\!\left[s^{(2i+l+p)}(u)\,t^{(2j+l+q)}(v)\right].
+
+Closed forms (exact SymPy, in ``a, b, c, D, mu1, mu2`` with $D = ab - c^2$),
+derived in ``derivations/bias_kernels.py``:
+
+* **piecewise polynomials** $s(z) = P(z) + \mathbf 1[z>0]\,Q(z)$ (relu, step,
+  sign, leaky relu, abs, relu powers, linear, quadratic, monomials, Hermite,
+  any pair of them): Stein's lemma $E[u f(u) g(v)] = \mu_1 E[fg] + aE[f'g] + cE[fg']$
+  reduces everything to $E[\mathbf 1[u>0]\mathbf 1[v>0]] = \Phi_2(h, k; \rho)$
+  ($h = \mu_1/\sqrt a$, $k = \mu_2/\sqrt b$, $\rho = c/\sqrt{ab}$), to
+  $\delta$ terms $E[\delta(u) g(v)] = \varphi(h)/\sqrt a\;E[g(v)\mid u = 0]$ and
+  to one-dimensional truncated moments;
+* **the normal CDF family** $s = p + q\,\Phi(rz)$ (``normal_cdf``, ``erf`` =
+  $2\Phi(z) - 1$, ``erf_plain`` = $2\Phi(\sqrt2 z) - 1$):
+  $E[\Phi(ru)\Phi(r'v)] = \Phi_2\big(r\mu_1/\sqrt{1+r^2a},\ r'\mu_2/\sqrt{1+r'^2b};\ rr'c/\sqrt{(1+r^2a)(1+r'^2b)}\big)$;
+* **Gaussian-exponential sums** $s = \sum_k C_k e^{\alpha_k z^2 + \lambda_k z}$
+  ($\alpha_k \le 0$, complex $\lambda_k$: ``exp``, ``sin``/``cos`` with
+  frequency, the Gaussian bump with width): the Gaussian integral
+  $E[e^{-\frac12 x^\top A x + \lambda^\top x}] = \det(I + \Sigma A)^{-1/2}
+  \exp(-\tfrac12 m^\top A m + \lambda^\top m + \tfrac12\nu^\top\Sigma(I + A\Sigma)^{-1}\nu)$,
+  $\nu = \lambda - Am$.
+
+$\Phi_2$ is :class:`BivariateNormalCDF` (a SymPy function with its derivative
+rules, evaluated through Owen's $T$, :class:`OwensT`).  Pairs without a closed
+form (gelu, selu, tanh, sigmoid, softplus, user activations, or two activations
+of different families) use quadrature (:func:`mean_kernel_method`):
+
+* **1-D reduction** when either activation has a closed-form mean function
+  $m_t(\mu, \sigma) = E[t(\mu + \sigma y)]$ (:mod:`symland.kernels.atoms`): conditioning on $u$,
+  $E[s^{(P)}(u)t^{(Q)}(v)] = E_u[s^{(P)}(u)\,\partial_\mu^Q m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})]$,
+  taken by parts when $s$ is kinked (only $s$ is evaluated) and split at its
+  kinks (:mod:`symland.kernels.cross`); this covers selu with biases and every kinked
+  activation with a teacher of another family;
+* **2-D quadrature** otherwise: on classical derivatives for smooth pairs
+  (tanh, sigmoid, softplus, silu; :mod:`symland.kernels.quadrature`), and split at the
+  kinks with the derivatives moved onto the Gaussian density for kinked user
+  activations (:mod:`symland.kernels.kinks`).
+
+Index convention for partials: ``(i, j, l, p, q)`` = orders in ``(a, b, c, mu1, mu2)``.
+The diagonal $\varphi(t, m) = E[s(u)^2]$, $u \sim N(m, t)$, with index ``(i, p)``
+in ``(t, m)``, is kept separately (it is smooth where $\kappa$'s partials are
+singular at $D = 0$); $\partial_t^i\partial_m^p\varphi = 2^{-i}E[(s^2)^{(2i+p)}(u)]$.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+
+import mpmath
+import numpy as np
+import scipy.special
+import sympy
+
+from . import atoms as _atoms
+from . import cross as _mixed
+from . import quadrature
+from ..numerics.symbols import NONSMOOTH, z
+from .activation import Activation, activation
+from ..numerics.symbols import (
+    D_,
+    a_,
+    b_,
+    c_,
+    t_,
+)
+from ..numerics.precision import (
+    check_covariance,
+    check_dps,
+    gram_determinant,
+    mp_kernel_arguments,
+)
+from ..errors import DomainError, NoClosedFormError
+
+__all__ = [
+    "mu1_",
+    "mu2_",
+    "m_",
+    "MEAN_ARGS",
+    "DIAG_ARGS",
+    "OwensT",
+    "BivariateNormalCDF",
+    "owens_t_float",
+    "owens_t_mp",
+    "bvn_float",
+    "bvn_mp",
+    "mean_kernel_expr",
+    "mean_partial_expr",
+    "mean_diagonal_expr",
+    "mean_kernel_method",
+    "mean_partial_evaluator",
+    "mean_partials_evaluator",
+    "mean_diagonal_evaluator",
+    "kernel_with_means",
+    "diagonal_with_means",
+]
+
+#: means of the two pre-activations, and the mean of the diagonal's variable
+mu1_, mu2_ = sympy.symbols("mu1 mu2", real=True)
+m_ = sympy.Symbol("m", real=True)
+#: argument order of every compiled kernel-with-means expression
+MEAN_ARGS = (a_, b_, c_, D_, mu1_, mu2_)
+#: argument order of compiled diagonal expressions
+DIAG_ARGS = (t_, m_)
+
+_pi = sympy.pi
+_sqrt2 = sympy.sqrt(2)
+MAX_MEAN_ORDER = 2
+
+
+def _npdf(x):
+    return sympy.exp(-x**2 / 2) / sympy.sqrt(2 * _pi)
+
+
+def _ncdf(x):
+    return (1 + sympy.erf(x / _sqrt2)) / 2
+
+
+# ---------------------------------------------------------------------------
+# Owen's T and the bivariate normal CDF as SymPy functions
+# ---------------------------------------------------------------------------
+class OwensT(sympy.Function):
+    r"""Owen's $T(h, a) = \frac1{2\pi}\int_0^a \frac{e^{-h^2(1+x^2)/2}}{1+x^2}\,dx$.
+
+    Derivatives: $\partial_h T = -\varphi(h)\,\operatorname{erf}(ah/\sqrt2)/2$,
+    $\partial_a T = e^{-h^2(1+a^2)/2}/(2\pi(1+a^2))$.  Numeric kernels:
+    :func:`owens_t_float` (scipy) and :func:`owens_t_mp` (mpmath, any precision).
+    """
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, h, a):
+        if a.is_zero:
+            return sympy.Integer(0)
+        if h.is_zero:
+            return sympy.atan(a) / (2 * _pi)
+        return None
+
+    def fdiff(self, argindex=1):
+        h, a = self.args
+        if argindex == 1:
+            return -_npdf(h) * sympy.erf(a * h / _sqrt2) / 2
+        if argindex == 2:
+            return sympy.exp(-h**2 * (1 + a**2) / 2) / (2 * _pi * (1 + a**2))
+        raise sympy.ArgumentIndexError(self, argindex)
+
+
+class BivariateNormalCDF(sympy.Function):
+    r"""$\Phi_2(h, k; \rho) = P(X \le h, Y \le k)$, standard normals with correlation $\rho$.
+
+    Called as ``BivariateNormalCDF(h, k, rho, q)`` with $q = \sqrt{1-\rho^2}$
+    passed separately, so that callers can supply it without cancellation
+    (e.g. $q = \sqrt D/\sqrt{ab}$).  The value does not depend on ``q`` off the
+    manifold $q^2 = 1 - \rho^2$ (``fdiff`` in ``q`` is 0), and
+
+    $\partial_h\Phi_2 = \varphi(h)\,\Phi((k-\rho h)/q)$,
+    $\partial_\rho\Phi_2 = e^{-(h^2 - 2\rho hk + k^2)/(2q^2)}/(2\pi q)$,
+
+    so every total derivative along $q = \sqrt{1-\rho^2}$ is exact.  Evaluated
+    through Owen's T: $\Phi_2 = \tfrac12\Phi(h) + \tfrac12\Phi(k) - T(h, a_h) - T(k, a_k) - \beta$,
+    $a_h = (k - \rho h)/(hq)$, $a_k = (h - \rho k)/(kq)$, $\beta = \tfrac12$ if
+    $hk < 0$ or ($hk = 0$ and $h + k < 0$), else 0 (Owen 1956, eq. 3.1).
+    """
+
+    nargs = 4
+
+    @classmethod
+    def eval(cls, h, k, rho, q):
+        if h.is_zero and k.is_zero:  # Sheppard: P(X <= 0, Y <= 0) = 1/4 + asin(rho)/(2 pi)
+            return sympy.Rational(1, 4) + sympy.atan2(rho, q) / (2 * _pi)
+        return None
+
+    def fdiff(self, argindex=1):
+        h, k, rho, q = self.args
+        if argindex == 1:
+            return _npdf(h) * _ncdf((k - rho * h) / q)
+        if argindex == 2:
+            return _npdf(k) * _ncdf((h - rho * k) / q)
+        if argindex == 3:
+            return sympy.exp(-(h**2 - 2 * rho * h * k + k**2) / (2 * q**2)) / (2 * _pi * q)
+        if argindex == 4:
+            return sympy.Integer(0)
+        raise sympy.ArgumentIndexError(self, argindex)
+
+
+def owens_t_float(h, a):
+    """Owen's T in float64 (``scipy.special.owens_t``), broadcasting."""
+    return scipy.special.owens_t(np.asarray(h, dtype=float), np.asarray(a, dtype=float))
+
+
+def owens_t_mp(h, a):
+    r"""Owen's T at the current mpmath precision.
+
+    $|a| \le 1$: the defining integral by ``mpmath.quad`` (smooth integrand on
+    $[0, a]$).  $|a| > 1$: the reflection
+    $T(h, a) = \tfrac12\Phi(h) + \tfrac12\Phi(ah) - \Phi(h)\Phi(ah) - T(ah, 1/a)$
+    ($h, a \ge 0$; $T$ is even in $h$, odd in $a$).
+    """
+    h, a = mpmath.mpf(h), mpmath.mpf(a)
+    if a == 0:
+        return mpmath.mpf(0)
+    if a < 0:
+        return -owens_t_mp(h, -a)
+    h = abs(h)
+    if mpmath.isinf(a):
+        return mpmath.ncdf(-h) / 2
+    if a > 1:
+        ph, pah = mpmath.ncdf(h), mpmath.ncdf(a * h)
+        return ph / 2 + pah / 2 - ph * pah - owens_t_mp(a * h, 1 / a)
+    f = lambda x: mpmath.exp(-h * h * (1 + x * x) / 2) / (1 + x * x)  # noqa: E731
+    return mpmath.quad(f, [0, a]) / (2 * mpmath.pi)
+
+
+def bvn_float(h, k, rho, q):
+    r"""$\Phi_2(h, k; \rho)$ in float64 through Owen's T (``q`` $= \sqrt{1-\rho^2}$)."""
+    h, k, rho, q = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (h, k, rho, q)))
+    ndtr = scipy.special.ndtr
+    with np.errstate(all="ignore"):
+        hz, kz = h == 0, k == 0
+        ah = (k - rho * h) / np.where(hz, 1.0, h * q)
+        ak = (h - rho * k) / np.where(kz, 1.0, k * q)
+        th = np.where(hz, np.sign(k) / 4, scipy.special.owens_t(h, ah))
+        tk = np.where(kz, np.sign(h) / 4, scipy.special.owens_t(k, ak))
+        beta = np.where((h * k < 0) | ((h * k == 0) & (h + k < 0)), 0.5, 0.0)
+        val = (ndtr(h) + ndtr(k)) / 2 - th - tk - beta
+        both = hz & kz
+        if np.any(both):
+            val = np.where(both, 0.25 + np.arctan2(rho, q) / (2 * np.pi), val)
+    return val if val.shape else float(val)
+
+
+def bvn_mp(h, k, rho, q):
+    r"""$\Phi_2(h, k; \rho)$ at the current mpmath precision through :func:`owens_t_mp`."""
+    h, k, rho, q = (mpmath.mpf(v) for v in (h, k, rho, q))
+    if h == 0 and k == 0:
+        return mpmath.mpf(1) / 4 + mpmath.atan2(rho, q) / (2 * mpmath.pi)
+    th = mpmath.sign(k) / 4 if h == 0 else owens_t_mp(h, (k - rho * h) / (h * q)) if q else None
+    tk = mpmath.sign(h) / 4 if k == 0 else owens_t_mp(k, (h - rho * k) / (k * q)) if q else None
+    if q == 0:  # perfectly (anti-)correlated
+        if rho > 0:
+            return min(mpmath.ncdf(h), mpmath.ncdf(k))
+        return max(mpmath.mpf(0), mpmath.ncdf(h) + mpmath.ncdf(k) - 1)
+    beta = mpmath.mpf(1) / 2 if (h * k < 0 or (h * k == 0 and h + k < 0)) else mpmath.mpf(0)
+    return (mpmath.ncdf(h) + mpmath.ncdf(k)) / 2 - th - tk - beta
+
+
+_NUMPY_MODULES = [{"OwensT": owens_t_float, "BivariateNormalCDF": bvn_float}, "scipy", "numpy"]
+_MPMATH_MODULES = [{"OwensT": owens_t_mp, "BivariateNormalCDF": bvn_mp}, "mpmath"]
+
+
+@functools.lru_cache(maxsize=None)
+def _compile(expr, args, mp):
+    return sympy.lambdify(args, expr, modules=_MPMATH_MODULES if mp else _NUMPY_MODULES, cse=True)
+
+
+# ---------------------------------------------------------------------------
+# decomposition of an activation into a family
+# ---------------------------------------------------------------------------
+def _poly_coeffs(expr, var):
+    """{degree: coefficient} of a polynomial with exact coefficients, or None."""
+    expr = sympy.expand(expr)
+    if not expr.is_polynomial(var):
+        return None
+    poly = sympy.Poly(expr, var)
+    if poly.free_symbols_in_domain:
+        return None
+    out = {}
+    for (j,), co in poly.terms():
+        co = sympy.nsimplify(co) if co.atoms(sympy.Float) else co
+        if co.atoms(sympy.Float):
+            return None
+        out[int(j)] = co
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _family(act: Activation):
+    r"""Classify $s$: ``("pp", P, Q)``, ``("phi", p, q, r)``, ``("gexp", ((C, alpha, lam), ...))`` or None.
+
+    ``pp``: $s = \sum_j P_j z^j + \mathbf 1[z>0]\sum_j Q_j z^j$ (from the
+    branches $z > 0$ and $z < 0$, both polynomials).  ``phi``: $s = p + q\Phi(rz)$.
+    ``gexp``: $s = \sum C e^{\alpha z^2 + \lambda z}$ with real $\alpha \le 0$.
+    """
+    expr = act.expr
+    zp, zn = sympy.Symbol("zp", positive=True), sympy.Symbol("zn", negative=True)
+
+    def branch(x):
+        e = expr.subs(z, x)  # Max, Min, Abs, Heaviside, sign evaluate on a signed symbol
+        if not e.is_polynomial(x) and e.has(sympy.Piecewise, sympy.Max, sympy.Min, sympy.Abs, sympy.sign):
+            e = sympy.simplify(e)
+        return _poly_coeffs(e, x)
+
+    sp_, sn_ = branch(zp), branch(zn)
+    if sp_ is not None and sn_ is not None:
+        Q = {j: sp_.get(j, 0) - sn_.get(j, 0) for j in set(sp_) | set(sn_)}
+        return ("pp", tuple(sorted(sn_.items())), tuple(sorted((j, v) for j, v in Q.items() if v != 0)))
+    P, Qw, R = (sympy.Wild(n, exclude=[z]) for n in "PQR")
+    e = sympy.expand(expr)
+    mt = e.match(P + Qw * sympy.erf(R * z))
+    if mt and mt[R] != 0 and mt[Qw] != 0 and all(v.is_real and not v.atoms(sympy.Float) for v in mt.values()):
+        # p + q erf(r z) = (p - q) + 2q Phi(sqrt2 r z)
+        return ("phi", mt[P] - mt[Qw], 2 * mt[Qw], _sqrt2 * mt[R])
+    terms = []
+    e = sympy.powsimp(sympy.expand(expr.rewrite(sympy.exp)))
+    for term in sympy.Add.make_args(e):
+        coef, dep = term.as_independent(z, as_Add=False)
+        if dep == 1:
+            arg = sympy.Integer(0)
+        elif isinstance(dep, sympy.exp):
+            arg = dep.args[0]
+        else:
+            return None
+        pc = _poly_coeffs(arg, z)
+        if pc is None or max(pc, default=0) > 2:
+            return None
+        alpha, lam = pc.get(2, sympy.Integer(0)), pc.get(1, sympy.Integer(0))
+        if not (alpha.is_real and alpha <= 0):
+            return None
+        terms.append((coef * sympy.exp(pc.get(0, 0)), alpha, lam))
+    if terms and not all(a == 0 and l == 0 for _, a, l in terms):
+        return ("gexp", tuple(terms))
+    return None
+
+
+# ---------------------------------------------------------------------------
+# piecewise polynomials: Stein recursion
+# ---------------------------------------------------------------------------
+_sa, _sb, _sD = sympy.sqrt(a_), sympy.sqrt(b_), sympy.sqrt(D_)
+
+
+def _moment1(kind, j, mu, sig):
+    r"""$E[X(y)]$, $y \sim N(\mu, \sigma^2)$: ``("z", j)`` $y^j$ or ``("r", j)`` $\mathbf 1[y>0]y^j$."""
+    if kind == "z":
+        total = sympy.Integer(0)
+        for k in range(0, j + 1, 2):
+            total += sympy.binomial(j, k) * mu ** (j - k) * sig**k * (sympy.factorial2(k - 1) if k else 1)
+        return total
+    # truncated moments: M_0 = Phi(mu/sig), M_1 = mu M_0 + sig phi(mu/sig), M_j = mu M_{j-1} + (j-1) sig^2 M_{j-2}
+    M = [_ncdf(mu / sig)]
+    if j >= 1:
+        M.append(mu * M[0] + sig * _npdf(mu / sig))
+    for q in range(2, j + 1):
+        M.append(mu * M[q - 1] + (q - 1) * sig**2 * M[q - 2])
+    return M[j]
+
+
+def _pp_pair(X, Y):
+    r"""$E[X(u)Y(v)]$ for basis functions ``("z", j)`` = $z^j$, ``("r", j)`` = $\mathbf 1[z>0]z^j$."""
+    return _pp_cache(X, Y)
+
+
+@functools.lru_cache(maxsize=None)
+def _pp_cache(X, Y):
+    (kx, i), (ky, j) = X, Y
+    if i >= 1:  # Stein on u: E[u f(u) g(v)] = mu1 E[fg] + a E[f'g] + c E[fg']
+        f = (kx, i - 1)
+        return mu1_ * _pp_cache(f, Y) + a_ * _pp_deriv_left(f, Y) + c_ * _pp_deriv_right(f, Y)
+    if j >= 1:
+        g = (ky, j - 1)
+        return mu2_ * _pp_cache(X, g) + b_ * _pp_deriv_right(X, g) + c_ * _pp_deriv_left(X, g)
+    # base: X, Y in {1, step}
+    h, k = mu1_ / _sa, mu2_ / _sb
+    if kx == "z" and ky == "z":
+        return sympy.Integer(1)
+    if kx == "r" and ky == "z":
+        return _ncdf(h)
+    if kx == "z" and ky == "r":
+        return _ncdf(k)
+    return BivariateNormalCDF(h, k, c_ / (_sa * _sb), _sD / (_sa * _sb))
+
+
+def _pp_deriv_left(f, Y):
+    """$E[f'(u) Y(v)]$ for a basis function f (a delta when f is the step)."""
+    kind, i = f
+    if i >= 1:
+        return i * _pp_cache((kind, i - 1), Y)
+    if kind == "z":
+        return sympy.Integer(0)
+    # E[delta(u) Y(v)] = phi(mu1/sqrt a)/sqrt a * E[Y(v) | u = 0], v|u=0 ~ N(mu2 - c mu1/a, D/a)
+    return _npdf(mu1_ / _sa) / _sa * _moment1(Y[0], Y[1], mu2_ - c_ * mu1_ / a_, _sD / _sa)
+
+
+def _pp_deriv_right(X, g):
+    kind, j = g
+    if j >= 1:
+        return j * _pp_cache(X, (kind, j - 1))
+    if kind == "z":
+        return sympy.Integer(0)
+    return _npdf(mu2_ / _sb) / _sb * _moment1(X[0], X[1], mu1_ - c_ * mu2_ / b_, _sD / _sb)
+
+
+def _pp_basis(fam):
+    _, P, Q = fam
+    return [(("z", j), co) for j, co in P] + [(("r", j), co) for j, co in Q]
+
+
+# ---------------------------------------------------------------------------
+# kernel expressions
+# ---------------------------------------------------------------------------
+_IU = sympy.Symbol("iu")
+
+
+def _re_im(e):
+    """Real and imaginary part of a rational expression in real symbols with complex constants."""
+    num, den = sympy.fraction(sympy.together(e))
+    if den.has(sympy.I):
+        num, den = sympy.expand(num * sympy.conjugate(den)), sympy.expand(den * sympy.conjugate(den))
+    r = sympy.Poly(sympy.expand(num.subs(sympy.I, _IU)), _IU).rem(sympy.Poly(_IU**2 + 1, _IU))
+    return r.coeff_monomial(1) / den, r.coeff_monomial(_IU) / den
+
+
+def _gexp_term(t1, t2):
+    r"""Real part of $C_1C_2E[e^{\alpha_1u^2+\lambda_1u}e^{\alpha_2v^2+\lambda_2v}]$ (general Gaussian integral).
+
+    With $A = \mathrm{diag}(-2\alpha_1, -2\alpha_2)$, $\nu = \lambda - Am$:
+    $\det(I + \Sigma A)^{-1/2}\exp(-\tfrac12 m^\top Am + \lambda^\top m
+    + \tfrac12\nu^\top\Sigma\,\mathrm{adj}(I + A\Sigma)\nu/\det(I + \Sigma A))$.
+    The exponent $X + iY$ and the constant $C_r + iC_i$ are split exactly, so the
+    real part is $e^X(C_r\cos Y - C_i\sin Y)/\sqrt{\det}$ (the sum over all
+    terms of a real activation pair is real, so this is the kernel).
+    """
+    (C1, al1, la1), (C2, al2, la2) = t1, t2
+    S = sympy.Matrix([[a_, c_], [c_, b_]])
+    A = sympy.diag(-2 * al1, -2 * al2)
+    m = sympy.Matrix([mu1_, mu2_])
+    lam = sympy.Matrix([la1, la2])
+    det = sympy.expand((sympy.eye(2) + S * A).det())
+    nu = lam - A * m
+    quad = (nu.T * S * (sympy.eye(2) + A * S).adjugate() * nu)[0] / det
+    expo = -(m.T * A * m)[0] / 2 + (lam.T * m)[0] + quad / 2
+    X, Y = _re_im(expo)
+    Cr, Ci = (sympy.nsimplify(v) if v.atoms(sympy.Float) else v for v in sympy.expand_complex(C1 * C2).as_real_imag())
+    return sympy.exp(sympy.factor(X)) * (Cr * sympy.cos(sympy.factor(Y)) - Ci * sympy.sin(sympy.factor(Y))) / sympy.sqrt(det)
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_kernel_cached(s: Activation, t: Activation):
+    fs, ft = _family(s), _family(t)
+    if fs is None or ft is None or fs[0] != ft[0]:
+        return None
+    if fs[0] == "pp":
+        total = sympy.Integer(0)
+        for X, cx in _pp_basis(fs):
+            for Y, cy in _pp_basis(ft):
+                total += cx * cy * _pp_pair(X, Y)
+        return total
+    if fs[0] == "phi":
+        _, p1, q1, r1 = fs
+        _, p2, q2, r2 = ft
+        n1, n2 = 1 + r1**2 * a_, 1 + r2**2 * b_
+        h, k = r1 * mu1_ / sympy.sqrt(n1), r2 * mu2_ / sympy.sqrt(n2)
+        rho = r1 * r2 * c_ / sympy.sqrt(n1 * n2)
+        q = sympy.sqrt(1 + r1**2 * a_ + r2**2 * b_ + r1**2 * r2**2 * D_) / sympy.sqrt(n1 * n2)
+        return p1 * p2 + p1 * q2 * _ncdf(k) + q1 * p2 * _ncdf(h) + q1 * q2 * BivariateNormalCDF(h, k, rho, q)
+    return sum((_gexp_term(t1, t2) for t1 in fs[1] for t2 in ft[1]), sympy.Integer(0))
+
+
+def mean_kernel_expr(s, t=None):
+    r"""Exact $E[s(u)t(v)]$ with means in ``a, b, c, D, mu1, mu2`` ($t = s$ by default), or None.
+
+    ``None`` means no closed form is known for the pair; then quadrature is used.
+    """
+    s = activation(s)
+    t = s if t is None else activation(t)
+    return _mean_kernel_cached(s, t)
+
+
+#: total derivatives in (a, b, c, mu1, mu2) of an expression in (a, b, c, D, mu1, mu2), D = ab - c^2
+_TOTAL = (
+    lambda e: sympy.diff(e, a_) + b_ * sympy.diff(e, D_),
+    lambda e: sympy.diff(e, b_) + a_ * sympy.diff(e, D_),
+    lambda e: sympy.diff(e, c_) - 2 * c_ * sympy.diff(e, D_),
+    lambda e: sympy.diff(e, mu1_),
+    lambda e: sympy.diff(e, mu2_),
+)
+
+
+def _check_index5(index):
+    try:
+        idx = tuple(operator.index(v) for v in index)
+    except (TypeError, ValueError):
+        raise ValueError(f"index must be 5 non-negative integers (a, b, c, mu1, mu2), got {index!r}") from None
+    if len(idx) != 5 or min(idx) < 0:
+        raise ValueError(f"index must be 5 non-negative integers (a, b, c, mu1, mu2), got {index!r}")
+    return idx
+
+
+@functools.lru_cache(maxsize=None)
+def _pp_dm(X, Y, p, q):
+    r"""$\partial_{\mu_1}^p\partial_{\mu_2}^q E[X(u)Y(v)] = E[X^{(p)}(u)Y^{(q)}(v)]$ at the basis level.
+
+    Basis derivatives: $(z^j)' = jz^{j-1}$, $(\mathbf 1[z>0]z^j)' = j\mathbf 1[z>0]z^{j-1}$
+    ($j \ge 1$), and the step's derivative is the delta, whose (small) term
+    $E[\delta(u)Y(v)]$ is then differentiated symbolically in the means.
+    """
+    if p:
+        kind, j = X
+        if j:
+            return j * _pp_dm((kind, j - 1), Y, p - 1, q)
+        if kind == "z":
+            return sympy.Integer(0)
+        return _diff_means(_pp_deriv_left(("r", 0), Y), p - 1, q)
+    if q:
+        kind, j = Y
+        if j:
+            return j * _pp_dm(X, (kind, j - 1), p, q - 1)
+        if kind == "z":
+            return sympy.Integer(0)
+        return _diff_means(_pp_deriv_right(X, ("r", 0)), 0, q - 1)
+    return _pp_pair(X, Y)
+
+
+def _diff_means(e, p, q):
+    if p:
+        e = sympy.diff(e, mu1_, p)
+    if q:
+        e = sympy.diff(e, mu2_, q)
+    return e
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_derivative(s, t, p, q):
+    r"""$\partial_{\mu_1}^p\partial_{\mu_2}^q\kappa$ (closed form)."""
+    fs, ft = _family(s), _family(t)
+    if fs[0] == "pp":
+        total = sympy.Integer(0)
+        for X, cx in _pp_basis(fs):
+            for Y, cy in _pp_basis(ft):
+                total += cx * cy * _pp_dm(X, Y, p, q)
+        return total
+    if p:
+        return sympy.diff(_mean_derivative(s, t, p - 1, q), mu1_)
+    if q:
+        return sympy.diff(_mean_derivative(s, t, p, q - 1), mu2_)
+    return _mean_kernel_cached(s, t)
+
+
+def _partial_cached(s, t, index):
+    r"""Price/heat equation with means: $\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q\kappa
+    = 2^{-i-j}\partial_{\mu_1}^{2i+l+p}\partial_{\mu_2}^{2j+l+q}\kappa$ (both sides equal
+    $2^{-i-j}E[s^{(2i+l+p)}(u)t^{(2j+l+q)}(v)]$), so only derivatives in the means are taken."""
+    i, j, l, p, q = index
+    return _mean_derivative(s, t, 2 * i + l + p, 2 * j + l + q) / 2 ** (i + j)
+
+
+def mean_partial_expr(s, index, t=None):
+    r"""$\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q$ of the kernel with means (closed form).
+
+    Taken as derivatives in the means (Price/heat equation, see
+    :func:`_partial_cached`).  Raises
+    :class:`~symland.errors.NoClosedFormError` when the pair has no closed form.
+    """
+    s = activation(s)
+    t = s if t is None else activation(t)
+    if _mean_kernel_cached(s, t) is None:
+        raise NoClosedFormError(f"no closed-form kernel with means for the pair ({s.name}, {t.name})")
+    return _partial_cached(s, t, _check_index5(index))
+
+
+@functools.lru_cache(maxsize=None)
+def _diag_cached(s: Activation, index):
+    i, p = index
+    if i:  # heat equation: d/dt E[g(u)] = 1/2 d^2/dm^2 E[g(u)], u ~ N(m, t)
+        e = _diag_cached(s, (0, 2 * i + p))
+        return None if e is None else e / 2**i
+    if p:
+        e = _diag_cached(s, (0, p - 1))
+        return None if e is None else sympy.diff(e, m_)
+    fam = _family(s)
+    if fam is None:
+        return None
+    if fam[0] == "pp":
+        # s = P + 1[z>0] Q  =>  s^2 = P^2 + 1[z>0](2PQ + Q^2)
+        P = sum((co * z**j for j, co in fam[1]), sympy.Integer(0))
+        Q = sum((co * z**j for j, co in fam[2]), sympy.Integer(0))
+        st = sympy.sqrt(t_)
+        total = sympy.Integer(0)
+        for kind, poly in (("z", P**2), ("r", 2 * P * Q + Q**2)):
+            for j, co in (_poly_coeffs(poly, z) or {}).items():
+                total += co * _moment1(kind, j, m_, st)
+        return total
+    k = _mean_kernel_cached(s, s)
+    return k.subs({D_: 0}).subs({a_: t_, b_: t_, c_: t_, mu1_: m_, mu2_: m_})
+
+
+def mean_diagonal_expr(s, index=(0, 0)):
+    r"""$\partial_t^i\partial_m^p\varphi(t, m)$, $\varphi = E[s(u)^2]$, $u \sim N(m, t)$, in ``t, m``."""
+    s = activation(s)
+    i, p = (operator.index(v) for v in index)
+    if min(i, p) < 0:
+        raise ValueError(f"index must be two non-negative integers (t, m), got {index!r}")
+    e = _diag_cached(s, (i, p))
+    if e is None:
+        raise NoClosedFormError(f"activation {s.name!r} has no closed-form diagonal with a mean")
+    return e
+
+
+def _reduced_side(s: Activation, t: Activation):
+    """Which activation's mean function carries the 1-D reduction: ``"t"``, ``"s"`` or None (2-D quadrature)."""
+    if _atoms.mean_function(t.expr) is not None:
+        return "t"
+    if _atoms.mean_function(s.expr) is not None:
+        return "s"
+    return None
+
+
+def mean_kernel_method(s, t=None) -> str:
+    """The path of :func:`kernel_with_means` for the pair (s, t): ``"closed form"``,
+    ``"1-D quadrature"`` (one activation has a closed-form mean function; kinks allowed) or
+    ``"2-D quadrature"`` (classical derivatives for smooth pairs; split at the kinks and by
+    parts, :mod:`symland.kernels.kinks`, when either activation is kinked)."""
+    s = activation(s)
+    t = s if t is None else activation(t)
+    if mean_kernel_expr(s, t) is not None:
+        return "closed form"
+    return "1-D quadrature" if _reduced_side(s, t) else "2-D quadrature"
+
+
+# ---------------------------------------------------------------------------
+# numeric evaluators
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _deriv_fn(expr, order, mp, what):
+    e = sympy.diff(expr, z, order) if order else expr
+    if e.has(*NONSMOOTH):
+        raise NoClosedFormError(
+            f"{what}: the derivative of order {order} is not a smooth function ({e}); the pair has no "
+            "closed form with means and quadrature needs classical derivatives"
+        )
+    return sympy.lambdify(z, e, modules="mpmath" if mp else ["scipy", "numpy"])
+
+
+def _nan_on_error(f):
+    def g(*args):
+        try:
+            return f(*args)
+        except (ZeroDivisionError, ValueError):
+            return mpmath.mpf("nan")
+
+    return g
+
+
+@functools.lru_cache(maxsize=None)
+def mean_partials_evaluator(s: Activation, t: Activation, indices, mp: bool):
+    r"""Function ``(a, b, c, D, mu1, mu2) -> [partial for each index]``, compiled together.
+
+    Closed forms are compiled into one function (common subexpressions shared);
+    pairs without one evaluate each index by :func:`mean_partial_evaluator`.
+    """
+    indices = tuple(_check_index5(i) for i in indices)
+    if _mean_kernel_cached(s, t) is None:
+        # quadrature: partials with the same derivative orders (P, Q) = (2i+l+p, 2j+l+q) differ only by
+        # the factor 2^(i+j) (heat equation), so each distinct (P, Q) is integrated once
+        key = {idx: _mixed._orders(*idx)[:2] for idx in indices}
+        rep = {}
+        for idx in indices:
+            rep.setdefault(key[idx], (0, 0, 0) + key[idx])  # (i, j, l, p, q) = (0, 0, 0, P, Q)
+        evs = {pq: mean_partial_evaluator(s, t, r, mp) for pq, r in rep.items()}
+
+        def run_quadrature(*args):
+            vals = {pq: ev(*args) for pq, ev in evs.items()}
+            return [vals[key[idx]] / _mixed._orders(*idx)[2] for idx in indices]
+        return run_quadrature
+    f = _compile(tuple(_partial_cached(s, t, i) for i in indices), MEAN_ARGS, mp)
+    if not mp:
+        def run(*args):
+            ones = np.ones(np.shape(args[0]))
+            return [np.asarray(v * ones, dtype=float) for v in f(*args)]
+        return run
+    g = _nan_on_error(lambda *x: tuple(f(*x)))
+    shape_n = len(indices)
+
+    def run_mp(*args):
+        args = np.broadcast_arrays(*(np.asarray(v, dtype=object) for v in args))
+        out = [np.empty(args[0].shape, dtype=object) for _ in range(shape_n)]
+        for k in np.ndindex(args[0].shape):
+            vals = g(*(x[k] for x in args))
+            if not isinstance(vals, tuple):  # an error was mapped to nan
+                vals = (vals,) * shape_n
+            for o, v in zip(out, vals):
+                o[k] = v
+        return out
+    return run_mp
+
+
+@functools.lru_cache(maxsize=None)
+def mean_partial_evaluator(s: Activation, t: Activation, index, mp: bool):
+    r"""Function ``(a, b, c, D, mu1, mu2) -> partial`` on arrays (float64, or mpf object arrays).
+
+    Closed form where :func:`mean_kernel_expr` has one, else quadrature of
+    $2^{-i-j}E[s^{(2i+l+p)}(u)t^{(2j+l+q)}(v)]$.
+    """
+    i, j, l, p, q = _check_index5(index)
+    if _mean_kernel_cached(s, t) is not None:
+        expr = _partial_cached(s, t, (i, j, l, p, q))
+        f = _compile(expr, MEAN_ARGS, mp)
+        if not mp:
+            return lambda *args: np.asarray(f(*args) * np.ones(np.shape(args[0])), dtype=float)
+        fv = np.frompyfunc(_nan_on_error(f), 6, 1)
+        return lambda *args: fv(*args)
+    side = _reduced_side(s, t)
+    if side is not None:
+        return _reduction_evaluator(s, t, (i, j, l, p, q), side, mp)
+    if _mixed.nonsmooth(s) or _mixed.nonsmooth(t):  # kinks, no mean function: 2-D by parts, split at kinks
+        return _mixed.kinked_quadrature_evaluator(s, t, (i, j, l, p, q), mp)
+    what = f"kernel with means of ({s.name}, {t.name})"
+    fs = _deriv_fn(s.expr, 2 * i + l + p, mp, what)
+    gt = _deriv_fn(t.expr, 2 * j + l + q, mp, what)
+    scale = 2 ** (i + j)
+    if not mp:
+        return lambda a, b, c, D, m1, m2: quadrature.expect2_float(fs, gt, a, b, c, D, m1, m2) / scale
+
+    def one(a, b, c, D, m1, m2):
+        return quadrature.expect2_mp(fs, gt, a, b, c, D, mpmath.mp.dps, m1, m2) / scale
+
+    fv = np.frompyfunc(one, 6, 1)
+    return lambda *args: fv(*args)
+
+
+def _reduction_evaluator(s, t, index, side, mp):
+    r"""The 1-D reduction of :mod:`symland.kernels.cross` with means: condition $v$ on $u$, the inner
+    expectation is $\partial_\mu^{2j+l+q} m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})$ in closed form, the
+    outer one is split at the kink $u = 0$ of $s$ and taken by parts where $s$ is not smooth.
+    ``side == "s"`` uses $E[s(u)t(v)] = E[t(v)s(u)]$ with the roles of the arguments swapped."""
+    i, j, l, p, q = index
+    if side == "s":
+        s, t, (i, j, p, q), swap = t, s, (j, i, q, p), True
+    else:
+        swap = False
+
+    def order(a, b, c, D, m1, m2):
+        return (b, a, c, D, m2, m1) if swap else (a, b, c, D, m1, m2)
+
+    if not mp:
+        def run(*args):
+            args = order(*np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in args)))
+            out = np.empty(args[0].shape)
+            for k in np.ndindex(out.shape):  # _reduce_float loops over entries anyway
+                try:
+                    out[k] = _mixed._reduce_float(s, t, i, j, l, *(np.array([x[k]]) for x in args), p, q)[0]
+                except DomainError:  # zero variance or D = 0: nan there, reported by the caller
+                    out[k] = np.nan
+            return out
+        return run
+
+    def one(*args):
+        a, b, c, D, m1, m2 = order(*(mpmath.mpf(v) for v in args))
+        try:
+            return _mixed._reduce_mp(s, t, i, j, l, a, b, c, D, mpmath.mp.dps, m1, m2, p, q)
+        except DomainError:  # zero variance or a partial singular at D = 0: reported as not finite
+            return mpmath.mpf("nan")
+
+    fv = np.frompyfunc(one, 6, 1)
+    return lambda *args: fv(*args)
+
+
+@functools.lru_cache(maxsize=None)
+def mean_diagonal_evaluator(s: Activation, index, mp: bool):
+    r"""Function ``(t, m) -> d_t^i d_m^p phi(t, m)`` on arrays (see :func:`mean_partial_evaluator`)."""
+    i, p = index
+    if _diag_cached(s, (0, 0)) is not None:
+        f = _compile(_diag_cached(s, (i, p)), DIAG_ARGS, mp)
+        if not mp:
+            return lambda t, m: np.asarray(f(t, m) * np.ones(np.shape(t)), dtype=float)
+        fv = np.frompyfunc(_nan_on_error(f), 2, 1)
+        return lambda t, m: fv(t, m)
+    if _mixed.nonsmooth(s):  # kinks and jumps: by parts, only s itself is evaluated
+        return _mixed.diagonal_with_mean_evaluator(s, (i, p), mp)
+    h = _deriv_fn(s.expr**2, 2 * i + p, mp, f"diagonal with a mean of {s.name}")
+    if not mp:
+        return lambda t, m: quadrature.expect1_float(h, t, m) / 2**i
+    fv = np.frompyfunc(lambda t, m: quadrature.expect1_mp(h, t, mpmath.mp.dps, m) / 2**i, 2, 1)
+    return lambda t, m: fv(t, m)
+
+
+# ---------------------------------------------------------------------------
+# user-facing evaluation
+# ---------------------------------------------------------------------------
+_GUARD = 10
+
+
+def kernel_with_means(s, a, b, c, mu1=0.0, mu2=0.0, dps=None, t=None, index=(0, 0, 0, 0, 0)):
+    r"""$\partial^{index}E[s(u)t(v)]$, $(u, v)$ Gaussian with means $(\mu_1, \mu_2)$, covariance $[[a, c], [c, b]]$.
+
+    ``dps=None``: float64 with numpy broadcasting.  ``dps=N``: one mpmath number
+    with ``N`` digits (scalars).  ``t`` defaults to ``s``.  Raises
+    :class:`~symland.errors.DomainError` for negative variances, $c^2 > ab$,
+    non-finite input or a value that is not finite (a singular partial at
+    zero variance or $D = 0$).
+    """
+    s = activation(s)
+    t = s if t is None else activation(t)
+    index = _check_index5(index)
+    what = f"kernel with means of ({s.name}, {t.name})" + ("" if not any(index) else f", partial {index}")
+    if dps is None:
+        a, b, c, m1, m2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, mu1, mu2)))
+        for nm, v in (("mu1", m1), ("mu2", m2)):
+            if not np.all(np.isfinite(v)):
+                raise DomainError(f"argument {nm} must be finite")
+        D = check_covariance(a, b, c, gram_determinant(a, b, c))
+        with np.errstate(all="ignore"):
+            out = np.array(mean_partial_evaluator(s, t, index, False)(a, b, c, D, m1, m2), dtype=float)
+        if not np.all(np.isfinite(out)):
+            raise DomainError(f"{what} is not finite at some inputs (zero variance, or c**2 = a*b where it is singular)")
+        return out if out.shape else float(out)
+    dps = check_dps(dps)
+    with mpmath.workdps(dps + _GUARD):
+        a, b, c, D, m1, m2 = mp_kernel_arguments(a, b, c, mu1=mu1, mu2=mu2)
+        val = mean_partial_evaluator(s, t, index, True)(*(np.array(v, dtype=object) for v in (a, b, c, D, m1, m2)))
+        val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
+        if not mpmath.isfinite(val):
+            raise DomainError(f"{what} is not finite at a={a}, b={b}, c={c}, mu1={m1}, mu2={m2}")
+    with mpmath.workdps(dps):
+        return +val
+
+
+def diagonal_with_means(s, t, m=0.0, index=(0, 0), dps=None):
+    r"""$\partial_t^i\partial_m^p\varphi(t, m)$ with $\varphi(t, m) = E[s(u)^2]$, $u \sim N(m, t)$."""
+    s = activation(s)
+    i, p = (operator.index(v) for v in index)
+    if dps is None:
+        tt, mm = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(m, dtype=float))
+        if not (np.all(np.isfinite(tt)) and np.all(np.isfinite(mm))) or np.any(tt < 0):
+            raise DomainError("argument t is a variance and must be finite and >= 0; m must be finite")
+        with np.errstate(all="ignore"):
+            out = np.array(mean_diagonal_evaluator(s, (i, p), False)(tt, mm), dtype=float)
+        if not np.all(np.isfinite(out)):
+            raise DomainError(f"diagonal partial {(i, p)} of {s.name!r} is not finite at some t (t = 0?)")
+        return out if out.shape else float(out)
+    dps = check_dps(dps)
+    with mpmath.workdps(dps + _GUARD):
+        tt, mm = mpmath.mpf(t), mpmath.mpf(m)
+        if not (mpmath.isfinite(tt) and mpmath.isfinite(mm)) or tt < 0:
+            raise DomainError("argument t is a variance and must be finite and >= 0; m must be finite")
+        val = mean_diagonal_evaluator(s, (i, p), True)(np.array(tt, dtype=object), np.array(mm, dtype=object))
+        val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
+        if not mpmath.isfinite(val):
+            raise DomainError(f"diagonal partial {(i, p)} of {s.name!r} is not finite at t={tt}")
+    with mpmath.workdps(dps):
+        return +val

@@ -1,0 +1,538 @@
+r"""Critical points: float64 solvers, mpmath Newton refinement, classification.
+
+* :func:`minimize` — trust-region minimisation with the exact Hessian (scipy ``trust-exact``).
+* :func:`gradient_flow` — $\dot\theta = -\nabla L(\theta)$ as a stiff ODE (``solve_ivp``,
+  BDF/Radau with $-\nabla^2 L$ as Jacobian) until $|\nabla L| < $ ``gtol``.
+* :func:`newton` — damped Newton on $\nabla L = 0$ (finds saddles too), with
+  a pseudo-inverse step on near-singular Hessians.
+* :func:`refine` — Newton's method on the gradient in mpmath with the analytic
+  Hessian, to ``dps`` digits, returning a classified :class:`CriticalPoint`.
+
+Refinement is *precision-adaptive*: a Newton step from an iterate with error
+$\varepsilon$ needs the Hessian only to relative accuracy $\varepsilon$ for the
+new error to be $O(\varepsilon^2)$, so the Hessian is evaluated in float64
+while the step is larger than ~1e-13 and at just the digits needed after that
+(the gradient always at full working precision).  This keeps the quadratic
+convergence of Newton's method at a fraction of the cost.  The linear systems
+are solved by mixed-precision iterative refinement (float64 LU, residuals in
+mpmath).  On degenerate points (a near-zero Hessian eigenvalue, e.g. a line of
+critical points made by duplicating a neuron) the gauge is fixed: the step is
+constrained orthogonal to the numerical null space (bordered Newton system), so
+the iteration converges quadratically to a point on the critical manifold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import mpmath
+import numpy as np
+import scipy.linalg
+
+from ..numerics.precision import check_dps
+from ..errors import ConvergenceError, DomainError
+from ..problems.reduction import reduce_dimension
+
+__all__ = [
+    "CriticalPoint",
+    "FlowResult",
+    "minimize",
+    "gradient_flow",
+    "newton",
+    "refine",
+    "classify",
+    "predicted_zero_modes",
+]
+
+_GUARD = 15
+
+
+@dataclasses.dataclass
+class FlowResult:
+    """Result of a float64 solver.
+
+    ``theta``: final parameters; ``loss``; ``gradient_norm``; ``converged``
+    (``gradient_norm <= gtol``); ``iterations`` (or ODE steps); ``message``;
+    ``times`` and ``trajectory`` (gradient flow with ``trajectory=True``).
+    """
+
+    theta: np.ndarray
+    loss: float
+    gradient_norm: float
+    converged: bool
+    iterations: int
+    message: str = ""
+    times: np.ndarray | None = None
+    trajectory: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class CriticalPoint:
+    r"""A critical point refined to high precision and classified.
+
+    Attributes
+    ----------
+    theta : numpy object array of ``mpmath.mpf``
+        Parameters (packed as the problem's ``pack``).
+    loss, gradient_norm : mpmath numbers at ``dps`` digits.
+    digits : int
+        Estimated number of correct significant digits of ``theta`` (from the
+        size of the last Newton correction, capped at ``dps``).
+    eigenvalues : list of mpmath numbers
+        Hessian spectrum at ``theta`` (ascending), or ``None`` if not classified.
+    index : int
+        Number of eigenvalues below ``-threshold``.
+    nullity : int
+        Number of eigenvalues with modulus at most ``threshold``.
+    predicted_nullity : int
+        Zero modes explained by the model's symmetries (:func:`predicted_zero_modes`).
+    kind : str
+        ``"minimum"`` (index 0, every zero mode explained by a symmetry),
+        ``"saddle"`` (index > 0), ``"maximum"``, or ``"degenerate"`` (index 0 with
+        unexplained zero modes: a higher-order test is needed).
+    threshold : mpmath number
+        Eigenvalues with $|\lambda| \le$ threshold count as zero; derived from the
+        precision reached: $10^3\,\|H\|\,(10^{-digits} + 10^{-dps})$.
+    history : list of str
+        Gradient norm at every Newton iteration.
+    frozen : int
+        Number of near-null Hessian directions (float64 eigenvalue below
+        ``null_rel * ||H||``) along which the Newton step was gauge-fixed.  The
+        position along them is only known to the accuracy of the start, so
+        eigenvalues below ``10 * null_rel * ||H||`` count as zero when
+        ``frozen > 0`` (the threshold says so).
+    """
+
+    theta: np.ndarray
+    loss: mpmath.mpf
+    gradient_norm: mpmath.mpf
+    dps: int
+    digits: int
+    iterations: int
+    history: list
+    eigenvalues: list | None = None
+    index: int | None = None
+    nullity: int | None = None
+    predicted_nullity: int | None = None
+    zero_mode_sources: dict | None = None
+    kind: str | None = None
+    threshold: mpmath.mpf | None = None
+    reduction: tuple | None = dataclasses.field(default=None, repr=False)
+    frozen: int = 0
+    null_rel: float = 1e-9
+
+    def theta_float(self) -> np.ndarray:
+        """Parameters rounded to float64."""
+        return np.array([float(v) for v in self.theta])
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary; every number a decimal string with all digits reached."""
+        def s(x):
+            return mpmath.nstr(x, self.dps, strip_zeros=False) if x is not None else None
+
+        return {
+            "loss": s(self.loss),
+            "gradient_norm": mpmath.nstr(self.gradient_norm, 5),
+            "digits": self.digits,
+            "dps": self.dps,
+            "index": self.index,
+            "nullity": self.nullity,
+            "predicted_nullity": self.predicted_nullity,
+            "zero_mode_sources": self.zero_mode_sources,
+            "kind": self.kind,
+            "theta": [s(v) for v in self.theta],
+            "eigenvalues": None if self.eigenvalues is None else [mpmath.nstr(v, 20) for v in self.eigenvalues],
+            "iterations": self.iterations,
+        }
+
+
+# ---------------------------------------------------------------------------
+# float64 solvers
+# ---------------------------------------------------------------------------
+def _result(problem, theta, gtol, nit, msg, **kw):
+    loss, g = problem.loss_and_gradient(theta)
+    gn = float(np.linalg.norm(g))
+    return FlowResult(np.asarray(theta, float), float(loss), gn, gn <= gtol, nit, msg, **kw)
+
+
+def minimize(problem, theta0, gtol: float = 1e-10, max_iter: int = 2000) -> FlowResult:
+    """Minimise the loss from ``theta0`` with scipy ``trust-exact`` and the analytic Hessian."""
+    import scipy.optimize  # imported on use: keeps `import symland` fast for the command line
+
+    theta0 = problem._check_theta(theta0, None)
+    res = scipy.optimize.minimize(
+        problem.loss, theta0, jac=problem.gradient, hess=problem.hessian,
+        method="trust-exact", options={"gtol": gtol, "maxiter": max_iter},
+    )
+    return _result(problem, res.x, gtol, int(res.nit), str(res.message))
+
+
+def solve_flow(problem, theta0, t_max, gtol, method="BDF", rtol=1e-10, atol=1e-12, t_eval=None, on_rhs=None):
+    r"""``scipy.integrate.solve_ivp`` of $\dot\theta = -\nabla L$ with Jacobian $-\nabla^2 L$, stopping
+    (terminal event) when $|\nabla L|$ falls below ``gtol / 2`` or at ``t_max``.
+
+    Shared by :func:`gradient_flow` and :func:`symland.channels.training.flow_trajectory`; ``on_rhs(t)`` is
+    called at every right-hand-side evaluation (progress output), ``t_eval`` as in ``solve_ivp``.
+    """
+    import scipy.integrate  # imported on use: keeps `import symland` fast for the command line
+
+    if method not in ("BDF", "Radau", "LSODA"):
+        raise ValueError(f"method must be 'BDF', 'Radau' or 'LSODA', got {method!r}")
+    theta0 = problem._check_theta(theta0, None)
+
+    def rhs(t, th):
+        if on_rhs is not None:
+            on_rhs(t)
+        return -problem.gradient(th)
+
+    def jac(t, th):
+        return -problem.hessian(th)
+
+    def small(t, th):
+        # stop below gtol, not at it: the root is located on float64-noisy gradients
+        return float(np.linalg.norm(problem.gradient(th))) - 0.5 * gtol
+
+    small.terminal = True
+    return scipy.integrate.solve_ivp(rhs, (0.0, float(t_max)), theta0, method=method, jac=jac,
+                                     events=small, t_eval=t_eval, rtol=rtol, atol=atol)
+
+
+def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, method: str = "BDF",
+                  trajectory: bool = False, rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
+    r"""Integrate $\dot\theta = -\nabla L$ as a stiff ODE until $|\nabla L| <$ ``gtol`` or ``t_max``.
+
+    ``method`` is ``"BDF"`` or ``"Radau"`` (implicit, with the exact Jacobian
+    $-\nabla^2 L$).  With ``trajectory=True`` the result carries ``times`` and
+    ``trajectory`` (one row per accepted step).
+    """
+    sol = solve_flow(problem, theta0, t_max, gtol, method=method, rtol=rtol, atol=atol)
+    theta = sol.y[:, -1]
+    extra = {"times": sol.t, "trajectory": sol.y.T} if trajectory else {}
+    res = _result(problem, theta, gtol, int(sol.t.size), sol.message, **extra)
+    return res
+
+
+def _null_basis(H, rel=1e-9):
+    """Eigenvectors of the symmetric float64 matrix ``H`` with |lambda| <= rel * ||H||."""
+    lam, Q = np.linalg.eigh(H)
+    scale = max(np.max(np.abs(lam)), 1e-300)
+    return Q[:, np.abs(lam) <= rel * scale], lam
+
+
+def newton(problem, theta0, gtol: float = 1e-11, max_iter: int = 200) -> FlowResult:
+    r"""Damped Newton iteration on $\nabla L = 0$ in float64 (converges to saddles as well).
+
+    Step: pseudo-inverse of the Hessian (eigenvalues below $10^{-9}\|H\|$ dropped),
+    backtracking on $|\nabla L|$.
+    """
+    theta = problem._check_theta(theta0, None).copy()
+    g = problem.gradient(theta)
+    gn = float(np.linalg.norm(g))
+    for it in range(max_iter):
+        if gn <= gtol:
+            return _result(problem, theta, gtol, it, "gradient below gtol")
+        lam, Q = np.linalg.eigh(problem.hessian(theta))
+        keep = np.abs(lam) > 1e-9 * max(np.max(np.abs(lam)), 1e-300)
+        step = -Q[:, keep] @ ((Q[:, keep].T @ g) / lam[keep])
+        t = 1.0
+        while t > 1e-6:
+            trial = theta + t * step
+            try:
+                gt = problem.gradient(trial)
+            except DomainError:
+                gt = None
+            if gt is not None and float(np.linalg.norm(gt)) < (1 - 1e-4 * t) * gn:
+                break
+            t *= 0.5
+        else:
+            return _result(problem, theta, gtol, it, "line search failed")
+        theta, g = trial, gt
+        gn = float(np.linalg.norm(g))
+    return _result(problem, theta, gtol, max_iter, "maximum iterations reached")
+
+
+# ---------------------------------------------------------------------------
+# mpmath refinement
+# ---------------------------------------------------------------------------
+def _mp_norm(v):
+    return mpmath.sqrt(mpmath.fsum(x * x for x in v))
+
+
+def _refined_solve(Hf, Hmp, rhs, border=None, steps=6):
+    """Solve ``H x = rhs`` (mp vector) by float64 LU + iterative refinement with mp residuals.
+
+    ``Hmp`` is None when the float64 Hessian is accurate enough (then one
+    float solve, refined against ``Hf`` itself).  ``border`` (P x m float) adds
+    the gauge constraint ``border^T x = 0`` as a bordered system.
+    """
+    P = len(rhs)
+    if border is not None and border.shape[1]:
+        m = border.shape[1]
+        A = np.block([[Hf, border], [border.T, np.zeros((m, m))]])
+    else:
+        m = 0
+        A = Hf
+    lu = scipy.linalg.lu_factor(A)
+    Hexact = Hmp if Hmp is not None else Hf.astype(object)
+    if m:
+        Bo = border.astype(object)
+    x = np.array([mpmath.mpf(0)] * P, dtype=object)
+    mu = np.array([mpmath.mpf(0)] * m, dtype=object)
+    r = rhs.copy()
+    rc = np.zeros(m)
+    for _ in range(steps):
+        full_r = np.concatenate([np.array([float(v) for v in r]), rc])
+        if not np.any(full_r):
+            break
+        dx = scipy.linalg.lu_solve(lu, full_r)
+        x = x + np.array([mpmath.mpf(v) for v in dx[:P]], dtype=object)
+        if m:
+            mu = mu + np.array([mpmath.mpf(v) for v in dx[P:]], dtype=object)
+        r = rhs - Hexact @ x - (Bo @ mu if m else 0)
+        if m:
+            rc = -np.array([float(v) for v in (Bo.T @ x)])
+        rn = float(_mp_norm(r))
+        if rn <= 10.0 ** (-mpmath.mp.dps + 2) * max(1.0, float(_mp_norm(rhs))):
+            break
+    return x
+
+
+def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify_point: bool = True,
+           null_rel: float = 1e-9, verbose: bool = False, reduce: bool = True) -> CriticalPoint:
+    r"""Refine a critical point of ``problem`` to ``dps`` digits by Newton's method in mpmath.
+
+    Iterates $\theta \leftarrow \theta - \nabla^2L(\theta)^{-1}\nabla L(\theta)$ with the
+    analytic gradient at ``dps + 15`` digits and the analytic Hessian at the
+    precision the step needs (see the module docstring), until
+    $|\nabla L| \le$ ``tol`` (default $10^{-dps}$).  Near-singular Hessians get
+    a gauge-fixed (bordered) step.  Raises :class:`~symland.errors.ConvergenceError`
+    with the residual history if the tolerance is not reached in ``max_iter``
+    iterations or the iteration diverges.
+
+    With ``reduce=True`` and ``d > |supp V| + n`` the problem is solved exactly
+    in the span of the weights (:mod:`symland.problems.reduction`) and the point lifted
+    back; its full-space Hessian spectrum is the reduced one plus $2S_{WW}$ for
+    each unused direction, so ``d`` does not drive the cost.
+    """
+    dps = check_dps(dps)
+    # GLU problems are solved in full: the reduction maps ordinary neurons only
+    red = reduce_dimension(problem) if reduce and not getattr(problem, "glus", 0) else None
+    if red is not None:
+        start = np.array([float(v) for v in np.asarray(theta).ravel()])
+        theta_r = red.reduce(start)
+        cp = refine(red.reduced, theta_r, dps=dps, tol=tol, max_iter=max_iter, classify_point=False,
+                    null_rel=null_rel, verbose=verbose, reduce=False)
+        reduced_theta = cp.theta
+        cp.theta = red.lift(cp.theta)
+        with mpmath.workdps(dps + _GUARD):
+            g = problem.gradient(cp.theta, dps=dps + _GUARD)
+        with mpmath.workdps(dps):
+            cp.gradient_norm = +_mp_norm(g)
+        cp.reduction = (red, reduced_theta)
+        if classify_point:
+            classify(problem, cp)
+        return cp
+    work = dps + _GUARD
+    with mpmath.workdps(work):
+        tol = mpmath.mpf(10) ** (-dps) if tol is None else mpmath.mpf(tol)
+        th = problem._check_theta(theta, _mp_ctx(work))
+        history = []
+        g = problem.gradient(th, dps=work)
+        g0 = _mp_norm(g)
+        for it in range(max_iter + 1):
+            gn = _mp_norm(g)
+            history.append(mpmath.nstr(gn, 8))
+            if verbose:
+                print(f"refine: iteration {it}, |grad| = {mpmath.nstr(gn, 5)}")
+            if gn <= tol:
+                break
+            if it == max_iter or not mpmath.isfinite(gn) or (it > 3 and gn > 1e6 * max(g0, 1)):
+                raise ConvergenceError(
+                    f"Newton refinement did not reach |grad| <= {mpmath.nstr(tol, 3)} in {it} iterations "
+                    f"(last |grad| = {mpmath.nstr(gn, 5)}); the start may not be near a critical point",
+                    history,
+                )
+            Hf = _float_hessian(problem, th)
+            null, lam = _null_basis(Hf, null_rel)
+            # float estimate of the step decides the Hessian precision it needs
+            gf = np.array([float(v) for v in g])
+            est = _float_step(Hf, null, gf)
+            step_norm = max(float(np.linalg.norm(est)), 1e-300)
+            need = min(-math.log10(step_norm), work + math.log10(step_norm)) + 6
+            Hmp = None if need <= 13 else problem.hessian(th, dps=max(16, min(work, int(need) + 5)))
+            delta = _refined_solve(Hf, Hmp, -g, border=null)
+            th = th + delta
+            g = problem.gradient(th, dps=work)
+        # error estimate of theta: the next Newton correction
+        Hf = _float_hessian(problem, th)
+        null, _ = _null_basis(Hf, null_rel)
+        nxt = float(np.linalg.norm(_float_step(Hf, null, np.array([float(v) for v in g]))))
+        scale = max(1.0, float(_mp_norm(th)))
+        err = max(nxt / scale, 10.0 ** (-dps))
+        digits = int(min(dps, math.floor(-math.log10(err))))
+        with mpmath.workdps(dps):
+            rounded = np.array([+v for v in th], dtype=object)
+        # report loss and gradient at the returned (rounded) parameters
+        loss, g = problem.loss_and_gradient(rounded, dps=work)
+    with mpmath.workdps(dps):
+        cp = CriticalPoint(
+            theta=rounded,
+            loss=+loss,
+            gradient_norm=+_mp_norm(g),
+            dps=dps,
+            digits=digits,
+            iterations=len(history) - 1,
+            history=history,
+            frozen=int(null.shape[1]),
+            null_rel=null_rel,
+        )
+    if classify_point:
+        classify(problem, cp)
+    return cp
+
+
+def _float_hessian(problem, th):
+    """Hessian rounded to float64 at an mpmath iterate.
+
+    Evaluated in float64 at the rounded point, unless rounding lands exactly on
+    a singular configuration (e.g. a relu student rounded onto its teacher):
+    then in mpmath at the unrounded iterate.
+    """
+    try:
+        return problem.hessian(np.array([float(v) for v in th]))
+    except DomainError:
+        return np.array(problem.hessian(th, dps=30), dtype=float)
+
+
+def _float_step(Hf, null, g):
+    if null.shape[1]:
+        m = null.shape[1]
+        A = np.block([[Hf, null], [null.T, np.zeros((m, m))]])
+        return scipy.linalg.solve(A, np.concatenate([-g, np.zeros(m)]))[: len(g)]
+    return scipy.linalg.solve(Hf, -g, assume_a="sym")
+
+
+class _mp_ctx:
+    """Marker telling ``problem._check_theta`` to convert to mpmath."""
+
+    def __init__(self, dps):
+        self.dps = dps
+        self.mp = True
+
+
+# ---------------------------------------------------------------------------
+# classification
+# ---------------------------------------------------------------------------
+def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
+    r"""Zero modes of the Hessian that the model's symmetries predict at ``theta``.
+
+    * ``rescaling``: for $s$ positively homogeneous of degree $p$ and trained
+      output weights, $(w_i, a_i) \to (t w_i, t^{-p} a_i)$ — one per neuron
+      with $w_i \ne 0$, $a_i \ne 0$.
+    * ``rotations``: rotations of the $m = d - \operatorname{rank} V$ input
+      directions orthogonal to the teacher fix the loss; their orbit through
+      $W$ has dimension $\binom{m}{2} - \binom{m - r}{2}$, $r$ = rank of the
+      student weights projected on that complement.
+    * ``duplicates``: with trained output weights, $g$ copies of one input
+      weight vector give $g - 1$ directions shifting output weight between them.
+    * ``zero_neurons``: with trained output weights and $s(0) = 0$, a neuron
+      with $w_i = 0$ leaves $a_i$ free.
+
+    With GLU units $g_j = c_j s(w_j\cdot x) + (v_j\cdot x)s'(w_j\cdot x)$ (``glus > 0``) the
+    same sources count them too: ``rescaling`` $(c, w, v) \to (t^{-p}c, tw, t^{1-p}v)$ per
+    GLU with $w_j \ne 0$; ``glu_shift`` $(c, v) \to (c - \beta p, v + \beta w)$ (Euler:
+    $(w\cdot x)s'(w\cdot x) = p\,s(w\cdot x)$) per GLU with $w_j \ne 0$; ``rotations`` act on
+    $w_j, v_j$ as well; ``duplicates``: units sharing one input weight vector (trained neurons
+    and GLUs, $g + h$ of them) shift output weight among themselves ($g + h - 1$ directions),
+    and $h$ GLUs also shift $v$ ($(h - 1)d$ directions); ``zero_neurons`` also counts GLUs
+    with $w_j = 0$ when $s(0) = 0$ ($c_j$ free).
+    """
+    unpacked = problem.unpack(np.array([float(v) for v in theta]))
+    W, a = unpacked[:2]
+    n_glu = getattr(problem, "glus", 0)
+    if n_glu:
+        gc, gw, gv = unpacked[2:]
+    else:
+        gc, gw, gv = np.zeros(0), np.zeros((0, problem.d)), np.zeros((0, problem.d))
+    act = problem.activation
+    out = {}
+    nz = np.linalg.norm(W, axis=1) > tol
+    gnz = np.linalg.norm(gw, axis=1) > tol
+    p = act.homogeneity_degree
+    if p is not None and (problem.train_output or n_glu):
+        resc = int(np.count_nonzero(nz & (np.abs(a) > tol))) if problem.train_output else 0
+        out["rescaling"] = resc + int(np.count_nonzero(gnz))
+        if n_glu:
+            out["glu_shift"] = int(np.count_nonzero(gnz))
+    V = problem.teacher_weights
+    rank_v = np.linalg.matrix_rank(V, tol=1e-10)
+    m = problem.d - rank_v
+    if m > 1:
+        if rank_v:
+            Qv, _ = np.linalg.qr(V.T)
+            Wp = np.concatenate([W, gw, gv]) - (np.concatenate([W, gw, gv]) @ Qv[:, :rank_v]) @ Qv[:, :rank_v].T
+        else:
+            Wp = np.concatenate([W, gw, gv])
+        r = np.linalg.matrix_rank(Wp, tol=1e-7) if Wp.size else 0
+        out["rotations"] = int(m * (m - 1) // 2 - (m - r) * (m - r - 1) // 2)
+    if problem.train_output or n_glu:
+        # units with a free scalar output weight: trained neurons, then GLUs
+        Wu = np.concatenate([W, gw]) if problem.train_output else gw
+        is_glu = np.arange(len(Wu)) >= (len(Wu) - n_glu)
+        unz = np.concatenate([nz, gnz]) if problem.train_output else gnz
+        used = np.zeros(len(Wu), bool)
+        dup = 0
+        for i in range(len(Wu)):
+            if used[i] or not unz[i]:
+                continue
+            same = np.linalg.norm(Wu - Wu[i], axis=1) <= tol * max(1.0, np.linalg.norm(Wu[i]))
+            used |= same
+            dup += int(np.count_nonzero(same)) - 1
+            h = int(np.count_nonzero(same & is_glu))
+            dup += max(h - 1, 0) * problem.d
+        if dup:
+            out["duplicates"] = dup
+        zero = (int(np.count_nonzero(~nz)) if problem.train_output else 0) + int(np.count_nonzero(~gnz))
+        if act.vanishes_at_zero and zero:
+            out["zero_neurons"] = zero
+    return out
+
+
+def classify(problem, cp: CriticalPoint) -> CriticalPoint:
+    """Fill in the Hessian spectrum, index, nullity and kind of a refined point (in place)."""
+    work = cp.dps + _GUARD
+    with mpmath.workdps(work):
+        if cp.reduction is not None:
+            # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
+            red, theta_r = cp.reduction
+            H = red.reduced.hessian(theta_r, dps=work)
+            lam = list(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
+            S = red.reduced.gram_gradient(theta_r, dps=work)
+            mu = list(mpmath.eigsy(mpmath.matrix((2 * S).tolist()), eigvals_only=True))
+            lam = sorted(lam + mu * red.unused)
+        else:
+            H = problem.hessian(cp.theta, dps=work)
+            lam = sorted(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
+        hnorm = max(abs(v) for v in lam) if lam else mpmath.mpf(0)
+        thr = 1000 * max(hnorm, 1) * (mpmath.mpf(10) ** (-cp.digits) + mpmath.mpf(10) ** (-cp.dps))
+        if cp.frozen:
+            thr = max(thr, 10 * mpmath.mpf(cp.null_rel) * hnorm)
+        index = sum(1 for v in lam if v < -thr)
+        nullity = sum(1 for v in lam if abs(v) <= thr)
+    sources = predicted_zero_modes(problem, cp.theta)
+    predicted = sum(sources.values())
+    if index == len(lam) and len(lam):
+        kind = "maximum"
+    elif index > 0:
+        kind = "saddle"
+    elif nullity > predicted:
+        kind = "degenerate"
+    else:
+        kind = "minimum"
+    with mpmath.workdps(cp.dps):
+        cp.eigenvalues = [+v for v in lam]
+        cp.threshold = +thr
+    cp.index, cp.nullity, cp.predicted_nullity, cp.zero_mode_sources, cp.kind = (
+        index, nullity, predicted, sources, kind)
+    return cp

@@ -1,0 +1,509 @@
+r"""Multi-start surveys of a loss landscape: many starts, refined, classified, deduplicated.
+
+:func:`survey` draws ``starts`` random initial points, runs a float64 solver
+from each (:func:`~symland.landscape.critical.minimize`, :func:`~symland.landscape.critical.gradient_flow`
+or :func:`~symland.landscape.critical.newton`), refines the end point to ``dps`` digits
+with :func:`~symland.landscape.critical.refine` (mpmath Newton; it classifies the point
+by its Hessian spectrum), and merges the points that one symmetry of the model
+maps onto each other (:func:`~symland.landscape.symmetry.deduplicate`).
+
+**Initialisation** (documented, reproducible): start $j$ uses its own
+``numpy.random.Generator`` seeded by child $j$ of
+``numpy.random.SeedSequence(seed).spawn(starts)``; it draws
+$W_{il} \sim N(0, 1/d)$ (row-major, $n \times d$) and then, when the output
+weights are trained, $a_i \sim N(0, 1)$.  Start $j$ therefore does not depend on
+the number of starts drawn after it nor on where it runs.
+
+**Execution**: the per-start work (:func:`run_start`, a module-level,
+picklable function) is submitted to a :class:`concurrent.futures.Executor`:
+by default a ``ProcessPoolExecutor`` with ``os.cpu_count()`` workers, created
+and shut down inside :func:`survey`; ``workers=1`` runs serially in-process;
+any user executor is used as given — e.g. ``distributed.Client(...).get_executor()``
+runs the survey on a dask cluster.  Results are collected by start index, so the
+outcome is the same for every executor.
+
+mpmath's working precision is process-global, so within one process the
+high-precision stage of :func:`run_start` (refinement, classification) holds a
+lock; thread-based executors are correct but only the float64 solver stage
+runs concurrently.  Use processes for speed.
+
+**Channels.**  A float64 end point whose neuron pair sits in a channel to
+infinity (:func:`symland.channels.channel.detect`: output weights large with opposite
+signs and bounded sum, input weights close) is not a flat minimum: it is
+reported as a *channel* with its GLU limit ($c = a_i + a_j$, $w$ the midpoint,
+$v = \tfrac12(a_i - a_j)(w_i - w_j)$), whose GLU critical point is refined to
+``dps`` digits (:func:`symland.channels.channel.glu_limit`), never refined as a finite
+point.  Channels are grouped by the GLU limit's loss and index.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import sys
+import threading
+import time
+
+import mpmath
+import numpy as np
+
+from . import critical
+from ..numerics.precision import check_dps
+from ..errors import ConvergenceError, DomainError, ShapeError
+from ..problems.teacher_student import TeacherStudent
+from .symmetry import (
+    symmetry_group,
+    _best,
+    _group,
+    _match,
+    _pair_tol,
+    _Signature,
+    canonical_form,
+)
+
+__all__ = ["survey", "SurveyResult", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
+           "INITIALISATION"]
+
+#: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
+SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton"}
+
+INITIALISATION = ("W_il ~ N(0, 1/d), trained a_i ~ N(0, 1); start j drawn by "
+                  "numpy.random.default_rng(SeedSequence(seed).spawn(starts)[j])")
+
+#: serialises mpmath work between threads of one process (mp.dps is global)
+_MP_LOCK = threading.RLock()
+
+#: exceptions that make a start a counted failure rather than a crash: the solver's own
+#: errors, singular linear systems, and mpmath divisions by zero at singular points
+#: (e.g. a zero-norm relu neuron in the mpmath path, which raises no DomainError yet)
+_FAILURES = (ConvergenceError, DomainError, np.linalg.LinAlgError, ZeroDivisionError)
+
+
+@dataclasses.dataclass
+class StartOutcome:
+    """What became of one start: a refined point, or a failure with its reason."""
+
+    point: critical.CriticalPoint | None
+    stage: str  # "done", or the stage that failed: "solver" / "refine"
+    reason: str | None
+    solver_converged: bool | None
+    solver_gradient_norm: float | None
+    solver_iterations: int | None
+    seconds: float
+    channel: object = None  # a ChannelOutcome when stage == "channel"
+
+
+@dataclasses.dataclass
+class ChannelOutcome:
+    """A start that ended in a channel: the detection and (if it was found) the refined GLU limit.
+
+    ``limit`` is a :class:`~symland.channels.channel.GLULimit` or ``None`` with ``reason``
+    saying why the GLU critical point was not found.
+    """
+
+    detection: object
+    limit: object
+    reason: str | None = None
+
+    @property
+    def loss(self):
+        """Loss the channel tends to: the refined GLU critical point's (mpmath), else the end point's (float)."""
+        return self.limit.point.loss if self.limit is not None else self.detection_loss
+
+    detection_loss: float = float("nan")
+
+    def to_dict(self):
+        d = {"detection": self.detection.to_dict(), "reason": self.reason,
+             "loss_end": repr(self.detection_loss)}
+        if self.limit is not None:
+            d["glu_limit"] = self.limit.to_dict()
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """A start that produced no critical point: its index, the failing stage and why."""
+
+    start: int
+    stage: str
+    reason: str
+
+    def to_dict(self):
+        return {"start": self.start, "stage": self.stage, "reason": self.reason}
+
+
+def run_start(problem, start_theta, dps, solver, gtol) -> StartOutcome:
+    """Float64 solver from ``start_theta``, then :func:`~symland.landscape.critical.refine` to ``dps`` digits.
+
+    The refinement is attempted even when the float solver stopped above
+    ``gtol`` (Newton's method decides whether a critical point is near);
+    :class:`~symland.errors.ConvergenceError`, :class:`~symland.errors.DomainError`,
+    singular linear systems and divisions by zero in either stage give a failed
+    outcome with the reason (exception type and message) instead of an exception.
+    """
+    t0 = time.perf_counter()
+    fn = getattr(critical, SOLVERS[solver])
+    try:
+        res = fn(problem, start_theta, gtol=gtol)
+    except _FAILURES as exc:
+        return StartOutcome(None, "solver", f"{type(exc).__name__}: {exc}", None, None, None,
+                            time.perf_counter() - t0)
+    info = (bool(res.converged), float(res.gradient_norm), int(res.iterations))
+    channel = _channel_outcome(problem, res.theta, dps)
+    if channel is not None:
+        return StartOutcome(None, "channel", None, *info, time.perf_counter() - t0, channel)
+    try:
+        with _MP_LOCK:
+            cp = critical.refine(problem, res.theta, dps)
+    except _FAILURES as exc:
+        note = "" if res.converged else f" (the {solver} solver stopped at |grad| = {res.gradient_norm:.3g})"
+        return StartOutcome(None, "refine", f"{type(exc).__name__}: {exc}{note}", *info,
+                            time.perf_counter() - t0)
+    return StartOutcome(cp, "done", None, *info, time.perf_counter() - t0)
+
+
+def _channel_outcome(problem, theta, dps):
+    """A :class:`ChannelOutcome` when ``theta`` sits in a channel, else ``None`` (finite end point)."""
+    from ..channels import channel as channels
+
+    # plain networks only: biases / mixed activations have other parameter layouts (run_start is public,
+    # so this holds without survey's own check)
+    if type(problem) is not TeacherStudent or problem.glus or not problem.train_output or problem.n < 2:
+        return None
+    det = channels.detect(problem, theta)
+    if det.kind != "channel":
+        return None
+    loss_end = float(problem.loss(det.theta))
+    try:
+        with _MP_LOCK:
+            lim = channels.glu_limit(problem, det, dps=dps)
+    except _FAILURES as exc:
+        return ChannelOutcome(det, None, f"GLU critical point not found: {type(exc).__name__}: {exc}", loss_end)
+    return ChannelOutcome(det, lim, None, loss_end)
+
+
+def random_starts(problem, starts: int, seed: int = 0) -> np.ndarray:
+    r"""``(starts, num_params)`` array of documented random starts (see the module docstring)."""
+    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
+        raise ShapeError(f"starts must be a positive integer, got {starts!r}")
+    children = np.random.SeedSequence(seed).spawn(int(starts))
+    out = np.empty((int(starts), problem.num_params))
+    for j, child in enumerate(children):
+        rng = np.random.default_rng(child)
+        W = rng.normal(0.0, 1.0 / np.sqrt(problem.d), size=(problem.n, problem.d))
+        if problem.train_output:
+            out[j] = problem.pack(W, rng.normal(0.0, 1.0, size=problem.n))
+        else:
+            out[j] = problem.pack(W)
+    return out
+
+
+@dataclasses.dataclass
+class SurveyResult:
+    """Distinct critical points found by :func:`survey`, with how often each was reached.
+
+    ``points``: list of ``(CriticalPoint, count)`` sorted by loss ascending;
+    ``start_indices``: for each point the starts that reached it;
+    ``failures``: list of :class:`Failure`; ``starts``: number of starts;
+    ``outcomes``: per-start :class:`StartOutcome` in start order;
+    ``channels``: list of ``(ChannelOutcome, count, start indices)`` — end points
+    in channels to infinity, grouped by their GLU limit (loss and index), sorted by loss.
+    """
+
+    problem: object
+    points: list
+    start_indices: list
+    failures: list
+    starts: int
+    seed: int | None
+    dps: int
+    solver: str
+    gtol: float
+    seconds: float
+    merge: str = "orbit"
+    outcomes: list = dataclasses.field(default_factory=list, repr=False)
+    channels: list = dataclasses.field(default_factory=list)
+
+    @property
+    def converged(self) -> int:
+        """Number of starts that gave a refined (finite) critical point."""
+        return self.starts - len(self.failures) - sum(c for _, c, _ in self.channels)
+
+    def table(self, digits: int | None = None) -> str:
+        """Human-readable table: #, loss (``digits``, default ``min(dps, 40)``), index, nullity, kind, count."""
+        digits = min(self.dps, 40) if digits is None else digits
+        w = digits + 8
+        head = (f"{self.problem!r}: {self.starts} starts (seed {self.seed}, solver {self.solver}, "
+                f"dps {self.dps}) -> {len(self.points)} distinct critical points "
+                f"{'(modulo symmetries)' if self.merge == 'orbit' else '(one per critical manifold)'}, "
+                f"{len(self.failures)} failed"
+                + (f", {sum(c for _, c, _ in self.channels)} in channels to infinity" if self.channels else ""))
+        lines = [head, "loss = 1/2 E[(f - f*)^2]; index = # negative Hessian eigenvalues, "
+                       "nullity = # zero eigenvalues",
+                 f"{'#':>3}  {'loss':<{w}} {'index':>5} {'nullity':>7}  {'kind':<10} {'count':>5} {'digits':>6}"]
+        for r, (cp, count) in enumerate(self.points, 1):
+            loss = mpmath.nstr(cp.loss, digits, strip_zeros=False)
+            lines.append(f"{r:>3}  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {cp.kind:<10} {count:>5} "
+                         f"{cp.digits:>6}")
+        for ch, count, idx in self.channels:
+            lines.append(self._channel_line(ch, count, digits, w))
+        for f in self.failures:
+            lines.append(f"failed start {f.start} ({f.stage}): {f.reason}")
+        if self.merge == "orbit":
+            lines.extend(self._manifold_hints())
+        return "\n".join(lines)
+
+    @staticmethod
+    def _channel_line(ch, count, digits, w):
+        """One table row for a channel: the GLU limit's loss, index and kind, and the pair."""
+        pairs = ", ".join(f"({p.i},{p.j}) a=({p.a_i:.3g},{p.a_j:.3g}) |w_i-w_j|={p.gap:.2e}"
+                          for p in ch.detection.pairs)
+        if ch.limit is None:
+            return (f"  -  {'channel':<{w}} {'':>5} {'':>7}  {'channel':<10} {count:>5}   pairs {pairs}; "
+                    f"end-point loss {ch.detection_loss:.12g}; {ch.reason}")
+        cp = ch.limit.point
+        loss = mpmath.nstr(cp.loss, digits, strip_zeros=False)
+        return (f"  -  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {'channel':<10} {count:>5} {cp.digits:>6}   "
+                f"-> GLU {cp.kind}; "
+                f"pairs {pairs}; end-point loss {ch.detection_loss:.12g}")
+
+    def _manifold_hints(self):
+        """Rows that look like points of one critical manifold (same loss, index, nullity; unexplained zero modes)."""
+        runs, cur = [], []
+        for r, (cp, _) in enumerate(self.points, 1):
+            key = (mpmath.nstr(cp.loss, max(cp.digits, 1) - 2), cp.index, cp.nullity)
+            unexplained = cp.nullity is not None and cp.nullity > (cp.predicted_nullity or 0)
+            if cur and cur[0][0] == key and unexplained:
+                cur.append((key, r))
+            else:
+                if len(cur) > 1:
+                    runs.append(cur)
+                cur = [(key, r)] if unexplained else []
+        if len(cur) > 1:
+            runs.append(cur)
+        return [f"note: rows {run[0][1]}-{run[-1][1]} share loss, index and nullity with unexplained zero modes: "
+                f"probably points of one critical manifold (merge='function' / --merge function collapses them)"
+                for run in runs]
+
+    def __str__(self):
+        return self.table()
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary; every loss and parameter a decimal string with all ``dps`` digits."""
+        pts = []
+        for r, ((cp, count), idx) in enumerate(zip(self.points, self.start_indices), 1):
+            d = {"rank": r, "count": count, "starts": list(idx)}
+            d.update(cp.to_dict())
+            with mpmath.workdps(cp.dps):
+                d["theta_canonical"] = [mpmath.nstr(v, cp.dps, strip_zeros=False)
+                                        for v in canonical_form(self.problem, cp)]
+            pts.append(d)
+        p = self.problem
+        return {
+            "problem": repr(p),
+            "activation": p.activation.name,
+            "n": p.n, "k": p.k, "d": p.d, "train_output": p.train_output,
+            "starts": self.starts,
+            "seed": self.seed,
+            "initialisation": INITIALISATION,
+            "solver": self.solver,
+            "gtol": self.gtol,
+            "dps": self.dps,
+            "merge": self.merge,
+            "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)",
+            "distinct": len(self.points),
+            "converged": self.converged,
+            "failed": len(self.failures),
+            "failures": [f.to_dict() for f in self.failures],
+            "channels": [dict(count=c, starts=list(idx), **ch.to_dict()) for ch, c, idx in self.channels],
+            "points": pts,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _Progress:
+    def __init__(self, enabled, total):
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.total = total
+        self.every = 1 if self.tty else max(1, total // 20)
+        self.last_len = 0
+
+    def update(self, done, distinct, failed):
+        if not self.enabled:
+            return
+        if not (self.tty or done % self.every == 0 or done == self.total):
+            return
+        msg = f"survey: {done}/{self.total} starts done, {distinct} distinct critical points, {failed} failed"
+        if self.tty:
+            sys.stderr.write("\r" + msg.ljust(self.last_len))
+            self.last_len = len(msg)
+            if done == self.total:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+def _warm_up(problem, theta, dps):
+    """Compile the kernels and decide the symbolic properties the workers need (cached per process)."""
+    symmetry_group(problem)
+    problem.activation.homogeneity_degree
+    try:
+        problem.hessian(theta)
+        with _MP_LOCK:
+            problem.hessian(theta, dps=dps)
+    except _FAILURES:
+        pass
+
+
+def _check_starts(problem, starts, seed):
+    if type(problem) is not TeacherStudent or problem.glus:
+        # the symmetry group used to merge points (symland.landscape.symmetry) knows W and a only
+        raise ShapeError("problem: survey supports TeacherStudent problems of ordinary neurons; problems "
+                         "with biases, a different teacher activation or GLU units are not supported: "
+                         "run symland.minimize / symland.refine per start instead")
+    if isinstance(starts, (int, np.integer)) and not isinstance(starts, bool):
+        return random_starts(problem, starts, seed)
+    arr = np.asarray(starts, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != problem.num_params or arr.shape[0] < 1:
+        raise ShapeError(f"starts must be a positive integer or an array of shape (N, {problem.num_params}), "
+                         f"got shape {arr.shape}")
+    return np.array([problem._check_theta(row, None) for row in arr])
+
+
+def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize", progress=None,
+           gtol=1e-10, workers=None, tol=None, merge="orbit") -> SurveyResult:
+    r"""Survey the critical points of ``problem`` from many starts.
+
+    Parameters
+    ----------
+    problem : TeacherStudent
+    starts : int or array (N, num_params)
+        Number of random starts (initialisation in the module docstring), or
+        explicit starting points.
+    seed : int
+        Seed of ``numpy.random.SeedSequence``; one child per start.
+    dps : int
+        Digits of the refinement (every reported loss carries them all).
+    executor : concurrent.futures.Executor, optional
+        Runs :func:`run_start` per start; used as is and not shut down.
+        Default: a ``ProcessPoolExecutor(max_workers=workers or os.cpu_count())``
+        created and shut down here, or serial in-process execution when
+        ``workers == 1``.
+    solver : ``"minimize"`` | ``"flow"`` | ``"newton"``
+        Float64 stage: trust-region minimisation, stiff gradient flow, or
+        damped Newton (which also converges to saddles).
+    progress : bool or None
+        Report progress on stderr (``None``: iff stderr is a terminal).
+    gtol : float
+        Gradient tolerance of the float64 solver.
+    tol : float, optional
+        Tolerance of :func:`~symland.landscape.symmetry.same_point` (default from the digits reached).
+    merge : ``"orbit"`` | ``"function"``
+        How points are merged (:func:`~symland.landscape.symmetry.deduplicate`): modulo the
+        symmetry group, or additionally when they compute the same function
+        with the same index and nullity (one row per critical manifold).
+
+    Starts whose solver or refinement fails are listed in ``result.failures``
+    with the reason, never as points.  Distinct points are sorted by loss; each
+    carries the number of starts that reached its orbit.
+    """
+    t0 = time.perf_counter()
+    dps = check_dps(dps)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    if merge not in ("orbit", "function"):
+        raise ValueError(f"merge must be 'orbit' or 'function', got {merge!r}")
+    if not (isinstance(gtol, (int, float)) and gtol > 0):
+        raise ValueError(f"gtol must be a positive number, got {gtol!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    thetas = _check_starts(problem, starts, seed)
+    N = len(thetas)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    prog = _Progress(show, N)
+    outcomes: list[StartOutcome | None] = [None] * N
+    # running deduplication, only for the progress line
+    live_reps, n_failed, n_done = [], 0, 0
+
+    def record(j, out):
+        nonlocal n_failed, n_done
+        outcomes[j] = out
+        n_done += 1
+        if out.point is None and out.stage != "channel":
+            n_failed += 1
+        elif show and out.point is not None:
+            with _MP_LOCK:
+                sig = _Signature(problem, out.point, merge=merge)
+                if not any(_match(r, sig, _pair_tol(r, sig, tol)) for r in live_reps):
+                    live_reps.append(sig)
+        prog.update(n_done, len(live_reps), n_failed)
+
+    if executor is None and (workers == 1 or N == 1):
+        for j, th in enumerate(thetas):
+            record(j, run_start(problem, th, dps, solver, gtol))
+    else:
+        own = executor is None
+        if own:
+            nworkers = min(workers or os.cpu_count() or 1, N)
+            method = (multiprocessing.get_start_method(allow_none=True)
+                      or multiprocessing.get_all_start_methods()[0])  # the first is the platform default
+            if method == "fork":
+                _warm_up(problem, thetas[0], dps)  # forked workers inherit the compiled kernels
+            ex = concurrent.futures.ProcessPoolExecutor(max_workers=nworkers)
+        else:
+            ex = executor
+        futures = {}
+        try:
+            for j, th in enumerate(thetas):
+                futures[ex.submit(run_start, problem, th, dps, solver, gtol)] = j
+            for fut in concurrent.futures.as_completed(futures):
+                record(futures[fut], fut.result())
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            if own:
+                ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        if own:
+            ex.shutdown(wait=True)
+    return _assemble(problem, outcomes, seed if isinstance(starts, (int, np.integer)) else None,
+                     dps, solver, gtol, tol, merge, time.perf_counter() - t0)
+
+
+def _assemble(problem, outcomes, seed, dps, solver, gtol, tol, merge, seconds):
+    """Deduplicate in start order (so the result does not depend on completion order)."""
+    ok = [j for j, o in enumerate(outcomes) if o.point is not None]
+    pts = [outcomes[j].point for j in ok]
+    failures = [Failure(j, o.stage, o.reason) for j, o in enumerate(outcomes)
+                if o.point is None and o.stage != "channel"]
+    chans = _group_channels([(j, o.channel) for j, o in enumerate(outcomes) if o.stage == "channel"])
+    groups = _group(problem, pts, tol, merge)
+    rows = []
+    for g in groups:
+        best = _best(pts, g)
+        rows.append((pts[best], len(g), [ok[i] for i in g]))
+    rows.sort(key=lambda r: (r[0].loss, r[2][0]))
+    return SurveyResult(problem=problem, points=[(cp, c) for cp, c, _ in rows],
+                        start_indices=[idx for _, _, idx in rows], failures=failures,
+                        starts=len(outcomes), seed=seed, dps=dps, solver=solver, gtol=gtol,
+                        seconds=seconds, merge=merge, outcomes=list(outcomes), channels=chans)
+
+
+def _group_channels(items):
+    """Group channel outcomes by GLU-limit loss (to the digits reached, less 3) and index; sorted by loss."""
+    groups = {}
+    for j, ch in items:
+        if ch.limit is not None:
+            cp = ch.limit.point
+            key = ("glu", mpmath.nstr(cp.loss, max(cp.digits - 3, 5)), cp.index)
+        else:
+            key = ("end", j)
+        groups.setdefault(key, []).append((j, ch))
+    rows = [(members[0][1], len(members), [j for j, _ in members]) for members in groups.values()]
+    rows.sort(key=lambda r: (float(r[0].loss), r[2][0]))
+    return rows

@@ -1,0 +1,677 @@
+r"""Gated linear units (GLUs) in closed form: pair terms of the loss, gradient and Hessian.
+
+A GLU unit $(c, w, v)$ computes $g(x) = c\,s(w\cdot x) + (v\cdot x)\,s'(w\cdot x)$.  It is the
+tangent of a neuron (``DESIGN.md``): $(v\cdot x)s'(w\cdot x) = \tfrac{d}{dt}s((w + tv)\cdot x)|_{t=0}$,
+so every expectation involving GLUs is a directional derivative of the dual kernel
+$\kappa(a, b, c)$ through the Gram entries.  With $K(x, y) = \kappa(|x|^2, |y|^2, x\cdot y)$:
+
+* GLU $j$ with an ordinary unit $q$ (student neuron $a_q s(u_q\cdot x)$ or teacher
+  $-b_q s(u_q\cdot x)$, signed output weight $\alpha_q$):
+
+  .. math:: \alpha_q E[g_j\,s(u_q\cdot x)] = \alpha_q\bigl(c_j\kappa + 2(w_j\cdot v_j)\kappa_a
+            + (v_j\cdot u_q)\kappa_c\bigr),
+
+  $\kappa$ and its partials at $(|w_j|^2, |u_q|^2, w_j\cdot u_q)$.
+* Two distinct GLUs $j \ne l$: $E[g_j g_l] = (c_j + \partial_t)(c_l + \partial_{t'})
+  K(w_j + t v_j, w_l + t' v_l)|_{t = t' = 0}$, i.e. $c_jc_l\kappa + c_j(2m_l\kappa_b
+  + (w_j\cdot v_l)\kappa_c) + c_l(2m_j\kappa_a + (v_j\cdot w_l)\kappa_c) + 4m_jm_l\kappa_{ab}
+  + 2m_j(w_j\cdot v_l)\kappa_{ac} + 2m_l(v_j\cdot w_l)\kappa_{bc}
+  + (v_j\cdot w_l)(w_j\cdot v_l)\kappa_{cc} + (v_j\cdot v_l)\kappa_c$ with $m_j = w_j\cdot v_j$.
+* The self term of one GLU cannot use the kernel partials (they sit at $ab = c^2$, where
+  those of ReLU are singular).  Splitting $v = \beta w + r$ with $r \perp w$, $\beta = m/T$,
+  $T = |w|^2$, $m = w\cdot v$, and using Stein's lemma $E[u^2 h(u)] = tE[h] + t^2E[h'']$ for
+  $u \sim N(0, t)$:
+
+  .. math:: E[g^2] = c^2\varphi(T) + 2cm\,\varphi'(T) + |v|^2\psi(T) + 2m^2\psi'(T),
+
+  with $\varphi(t) = E[s(u)^2]$ and $\psi(t) = E[s'(u)^2]$, $u \sim N(0, t)$ (the cross term is
+  $E[s(u)(v\cdot x)s'(u)] = \tfrac12\tfrac{d}{d\tau}\varphi(|w + \tau v|^2) = m\varphi'(T)$).
+
+The loss contribution of the GLUs is $\sum_{j,q}\alpha_q E[g_j s_q] + \sum_{j<l}E[g_jg_l]
++ \tfrac12\sum_j E[g_j^2]$ (loss $L = \tfrac12E[(f - f^*)^2]$).  Each pair term is a function
+$F$ of its scalars and of the Gram entries of its vectors, derived once in SymPy (activation
+independent: the kernel partials $\partial_a^i\partial_b^j\partial_c^l\kappa$, $\varphi^{(m)}$,
+$\psi^{(m)}$ enter as symbols, and $\partial/\partial G$ of a partial is the next partial).
+Gradients follow from $\partial G_{xy}/\partial x = y$ ($2x$ on the diagonal), Hessians from
+$\nabla^2 = J^\top F_{GG}J + \sum_e F_e\,\nabla^2 G_e$ per pair; GLU gradients need kernel
+partials of total order 3, Hessians order 4 (:data:`symland.kernels.partials.MAX_ORDER`).
+
+Limits: pair terms of a ReLU GLU exactly aligned (or anti-aligned) with another unit use
+partials that are infinite at $ab = c^2$ and are refused with a
+:class:`~symland.errors.DomainError` (the loss itself is finite there); nearly aligned ReLU
+pairs cancel those partials, so they are evaluated in mpmath with the digits the
+cancellation costs (also when float64 is requested).
+Quadrature activations (softplus, tanh, sigmoid) work in float64; their mpmath kernels take
+seconds per value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import math
+
+import mpmath
+import numpy as np
+import sympy
+
+from ..kernels import quadrature
+from ..kernels.activation import Activation, activation
+from ..numerics.symbols import z
+from ..numerics.symbols import (
+    a_,
+    b_,
+    c_,
+    D_,
+    t_,
+)
+from ..numerics.compile import compile_mpmath, compile_numpy
+from ..errors import DomainError, NoClosedFormError
+from ..kernels.partials import diagonal_evaluator, kernel_partial_expr, partial_evaluator
+
+__all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "evaluate"]
+
+# ---------------------------------------------------------------------------
+# psi(t) = E[s'(u)^2]
+# ---------------------------------------------------------------------------
+
+
+def _finite(e):
+    return not (e.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan) or e.is_finite is False)
+
+
+@functools.lru_cache(maxsize=None)
+def _psi_cached(act: Activation, m: int):
+    if m == 0:
+        # psi(t) = kappa_c(t, t, t): the safe form at D = 0, or its limit D -> 0+ where the safe
+        # form has removable 0/0 terms (relu powers)
+        tp = sympy.Symbol("t", positive=True)
+        Dp = sympy.Symbol("D", positive=True)
+        e = kernel_partial_expr(act, (0, 0, 1)).subs({a_: tp, b_: tp, c_: tp})
+        direct = sympy.simplify(e.subs(D_, 0))
+        if not _finite(direct):
+            direct = sympy.simplify(sympy.limit(e.subs(D_, Dp), Dp, 0, "+"))
+        if not _finite(direct):
+            raise NoClosedFormError(
+                f"activation {act.name!r}: E[s'(u)^2] is not finite (s' has a delta), so a GLU "
+                "unit (v.x) s'(w.x) has infinite second moment")
+        return sympy.factor(sympy.together(direct)).subs(tp, t_)
+    return sympy.factor(sympy.together(sympy.diff(_psi_cached(act, m - 1), t_)))
+
+
+def psi_expr(act, m: int = 0) -> sympy.Expr:
+    r"""$\psi^{(m)}(t)$ with $\psi(t) = E[s'(u)^2]$, $u \sim N(0, t)$, exact (closed-form kernels).
+
+    $\psi(t) = \partial_c\kappa(t, t, t)$ (Price), taken from the safe form of $\kappa_c$ at
+    $D = 0$ (or its limit $D \to 0^+$).
+    """
+    act = activation(act)
+    if not act.has_closed_form:
+        raise NoClosedFormError(f"activation {act.name!r} has no closed-form kernel; psi is by quadrature")
+    if not 0 <= int(m) <= 4:
+        raise ValueError(f"m must be in 0..4, got {m!r}")
+    return _psi_cached(act, int(m))
+
+
+@functools.lru_cache(maxsize=None)
+def _psi_quad_function(act, m, backend):
+    # psi^(m)(t) = 2^-m E[(s'^2)^(2m)(u)]  (d/dt E[h(u)] = E[h''(u)]/2)
+    expr = sympy.diff(sympy.diff(act.expr, z) ** 2, z, 2 * m) / 2**m
+    if expr.has(sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min):
+        raise NoClosedFormError(f"activation {act.name!r}: psi by quadrature needs smooth derivatives")
+    return sympy.lambdify(z, expr, modules=["scipy", "numpy"] if backend == "numpy" else "mpmath")
+
+
+@functools.lru_cache(maxsize=None)
+def psi_evaluator(act: Activation, m: int, mp: bool):
+    r"""Function ``t -> psi^(m)(t)`` on arrays, like :func:`symland.kernels.partials.diagonal_evaluator`."""
+    if act.has_closed_form:
+        expr = psi_expr(act, m)
+        if not mp:
+            f = compile_numpy(expr, (t_,))
+            return lambda t: np.asarray(f(t) * np.ones(np.shape(t)), dtype=float)
+        f = compile_mpmath(expr, (t_,))
+        fv = np.frompyfunc(lambda t: f(t), 1, 1)
+        return lambda t: fv(t)
+    if not mp:
+        h = _psi_quad_function(act, m, "numpy")
+        return lambda t: quadrature.expect1_float(h, t)
+    h = _psi_quad_function(act, m, "mpmath")
+    fv = np.frompyfunc(lambda t: quadrature.expect1_mp(h, t, mpmath.mp.dps), 1, 1)
+    return lambda t: fv(t)
+
+
+def check_activation(act) -> None:
+    r"""Raise :class:`~symland.errors.NoClosedFormError` if GLU terms cannot be evaluated for ``act``.
+
+    GLUs need $\psi(t) = E[s'(u)^2]$ finite (not so for step or sign, whose $s'$ is a delta)
+    and, for quadrature activations, smooth classical derivatives (checked here for $\psi$;
+    the Hessian's $\psi^{(3)}$ needs $s^{(7)}$ and is built on first use).
+    """
+    act = activation(act)
+    if act.has_closed_form:
+        psi_expr(act, 0)
+    else:
+        _psi_quad_function(act, 0, "numpy")
+
+
+def glu_self_expectation(act, c, w, v, dps=None):
+    r"""$E[g(x)^2]$ for one GLU $g = c\,s(w\cdot x) + (v\cdot x)s'(w\cdot x)$, $x \sim N(0, I)$.
+
+    $= c^2\varphi(T) + 2cm\varphi'(T) + |v|^2\psi(T) + 2m^2\psi'(T)$, $T = |w|^2$, $m = w\cdot v$.
+    """
+    act = activation(act)
+    mp = dps is not None
+    ctx = mpmath.workdps(dps + 10) if mp else contextlib.nullcontext()
+    with ctx:
+        conv = mpmath.mpf if mp else float
+        w = [conv(x) for x in np.ravel(w)]
+        v = [conv(x) for x in np.ravel(v)]
+        c = conv(c)
+        T = sum(x * x for x in w)
+        m = sum(x * y for x, y in zip(w, v))
+        vv = sum(x * x for x in v)
+        arr = np.array([T], dtype=object if mp else float)
+        P = [diagonal_evaluator(act, k, mp)(arr)[0] for k in (0, 1)]
+        Q = [psi_evaluator(act, k, mp)(arr)[0] for k in (0, 1)]
+        val = c * c * P[0] + 2 * c * m * P[1] + vv * Q[0] + 2 * m * m * Q[1]
+    if mp:
+        with mpmath.workdps(dps):
+            return +val
+    return float(val)
+
+
+# ---------------------------------------------------------------------------
+# symbolic pair terms
+# ---------------------------------------------------------------------------
+def _K(i, j, l):
+    return sympy.Symbol(f"K_{i}{j}{l}")
+
+
+def _P(m):
+    return sympy.Symbol(f"P_{m}")  # phi^(m)(T)
+
+
+def _Q(m):
+    return sympy.Symbol(f"Q_{m}")  # psi^(m)(T)
+
+
+def _parse(sym):
+    """('K', (i, j, l)) / ('P', m) / ('Q', m) / None for a symbol name."""
+    name = sym.name
+    if name.startswith("K_") and len(name) == 5:
+        return "K", tuple(int(ch) for ch in name[2:])
+    if name[:2] in ("P_", "Q_"):
+        return name[0], int(name[2:])
+    return None
+
+
+class PairTerms:
+    """One kind of pair term: its scalars, vectors, Gram entries, value and derivatives.
+
+    ``kind`` is ``"gp"`` (GLU with an ordinary unit), ``"gg"`` (two distinct GLUs) or
+    ``"self"`` (one GLU with itself, including the factor 1/2).  Variables are
+    ``scalars + entries`` (entries are the Gram products $x\\cdot y$, $x \\le y$, of the
+    vectors in order); ``slots`` maps each entry that is an argument of $\\kappa$
+    (or of $\\varphi, \\psi$) to the index it raises.
+    """
+
+    def __init__(self, kind):
+        self.kind = kind
+        if kind == "gp":
+            self.scalars = sympy.symbols("c alpha")
+            self.vectors = ("w", "v", "u")
+        elif kind == "gg":
+            self.scalars = sympy.symbols("c1 c2")
+            self.vectors = ("w1", "v1", "w2", "v2")
+        elif kind == "self":
+            self.scalars = (sympy.Symbol("c"),)
+            self.vectors = ("w", "v")
+        else:
+            raise ValueError(f"unknown pair kind {kind!r}")
+        r = len(self.vectors)
+        self.pairs = [(x, y) for x in range(r) for y in range(x, r)]
+        g = {(x, y): sympy.Symbol(f"g_{self.vectors[x]}_{self.vectors[y]}") for x, y in self.pairs}
+        self.entries = [g[e] for e in self.pairs]
+        self.value = self._value(g)
+        self.variables = list(self.scalars) + self.entries
+        self.grad = [self._d(self.value, x) for x in self.variables]
+        nv = len(self.variables)
+        self.hess = [[None] * nv for _ in range(nv)]
+        for p in range(nv):
+            for q in range(p, nv):
+                self.hess[p][q] = self.hess[q][p] = sympy.expand(self._d(self.grad[p], self.variables[q]))
+        self._compiled = {}
+
+    def _value(self, g):
+        t, tp = sympy.symbols("t tp")
+        if self.kind == "self":
+            (c,) = self.scalars
+            T, m, vv = g[(0, 0)], g[(0, 1)], g[(1, 1)]
+            self.slots = {T: "t"}
+            return sympy.Rational(1, 2) * (c**2 * _P(0) + 2 * c * m * _P(1) + vv * _Q(0) + 2 * m**2 * _Q(1))
+        if self.kind == "gp":
+            c, alpha = self.scalars
+            A0, B0, C0 = g[(0, 0)], g[(2, 2)], g[(0, 2)]
+            dA = 2 * t * g[(0, 1)] + t**2 * g[(1, 1)]
+            dB = sympy.Integer(0)
+            dC = t * g[(1, 2)]
+            coef = lambda ex: alpha * (c * ex.coeff(t, 0) + ex.coeff(t, 1))  # noqa: E731
+        else:
+            c1, c2 = self.scalars
+            A0, B0, C0 = g[(0, 0)], g[(2, 2)], g[(0, 2)]
+            dA = 2 * t * g[(0, 1)] + t**2 * g[(1, 1)]
+            dB = 2 * tp * g[(2, 3)] + tp**2 * g[(3, 3)]
+            dC = t * g[(1, 2)] + tp * g[(0, 3)] + t * tp * g[(1, 3)]
+
+            def coef(ex):
+                ex = sympy.Poly(ex, t, tp)
+                return (c1 * c2 * ex.coeff_monomial(1) + c1 * ex.coeff_monomial(tp)
+                        + c2 * ex.coeff_monomial(t) + ex.coeff_monomial(t * tp))
+        self.slots = {A0: "a", B0: "b", C0: "c"}
+        # Taylor expansion of kappa to second order in (dA, dB, dC): enough for the t, t', t t' terms
+        taylor = sympy.Integer(0)
+        for i, j, l in itertools.product(range(3), repeat=3):
+            if i + j + l <= 2:
+                fact = math.factorial(i) * math.factorial(j) * math.factorial(l)
+                taylor += _K(i, j, l) * dA**i * dB**j * dC**l / fact
+        return sympy.expand(coef(sympy.expand(taylor)))
+
+    def _d(self, expr, var):
+        """Total derivative: explicit, plus the chain through kernel/diagonal symbols."""
+        out = sympy.diff(expr, var)
+        slot = self.slots.get(var)
+        if slot is None:
+            return sympy.expand(out)
+        for s in expr.free_symbols:
+            kind = _parse(s)
+            if kind is None:
+                continue
+            if kind[0] == "K":
+                i, j, l = kind[1]
+                nxt = {"a": (i + 1, j, l), "b": (i, j + 1, l), "c": (i, j, l + 1)}[slot]
+                out += sympy.diff(expr, s) * _K(*nxt)
+            else:
+                out += sympy.diff(expr, s) * sympy.Symbol(f"{kind[0]}_{kind[1] + 1}")
+        return sympy.expand(out)
+
+    def outputs(self, order):
+        out = [self.value]
+        if order >= 1:
+            out += self.grad
+        if order >= 2:
+            nv = len(self.variables)
+            out += [self.hess[p][q] for p in range(nv) for q in range(p, nv)]
+        return out
+
+    def symbols_needed(self, order):
+        """Kernel/diagonal symbols the outputs of ``order`` use, sorted by name."""
+        syms = set()
+        for e in self.outputs(order):
+            syms |= {s for s in e.free_symbols if _parse(s) is not None}
+        return sorted(syms, key=lambda s: s.name)
+
+    def compiled(self, order, mp):
+        key = (order, mp)
+        if key not in self._compiled:
+            args = list(self.variables) + self.symbols_needed(order)
+            outs = self.outputs(order)
+            if mp:
+                f = sympy.lambdify(args, outs, modules="mpmath", cse=True)
+            else:
+                f = sympy.lambdify(args, outs, modules=["numpy"], cse=True)
+            self._compiled[key] = (f, self.symbols_needed(order))
+        return self._compiled[key]
+
+
+@functools.lru_cache(maxsize=None)
+def pair_terms(kind) -> PairTerms:
+    """The (cached, activation-independent) :class:`PairTerms` of ``kind``."""
+    return PairTerms(kind)
+
+
+# ---------------------------------------------------------------------------
+# numeric evaluation of one kind of pair over many pairs
+# ---------------------------------------------------------------------------
+def _pair_gram(X1, X2, mp):
+    """Variances, covariance and a stable $D = ab - c^2$ for rows of X1, X2 (paired)."""
+    if mp:
+        with mpmath.workprec(2 * mpmath.mp.prec + 20):
+            A = np.array([mpmath.fsum(x * x for x in r) for r in X1], dtype=object)
+            B = np.array([mpmath.fsum(x * x for x in r) for r in X2], dtype=object)
+            C = np.array([mpmath.fsum(x * y for x, y in zip(r, s)) for r, s in zip(X1, X2)], dtype=object)
+            D = A * B - C * C
+        fin = np.vectorize(lambda v: +v, otypes=[object])
+        A, B, C, D = (fin(x) if x.size else x for x in (A, B, C, D))
+        D = np.array([max(v, mpmath.mpf(0)) for v in D], dtype=object)
+        return A, B, C, D
+    A = np.einsum("pd,pd->p", X1, X1)
+    B = np.einsum("pd,pd->p", X2, X2)
+    C = np.einsum("pd,pd->p", X1, X2)
+    D = A * B - C * C
+    near = D < 1e-6 * A * B
+    if np.any(near):
+        coef = np.where(A[near] > 0, C[near] / np.where(A[near] > 0, A[near], 1.0), 0.0)
+        r = X2[near] - coef[:, None] * X1[near]
+        D = D.copy()
+        D[near] = A[near] * np.einsum("pd,pd->p", r, r)
+    return A, B, C, np.maximum(D, 0.0)
+
+
+def _is_finite(x, mp):
+    if mp:
+        return np.array([mpmath.isfinite(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
+    return np.isfinite(x)
+
+
+def _kernel_values(act, syms, A, B, C, D, T, mp, names, what):
+    """Numeric arrays for the kernel/diagonal symbols ``syms`` (pairs indexed like A)."""
+    vals = []
+    p = len(A) if A is not None else len(T)
+    for s in syms:
+        kind, idx = _parse(s)
+        if kind == "K":
+            i, j, l = idx
+            if j > i:  # kappa(a, b, c) = kappa(b, a, c): derive only partials with i >= j
+                v = partial_evaluator(act, (j, i, l), mp, raw=not mp)(B, A, C, D)
+            else:
+                v = partial_evaluator(act, idx, mp, raw=not mp)(A, B, C, D)
+        elif kind == "P":
+            v = diagonal_evaluator(act, idx, mp)(T)
+        else:
+            v = psi_evaluator(act, idx, mp)(T)
+        v = np.array(np.broadcast_to(v, (p,)), dtype=object if mp else float)
+        ok = _is_finite(v, mp)
+        if not ok.all():
+            k = int(np.flatnonzero(~ok)[0])
+            if kind == "K":
+                if A[k] == 0 or B[k] == 0:
+                    why = "has zero norm"
+                elif D[k] == 0:
+                    why = "is exactly aligned with the other (c**2 = a*b)"
+                else:
+                    why = "gives a non-finite value"
+                raise DomainError(f"cannot evaluate the {what}: {names[k]}: {why}, where the {act.name} "
+                                  f"kernel partial {idx} is not finite")
+            raise DomainError(f"cannot evaluate the {what}: {names[k]} has zero norm, where "
+                              f"{'phi' if kind == 'P' else 'psi'}^({idx}) of {act.name} is not finite")
+        vals.append(v)
+    return vals
+
+
+def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
+    """Value (p,), gradient w.r.t. [scalars, vec X] (p, ns + r d), Hessian (p, N, N)."""
+    f, _ = terms.compiled(order, mp)
+    p, r, d = X.shape
+    ns = len(terms.scalars)
+    ents = []
+    for x, y in terms.pairs:
+        if mp:
+            ents.append(np.array([mpmath.fsum(u * w for u, w in zip(X[k, x], X[k, y])) for k in range(p)],
+                                 dtype=object))
+        else:
+            ents.append(np.einsum("pd,pd->p", X[:, x], X[:, y]))
+    args = list(scalars) + ents + list(kvals)
+    if mp:  # one call per pair: the argument count exceeds what numpy ufuncs accept
+        rows = [f(*[a[k] for a in args]) for k in range(p)]
+        outs = [np.array([row[o] for row in rows], dtype=object) for o in range(len(rows[0]))]
+    else:
+        outs = [np.broadcast_to(np.asarray(o, dtype=float), (p,)) for o in f(*args)]
+    dt = object if mp else float
+    value = outs[0]
+    if order == 0:
+        return value, None, None
+    nv = len(terms.variables)
+    Fg = np.stack(outs[1:1 + nv], axis=1).astype(dt)  # (p, nv)
+    nE = len(terms.pairs)
+    # J[p, e, :] = d G_e / d vec(X)
+    J = np.zeros((p, nE, r * d), dtype=dt)
+    if mp:
+        J.fill(mpmath.mpf(0))
+    for e, (x, y) in enumerate(terms.pairs):
+        J[:, e, x * d:(x + 1) * d] += X[:, y]
+        J[:, e, y * d:(y + 1) * d] += X[:, x]
+    gvec = np.matmul(Fg[:, None, ns:], J)[:, 0, :]
+    grad = np.concatenate([Fg[:, :ns], gvec], axis=1)
+    if order == 1:
+        return value, grad, None
+    N = ns + r * d
+    Fh = np.empty((p, nv, nv), dtype=dt)
+    k = 1 + nv
+    for a_i in range(nv):
+        for b_i in range(a_i, nv):
+            Fh[:, a_i, b_i] = Fh[:, b_i, a_i] = outs[k]
+            k += 1
+    H = np.zeros((p, N, N), dtype=dt)
+    if mp:
+        H.fill(mpmath.mpf(0))
+    H[:, :ns, :ns] = Fh[:, :ns, :ns]
+    Hsv = np.matmul(Fh[:, :ns, ns:], J)  # (p, ns, r d)
+    H[:, :ns, ns:] = Hsv
+    H[:, ns:, :ns] = Hsv.transpose(0, 2, 1)
+    H[:, ns:, ns:] = np.matmul(J.transpose(0, 2, 1), np.matmul(Fh[:, ns:, ns:], J))
+    ar = np.arange(d)
+    for e, (x, y) in enumerate(terms.pairs):
+        fe = Fg[:, ns + e]
+        if x == y:
+            H[:, ns + x * d + ar, ns + x * d + ar] += 2 * fe[:, None]
+        else:
+            H[:, ns + x * d + ar, ns + y * d + ar] += fe[:, None]
+            H[:, ns + y * d + ar, ns + x * d + ar] += fe[:, None]
+    return value, grad, H
+
+
+# ---------------------------------------------------------------------------
+# assembly for a TeacherStudent with GLU units
+# ---------------------------------------------------------------------------
+def split_theta(problem, theta):
+    """``(W, a, c, Wg, Vg)`` views of a checked flat parameter vector (``a`` None if fixed)."""
+    n, d, m = problem.n, problem.d, problem.glus
+    nd = n * d
+    k = nd
+    W = theta[:nd].reshape(n, d)
+    a = None
+    if problem.train_output:
+        a = theta[k:k + n]
+        k += n
+    c = theta[k:k + m]
+    Wg = theta[k + m:k + m + m * d].reshape(m, d)
+    Vg = theta[k + m + m * d:k + m + 2 * m * d].reshape(m, d)
+    return W, a, c, Wg, Vg
+
+
+def _offsets(problem):
+    n, d, m = problem.n, problem.d, problem.glus
+    off_c = n * d + (n if problem.train_output else 0)
+    return off_c, off_c + m, off_c + m + m * d
+
+
+def _structure(problem):
+    """Pairs of each kind and the global parameter index of every local variable (-1: fixed).
+
+    Depends on the problem's shape only; cached on the problem.
+    """
+    cached = problem.__dict__.get("_glu_structure")
+    if cached is not None:
+        return cached
+    n, d, m = problem.n, problem.d, problem.glus
+    P = n + len(problem._V)
+    off_c, off_w, off_v = _offsets(problem)
+    vec = lambda base, row: np.arange(base + row * d, base + (row + 1) * d)  # noqa: E731
+    none_d = -np.ones(d, dtype=int)
+    out = {}
+    if m and P:
+        jj, qq = (x.ravel() for x in np.meshgrid(np.arange(m), np.arange(P), indexing="ij"))
+        rows = []
+        for j, q in zip(jj, qq):
+            if q < n:
+                a_idx, u_idx = [n * d + q] if problem.train_output else [-1], vec(0, q)
+            else:
+                a_idx, u_idx = [-1], none_d
+            rows.append(np.concatenate([[off_c + j], a_idx, vec(off_w, j), vec(off_v, j), u_idx]))
+        out["gp"] = (jj, qq, np.array(rows, dtype=int))
+    if m > 1:
+        jl = np.array([(j, l) for j in range(m) for l in range(j + 1, m)])
+        jj, ll = jl[:, 0], jl[:, 1]
+        rows = [np.concatenate([[off_c + j, off_c + l], vec(off_w, j), vec(off_v, j), vec(off_w, l), vec(off_v, l)])
+                for j, l in zip(jj, ll)]
+        out["gg"] = (jj, ll, np.array(rows, dtype=int))
+    if m:
+        jj = np.arange(m)
+        rows = [np.concatenate([[off_c + j], vec(off_w, j), vec(off_v, j)]) for j in jj]
+        out["self"] = (jj, None, np.array(rows, dtype=int))
+    problem.__dict__["_glu_structure"] = out
+    return out
+
+
+class _Names:
+    """Human-readable names of the pairs, built only when an error message needs one."""
+
+    def __init__(self, fn, *cols):
+        self.fn, self.cols = fn, cols
+
+    def __getitem__(self, k):
+        return self.fn(*(int(c[k]) for c in self.cols))
+
+
+#: D/(ab) below which GLU pairs of a non-smooth kernel are evaluated with extra digits, per order
+#: (float64 errors measured on relu: ~1e-16 (ab/D)^(order/2) relative)
+_BOOST_BELOW = {0: 1e-8, 1: 1e-4, 2: 1e-2}
+
+
+def _alignment_extra_digits(problem, theta, order):
+    r"""Digits lost to cancellation in GLU pairs of a non-smooth kernel (ReLU) near alignment.
+
+    Kernel partials of order $r$ grow like $D^{1 - r/2}$ as $D = ab - c^2 \to 0$ and cancel in
+    the pair terms; up to order 4 (Hessian) that costs up to $2\log_{10}(ab/D)$ digits
+    (plus 5 guard).  Returns 0 when no GLU pair has $D/(ab)$ below ``_BOOST_BELOW[order]``.
+    """
+    W, _, _, Wg, _ = split_theta(problem, np.array([float(x) for x in theta]))
+    m = problem.glus
+    others = np.concatenate([W, problem._V, Wg])
+    worst = np.inf
+    for j in range(m):
+        rest = np.delete(others, len(W) + len(problem._V) + j, axis=0)
+        A = Wg[j] @ Wg[j]
+        B = np.einsum("pd,pd->p", rest, rest)
+        C = rest @ Wg[j]
+        ok = (A > 0) & (B > 0)
+        if not np.any(ok):
+            continue
+        # D from the residual of each row against w_j (accurate near alignment)
+        r = rest[ok] - (C[ok] / A)[:, None] * Wg[j][None, :]
+        ratio = np.einsum("pd,pd->p", r, r) / B[ok]
+        worst = min(worst, float(np.min(ratio)))
+    if not worst < _BOOST_BELOW[order]:
+        return 0
+    if worst == 0:
+        return 0  # exactly aligned: refused with a clear error by the evaluation itself
+    return int(-2 * np.log10(worst)) + 5
+
+
+def evaluate(problem, theta, dps, order, boosted=False):
+    """``[loss]``, ``[loss, gradient]`` or ``[loss, gradient, Hessian]`` of a GLU problem.
+
+    For ReLU-type kernels (singular second partials at alignment) with a GLU pair near
+    alignment (:data:`_BOOST_BELOW`), float64 results are computed in mpmath and rounded, and
+    mpmath results with the extra digits of :func:`_alignment_extra_digits`.
+    """
+    from ..kernels.partials import singular_at_alignment
+    from .teacher_student import _as_mp_array, _Precision
+
+    if not boosted and singular_at_alignment(problem.activation):
+        checked = problem._check_theta(theta, None if dps is None else _Precision(dps))
+        extra = _alignment_extra_digits(problem, checked, order)
+        if extra:
+            res = evaluate(problem, theta, (dps or 16) + extra, order, boosted=True)
+            if dps is None:
+                return [np.array(r, dtype=float) if isinstance(r, np.ndarray) else float(r) for r in res]
+            with mpmath.workdps(dps):
+                return [np.vectorize(lambda v: +v, otypes=[object])(r) if isinstance(r, np.ndarray) else +r
+                        for r in res]
+
+    prec = _Precision(dps)
+    act = problem.activation
+    what = ["loss", "gradient", "Hessian"][order]
+    n, d = problem.n, problem.d
+    struct = _structure(problem)
+    with prec:
+        mp = prec.mp
+        th = problem._check_theta(theta, prec)
+        W, a, c, Wg, Vg = split_theta(problem, th)
+        if a is None:
+            a = _as_mp_array(problem.student_output, "student_output", (n,)) if mp else problem.student_output
+        Vt = _as_mp_array(problem._V, "teacher_weights", problem._V.shape) if mp else problem._V
+        bt = _as_mp_array(problem._b, "teacher_output", problem._b.shape) if mp else problem._b
+        N = problem.num_params
+        grad = prec.zeros((N,)) if order >= 1 else None
+        H = prec.zeros((N, N)) if order >= 2 else None
+        nplain = n * d + (n if problem.train_output else 0)
+        # ordinary part: neurons with neurons and teacher (the plain problem), or the teacher constant
+        if n:
+            sub = problem._plain._evaluate(th[:nplain], None if not mp else prec.dps + 10, order)
+            loss = sub[0]
+            if order >= 1:
+                grad[:nplain] = sub[1]
+            if order >= 2:
+                H[:nplain, :nplain] = sub[2]
+        else:
+            U = np.concatenate([prec.zeros((1, d)), Vt], axis=0)
+            alpha = np.concatenate([prec.zeros((1,)), -bt])
+            loss = problem._plain._teacher_term(U, alpha, prec)
+        # plain units: student neurons then teacher neurons
+        Up = np.concatenate([W, Vt], axis=0)
+        alp = np.concatenate([a, -bt])
+
+        def unit(q):
+            return f"student neuron {q}" if q < n else f"teacher neuron {q - n}"
+
+        def scatter(val, g, h, index):
+            nonlocal loss
+            loss = loss + (mpmath.fsum(val) if mp else float(np.sum(val)))
+            if order >= 1:
+                keep = index >= 0
+                np.add.at(grad, index[keep], g[keep])
+            if order >= 2:
+                for k in range(len(index)):
+                    ix = index[k][keep[k]]
+                    H[np.ix_(ix, ix)] += h[k][np.ix_(keep[k], keep[k])]
+
+        if "gp" in struct:  # GLU x plain unit
+            jj, qq, index = struct["gp"]
+            terms = pair_terms("gp")
+            A, B, C, D = _pair_gram(Wg[jj], Up[qq], mp)
+            names = _Names(lambda j, q: f"GLU unit {j} and {unit(q)}", jj, qq)
+            kv = _kernel_values(act, terms.compiled(order, mp)[1], A, B, C, D, A, mp, names, what)
+            X = np.stack([Wg[jj], Vg[jj], Up[qq]], axis=1)
+            scatter(*_local_terms(terms, order, mp, [c[jj], alp[qq]], X, kv), index)
+        if "gg" in struct:  # two distinct GLUs
+            jj, ll, index = struct["gg"]
+            terms = pair_terms("gg")
+            A, B, C, D = _pair_gram(Wg[jj], Wg[ll], mp)
+            names = _Names(lambda j, l: f"GLU units {j} and {l}", jj, ll)
+            kv = _kernel_values(act, terms.compiled(order, mp)[1], A, B, C, D, A, mp, names, what)
+            X = np.stack([Wg[jj], Vg[jj], Wg[ll], Vg[ll]], axis=1)
+            scatter(*_local_terms(terms, order, mp, [c[jj], c[ll]], X, kv), index)
+        if "self" in struct:  # each GLU with itself
+            jj, _, index = struct["self"]
+            terms = pair_terms("self")
+            if mp:
+                T = np.array([mpmath.fsum(x * x for x in r) for r in Wg], dtype=object)
+            else:
+                T = np.einsum("pd,pd->p", Wg, Wg)
+            names = _Names(lambda j: f"GLU unit {j}", jj)
+            kv = _kernel_values(act, terms.compiled(order, mp)[1], None, None, None, None, T, mp, names, what)
+            X = np.stack([Wg, Vg], axis=1)
+            scatter(*_local_terms(terms, order, mp, [c], X, kv), index)
+        out = [prec.finalize(loss)]
+        if order >= 1:
+            out.append(prec.finalize(grad))
+        if order >= 2:
+            out.append(prec.finalize(H))
+        if not mp:
+            bad = [not np.all(np.isfinite(x)) for x in out]
+            if any(bad):
+                raise DomainError(f"cannot evaluate the {what}: a GLU term is not finite in float64")
+        return out
