@@ -1,7 +1,13 @@
-"""Shared test switches (kept minimal; markers are registered in pyproject.toml).
+"""The one switch of the test suite, parsed here and nowhere else.
 
-``SYMLAND_FULL=1`` enlarges the parametrizations of ``@pytest.mark.slow`` tests;
-by default each slow test runs a reduced form so that the suite stays fast.
+``SYMLAND_FULL=1`` in the environment selects the exhaustive variants: tests marked
+``@pytest.mark.slow`` enlarge their parametrisations (every index, every activation, every
+seed) and the ``exhaustive variant`` parameters run instead of being skipped.  By default each
+slow test runs a reduced form, so that ``python -m pytest -n 2 -q`` (what ``.ci/run`` runs)
+exercises every check in a few minutes; ``-m "not slow"`` leaves out the slow tests altogether.
+
+Tests read the switch as ``from conftest import FULL`` (or ``full_run()``, or the ``full``
+fixture).  Markers are registered in ``pyproject.toml``.
 """
 
 import os
@@ -9,7 +15,7 @@ import os
 import pytest
 
 #: True when the exhaustive variants were requested (environment SYMLAND_FULL=1)
-FULL = os.environ.get("SYMLAND_FULL", "") == "1"
+FULL = os.environ.get("SYMLAND_FULL", "").strip() not in ("", "0")
 
 
 def full_run() -> bool:
