@@ -44,6 +44,7 @@ __all__ = [
     "FlowResult",
     "minimize",
     "gradient_flow",
+    "solve_flow",
     "newton",
     "refine",
     "classify",
