@@ -33,7 +33,8 @@ def _cmd_loss(args):
         loss, grad = prob.loss_and_gradient(theta)
         gnorm = float(np.linalg.norm(grad))
     out = {"problem": repr(prob), "loss": format_number(loss, args.dps),
-           "gradient_norm": format_number(gnorm, args.dps), "dps": args.dps, "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
+           "gradient_norm": format_number(gnorm, args.dps), "dps": args.dps,
+           "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -113,11 +114,11 @@ def register(subparsers):
     p.add_argument("--dps", type=int, default=None, help="decimal digits (mpmath); default float64")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_loss)
-    p = subparsers.add_parser("critical", help="refine one critical point to many digits and classify it",
-                       description="Refine one critical point by Newton's method in mpmath and classify it by "
-                                   "its Hessian spectrum.  The start is --weights FILE (refined directly unless "
-                                   "--solver is given) or a random student (--seed; W ~ N(0, 1/d), a ~ N(0, 1)) "
-                                   "run through the float64 --solver first.")
+    p = subparsers.add_parser(
+        "critical", help="refine one critical point to many digits and classify it",
+        description="Refine one critical point by Newton's method in mpmath and classify it by its Hessian "
+                    "spectrum.  The start is --weights FILE (refined directly unless --solver is given) or a "
+                    "random student (--seed; W ~ N(0, 1/d), a ~ N(0, 1)) run through the float64 --solver first.")
     add_problem_options(p)
     p.add_argument("--solver", choices=("none",) + _SOLVER_NAMES, default=None,
                    help="float64 stage before refinement (default: minimize for a random start, "
@@ -127,11 +128,12 @@ def register(subparsers):
     p.add_argument("--eigenvalues", type=int, default=6, help="how many smallest eigenvalues to print")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_critical)
-    p = subparsers.add_parser("survey", help="multi-start survey of the critical points",
-                       description="Draw --starts random starts (start j: numpy default_rng(SeedSequence(seed)"
-                                   ".spawn(starts)[j]), W ~ N(0, 1/d), a ~ N(0, 1)), run the float64 solver, "
-                                   "refine to --dps digits, classify, and merge points related by a symmetry. "
-                                   "With --weights the problem (teacher V, b and n) is read from the file.")
+    p = subparsers.add_parser(
+        "survey", help="multi-start survey of the critical points",
+        description="Draw --starts random starts (start j: numpy default_rng(SeedSequence(seed).spawn(starts)[j]), "
+                    "W ~ N(0, 1/d), a ~ N(0, 1)), run the float64 solver, refine to --dps digits, classify, and "
+                    "merge points related by a symmetry. With --weights the problem (teacher V, b and n) is read "
+                    "from the file.")
     add_problem_options(p)
     p.add_argument("--starts", type=positive_int, default=20, help="number of random starts (default 20)")
     p.add_argument("--dps", type=int, default=30, help="decimal digits of the refinement (default 30)")
