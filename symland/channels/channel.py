@@ -583,7 +583,7 @@ class GLULimit:
     """A channel end point compared with the GLU critical point it approaches.
 
     ``loss_end``: loss of the ordinary network at the end point (float64);
-    ``point``: the refined GLU :class:`~symland.landscape.critical.CriticalPoint`;
+    ``point``: the refined GLU :class:`~symland.landscape.point.CriticalPoint`;
     ``loss_gap``: ``loss_end - point.loss`` (positive in a channel: the loss is
     still decreasing towards the GLU loss); ``distance``: parameter distance
     between the extracted GLU point and the refined one.

@@ -29,7 +29,7 @@ class CriticalPoint:
     nullity : int
         Number of eigenvalues with modulus at most ``threshold``.
     predicted_nullity : int
-        Zero modes explained by the model's symmetries (:func:`predicted_zero_modes`).
+        Zero modes explained by the model's symmetries (:func:`~symland.landscape.critical.predicted_zero_modes`).
     kind : str
         ``"minimum"`` (index 0, every zero mode explained by a symmetry),
         ``"saddle"`` (index > 0), ``"maximum"``, or ``"degenerate"`` (index 0 with

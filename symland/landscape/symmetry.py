@@ -298,7 +298,7 @@ def canonical_form(problem, theta, digits: int = 8, tol=None, dps=None):
     coordinates in the Gram–Schmidt basis they generate in that order.
 
     ``theta`` is a float64 vector or an object array of ``mpmath.mpf`` (or a
-    :class:`~symland.landscape.critical.CriticalPoint`); the result has the same kind,
+    :class:`~symland.landscape.point.CriticalPoint`); the result has the same kind,
     at ``dps`` digits (default: inferred from the entries).  ``tol`` is the
     threshold below which a value counts as zero (default ``1e-8`` in float64,
     $10^{-\lfloor dps/2\rfloor}$ in mpmath).  The loss is unchanged and the map is
@@ -551,7 +551,7 @@ def same_point(problem, theta1, theta2, tol=None) -> bool:
     decisions for $a_i \approx 0$) and up to a symmetry of the teacher (e),
     which permutes the overlap columns.  Values agree when
     $|x - y| \le$ ``tol`` $\max(1, |x|, |y|)$.  Inputs are float64 vectors,
-    mpf object arrays or :class:`~symland.landscape.critical.CriticalPoint` objects.
+    mpf object arrays or :class:`~symland.landscape.point.CriticalPoint` objects.
     Default ``tol``: $10^{-\lfloor digits/2\rfloor}$ from the digits the points
     reached (CriticalPoints), $10^{-\lfloor dps/2\rfloor}$ for mpf arrays, else $10^{-6}$.
     """
@@ -582,7 +582,7 @@ def _best(points, members):
 def deduplicate(problem, points, tol=None, merge="orbit"):
     r"""Group critical points modulo the symmetry group; ``[(representative, count), ...]``.
 
-    ``points`` are :class:`~symland.landscape.critical.CriticalPoint` objects (or
+    ``points`` are :class:`~symland.landscape.point.CriticalPoint` objects (or
     ``(CriticalPoint, count)`` pairs, e.g. from earlier surveys, whose counts
     add).  With ``merge="orbit"`` two points are merged when :func:`same_point`
     holds with ``tol``.  With ``merge="function"`` they are merged when they
