@@ -3,7 +3,7 @@ r"""Benchmark: critical-point solvers of symland against named baselines run in 
 Run ``python benchmarks/critical.py`` (``--quick`` for a smoke run; ``--help`` for options).
 This is a benchmark, not a test: it measures and prints, it asserts nothing.
 
-Setting (DESIGN.md): $x \sim N(0, I_d)$, $L = \tfrac12 E[(f - f^*)^2]$, orthonormal teacher
+Setting: $x \sim N(0, I_d)$, $L = \tfrac12 E[(f - f^*)^2]$, orthonormal teacher
 $V = I_d[:k]$, $b = 1$, ``"erf"`` is $\operatorname{erf}(z/\sqrt2)$, ``"relu"`` is $\max(z, 0)$,
 random starts $W \sim N(0, 1/d)$ (and $a \sim N(0, 1)$ when output weights are trained), seeded.
 

@@ -4,7 +4,7 @@ Run ``python benchmarks/kernels.py`` (``--quick`` for a smoke run; ``--help`` fo
 This is a benchmark, not a test: it measures and prints, it asserts nothing.
 
 Problem (same for every method): teacher-student regression under Gaussian input,
-$L = \tfrac12 E_x[(f(x) - f^*(x))^2]$ (the factor 1/2 of DESIGN.md), orthonormal teacher
+$L = \tfrac12 E_x[(f(x) - f^*(x))^2]$ (loss factor 1/2, as everywhere in symland), orthonormal teacher
 $V = I_d[:k]$, $b = 1$, student $n = k = d$, random student weights $W \sim N(0, 1/d)$,
 $a \sim N(0, 1)$ (seeded), output weights trained, packed as $\theta = [W.ravel(), a]$.
 Activations ``erf`` ($s(z) = \operatorname{erf}(z/\sqrt2)$) and ``relu`` ($\max(z, 0)$).
@@ -70,6 +70,8 @@ if __name__ == "__main__" and _early_blas_threads(sys.argv) is not None:
 
 import numpy as np  # noqa: E402
 import scipy.special  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this checkout's symland
 
 from symland.problems.teacher_student import TeacherStudent  # noqa: E402
 

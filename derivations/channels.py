@@ -69,6 +69,7 @@ the loss along a channel, as PNG files in DIR (nothing is written by default).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -77,11 +78,11 @@ import mpmath
 import numpy as np
 
 from symland.channels.channel import (ChannelThresholds, channel_expansion, channel_loss, detect, glu_limit, rate_constants)
-from symland.landscape.critical import minimize, newton, refine
-from symland.errors import ConvergenceError, DomainError
-from symland.problems.teacher_student import TeacherStudent
-from symland.landscape.survey import random_starts
 from symland.channels.training import flow_trajectory
+from symland.errors import ConvergenceError, DomainError
+from symland.landscape.critical import minimize, newton, refine
+from symland.landscape.survey import random_starts
+from symland.problems.teacher_student import TeacherStudent
 
 #: a GLU minimum for erf, teacher V = I_2, b = (1, 1/2), no ordinary neurons (found by minimize + refine)
 GLU_PROBLEM = ("erf", np.eye(2), [1.0, 0.5])
@@ -184,7 +185,6 @@ def part_b(args):
     results = [None] * args.seeds
     t0 = time.time()
     if args.jobs > 1:
-        import multiprocessing
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
             it = pool.imap_unordered(_job, jobs)
             for done, (j, kind, loss, what, tr) in enumerate(it):

@@ -45,9 +45,11 @@ import mpmath
 import sympy as sp
 
 from symland.kernels.activation import activation, known_activations
+from symland.kernels.partials import exact_partial_expr
+from symland.numerics.symbols import c_
 from symland.symmetric.ansatz import GroupAnsatz, prove_zero
+from symland.symmetric.copy_average import copy_average, group_optimum, partitions
 from symland.symmetric.one_neuron import one_neuron, refine_agreement, symmetric_survey
-from symland.symmetric.copy_average import copy_average, partitions
 
 FAILURES: list[str] = []
 SMALL = False
@@ -67,8 +69,6 @@ def erf_single_group():
     g, a = sp.symbols("g a", positive=True)
     A = GroupAnsatz("erf", [[g]], [a], [m])
     print("reduced loss  l(g, a; m) = " + sp.latex(A.loss))
-    from symland.symmetric.copy_average import group_optimum
-
     for mm in ((1, 2, 3) if SMALL else (1, 2, 3, 4, 5, 7)):
         gv, av, gex, aex, roots = group_optimum("erf", mm, 50)
         print(f"  m = {mm}: optimum g = {mpmath.nstr(gv, 25)}, a = {mpmath.nstr(av, 25)} -> recognised "
@@ -101,9 +101,6 @@ def erf_pair_theorem():
           "two averaging/copying students, sizes m1, m2 symbolic: every full-space gradient component = 0")
     # the structural facts the reduction to pairs uses
     act = activation("erf")
-    from symland.numerics.symbols import c_
-    from symland.kernels.partials import exact_partial_expr
-
     check(sp.simplify(act.kernel_expr.subs(c_, 0)) == 0 and sp.simplify(exact_partial_expr(act, (1, 0, 0)).subs(c_, 0)) == 0,
           "erf: kappa(a, b, 0) = 0 and kappa_a(a, b, 0) = 0 (so components involve pairs only)")
 

@@ -36,9 +36,9 @@ import numpy as np
 import sympy
 
 import symland
-from symland.symmetric.fixed_point import (DEFAULT_ISOTROPIES, ISOTROPY_TYPES, compare_with_survey, fixed_point_subspace,
-                                 symmetric_critical_points)
 from symland.problems.teacher_student import TeacherStudent
+from symland.symmetric.fixed_point import compare_with_survey, symmetric_critical_points
+from symland.symmetric.subspace import DEFAULT_ISOTROPIES, ISOTROPY_TYPES, fixed_point_subspace
 
 
 # ---------------------------------------------------------------------------

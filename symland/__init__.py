@@ -51,7 +51,8 @@ from .landscape.symmetry import (
     invariant_key,
     same_point,
 )
-from .landscape.survey import ChannelOutcome, SurveyResult, survey
+from .landscape.survey import SurveyResult
+from .channels.survey import ChannelOutcome, survey
 from .symmetric.ansatz import GroupAnsatz, prove_zero
 from .symmetric.copy_average import CopyAverageConfig, CopyAverageResult, copy_average
 from .symmetric.one_neuron import (

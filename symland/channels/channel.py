@@ -1,6 +1,6 @@
 r"""Channels to infinity: neuron pairs that become a gated linear unit (GLU).
 
-Setting (``DESIGN.md``): $x \sim N(0, I_d)$, loss $L = \tfrac12 E[(f - f^*)^2]$.
+Setting: $x \sim N(0, I_d)$, loss $L = \tfrac12 E[(f - f^*)^2]$.
 A GLU unit $(c, w, v)$ computes $g(x) = c\,s(w\cdot x) + (v\cdot x)\,s'(w\cdot x)$.
 
 **Channel** (tangent-neuron map).  A GLU network (``n_o`` ordinary neurons and
@@ -48,6 +48,7 @@ import math
 
 import mpmath
 import numpy as np
+from numpy.polynomial.hermite_e import hermegauss
 
 from ..errors import (
     ConvergenceError,
@@ -55,6 +56,10 @@ from ..errors import (
     ShapeError,
     SymlandError,
 )
+from ..kernels.partials import _derivative_function
+from ..landscape.critical import newton, refine
+from ..problems.teacher_student import TeacherStudent
+from .splitting import splitting_line
 
 __all__ = [
     "ChannelThresholds", "ChannelPair", "Detection", "ChannelExpansion", "GLULimit",
@@ -76,8 +81,6 @@ def _require_glu(problem):
 
 def channel_problem(glu_problem):
     """The ordinary network the channel lives in: ``n_o + 2m`` neurons, same activation and teacher."""
-    from ..problems.teacher_student import TeacherStudent
-
     _require_glu(glu_problem)
     return TeacherStudent(glu_problem.activation, glu_problem.teacher_weights, glu_problem.teacher_output,
                           n=glu_problem.n + 2 * glu_problem.glus, train_output=True)
@@ -85,8 +88,6 @@ def channel_problem(glu_problem):
 
 def glu_problem_for(problem, pairs: int = 1):
     """The GLU problem whose units are the limits of ``pairs`` neuron pairs of ``problem`` (``n - 2 pairs`` ordinary)."""
-    from ..problems.teacher_student import TeacherStudent
-
     if not problem.train_output:
         raise ShapeError("problem must train its output weights for a channel (train_output=True)")
     if problem.n < 2 * pairs:
@@ -242,8 +243,6 @@ def _expect(act_fns, m1: _Mono, m2: _Mono, nodes: int = 80) -> float:
     mean $B z$ and covariance $\Lambda - B\Sigma_z B^\top$; their product's
     conditional expectation is evaluated by Isserlis' theorem with means.
     """
-    from numpy.polynomial.hermite_e import hermegauss
-
     U = np.array([m1.u, m2.u], dtype=float)
     S = U @ U.T
     xi, wt = hermegauss(nodes)
@@ -284,8 +283,6 @@ def rate_constants(glu_problem, theta_glu, unit: int = 0, nodes: int = 80) -> di
     the kernel assembly.  Also returns $E[r\,s'(w\cdot x)]$, for the identity
     $C_1 = -\tfrac12|v|^2E[r s']$ at critical points.  Smooth activations only.
     """
-    from ..kernels.partials import _derivative_function
-
     _require_glu(glu_problem)
     if not 0 <= unit < glu_problem.glus:
         raise ShapeError(f"unit must index a GLU unit (0 <= unit < {glu_problem.glus}), got {unit}")
@@ -328,9 +325,6 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
     $\theta(\varepsilon)$ to the line, for each $\varepsilon$ (floats), plus the predicted
     angle $\arctan(\varepsilon^2|v|/\sqrt2)$.
     """
-    from ..landscape.critical import newton, refine
-    from ..problems.teacher_student import TeacherStudent
-
     _require_glu(glu_problem)
     if glu_problem.glus != 1:
         raise ShapeError("splitting_comparison supports one GLU unit (glus == 1)")
@@ -349,8 +343,6 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
         except (ConvergenceError, DomainError, np.linalg.LinAlgError) as exc:
             return {"line": None, "reason": f"no critical point of the {no + 1}-neuron network near the GLU "
                                             f"point with v dropped ({type(exc).__name__}: {exc})"}
-    from .splitting import splitting_line
-
     line = splitting_line(small, split_theta, no, dps=dps)
     if line.a == 0:
         return {"line": None, "reason": "the split neuron has output weight c* = 0: the splitting line "
@@ -591,7 +583,7 @@ class GLULimit:
     """A channel end point compared with the GLU critical point it approaches.
 
     ``loss_end``: loss of the ordinary network at the end point (float64);
-    ``point``: the refined GLU :class:`~symland.landscape.critical.CriticalPoint`;
+    ``point``: the refined GLU :class:`~symland.landscape.point.CriticalPoint`;
     ``loss_gap``: ``loss_end - point.loss`` (positive in a channel: the loss is
     still decreasing towards the GLU loss); ``distance``: parameter distance
     between the extracted GLU point and the refined one.
@@ -621,8 +613,6 @@ def glu_limit(problem, detection: Detection, dps: int = 30) -> GLULimit:
     digits.  Raises :class:`~symland.errors.ConvergenceError` if no GLU critical
     point is found near the extracted one.
     """
-    from ..landscape.critical import newton, refine
-
     gp, theta = extract_glu(problem, detection)
     res = newton(gp, theta)
     cp = refine(gp, res.theta, dps=dps)

@@ -51,14 +51,12 @@ import dataclasses
 import mpmath
 import numpy as np
 
-from ..numerics.precision import check_dps
 from ..errors import DomainError, ShapeError
+from ..numerics.precision import Precision
 from ..problems.glu import psi_evaluator
 from ..problems.teacher_student import TeacherStudent
 
 __all__ = ["SplittingLine", "Segment", "splitting_line"]
-
-_GUARD = 10
 
 
 @dataclasses.dataclass
@@ -103,7 +101,8 @@ class SplittingLine:
     def theta(self, lam, dps=None):
         """n-neuron parameters at ``lam`` (float64, or mpmath object array at ``dps``)."""
         n1, d = self.base.n, self.base.d
-        with mpmath.workdps((dps or self.dps) + _GUARD):
+        prec = Precision(dps or self.dps)
+        with prec:
             lam = mpmath.mpf(lam)
             W = self.base_theta[: n1 * d].reshape(n1, d)
             a = self.base_theta[n1 * d:].copy()
@@ -113,8 +112,7 @@ class SplittingLine:
             th = np.concatenate([W2.ravel(), a2])
         if dps is None:
             return np.array([float(v) for v in th])
-        with mpmath.workdps(dps):
-            return np.array([+v for v in th], dtype=object)
+        return prec.finalize(th)
 
     def direction(self, lam=None, dps=None):
         r"""$d\theta/d\lambda = a(e_{a_i} - e_{a_n})$ (independent of $\lambda$): the flat direction."""
@@ -133,7 +131,7 @@ class SplittingLine:
         """
         N = self.problem.num_params
         d = self.base.d
-        with mpmath.workdps(self.dps + _GUARD):
+        with Precision(self.dps):
             lam = mpmath.mpf(lam)
             Q = np.empty((N, d), dtype=object)
             Q.fill(mpmath.mpf(0))
@@ -144,11 +142,11 @@ class SplittingLine:
 
     def difference_hessian(self, lam):
         r"""$\lambda(1-\lambda)\,a\,M$: the Hessian restricted to the difference direction $\zeta$."""
-        with mpmath.workdps(self.dps + _GUARD):
+        prec = Precision(self.dps)
+        with prec:
             lam = mpmath.mpf(lam)
             out = (lam * (1 - lam) * self.a) * self.M
-        with mpmath.workdps(self.dps):
-            return np.vectorize(lambda v: +v, otypes=[object])(out)
+        return prec.finalize(out)
 
     # -- inertia -------------------------------------------------------
     def _count(self, values):
@@ -158,7 +156,7 @@ class SplittingLine:
 
     def inertia(self, lam):
         """Predicted ``(index, nullity)`` of the n-neuron Hessian at ``theta(lam)``."""
-        with mpmath.workdps(self.dps + _GUARD):
+        with Precision(self.dps):
             lam = mpmath.mpf(lam)
             f = lam * (1 - lam)
             block = [f * v for v in self.aM_eigenvalues]
@@ -196,7 +194,8 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
     be below ``tol``, default $10^{-dps/2}$).  Everything is computed at ``dps`` digits; see
     the module docstring for the formulas.
     """
-    dps = check_dps(dps)
+    prec = Precision(dps)
+    dps = prec.dps
     if not isinstance(problem, TeacherStudent) or type(problem) is not TeacherStudent:
         raise ShapeError("problem must be a plain TeacherStudent (no biases or mixed activations)")
     if getattr(problem, "glus", 0):
@@ -206,8 +205,8 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
                          "moves output weight between the copies")
     if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < problem.n:
         raise ShapeError(f"neuron must be an integer in 0..{problem.n - 1}, got {neuron!r}")
-    work = dps + _GUARD
-    with mpmath.workdps(work):
+    work = prec.work_dps
+    with prec:
         th = problem._check_theta(theta, _Mp())
         g = problem.gradient(th, dps=work)
         gn = mpmath.sqrt(mpmath.fsum(x * x for x in g))
@@ -238,13 +237,11 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
         lam = sorted(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
         hnorm = max([abs(v) for v in lam] + [abs(v) for v in mu] + [mpmath.mpf(1)])
         thr = hnorm * (mpmath.mpf(10) ** (-(dps // 2)) + 10 * gn)
-    with mpmath.workdps(dps):
-        r = lambda x: +x  # noqa: E731
-        big = TeacherStudent(problem.activation, problem.teacher_weights, problem.teacher_output, n=n1 + 1)
-        return SplittingLine(
-            base=problem, base_theta=np.array([r(v) for v in th], dtype=object), problem=big, neuron=int(neuron),
-            a=r(a), w=np.array([r(v) for v in w], dtype=object), M=np.vectorize(r, otypes=[object])(M),
-            aM_eigenvalues=[r(v) for v in mu], base_eigenvalues=[r(v) for v in lam], threshold=r(thr), dps=dps)
+    r = prec.finalize
+    big = TeacherStudent(problem.activation, problem.teacher_weights, problem.teacher_output, n=n1 + 1)
+    return SplittingLine(
+        base=problem, base_theta=r(th), problem=big, neuron=int(neuron), a=r(a), w=r(w), M=r(M),
+        aM_eigenvalues=[r(v) for v in mu], base_eigenvalues=[r(v) for v in lam], threshold=r(thr), dps=dps)
 
 
 class _Mp:

@@ -1,6 +1,6 @@
 r"""Training trajectories with a recorded parameter path: gradient flow, SGD and Adam.
 
-Setting (``DESIGN.md``): student $f(x) = \sum_i a_i s(w_i\cdot x)$, teacher
+Setting: student $f(x) = \sum_i a_i s(w_i\cdot x)$, teacher
 $f^*(x) = \sum_r b_r s(v_r\cdot x)$, $x \sim N(0, I_d)$, loss
 $L = \tfrac12 E[(f - f^*)^2]$.
 
@@ -30,6 +30,8 @@ import sys
 import numpy as np
 
 from ..errors import DomainError, ShapeError, SymlandError
+from ..kernels.partials import _derivative_function
+from ..landscape.critical import solve_flow
 
 __all__ = ["Trajectory", "SampleLoss", "flow_trajectory", "sgd", "adam", "load_trajectory"]
 
@@ -127,8 +129,6 @@ class SampleLoss:
     """
 
     def __init__(self, problem, samples: int, seed: int = 0):
-        from ..kernels.partials import _derivative_function
-
         self.problem = _plain(problem)
         _positive("samples", samples, integer=True)
         self.rng = np.random.default_rng(seed)
@@ -175,8 +175,6 @@ def flow_trajectory(problem, theta0, t_max: float = 1e6, records: int = 200, gto
     $|\nabla L| < $ ``gtol``.  The path is recorded at $t = 0$ and ``records - 1``
     log-spaced times in $[10^{-2}, t_{max}]$, plus the stopping time.
     """
-    from ..landscape.critical import solve_flow
-
     problem = _plain(problem)
     _positive("t_max", t_max)
     _positive("records", records, integer=True)

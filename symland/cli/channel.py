@@ -19,31 +19,27 @@ Loss convention $L = \\tfrac12 E[(f - f^*)^2]$; ``--json`` prints every number a
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
 
-import mpmath
 import numpy as np
 
-from ..errors import SymlandError
+from ..channels.channel import (
+    channel_expansion,
+    channel_loss,
+    detect,
+    glu_limit,
+    rate_constants,
+    splitting_comparison,
+)
+from ..channels.training import load_trajectory
+from ..errors import ConvergenceError, DomainError, SymlandError
+from ..landscape.critical import minimize, refine
+from ..problems.teacher_student import TeacherStudent
+from .options import add_problem_options, format_number, load_arrays
 
 __all__ = ["register"]
-
-
-def _load(path, what):
-    if not os.path.isfile(path):
-        raise SymlandError(f"{what} {path!r}: no such file")
-    try:
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        if path.endswith(".json"):
-            with open(path) as f:
-                return json.load(f)
-    except (OSError, ValueError) as exc:
-        raise SymlandError(f"{what} {path!r}: cannot read it ({exc})") from None
-    raise SymlandError(f"{what} {path!r}: expected a .npz or .json file")
 
 
 def _teacher(args, data, d):
@@ -56,11 +52,8 @@ def _teacher(args, data, d):
 
 
 def _glu_from_args(args):
-    from ..landscape.critical import minimize, refine
-    from ..problems.teacher_student import TeacherStudent
-
     if args.weights:
-        data = _load(args.weights, "--weights")
+        data = load_arrays(args.weights, "--weights")
         for key in ("glu_c", "glu_w", "glu_v"):
             if key not in data:
                 raise SymlandError(f"--weights {args.weights!r}: a GLU point needs arrays glu_c (m,), glu_w (m, d), "
@@ -78,8 +71,6 @@ def _glu_from_args(args):
         d = args.d or args.k
         V, b = _teacher(args, None, d)
         prob = TeacherStudent(args.activation, V, b, n=args.n, glus=args.glus)
-        from ..errors import ConvergenceError, DomainError
-
         rng = np.random.default_rng(args.seed)
         reasons = []
         for attempt in range(5):  # degenerate GLU points (v -> 0) defeat Newton: try the next start
@@ -100,28 +91,14 @@ def _glu_from_args(args):
     return prob, cp.theta, source, cp
 
 
-def _s(x, digits):
-    if x is None:
-        return None
-    if isinstance(x, mpmath.mpf):
-        return mpmath.nstr(x, digits, strip_zeros=False)
-    return repr(float(x))
-
-
 def _analyse_glu(prob, theta, args):
-    from ..channels.channel import (
-        channel_expansion,
-        channel_loss,
-        rate_constants,
-        splitting_comparison,
-    )
-
     out = {}
     ex = channel_expansion(prob, theta, dps=args.dps)
     out["expansion"] = ex.to_dict()
     out["rate"] = ex.rate
-    out["constant"] = _s(ex.constant, args.dps)
-    out["loss_along_channel"] = [{"eps": e, "loss": _s(channel_loss(prob, theta, e, dps=args.dps), args.dps)}
+    out["constant"] = format_number(ex.constant, args.dps)
+    out["loss_along_channel"] = [{"eps": e,
+                                  "loss": format_number(channel_loss(prob, theta, e, dps=args.dps), args.dps)}
                                  for e in args.eps]
     if prob.glus == 1:
         try:
@@ -134,14 +111,10 @@ def _analyse_glu(prob, theta, args):
 
 
 def _cmd_channel(args):
-    from ..channels.channel import detect, glu_limit
-    from ..problems.teacher_student import TeacherStudent
-    from ..channels.training import load_trajectory
-
     out = {"convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
     if args.trajectory:
         tr = load_trajectory(args.trajectory)
-        data = _load(args.trajectory, "--trajectory")
+        data = load_arrays(args.trajectory, "--trajectory")
         P = tr.thetas.shape[1]
         d = int(data["V"].shape[1]) if "V" in data else (args.d or args.k)
         if P % (d + 1):
@@ -218,10 +191,6 @@ def _print(out):
 
 def register(subparsers):
     """Add the ``channel`` subcommand."""
-    from .main import add_problem_options
-
-    import argparse
-
     p = subparsers.add_parser("channel", help="build and analyse a channel to infinity (GLU limit)",
                               description=__doc__.replace("``", "").replace("\\", "\\"),
                               formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,13 +7,12 @@ import json
 import sympy
 
 from ..kernels.activation import known_activations
+from ..symmetric.copy_average import copy_average
 
 __all__ = ["register"]
 
 
 def _cmd_copy_average(args):
-    from ..symmetric.copy_average import copy_average
-
     res = copy_average(args.activation, args.k, args.n, dps=args.dps, classify=not args.no_classify,
                        follow=not args.no_follow, progress=not args.quiet)
     if args.json:

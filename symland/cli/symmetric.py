@@ -9,7 +9,9 @@ import json
 
 import mpmath
 
-from ..symmetric.fixed_point import DEFAULT_ISOTROPIES, ISOTROPY_TYPES, symmetric_critical_points
+from ..symmetric.fixed_point import symmetric_critical_points
+from ..symmetric.subspace import DEFAULT_ISOTROPIES, ISOTROPY_TYPES
+from .options import positive_int
 
 __all__ = ["register"]
 
@@ -42,8 +44,6 @@ def _cmd_symmetric(args):
 
 def register(subparsers):
     """Add the ``symmetric`` subcommand."""
-    from .main import _positive_int
-
     p = subparsers.add_parser(
         "symmetric", help="critical points in fixed-point subspaces of isotropy groups (k = n)",
         description="Critical points of the teacher-student loss with k = n, orthonormal teacher V = I_k and "
@@ -52,7 +52,7 @@ def register(subparsers):
                     "Newton on the few scalars of the fixed-point subspace, mpmath polish, full-space refinement "
                     "to --dps digits, Hessian classification; points merged modulo S_k x S_k.")
     p.add_argument("--activation", default="relu", help="activation with a closed-form kernel (default relu)")
-    p.add_argument("--k", type=_positive_int, default=6, help="teacher = student neurons = input dimension (default 6)")
+    p.add_argument("--k", type=positive_int, default=6, help="teacher = student neurons = input dimension (default 6)")
     p.add_argument("--isotropy", nargs="+", default=None,
                    help=f"isotropy types: {', '.join(ISOTROPY_TYPES)} or block sizes like 4,1,1 "
                         f"(default: {' '.join(DEFAULT_ISOTROPIES)})")
@@ -60,7 +60,7 @@ def register(subparsers):
     p.add_argument("--hessian-dps", type=int, default=30, help="digits of the classifying Hessian (default 30)")
     p.add_argument("--starts", type=int, default=30, help="random starts per isotropy type (default 30)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--eigenvalues", type=_positive_int, default=3,
+    p.add_argument("--eigenvalues", type=positive_int, default=3,
                    help="how many smallest eigenvalue clusters to report (default 3)")
     p.add_argument("--progress", action="store_true", default=None, help="progress on stderr (default: if a tty)")
     p.add_argument("--json", action="store_true")

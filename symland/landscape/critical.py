@@ -18,7 +18,9 @@ are solved by mixed-precision iterative refinement (float64 LU, residuals in
 mpmath).  On degenerate points (a near-zero Hessian eigenvalue, e.g. a line of
 critical points made by duplicating a neuron) the gauge is fixed: the step is
 constrained orthogonal to the numerical null space (bordered Newton system), so
-the iteration converges quadratically to a point on the critical manifold.
+the iteration converges quadratically to a point on the critical manifold
+(the linear algebra of these steps: :mod:`symland.landscape.newton_step`; the result
+type: :mod:`symland.landscape.point`).
 """
 
 from __future__ import annotations
@@ -28,24 +30,26 @@ import math
 
 import mpmath
 import numpy as np
-import scipy.linalg
+import scipy.integrate
+import scipy.optimize
 
-from ..numerics.precision import check_dps
 from ..errors import ConvergenceError, DomainError
+from ..numerics.precision import Precision
 from ..problems.reduction import reduce_dimension
+from .newton_step import gauge_fixed_step, mp_norm, null_basis, pseudo_inverse_step, refined_solve
+from .point import CriticalPoint
 
 __all__ = [
     "CriticalPoint",
     "FlowResult",
     "minimize",
     "gradient_flow",
+    "solve_flow",
     "newton",
     "refine",
     "classify",
     "predicted_zero_modes",
 ]
-
-_GUARD = 15
 
 
 @dataclasses.dataclass
@@ -67,86 +71,6 @@ class FlowResult:
     trajectory: np.ndarray | None = None
 
 
-@dataclasses.dataclass
-class CriticalPoint:
-    r"""A critical point refined to high precision and classified.
-
-    Attributes
-    ----------
-    theta : numpy object array of ``mpmath.mpf``
-        Parameters (packed as the problem's ``pack``).
-    loss, gradient_norm : mpmath numbers at ``dps`` digits.
-    digits : int
-        Estimated number of correct significant digits of ``theta`` (from the
-        size of the last Newton correction, capped at ``dps``).
-    eigenvalues : list of mpmath numbers
-        Hessian spectrum at ``theta`` (ascending), or ``None`` if not classified.
-    index : int
-        Number of eigenvalues below ``-threshold``.
-    nullity : int
-        Number of eigenvalues with modulus at most ``threshold``.
-    predicted_nullity : int
-        Zero modes explained by the model's symmetries (:func:`predicted_zero_modes`).
-    kind : str
-        ``"minimum"`` (index 0, every zero mode explained by a symmetry),
-        ``"saddle"`` (index > 0), ``"maximum"``, or ``"degenerate"`` (index 0 with
-        unexplained zero modes: a higher-order test is needed).
-    threshold : mpmath number
-        Eigenvalues with $|\lambda| \le$ threshold count as zero; derived from the
-        precision reached: $10^3\,\|H\|\,(10^{-digits} + 10^{-dps})$.
-    history : list of str
-        Gradient norm at every Newton iteration.
-    frozen : int
-        Number of near-null Hessian directions (float64 eigenvalue below
-        ``null_rel * ||H||``) along which the Newton step was gauge-fixed.  The
-        position along them is only known to the accuracy of the start, so
-        eigenvalues below ``10 * null_rel * ||H||`` count as zero when
-        ``frozen > 0`` (the threshold says so).
-    """
-
-    theta: np.ndarray
-    loss: mpmath.mpf
-    gradient_norm: mpmath.mpf
-    dps: int
-    digits: int
-    iterations: int
-    history: list
-    eigenvalues: list | None = None
-    index: int | None = None
-    nullity: int | None = None
-    predicted_nullity: int | None = None
-    zero_mode_sources: dict | None = None
-    kind: str | None = None
-    threshold: mpmath.mpf | None = None
-    reduction: tuple | None = dataclasses.field(default=None, repr=False)
-    frozen: int = 0
-    null_rel: float = 1e-9
-
-    def theta_float(self) -> np.ndarray:
-        """Parameters rounded to float64."""
-        return np.array([float(v) for v in self.theta])
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary; every number a decimal string with all digits reached."""
-        def s(x):
-            return mpmath.nstr(x, self.dps, strip_zeros=False) if x is not None else None
-
-        return {
-            "loss": s(self.loss),
-            "gradient_norm": mpmath.nstr(self.gradient_norm, 5),
-            "digits": self.digits,
-            "dps": self.dps,
-            "index": self.index,
-            "nullity": self.nullity,
-            "predicted_nullity": self.predicted_nullity,
-            "zero_mode_sources": self.zero_mode_sources,
-            "kind": self.kind,
-            "theta": [s(v) for v in self.theta],
-            "eigenvalues": None if self.eigenvalues is None else [mpmath.nstr(v, 20) for v in self.eigenvalues],
-            "iterations": self.iterations,
-        }
-
-
 # ---------------------------------------------------------------------------
 # float64 solvers
 # ---------------------------------------------------------------------------
@@ -158,8 +82,6 @@ def _result(problem, theta, gtol, nit, msg, **kw):
 
 def minimize(problem, theta0, gtol: float = 1e-10, max_iter: int = 2000) -> FlowResult:
     """Minimise the loss from ``theta0`` with scipy ``trust-exact`` and the analytic Hessian."""
-    import scipy.optimize  # imported on use: keeps `import symland` fast for the command line
-
     theta0 = problem._check_theta(theta0, None)
     res = scipy.optimize.minimize(
         problem.loss, theta0, jac=problem.gradient, hess=problem.hessian,
@@ -172,11 +94,9 @@ def solve_flow(problem, theta0, t_max, gtol, method="BDF", rtol=1e-10, atol=1e-1
     r"""``scipy.integrate.solve_ivp`` of $\dot\theta = -\nabla L$ with Jacobian $-\nabla^2 L$, stopping
     (terminal event) when $|\nabla L|$ falls below ``gtol / 2`` or at ``t_max``.
 
-    Shared by :func:`gradient_flow` and :func:`symland.channels.training.flow_trajectory`; ``on_rhs(t)`` is
+    Shared by :func:`gradient_flow` and the recorded flow of the channels layer; ``on_rhs(t)`` is
     called at every right-hand-side evaluation (progress output), ``t_eval`` as in ``solve_ivp``.
     """
-    import scipy.integrate  # imported on use: keeps `import symland` fast for the command line
-
     if method not in ("BDF", "Radau", "LSODA"):
         raise ValueError(f"method must be 'BDF', 'Radau' or 'LSODA', got {method!r}")
     theta0 = problem._check_theta(theta0, None)
@@ -213,13 +133,6 @@ def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, meth
     return res
 
 
-def _null_basis(H, rel=1e-9):
-    """Eigenvectors of the symmetric float64 matrix ``H`` with |lambda| <= rel * ||H||."""
-    lam, Q = np.linalg.eigh(H)
-    scale = max(np.max(np.abs(lam)), 1e-300)
-    return Q[:, np.abs(lam) <= rel * scale], lam
-
-
 def newton(problem, theta0, gtol: float = 1e-11, max_iter: int = 200) -> FlowResult:
     r"""Damped Newton iteration on $\nabla L = 0$ in float64 (converges to saddles as well).
 
@@ -233,8 +146,7 @@ def newton(problem, theta0, gtol: float = 1e-11, max_iter: int = 200) -> FlowRes
         if gn <= gtol:
             return _result(problem, theta, gtol, it, "gradient below gtol")
         lam, Q = np.linalg.eigh(problem.hessian(theta))
-        keep = np.abs(lam) > 1e-9 * max(np.max(np.abs(lam)), 1e-300)
-        step = -Q[:, keep] @ ((Q[:, keep].T @ g) / lam[keep])
+        step = pseudo_inverse_step(lam, Q, g, 1e-9)
         t = 1.0
         while t > 1e-6:
             trial = theta + t * step
@@ -255,49 +167,6 @@ def newton(problem, theta0, gtol: float = 1e-11, max_iter: int = 200) -> FlowRes
 # ---------------------------------------------------------------------------
 # mpmath refinement
 # ---------------------------------------------------------------------------
-def _mp_norm(v):
-    return mpmath.sqrt(mpmath.fsum(x * x for x in v))
-
-
-def _refined_solve(Hf, Hmp, rhs, border=None, steps=6):
-    """Solve ``H x = rhs`` (mp vector) by float64 LU + iterative refinement with mp residuals.
-
-    ``Hmp`` is None when the float64 Hessian is accurate enough (then one
-    float solve, refined against ``Hf`` itself).  ``border`` (P x m float) adds
-    the gauge constraint ``border^T x = 0`` as a bordered system.
-    """
-    P = len(rhs)
-    if border is not None and border.shape[1]:
-        m = border.shape[1]
-        A = np.block([[Hf, border], [border.T, np.zeros((m, m))]])
-    else:
-        m = 0
-        A = Hf
-    lu = scipy.linalg.lu_factor(A)
-    Hexact = Hmp if Hmp is not None else Hf.astype(object)
-    if m:
-        Bo = border.astype(object)
-    x = np.array([mpmath.mpf(0)] * P, dtype=object)
-    mu = np.array([mpmath.mpf(0)] * m, dtype=object)
-    r = rhs.copy()
-    rc = np.zeros(m)
-    for _ in range(steps):
-        full_r = np.concatenate([np.array([float(v) for v in r]), rc])
-        if not np.any(full_r):
-            break
-        dx = scipy.linalg.lu_solve(lu, full_r)
-        x = x + np.array([mpmath.mpf(v) for v in dx[:P]], dtype=object)
-        if m:
-            mu = mu + np.array([mpmath.mpf(v) for v in dx[P:]], dtype=object)
-        r = rhs - Hexact @ x - (Bo @ mu if m else 0)
-        if m:
-            rc = -np.array([float(v) for v in (Bo.T @ x)])
-        rn = float(_mp_norm(r))
-        if rn <= 10.0 ** (-mpmath.mp.dps + 2) * max(1.0, float(_mp_norm(rhs))):
-            break
-    return x
-
-
 def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify_point: bool = True,
            null_rel: float = 1e-9, verbose: bool = False, reduce: bool = True) -> CriticalPoint:
     r"""Refine a critical point of ``problem`` to ``dps`` digits by Newton's method in mpmath.
@@ -315,7 +184,8 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     back; its full-space Hessian spectrum is the reduced one plus $2S_{WW}$ for
     each unused direction, so ``d`` does not drive the cost.
     """
-    dps = check_dps(dps)
+    prec = Precision(dps)
+    dps = prec.dps
     # GLU problems are solved in full: the reduction maps ordinary neurons only
     red = reduce_dimension(problem) if reduce and not getattr(problem, "glus", 0) else None
     if red is not None:
@@ -325,23 +195,22 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
                     null_rel=null_rel, verbose=verbose, reduce=False)
         reduced_theta = cp.theta
         cp.theta = red.lift(cp.theta)
-        with mpmath.workdps(dps + _GUARD):
-            g = problem.gradient(cp.theta, dps=dps + _GUARD)
-        with mpmath.workdps(dps):
-            cp.gradient_norm = +_mp_norm(g)
+        with prec:
+            gn = mp_norm(problem.gradient(cp.theta, dps=prec.work_dps))
+        cp.gradient_norm = prec.finalize(gn)
         cp.reduction = (red, reduced_theta)
         if classify_point:
             classify(problem, cp)
         return cp
-    work = dps + _GUARD
-    with mpmath.workdps(work):
+    work = prec.work_dps
+    with prec:
         tol = mpmath.mpf(10) ** (-dps) if tol is None else mpmath.mpf(tol)
         th = problem._check_theta(theta, _mp_ctx(work))
         history = []
         g = problem.gradient(th, dps=work)
-        g0 = _mp_norm(g)
+        g0 = mp_norm(g)
         for it in range(max_iter + 1):
-            gn = _mp_norm(g)
+            gn = mp_norm(g)
             history.append(mpmath.nstr(gn, 8))
             if verbose:
                 print(f"refine: iteration {it}, |grad| = {mpmath.nstr(gn, 5)}")
@@ -354,39 +223,38 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
                     history,
                 )
             Hf = _float_hessian(problem, th)
-            null, lam = _null_basis(Hf, null_rel)
+            null, lam = null_basis(Hf, null_rel)
             # float estimate of the step decides the Hessian precision it needs
             gf = np.array([float(v) for v in g])
-            est = _float_step(Hf, null, gf)
+            est = gauge_fixed_step(Hf, null, gf)
             step_norm = max(float(np.linalg.norm(est)), 1e-300)
             need = min(-math.log10(step_norm), work + math.log10(step_norm)) + 6
             Hmp = None if need <= 13 else problem.hessian(th, dps=max(16, min(work, int(need) + 5)))
-            delta = _refined_solve(Hf, Hmp, -g, border=null)
+            delta = refined_solve(Hf, Hmp, -g, border=null)
             th = th + delta
             g = problem.gradient(th, dps=work)
         # error estimate of theta: the next Newton correction
         Hf = _float_hessian(problem, th)
-        null, _ = _null_basis(Hf, null_rel)
-        nxt = float(np.linalg.norm(_float_step(Hf, null, np.array([float(v) for v in g]))))
-        scale = max(1.0, float(_mp_norm(th)))
+        null, _ = null_basis(Hf, null_rel)
+        nxt = float(np.linalg.norm(gauge_fixed_step(Hf, null, np.array([float(v) for v in g]))))
+        scale = max(1.0, float(mp_norm(th)))
         err = max(nxt / scale, 10.0 ** (-dps))
         digits = int(min(dps, math.floor(-math.log10(err))))
-        with mpmath.workdps(dps):
-            rounded = np.array([+v for v in th], dtype=object)
+        rounded = prec.finalize(th)
         # report loss and gradient at the returned (rounded) parameters
         loss, g = problem.loss_and_gradient(rounded, dps=work)
-    with mpmath.workdps(dps):
-        cp = CriticalPoint(
-            theta=rounded,
-            loss=+loss,
-            gradient_norm=+_mp_norm(g),
-            dps=dps,
-            digits=digits,
-            iterations=len(history) - 1,
-            history=history,
-            frozen=int(null.shape[1]),
-            null_rel=null_rel,
-        )
+        gn = mp_norm(g)
+    cp = CriticalPoint(
+        theta=rounded,
+        loss=prec.finalize(loss),
+        gradient_norm=prec.finalize(gn),
+        dps=dps,
+        digits=digits,
+        iterations=len(history) - 1,
+        history=history,
+        frozen=int(null.shape[1]),
+        null_rel=null_rel,
+    )
     if classify_point:
         classify(problem, cp)
     return cp
@@ -403,14 +271,6 @@ def _float_hessian(problem, th):
         return problem.hessian(np.array([float(v) for v in th]))
     except DomainError:
         return np.array(problem.hessian(th, dps=30), dtype=float)
-
-
-def _float_step(Hf, null, g):
-    if null.shape[1]:
-        m = null.shape[1]
-        A = np.block([[Hf, null], [null.T, np.zeros((m, m))]])
-        return scipy.linalg.solve(A, np.concatenate([-g, np.zeros(m)]))[: len(g)]
-    return scipy.linalg.solve(Hf, -g, assume_a="sym")
 
 
 class _mp_ctx:
@@ -501,8 +361,9 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
 
 def classify(problem, cp: CriticalPoint) -> CriticalPoint:
     """Fill in the Hessian spectrum, index, nullity and kind of a refined point (in place)."""
-    work = cp.dps + _GUARD
-    with mpmath.workdps(work):
+    prec = Precision(cp.dps)
+    work = prec.work_dps
+    with prec:
         if cp.reduction is not None:
             # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
             red, theta_r = cp.reduction
@@ -530,9 +391,8 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
         kind = "degenerate"
     else:
         kind = "minimum"
-    with mpmath.workdps(cp.dps):
-        cp.eigenvalues = [+v for v in lam]
-        cp.threshold = +thr
+    cp.eigenvalues = [prec.finalize(v) for v in lam]
+    cp.threshold = prec.finalize(thr)
     cp.index, cp.nullity, cp.predicted_nullity, cp.zero_mode_sources, cp.kind = (
         index, nullity, predicted, sources, kind)
     return cp

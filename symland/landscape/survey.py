@@ -27,13 +27,15 @@ high-precision stage of :func:`run_start` (refinement, classification) holds a
 lock; thread-based executors are correct but only the float64 solver stage
 runs concurrently.  Use processes for speed.
 
-**Channels.**  A float64 end point whose neuron pair sits in a channel to
-infinity (:func:`symland.channels.channel.detect`: output weights large with opposite
-signs and bounded sum, input weights close) is not a flat minimum: it is
-reported as a *channel* with its GLU limit ($c = a_i + a_j$, $w$ the midpoint,
-$v = \tfrac12(a_i - a_j)(w_i - w_j)$), whose GLU critical point is refined to
-``dps`` digits (:func:`symland.channels.channel.glu_limit`), never refined as a finite
-point.  Channels are grouped by the GLU limit's loss and index.
+**End points at infinity.**  :func:`survey` takes an optional ``end_point`` classifier
+``end_point(problem, theta, dps)``: it sees every float64 end point of a plain network with
+trained output weights and ``n >= 2`` before refinement and returns ``None`` (a finite end
+point: refined as usual) or an outcome object for an end point that is no finite critical
+point, e.g. a neuron pair in a channel to infinity.  Such starts are listed in
+``SurveyResult.channels``, grouped by ``outcome.group_key(start)`` and sorted by
+``outcome.loss``; the outcome supplies its table row (``table_line(count, digits, width)``) and
+``to_dict()``.  The default ``None`` detects nothing; the channel-aware survey is
+:func:`symland.channels.survey.survey`.
 """
 
 from __future__ import annotations
@@ -50,21 +52,22 @@ import mpmath
 import numpy as np
 
 from . import critical
-from ..numerics.precision import check_dps
 from ..errors import ConvergenceError, DomainError, ShapeError
+from ..numerics.precision import check_dps
 from ..problems.teacher_student import TeacherStudent
+from .point import CriticalPoint
 from .symmetry import (
-    symmetry_group,
     _best,
-    _group,
     _match,
     _pair_tol,
     _Signature,
     canonical_form,
+    group_points,
+    symmetry_group,
 )
 
 __all__ = ["survey", "SurveyResult", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
-           "INITIALISATION"]
+           "INITIALISATION", "MP_LOCK", "START_FAILURES"]
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
 SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton"}
@@ -72,54 +75,28 @@ SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton"}
 INITIALISATION = ("W_il ~ N(0, 1/d), trained a_i ~ N(0, 1); start j drawn by "
                   "numpy.random.default_rng(SeedSequence(seed).spawn(starts)[j])")
 
-#: serialises mpmath work between threads of one process (mp.dps is global)
-_MP_LOCK = threading.RLock()
+#: serialises mpmath work between threads of one process (mp.dps is global); end-point
+#: classifiers hold it for their own mpmath work
+MP_LOCK = threading.RLock()
 
 #: exceptions that make a start a counted failure rather than a crash: the solver's own
 #: errors, singular linear systems, and mpmath divisions by zero at singular points
 #: (e.g. a zero-norm relu neuron in the mpmath path, which raises no DomainError yet)
-_FAILURES = (ConvergenceError, DomainError, np.linalg.LinAlgError, ZeroDivisionError)
+START_FAILURES = (ConvergenceError, DomainError, np.linalg.LinAlgError, ZeroDivisionError)
 
 
 @dataclasses.dataclass
 class StartOutcome:
     """What became of one start: a refined point, or a failure with its reason."""
 
-    point: critical.CriticalPoint | None
-    stage: str  # "done", or the stage that failed: "solver" / "refine"
+    point: CriticalPoint | None
+    stage: str  # "done", "channel" (an end point at infinity), or the stage that failed: "solver" / "refine"
     reason: str | None
     solver_converged: bool | None
     solver_gradient_norm: float | None
     solver_iterations: int | None
     seconds: float
-    channel: object = None  # a ChannelOutcome when stage == "channel"
-
-
-@dataclasses.dataclass
-class ChannelOutcome:
-    """A start that ended in a channel: the detection and (if it was found) the refined GLU limit.
-
-    ``limit`` is a :class:`~symland.channels.channel.GLULimit` or ``None`` with ``reason``
-    saying why the GLU critical point was not found.
-    """
-
-    detection: object
-    limit: object
-    reason: str | None = None
-
-    @property
-    def loss(self):
-        """Loss the channel tends to: the refined GLU critical point's (mpmath), else the end point's (float)."""
-        return self.limit.point.loss if self.limit is not None else self.detection_loss
-
-    detection_loss: float = float("nan")
-
-    def to_dict(self):
-        d = {"detection": self.detection.to_dict(), "reason": self.reason,
-             "loss_end": repr(self.detection_loss)}
-        if self.limit is not None:
-            d["glu_limit"] = self.limit.to_dict()
-        return d
+    channel: object = None  # the end-point classifier's outcome when stage == "channel"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,11 +111,12 @@ class Failure:
         return {"start": self.start, "stage": self.stage, "reason": self.reason}
 
 
-def run_start(problem, start_theta, dps, solver, gtol) -> StartOutcome:
+def run_start(problem, start_theta, dps, solver, gtol, end_point=None) -> StartOutcome:
     """Float64 solver from ``start_theta``, then :func:`~symland.landscape.critical.refine` to ``dps`` digits.
 
-    The refinement is attempted even when the float solver stopped above
-    ``gtol`` (Newton's method decides whether a critical point is near);
+    An ``end_point`` classifier (see the module docstring) may claim the float64 end point
+    first (stage ``"channel"``: no refinement).  The refinement is attempted even when the
+    float solver stopped above ``gtol`` (Newton's method decides whether a critical point is near);
     :class:`~symland.errors.ConvergenceError`, :class:`~symland.errors.DomainError`,
     singular linear systems and divisions by zero in either stage give a failed
     outcome with the reason (exception type and message) instead of an exception.
@@ -147,41 +125,37 @@ def run_start(problem, start_theta, dps, solver, gtol) -> StartOutcome:
     fn = getattr(critical, SOLVERS[solver])
     try:
         res = fn(problem, start_theta, gtol=gtol)
-    except _FAILURES as exc:
+    except START_FAILURES as exc:
         return StartOutcome(None, "solver", f"{type(exc).__name__}: {exc}", None, None, None,
                             time.perf_counter() - t0)
     info = (bool(res.converged), float(res.gradient_norm), int(res.iterations))
-    channel = _channel_outcome(problem, res.theta, dps)
+    channel = _classify_end_point(problem, res.theta, dps, end_point)
     if channel is not None:
         return StartOutcome(None, "channel", None, *info, time.perf_counter() - t0, channel)
     try:
-        with _MP_LOCK:
+        with MP_LOCK:
             cp = critical.refine(problem, res.theta, dps)
-    except _FAILURES as exc:
+    except START_FAILURES as exc:
         note = "" if res.converged else f" (the {solver} solver stopped at |grad| = {res.gradient_norm:.3g})"
         return StartOutcome(None, "refine", f"{type(exc).__name__}: {exc}{note}", *info,
                             time.perf_counter() - t0)
     return StartOutcome(cp, "done", None, *info, time.perf_counter() - t0)
 
 
-def _channel_outcome(problem, theta, dps):
-    """A :class:`ChannelOutcome` when ``theta`` sits in a channel, else ``None`` (finite end point)."""
-    from ..channels import channel as channels
+def _classify_end_point(problem, theta, dps, end_point):
+    """The classifier's outcome for a float64 end point, or ``None`` (finite end point, or no classifier).
 
+    Classifiers see plain networks of trained neurons only (``n >= 2``, trained output weights): the
+    layouts a channel to infinity lives in.  Problems with fixed output weights or one neuron (the
+    symmetric layer's surveys) never reach the classifier.
+    """
+    if end_point is None:
+        return None
     # plain networks only: biases / mixed activations have other parameter layouts (run_start is public,
     # so this holds without survey's own check)
     if type(problem) is not TeacherStudent or problem.glus or not problem.train_output or problem.n < 2:
         return None
-    det = channels.detect(problem, theta)
-    if det.kind != "channel":
-        return None
-    loss_end = float(problem.loss(det.theta))
-    try:
-        with _MP_LOCK:
-            lim = channels.glu_limit(problem, det, dps=dps)
-    except _FAILURES as exc:
-        return ChannelOutcome(det, None, f"GLU critical point not found: {type(exc).__name__}: {exc}", loss_end)
-    return ChannelOutcome(det, lim, None, loss_end)
+    return end_point(problem, theta, dps)
 
 
 def random_starts(problem, starts: int, seed: int = 0) -> np.ndarray:
@@ -208,8 +182,8 @@ class SurveyResult:
     ``start_indices``: for each point the starts that reached it;
     ``failures``: list of :class:`Failure`; ``starts``: number of starts;
     ``outcomes``: per-start :class:`StartOutcome` in start order;
-    ``channels``: list of ``(ChannelOutcome, count, start indices)`` — end points
-    in channels to infinity, grouped by their GLU limit (loss and index), sorted by loss.
+    ``channels``: list of ``(outcome, count, start indices)`` — end points the ``end_point``
+    classifier recognised (channels to infinity), grouped by ``outcome.group_key``, sorted by loss.
     """
 
     problem: object
@@ -248,26 +222,12 @@ class SurveyResult:
             lines.append(f"{r:>3}  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {cp.kind:<10} {count:>5} "
                          f"{cp.digits:>6}")
         for ch, count, idx in self.channels:
-            lines.append(self._channel_line(ch, count, digits, w))
+            lines.append(ch.table_line(count, digits, w))
         for f in self.failures:
             lines.append(f"failed start {f.start} ({f.stage}): {f.reason}")
         if self.merge == "orbit":
             lines.extend(self._manifold_hints())
         return "\n".join(lines)
-
-    @staticmethod
-    def _channel_line(ch, count, digits, w):
-        """One table row for a channel: the GLU limit's loss, index and kind, and the pair."""
-        pairs = ", ".join(f"({p.i},{p.j}) a=({p.a_i:.3g},{p.a_j:.3g}) |w_i-w_j|={p.gap:.2e}"
-                          for p in ch.detection.pairs)
-        if ch.limit is None:
-            return (f"  -  {'channel':<{w}} {'':>5} {'':>7}  {'channel':<10} {count:>5}   pairs {pairs}; "
-                    f"end-point loss {ch.detection_loss:.12g}; {ch.reason}")
-        cp = ch.limit.point
-        loss = mpmath.nstr(cp.loss, digits, strip_zeros=False)
-        return (f"  -  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {'channel':<10} {count:>5} {cp.digits:>6}   "
-                f"-> GLU {cp.kind}; "
-                f"pairs {pairs}; end-point loss {ch.detection_loss:.12g}")
 
     def _manifold_hints(self):
         """Rows that look like points of one critical manifold (same loss, index, nullity; unexplained zero modes)."""
@@ -353,9 +313,9 @@ def _warm_up(problem, theta, dps):
     problem.activation.homogeneity_degree
     try:
         problem.hessian(theta)
-        with _MP_LOCK:
+        with MP_LOCK:
             problem.hessian(theta, dps=dps)
-    except _FAILURES:
+    except START_FAILURES:
         pass
 
 
@@ -375,7 +335,7 @@ def _check_starts(problem, starts, seed):
 
 
 def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize", progress=None,
-           gtol=1e-10, workers=None, tol=None, merge="orbit") -> SurveyResult:
+           gtol=1e-10, workers=None, tol=None, merge="orbit", end_point=None) -> SurveyResult:
     r"""Survey the critical points of ``problem`` from many starts.
 
     Parameters
@@ -406,6 +366,10 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         How points are merged (:func:`~symland.landscape.symmetry.deduplicate`): modulo the
         symmetry group, or additionally when they compute the same function
         with the same index and nullity (one row per critical manifold).
+    end_point : callable, optional
+        ``end_point(problem, theta, dps)``: classifier of float64 end points that are no finite
+        critical point (module docstring); a module-level function, so that worker processes can
+        receive it.  Default ``None``: every end point is refined.
 
     Starts whose solver or refinement fails are listed in ``result.failures``
     with the reason, never as points.  Distinct points are sorted by loss; each
@@ -437,7 +401,7 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         if out.point is None and out.stage != "channel":
             n_failed += 1
         elif show and out.point is not None:
-            with _MP_LOCK:
+            with MP_LOCK:
                 sig = _Signature(problem, out.point, merge=merge)
                 if not any(_match(r, sig, _pair_tol(r, sig, tol)) for r in live_reps):
                     live_reps.append(sig)
@@ -445,7 +409,7 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
 
     if executor is None and (workers == 1 or N == 1):
         for j, th in enumerate(thetas):
-            record(j, run_start(problem, th, dps, solver, gtol))
+            record(j, run_start(problem, th, dps, solver, gtol, end_point))
     else:
         own = executor is None
         if own:
@@ -460,7 +424,7 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         futures = {}
         try:
             for j, th in enumerate(thetas):
-                futures[ex.submit(run_start, problem, th, dps, solver, gtol)] = j
+                futures[ex.submit(run_start, problem, th, dps, solver, gtol, end_point)] = j
             for fut in concurrent.futures.as_completed(futures):
                 record(futures[fut], fut.result())
         except BaseException:
@@ -482,7 +446,7 @@ def _assemble(problem, outcomes, seed, dps, solver, gtol, tol, merge, seconds):
     failures = [Failure(j, o.stage, o.reason) for j, o in enumerate(outcomes)
                 if o.point is None and o.stage != "channel"]
     chans = _group_channels([(j, o.channel) for j, o in enumerate(outcomes) if o.stage == "channel"])
-    groups = _group(problem, pts, tol, merge)
+    groups = group_points(problem, pts, tol, merge)
     rows = []
     for g in groups:
         best = _best(pts, g)
@@ -495,15 +459,10 @@ def _assemble(problem, outcomes, seed, dps, solver, gtol, tol, merge, seconds):
 
 
 def _group_channels(items):
-    """Group channel outcomes by GLU-limit loss (to the digits reached, less 3) and index; sorted by loss."""
+    """Group end-point outcomes ``(start, outcome)`` by ``outcome.group_key(start)``; sorted by loss, then start."""
     groups = {}
     for j, ch in items:
-        if ch.limit is not None:
-            cp = ch.limit.point
-            key = ("glu", mpmath.nstr(cp.loss, max(cp.digits - 3, 5)), cp.index)
-        else:
-            key = ("end", j)
-        groups.setdefault(key, []).append((j, ch))
+        groups.setdefault(ch.group_key(j), []).append((j, ch))
     rows = [(members[0][1], len(members), [j for j, _ in members]) for members in groups.values()]
     rows.sort(key=lambda r: (float(r[0].loss), r[2][0]))
     return rows

@@ -55,9 +55,9 @@ import mpmath
 import numpy as np
 import sympy
 
-from ..numerics.symbols import z
-from ..numerics.precision import zeros
 from ..errors import ShapeError
+from ..numerics.precision import Precision
+from ..numerics.symbols import z
 
 __all__ = [
     "canonical_form",
@@ -66,41 +66,8 @@ __all__ = [
     "same_point",
     "deduplicate",
     "symmetry_group",
+    "group_points",
 ]
-
-_GUARD = 10
-
-
-# ---------------------------------------------------------------------------
-# arithmetic that works on float64 and on mpmath object arrays alike
-# ---------------------------------------------------------------------------
-class _Arith:
-    """Scalar operations in float64 (``dps=None``) or mpmath at ``dps`` digits."""
-
-    def __init__(self, dps):
-        self.dps = dps
-        self.mp = dps is not None
-
-    def num(self, x):
-        return mpmath.mpf(x) if self.mp else float(x)
-
-    def sqrt(self, x):
-        return mpmath.sqrt(x) if self.mp else math.sqrt(x)
-
-    def root(self, x, k):
-        return mpmath.root(x, k) if self.mp else x ** (1.0 / k)
-
-    def zeros(self, shape):
-        return zeros(shape, self.mp)
-
-    def array(self, x):
-        x = np.asarray(x)
-        if self.mp:
-            return np.vectorize(mpmath.mpf, otypes=[object])(x) if x.size else x.astype(object)
-        return np.asarray(x, dtype=float)
-
-    def dot(self, u, v):
-        return mpmath.fsum(p * q for p, q in zip(u, v)) if self.mp else float(np.dot(u, v))
 
 
 def _infer_dps(theta):
@@ -121,10 +88,10 @@ def _as_theta(problem, theta, dps):
     if arr.shape != (problem.num_params,):
         raise ShapeError(f"argument theta must have shape ({problem.num_params},), got {arr.shape}")
     if arr.dtype == object:
-        dps = _infer_dps(arr) if dps is None else int(dps)
-        with mpmath.workdps(dps + _GUARD):
+        prec = Precision(_infer_dps(arr) if dps is None else int(dps))
+        with prec:
             arr = np.array([mpmath.mpf(v) for v in arr], dtype=object)
-        return arr, dps
+        return arr, prec.dps
     return problem._check_theta(arr, None), None
 
 
@@ -161,9 +128,9 @@ def symmetry_group(problem) -> dict:
 def _bases_cached(V_bytes, shape, dps, tol):
     """Gram-Schmidt on the rows of V, then on e_1..e_d: ``(Q (d, d) orthonormal rows, rank V)``."""
     V = np.frombuffer(V_bytes, dtype=float).reshape(shape)
-    ar = _Arith(dps)
+    ar = Precision(dps)
     k, d = shape
-    with (mpmath.workdps(dps + _GUARD) if dps else _nullctx()):
+    with ar:
         basis, rank_v = [], 0
         cands = [ar.array(row) for row in V] + [ar.array(np.eye(d)[j]) for j in range(d)]
         for idx, vec in enumerate(cands):
@@ -186,14 +153,6 @@ def _bases(problem, dps):
     V = np.ascontiguousarray(problem.teacher_weights, dtype=float)
     Q, rank_v = _bases_cached(V.tobytes(), V.shape, dps, 1e-10)
     return Q[:rank_v], Q[rank_v:]
-
-
-class _nullctx:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ---------------------------------------------------------------------------
@@ -275,7 +234,7 @@ def _sort_order(problem, F, G, a_fixed, digits):
 
 def _canonical(problem, theta, dps, digits, tol):
     """Canonical ``(W, a, F, G)`` in the working precision (inside the caller's mp context)."""
-    ar = _Arith(dps)
+    ar = Precision(dps)
     group = symmetry_group(problem)
     W, a = problem.unpack(theta) if dps is None else _unpack_mp(problem, theta)
     W = W.copy()
@@ -320,8 +279,7 @@ def _pack(problem, W, a, dps):
     out = np.concatenate([flat, a]) if problem.train_output else flat.copy()
     if dps is None:
         return np.asarray(out, dtype=float)
-    with mpmath.workdps(dps):
-        return np.array([+v for v in out], dtype=object)
+    return Precision(dps).finalize(np.array(list(out), dtype=object))
 
 
 def canonical_form(problem, theta, digits: int = 8, tol=None, dps=None):
@@ -340,7 +298,7 @@ def canonical_form(problem, theta, digits: int = 8, tol=None, dps=None):
     coordinates in the Gram–Schmidt basis they generate in that order.
 
     ``theta`` is a float64 vector or an object array of ``mpmath.mpf`` (or a
-    :class:`~symland.landscape.critical.CriticalPoint`); the result has the same kind,
+    :class:`~symland.landscape.point.CriticalPoint`); the result has the same kind,
     at ``dps`` digits (default: inferred from the entries).  ``tol`` is the
     threshold below which a value counts as zero (default ``1e-8`` in float64,
     $10^{-\lfloor dps/2\rfloor}$ in mpmath).  The loss is unchanged and the map is
@@ -348,7 +306,7 @@ def canonical_form(problem, theta, digits: int = 8, tol=None, dps=None):
     """
     theta, dps = _as_theta(problem, theta, dps)
     tol = _default_tol(dps) if tol is None else float(tol)
-    with (mpmath.workdps(dps + _GUARD) if dps else _nullctx()):
+    with Precision(dps):
         W, a, _, _ = _canonical(problem, theta, dps, digits, tol)
     return _pack(problem, W, a, dps)
 
@@ -361,7 +319,7 @@ def invariants(problem, theta, tol=None, dps=None):
     """
     theta, dps = _as_theta(problem, theta, dps)
     tol = _default_tol(dps) if tol is None else float(tol)
-    with (mpmath.workdps(dps + _GUARD) if dps else _nullctx()):
+    with Precision(dps):
         _, _, F, G = _canonical(problem, theta, dps, 8, tol)
     return F, G
 
@@ -375,7 +333,7 @@ def invariant_key(problem, theta, digits: int = 8, tol=None, dps=None) -> tuple:
     """
     theta, dps = _as_theta(problem, theta, dps)
     tol = _default_tol(dps) if tol is None else float(tol)
-    with (mpmath.workdps(dps + _GUARD) if dps else _nullctx()):
+    with Precision(dps):
         _, _, F, G = _canonical(problem, theta, dps, digits, tol)
 
     def r(x):
@@ -412,7 +370,7 @@ class _Signature:
         self.dps = dps
         tol = _default_tol(dps)
         group = symmetry_group(problem)
-        with (mpmath.workdps(dps + _GUARD) if dps else _nullctx()):
+        with Precision(dps):
             if merge == "orbit":
                 _, _, F, G = _canonical(problem, theta, dps, 8, tol)
                 self.flips = (1, -1) if group["sign_flips"] else (1,)
@@ -437,7 +395,7 @@ def _reduced_network(problem, theta, dps, tol):
     adding output weights; zero neurons become one constant unit $a\,s(0)$
     (dropped when $s(0) = 0$); merged units with output weight below ``tol`` are dropped.
     """
-    ar = _Arith(dps)
+    ar = Precision(dps)
     act = problem.activation
     parity = _parity(act)
     p = act.homogeneity_degree
@@ -508,7 +466,7 @@ def _match(s1: _Signature, s2: _Signature, tol) -> bool:
     """
     dps = max(d for d in (s1.dps, s2.dps, 0) if d is not None)
     # products like s * e * F below must not round mpf values to the ambient precision
-    with (mpmath.workdps(dps + _GUARD) if dps else _nullctx()):
+    with Precision(dps or None):
         return _match_in_context(s1, s2, tol)
 
 
@@ -593,7 +551,7 @@ def same_point(problem, theta1, theta2, tol=None) -> bool:
     decisions for $a_i \approx 0$) and up to a symmetry of the teacher (e),
     which permutes the overlap columns.  Values agree when
     $|x - y| \le$ ``tol`` $\max(1, |x|, |y|)$.  Inputs are float64 vectors,
-    mpf object arrays or :class:`~symland.landscape.critical.CriticalPoint` objects.
+    mpf object arrays or :class:`~symland.landscape.point.CriticalPoint` objects.
     Default ``tol``: $10^{-\lfloor digits/2\rfloor}$ from the digits the points
     reached (CriticalPoints), $10^{-\lfloor dps/2\rfloor}$ for mpf arrays, else $10^{-6}$.
     """
@@ -601,8 +559,8 @@ def same_point(problem, theta1, theta2, tol=None) -> bool:
     return _match(s1, s2, _pair_tol(s1, s2, tol))
 
 
-def _group(problem, points, tol=None, merge="orbit"):
-    """Group indices of ``points`` by orbit; returns a list of index lists (first-seen order)."""
+def group_points(problem, points, tol=None, merge="orbit"):
+    """Indices of ``points`` grouped by orbit (``merge`` as in :func:`deduplicate`): index lists, first-seen order."""
     sigs = [_Signature(problem, p, merge=merge) for p in points]
     groups, reps = [], []
     for idx, s in enumerate(sigs):
@@ -624,7 +582,7 @@ def _best(points, members):
 def deduplicate(problem, points, tol=None, merge="orbit"):
     r"""Group critical points modulo the symmetry group; ``[(representative, count), ...]``.
 
-    ``points`` are :class:`~symland.landscape.critical.CriticalPoint` objects (or
+    ``points`` are :class:`~symland.landscape.point.CriticalPoint` objects (or
     ``(CriticalPoint, count)`` pairs, e.g. from earlier surveys, whose counts
     add).  With ``merge="orbit"`` two points are merged when :func:`same_point`
     holds with ``tol``.  With ``merge="function"`` they are merged when they
@@ -645,7 +603,7 @@ def deduplicate(problem, points, tol=None, merge="orbit"):
         else:
             pts.append(p)
             weights.append(1)
-    groups = _group(problem, pts, tol, merge)
+    groups = group_points(problem, pts, tol, merge)
     out = [(pts[_best(pts, g)], sum(weights[i] for i in g), g[0]) for g in groups]
     out.sort(key=lambda t: (t[0].loss, t[2]))
     return [(cp, count) for cp, count, _ in out]

@@ -1,6 +1,6 @@
 r"""Symbolic ansatz: exact reduced loss and exact full-space gradient of a symmetric configuration.
 
-Setting (``DESIGN.md``): input $x \sim N(0, I_d)$, loss $L = \tfrac12 E[(f - f^*)^2]$,
+Setting: input $x \sim N(0, I_d)$, loss $L = \tfrac12 E[(f - f^*)^2]$,
 student $f = \sum_i a_i s(w_i\cdot x)$, teacher $f^* = \sum_r b_r s(v_r\cdot x)$ with
 **orthonormal** teacher vectors $v_r$ (``"erf"`` is erf(z/sqrt 2)).
 
@@ -48,7 +48,9 @@ import mpmath
 import numpy as np
 import sympy
 
+from ..errors import NoClosedFormError, ShapeError, SymlandError
 from ..kernels.activation import activation
+from ..kernels.partials import diagonal_expr, kernel_partial_expr
 from ..numerics.symbols import (
     D_,
     a_,
@@ -56,10 +58,9 @@ from ..numerics.symbols import (
     c_,
     t_,
 )
-from ..errors import NoClosedFormError, ShapeError, SymlandError
-from ..kernels.partials import diagonal_expr, kernel_partial_expr
+from ..problems.teacher_student import TeacherStudent
 
-__all__ = ["GroupAnsatz", "PairTerm", "prove_zero", "kernel_at", "recognise_rational"]
+__all__ = ["GroupAnsatz", "PairTerm", "prove_zero", "kernel_at", "recognise_rational", "mp_value"]
 
 _TRANSCENDENTAL = (sympy.asin, sympy.acos, sympy.atan, sympy.atan2, sympy.log, sympy.exp, sympy.erf,
                    sympy.sin, sympy.cos)
@@ -284,16 +285,42 @@ class GroupAnsatz:
         train_output = self.train_output if train_output is None else train_output
         entries = self.gradient_entries(values, train_output)
         with mpmath.workdps(dps + 10):
-            nums = [_evaluate(e, dps + 10) for _, e in entries]
+            nums = [mp_value(e, dps + 10) for _, e in entries]
             weights = ([1] * (self.n if train_output else 0)
                        + [self.sizes[G] for i in range(self.n) for G in range(self.q)])
-            res = mpmath.sqrt(mpmath.fsum(_evaluate(w, dps) * x * x for w, x in zip(weights, nums)))
+            res = mpmath.sqrt(mpmath.fsum(mp_value(w, dps) * x * x for w, x in zip(weights, nums)))
         tiny = mpmath.mpf(10) ** (-(dps - 5))
         if any(abs(x) > tiny for x in nums):
             return "not critical", res
         if all(prove_zero(e) for _, e in entries):
             return "exact", res
         return f"{dps} digits", res
+
+    def exact_check(self, values, dps):
+        r"""``(loss, loss_exact, status)`` at exact ``values``: status from :meth:`is_critical` at ``dps + 10``
+        digits (``"exact"``, ``"not critical"``, else ``"<dps> digits"``), the simplified exact loss and its
+        value at ``dps`` digits."""
+        status, _ = self.is_critical(values, dps=dps + 10)
+        if status not in ("exact", "not critical"):
+            status = f"{dps} digits"
+        loss_exact = sympy.simplify(self.loss.xreplace(values))
+        with mpmath.workdps(dps):
+            return +mp_value(loss_exact, dps + 10), loss_exact, status
+
+    def numeric_check(self, values, dps):
+        r"""``(num, loss, gradient_norm, status)`` at numeric ``values`` (dict symbol -> mpmath number).
+
+        ``num``: the values as SymPy Floats of ``dps + 15`` digits; loss and
+        $\|\nabla_\theta L\|$ (:meth:`gradient_norm_squared`) at ``dps + 10`` digits, rounded to ``dps``;
+        status ``"<dps> digits"`` when the norm is below $10^{-(dps - 5)}$, else ``"not critical"``.
+        """
+        num = {u: sympy.Float(mpmath.nstr(v, dps + 15), dps + 15) for u, v in values.items()}
+        with mpmath.workdps(dps + 10):
+            gn = mpmath.sqrt(mp_value(self.gradient_norm_squared(num), dps + 10))
+            loss = mp_value(self.loss.xreplace(num), dps + 10)
+        status = f"{dps} digits" if gn < mpmath.mpf(10) ** (-(dps - 5)) else "not critical"
+        with mpmath.workdps(dps):
+            return num, +loss, +gn, status
 
     # -- solving the reduced problem ---------------------------------
     def solve(self, unknowns=None, starts=None, dps=50, exact=True):
@@ -340,7 +367,7 @@ class GroupAnsatz:
                     continue
                 status, res = self.is_critical(vals, dps=dps)
                 with mpmath.workdps(dps):
-                    out.append({"values": vals, "exact": True, "loss": +_evaluate(self.loss.xreplace(vals), dps),
+                    out.append({"values": vals, "exact": True, "loss": +mp_value(self.loss.xreplace(vals), dps),
                                 "critical": status, "gradient_norm": res})
             if out:
                 for s in out:
@@ -364,14 +391,10 @@ class GroupAnsatz:
             if key in seen:
                 continue
             seen.append(key)
-            num = {u: sympy.Float(mpmath.nstr(r, dps + 15), dps + 15) for u, r in zip(unknowns, root)}
-            with mpmath.workdps(dps + 10):
-                gn = mpmath.sqrt(_evaluate(self.gradient_norm_squared(num), dps + 10))
-                loss = _evaluate(self.loss.xreplace(num), dps + 10)
-            status = f"{dps} digits" if gn < mpmath.mpf(10) ** (-(dps - 5)) else "not critical"
+            _, loss, gn, status = self.numeric_check(dict(zip(unknowns, root)), dps)
             with mpmath.workdps(dps):
-                out.append({"values": {u: +r for u, r in zip(unknowns, root)}, "exact": False, "loss": +loss,
-                            "critical": status, "gradient_norm": +gn})
+                out.append({"values": {u: +r for u, r in zip(unknowns, root)}, "exact": False, "loss": loss,
+                            "critical": status, "gradient_norm": gn})
         for s in out:
             s["gradient_norm_full"] = self._full_assembly_norm(s, dps)
         return out
@@ -398,8 +421,6 @@ class GroupAnsatz:
 
     def problem(self, d=None, sizes=None, train_output=None):
         """The :class:`~symland.TeacherStudent` problem (teacher = first k rows of $I_d$, groups consecutive)."""
-        from ..problems.teacher_student import TeacherStudent
-
         train_output = self.train_output if train_output is None else train_output
         ms = self.concrete_sizes(sizes)
         k = sum(ms)
@@ -432,13 +453,13 @@ class GroupAnsatz:
             for i in range(self.n):
                 col = 0
                 for G, m in enumerate(ms):
-                    cval = _evaluate(self.c[i][G].xreplace(v), dps + 10)
+                    cval = mp_value(self.c[i][G].xreplace(v), dps + 10)
                     for r in range(m):
                         W[i, col + r] = cval
                     col += m
             parts = list(W.ravel())
             if train_output:
-                parts += [_evaluate(x.xreplace(v), dps + 10) for x in self.a]
+                parts += [mp_value(x.xreplace(v), dps + 10) for x in self.a]
         return np.array(parts, dtype=object)
 
     def __repr__(self):
@@ -459,8 +480,9 @@ def _values(values):
     return {sympy.sympify(k): _exact_or_float(v) for k, v in dict(values).items()}
 
 
-def _evaluate(expr, dps):
-    """An exact SymPy number (or mpmath number) as an mpmath number at ``dps`` digits."""
+def mp_value(expr, dps):
+    """An exact SymPy number (an mpmath number is returned as is) as an mpmath number evaluated to ``dps``
+    digits; an imaginary part above $10^{-dps}$ is an error."""
     if isinstance(expr, (mpmath.mpf, mpmath.mpc)):
         return expr
     expr = sympy.sympify(expr)
@@ -528,7 +550,7 @@ def prove_zero(expr) -> bool:
     if not expr.free_symbols:
         with mpmath.workdps(40):
             try:
-                if abs(_evaluate(expr, 40)) > mpmath.mpf(10) ** -30:
+                if abs(mp_value(expr, 40)) > mpmath.mpf(10) ** -30:
                     return False
             except SymlandError:
                 return False

@@ -44,9 +44,6 @@ import mpmath
 import numpy as np
 import sympy
 
-from ..kernels.activation import activation
-from .ansatz import GroupAnsatz, _evaluate, recognise_rational as _recognise
-from ..numerics.symbols import c_
 from ..errors import (
     ConvergenceError,
     DomainError,
@@ -54,6 +51,11 @@ from ..errors import (
     ShapeError,
     SymlandError,
 )
+from ..kernels.activation import activation
+from ..landscape.critical import newton, refine
+from ..numerics.precision import check_dps
+from ..numerics.symbols import c_
+from .ansatz import GroupAnsatz, mp_value, prove_zero, recognise_rational
 
 __all__ = ["copy_average", "CopyAverageConfig", "CopyAverageResult", "partitions", "group_optimum",
            "decouples"]
@@ -129,7 +131,7 @@ def group_optimum(act, m: int, dps: int = 50):
                                    "[1e-3, 1e2]/sqrt(m)")
         best = min(roots, key=F_mp)
         a_val = sympy.lambdify(g, a_of_g, modules="mpmath")(best)
-        g2 = _recognise(best**2, dps)
+        g2 = recognise_rational(best**2, dps)
     exact_g = exact_a = None
     if g2 is not None:
         # g^2 recognised as a rational; a = a(g) then follows exactly from the linear equation
@@ -143,7 +145,7 @@ def group_optimum(act, m: int, dps: int = 50):
 
 @functools.lru_cache(maxsize=None)
 def _proven(expr):
-    from .ansatz import prove_zero
+    """:func:`~symland.symmetric.ansatz.prove_zero`, cached (group sizes recur across partitions)."""
     return prove_zero(expr)
 
 
@@ -312,29 +314,16 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
     elif p is not None and p > 0:
         g_ex, a_ex = _solve_homogeneous(act, partition)
         with mpmath.workdps(dps + 10):
-            g_num = [_evaluate(x, dps + 10) for x in g_ex]
-            a_num = [_evaluate(x, dps + 10) for x in a_ex]
+            g_num = [mp_value(x, dps + 10) for x in g_ex]
+            a_num = [mp_value(x, dps + 10) for x in a_ex]
     else:
         g_num, a_num = _solve_coupled(act, partition, dps)
     if g_ex is not None:
         values = {**dict(zip(gsy, g_ex)), **dict(zip(asy, a_ex))}
-        status, _ = A.is_critical(values, dps=dps + 10)
-        if status != "exact" and status != "not critical":
-            status = f"{dps} digits"
-        loss_exact = sympy.simplify(A.loss.xreplace(values))
-        with mpmath.workdps(dps):
-            loss = +_evaluate(loss_exact, dps + 10)
+        loss, loss_exact, status = A.exact_check(values, dps)
     else:
-        values = {**dict(zip(gsy, g_num)), **dict(zip(asy, a_num))}
         loss_exact = None
-        num = {s: sympy.Float(mpmath.nstr(v, dps + 15), dps + 15) for s, v in values.items()}
-        with mpmath.workdps(dps + 10):
-            loss = _evaluate(A.loss.xreplace(num), dps + 10)
-            gn = mpmath.sqrt(_evaluate(A.gradient_norm_squared(num), dps + 10))
-        with mpmath.workdps(dps):
-            loss = +loss
-        status = f"{dps} digits" if gn < mpmath.mpf(10) ** (-(dps - 5)) else "not critical"
-        values = num
+        values, loss, _, status = A.numeric_check({**dict(zip(gsy, g_num)), **dict(zip(asy, a_num))}, dps)
     prob = A.problem()
     theta = A.theta(values, dps=dps + 10)
     with mpmath.workdps(dps + 10):
@@ -347,8 +336,6 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
     cfg = CopyAverageConfig(tuple(partition), g_num, a_num, g_ex, a_ex, loss, loss_full, loss_exact, status,
                             gnorm, theta=theta)
     if status != "not critical" and classify_point:
-        from ..landscape.critical import refine
-
         cp = refine(prob, theta, dps=dps)
         cfg.index, cfg.nullity, cfg.kind = cp.index, cp.nullity, cp.kind
         cfg.min_eigenvalue = cp.eigenvalues[0] if cp.eigenvalues else None
@@ -362,8 +349,6 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
 
 def _follow(prob, theta, dps):
     """Newton (float64, then mpmath) from a non-critical configuration to the critical point it reaches."""
-    from ..landscape.critical import newton, refine
-
     th = np.array([float(x) for x in theta])
     try:
         res = newton(prob, th)
@@ -402,8 +387,6 @@ def copy_average(activation_name, k: int, n: int, dps: int = 50, classify: bool 
         raise ShapeError(f"copy-average needs n <= k (each student owns a non-empty group), got n={n}, k={k}")
     if not act.has_closed_form:
         raise NoClosedFormError(f"activation {act.name!r} has no closed-form kernel; copy_average needs one")
-    from ..numerics.precision import check_dps
-
     dps = check_dps(dps)
     t0 = time.perf_counter()
     configs = [_configuration(act, part, dps, classify, follow, progress) for part in partitions(k, n)]

@@ -33,10 +33,13 @@ import mpmath
 import numpy as np
 import sympy
 
-from ..kernels.activation import activation
-from .ansatz import GroupAnsatz, _evaluate, recognise_rational as _recognise
-from ..numerics.precision import check_dps
 from ..errors import NoClosedFormError, ShapeError, SymlandError
+from ..kernels.activation import activation
+from ..landscape.critical import refine
+from ..landscape.survey import survey
+from ..numerics.precision import check_dps
+from ..problems.teacher_student import TeacherStudent
+from .ansatz import GroupAnsatz, mp_value, recognise_rational
 
 __all__ = ["one_neuron", "OneNeuronPoint", "OneNeuronResult", "symmetric_survey", "SymmetricSurvey",
            "refine_agreement"]
@@ -104,22 +107,13 @@ class OneNeuronResult:
 def _point(A, gs, asym, gval, aval, dps, family, exact):
     """Build a point: exact values are checked exactly, numeric ones at dps digits."""
     if exact:
-        values = {gs: gval, asym: aval}
-        status, _ = A.is_critical(values, dps=dps + 10)
-        if status not in ("exact", "not critical"):
-            status = f"{dps} digits"
-        loss_exact = sympy.simplify(A.loss.xreplace(values))
+        loss, loss_exact, status = A.exact_check({gs: gval, asym: aval}, dps)
         with mpmath.workdps(dps):
-            return OneNeuronPoint(+_evaluate(gval, dps + 10), +_evaluate(aval, dps + 10), gval, aval,
-                                  +_evaluate(loss_exact, dps + 10), loss_exact, status, family)
-    num = {gs: sympy.Float(mpmath.nstr(gval, dps + 15), dps + 15), asym: sympy.Float(mpmath.nstr(aval, dps + 15),
-                                                                                   dps + 15)}
-    with mpmath.workdps(dps + 10):
-        gn = mpmath.sqrt(_evaluate(A.gradient_norm_squared(num), dps + 10))
-        loss = _evaluate(A.loss.xreplace(num), dps + 10)
-    status = f"{dps} digits" if gn < mpmath.mpf(10) ** (-(dps - 5)) else "not critical"
+            return OneNeuronPoint(+mp_value(gval, dps + 10), +mp_value(aval, dps + 10), gval, aval,
+                                  loss, loss_exact, status, family)
+    _, loss, _, status = A.numeric_check({gs: gval, asym: aval}, dps)
     with mpmath.workdps(dps):
-        return OneNeuronPoint(+gval, +aval, None, None, +loss, None, status, family)
+        return OneNeuronPoint(+gval, +aval, None, None, loss, None, status, family)
 
 
 @functools.lru_cache(maxsize=None)
@@ -196,7 +190,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
                 aval = a_mp(r)
                 if abs(aval) < mpmath.mpf(10) ** -(dps // 2):
                     continue
-                g2 = _recognise(r * r, dps)
+                g2 = recognise_rational(r * r, dps)
             if g2 is not None:
                 # g^2 recognised as a rational: a follows exactly from the linear equation a(g)
                 cand = sympy.sqrt(g2) * (1 if r > 0 else -1)
@@ -255,9 +249,8 @@ def symmetric_survey(activation_name, k: int, starts: int = 20, seed: int = 0, d
     for minima and ``"newton"``, which also converges to saddles, each from the same ``starts``);
     ``distinct`` counts distinct points per solver.
     """
-    from ..problems.teacher_student import TeacherStudent
-    from ..landscape.survey import survey
-
+    # the landscape survey (no channel detection): at n = 1 no neuron pair can form a channel, and the
+    # landscape survey sends only n >= 2 networks to an end-point classifier anyway
     prob = TeacherStudent.orthonormal(activation_name, k, 1)
     solvers = (solver,) if isinstance(solver, str) else tuple(solver)
     found, failures = [], 0
@@ -297,9 +290,6 @@ def refine_agreement(activation_name, k: int, point: OneNeuronPoint, dps: int = 
     $w$ and $a$ (after the sign flip of an odd or even activation).  Returns
     ``(difference, critical_point)``.
     """
-    from ..landscape.critical import refine
-    from ..problems.teacher_student import TeacherStudent
-
     act = activation(activation_name)
     prob = TeacherStudent.orthonormal(act, k, 1)
     rng = np.random.default_rng(seed)

@@ -7,7 +7,10 @@ quadrature of the rate formulas (``rate_constants``, which never touches the
 dual kernel) against coefficients measured from high-precision kernel losses.
 """
 
+import json
 import math
+import pathlib
+import runpy
 
 import mpmath
 import numpy as np
@@ -18,9 +21,15 @@ from symland.channels.channel import (
     ChannelThresholds, channel_expansion, channel_loss, channel_point, channel_problem, detect, extract_glu,
     glu_limit, rate_constants, splitting_comparison,
 )
-from symland.landscape.critical import newton, refine
+from symland.channels.survey import survey
+from symland.channels.training import Trajectory, adam, flow_trajectory, sgd
+from symland.cli.main import main
 from symland.errors import DomainError, ShapeError
+from symland.landscape.critical import newton, refine
+from symland.landscape.survey import random_starts
 from symland.problems.teacher_student import TeacherStudent
+
+DERIVATIONS = pathlib.Path(__file__).resolve().parents[2] / "derivations"
 
 # erf (= erf(z/sqrt 2)), teacher V = I_2, b = (1, 1/2); a single GLU unit (n = 0 ordinary neurons)
 GLU = TeacherStudent("erf", np.eye(2), [1.0, 0.5], n=0, glus=1)
@@ -166,8 +175,6 @@ def test_bad_input():
 def test_survey_reports_a_channel_end_point_with_its_glu_limit(glu_min):
     """A start deep in the channel (float stage stops at once: gtol above its gradient) is reported as a
     channel with the refined GLU limit, not as a flat minimum; a finite start stays a point."""
-    from symland.landscape.survey import survey
-
     big = channel_problem(GLU)
     theta = np.array([float(t) for t in glu_min.theta])
     chan = channel_point(GLU, theta, 0.02)
@@ -180,18 +187,11 @@ def test_survey_reports_a_channel_end_point_with_its_glu_limit(glu_min):
     table = res.table()
     assert "1 in channels to infinity" in table and "channel" in table
     assert mpmath.nstr(glu_min.loss, 20) in table
-    import json
-
     d = json.loads(json.dumps(res.to_dict()))
     assert d["channels"][0]["glu_limit"]["glu_point"]["loss"].startswith(mpmath.nstr(glu_min.loss, 25)[:25])
 
 
 def test_cli_channel_from_weights_and_trajectory(tmp_path, capsys, glu_min):
-    import json
-
-    from symland.cli.main import main
-    from symland.channels.training import Trajectory
-
     theta = [float(t) for t in glu_min.theta]
     f = tmp_path / "glu.json"
     f.write_text(json.dumps({"glu_c": [theta[0]], "glu_w": [theta[1:3]], "glu_v": [theta[3:5]],
@@ -221,11 +221,7 @@ def test_cli_channel_from_weights_and_trajectory(tmp_path, capsys, glu_min):
 
 def test_derivation_runs_at_reduced_size(capsys, tmp_path):
     """derivations/channels.py --small: its own asserts (measured rate constants vs quadrature) pass."""
-    import pathlib
-    import runpy
-
-    path = pathlib.Path(__file__).resolve().parents[2] / "derivations" / "channels.py"
-    mod = runpy.run_path(str(path))
+    mod = runpy.run_path(str(DERIVATIONS / "channels.py"))
     mod["main"](["--small", "--plot-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "measured p = 2" in out and "measured p = 1" in out
@@ -285,16 +281,8 @@ def test_adam_and_sgd_trajectories_population_and_finite_sample_are_detected_as_
     must be detected as a channel, and the refined GLU limits must all be the same GLU minimum,
     lying below the loss reached (the channel descends to it).
     """
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "derivations"))
-    from channels import GLU_TEACHER, glu_teacher
-
-    from symland.landscape.survey import random_starts
-    from symland.channels.training import adam, flow_trajectory, sgd
-
-    V, b = glu_teacher(**GLU_TEACHER)
+    script = runpy.run_path(str(DERIVATIONS / "channels.py"))  # the derivation's near-GLU teacher
+    V, b = script["glu_teacher"](**script["GLU_TEACHER"])
     prob = TeacherStudent("erf", V, b, n=2)
     entrance = flow_trajectory(prob, random_starts(prob, 1, seed=0)[0], t_max=1e4, records=20).theta
     thresholds = ChannelThresholds(big=2)

@@ -11,6 +11,7 @@ import pytest
 from scipy.special import erf
 
 from symland.errors import DomainError, ShapeError
+from symland.landscape.critical import minimize
 from symland.problems.teacher_student import TeacherStudent
 from symland.channels.training import SampleLoss, Trajectory, adam, flow_trajectory, load_trajectory, sgd
 
@@ -73,8 +74,6 @@ def test_flow_path_solves_the_gradient_flow_ode_and_reaches_the_minimum():
     deriv = (tr.thetas[2] - tr.thetas[1]) / (t2 - t1)
     assert np.linalg.norm(deriv + P.gradient(mid)) < 1e-3 * np.linalg.norm(P.gradient(mid))
     # the erf k=3, n=2 minimum: loss reached by trust-region minimisation from another start
-    from symland.landscape.critical import minimize
-
     assert abs(tr.losses[-1] - minimize(P, start(5)).loss) < 1e-12
 
 

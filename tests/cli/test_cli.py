@@ -5,12 +5,15 @@ Expected numbers come from an independent mpmath evaluation of the erf loss
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import mpmath
 import numpy as np
+import sympy
 
 from symland import TeacherStudent, minimize, refine
 from symland.landscape.survey import random_starts
@@ -29,9 +32,14 @@ COMMANDS = {
 }
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def run(*args, timeout=300):
+    """``python -m symland ARGS`` with this checkout's package first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "symland", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def significant_digits(s):
@@ -58,8 +66,6 @@ def minimum_loss():
 
 
 def test_kernel_erf_json_matches_the_saad_solla_formula():
-    import sympy
-
     r = run(*COMMANDS["kernel"])
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -1,6 +1,6 @@
 r"""Critical points: float64 solvers, mpmath Newton refinement, classification.
 
-Conventions (DESIGN.md): $x \sim N(0, I_d)$, $L = \tfrac12 E[(f - f^*)^2]$, ``"erf"`` is
+Conventions: $x \sim N(0, I_d)$, $L = \tfrac12 E[(f - f^*)^2]$, ``"erf"`` is
 $\operatorname{erf}(z/\sqrt2)$ with dual kernel $\kappa(a, b, c) = (2/\pi)\arcsin(c/\sqrt{(1+a)(1+b)})$;
 $\theta = [W.ravel(), a]$ (or $W.ravel()$ with fixed output weights).
 
@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import traceback
 
 import mpmath
 import numpy as np
 import pytest
 import scipy.optimize
+from conftest import FULL
 
 from symland import ConvergenceError, PrecisionError, ShapeError, TeacherStudent
 from symland.landscape.critical import (
@@ -37,8 +37,6 @@ from symland.landscape.critical import (
     predicted_zero_modes,
     refine,
 )
-
-FULL = os.environ.get("SYMLAND_FULL", "") not in ("", "0")
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ gradient by high-precision finite differences (``mpmath.diff``).
 """
 
 import concurrent.futures
+import dataclasses
 import json
 import re
 
@@ -308,8 +309,6 @@ def minimum_and_saddle():
 
 
 def _copy(cp, theta):
-    import dataclasses
-
     return dataclasses.replace(cp, theta=np.array(theta, dtype=object))
 
 
@@ -349,12 +348,7 @@ def test_canonical_form_mp_keeps_precision(minimum_and_saddle):
 
 def test_survey_refuses_problems_with_biases_or_glus_clearly():
     """The symmetry merge knows (W, a) only: biased and GLU problems are refused naming the argument."""
-    import numpy as np
-
-    from symland import TeacherStudent, survey
-    from symland.errors import ShapeError
-
     for problem in (TeacherStudent("relu", np.eye(2), n=1, bias=True),
                     TeacherStudent.orthonormal("erf", 2, 1, glus=1)):
         with pytest.raises(ShapeError, match="problem: survey supports TeacherStudent"):
-            survey(problem, starts=2, workers=1)
+            symland.survey(problem, starts=2, workers=1)

@@ -7,12 +7,17 @@ gradient, a hand derivation of the relu cross-group gradient, and partition numb
 """
 
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import mpmath
 import numpy as np
 import pytest
 import sympy
 from conftest import full_run
+from scipy.special import erf
 
 from symland.cli.main import main
 from symland.errors import NoClosedFormError, ShapeError
@@ -69,8 +74,6 @@ def _monte_carlo_loss(act_fn, W, a, samples=400_000, seed=1):
 
 
 def test_erf_k4_n2_theorem_and_checks():
-    from scipy.special import erf
-
     res = copy_average("erf", 4, 2, dps=50)
     assert [c.partition for c in res.configurations] == [(3, 1), (2, 2)]
     # theorem: every configuration critical (exactly); optimum = n-1 copies + 1 average of k-n+1
@@ -188,13 +191,10 @@ def test_erf_theorem_sweep():
 
 def test_derivation_runs_small():
     """derivations/copy_average.py --small derives, prints and asserts the results (exit code 0)."""
-    import pathlib
-    import subprocess
-    import sys
-
-    script = pathlib.Path(__file__).resolve().parents[2] / "derivations" / "copy_average.py"
-    proc = subprocess.run([sys.executable, "-W", "ignore", str(script), "--small"], capture_output=True, text=True,
-                          timeout=900)
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-W", "ignore", str(root / "derivations" / "copy_average.py"), "--small"],
+                          capture_output=True, text=True, env=env, timeout=900, cwd=root)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "0 failure(s)" in proc.stdout
     assert "FAIL" not in proc.stdout

@@ -21,16 +21,13 @@ import numpy as np
 import pytest
 from conftest import full_run
 
+import symland.symmetric.inertia as inertia
+from symland.cli.main import main
 from symland.errors import NoClosedFormError, ShapeError
-from symland.symmetric.fixed_point import (
-    classify_hessian,
-    compare_with_survey,
-    fixed_point_subspace,
-    parse_isotropy,
-    symmetric_critical_points,
-    young_type,
-)
 from symland.problems.teacher_student import TeacherStudent
+from symland.symmetric.fixed_point import compare_with_survey, symmetric_critical_points
+from symland.symmetric.inertia import classify_hessian
+from symland.symmetric.subspace import fixed_point_subspace, parse_isotropy, young_type
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,9 +133,7 @@ def test_classify_hessian_counts_a_constructed_spectrum(method, monkeypatch):
     lams = [-2, -1e-3, -1e-3, -1e-3, 0, 0, 1e-20, 5e-2, 3, 3]
     H = _constructed(lams)
     if method == "ritz":
-        import symland.symmetric.fixed_point as fp
-
-        monkeypatch.setattr(fp, "_LDL_MAX", 0)
+        monkeypatch.setattr(inertia, "_LDL_MAX", 0)
         method = "auto"
     res = classify_hessian(H, n_eig=3, hessian_dps=30, method=method)
     assert res["index"] == 4
@@ -313,8 +308,6 @@ def test_survey_points_match_symmetric_points():
 
 
 def test_cli_symmetric_json(capsys):
-    from symland.cli.main import main
-
     assert main(["symmetric", "--k", "3", "--isotropy", "S_k", "--starts", "6", "--seed", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["k"] == 3 and out["subspaces"][0]["scalars"] == ["d1", "o1"]
@@ -328,8 +321,6 @@ def test_cli_symmetric_json(capsys):
 
 
 def test_cli_symmetric_text(capsys):
-    from symland.cli.main import main
-
     assert main(["symmetric", "--k", "3", "--isotropy", "S_k", "--starts", "2", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert "Fix(S_3): 2 scalars" in out and "global minimum" in out and "smallest Hessian eigenvalues" in out

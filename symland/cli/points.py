@@ -1,0 +1,148 @@
+r"""``symland loss``, ``symland critical``, ``symland survey``: the loss at a point, one critical point refined
+and classified, and a multi-start survey of critical points.
+
+Loss $L = \tfrac12 E[(f - f^*)^2]$, $x \sim N(0, I_d)$; ``--json`` prints every number as a decimal string
+with all digits computed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import mpmath
+import numpy as np
+
+from ..channels.survey import survey
+from ..landscape import critical
+from ..landscape.critical import refine
+from ..landscape.survey import SOLVERS
+from .options import add_problem_options, format_number, positive_int, problem_from_args
+
+__all__ = ["register"]
+
+
+def _cmd_loss(args):
+    prob, theta = problem_from_args(args)
+    if args.dps:
+        loss, grad = prob.loss_and_gradient(theta, dps=args.dps)
+        with mpmath.workdps(args.dps):
+            gnorm = mpmath.sqrt(mpmath.fsum(g * g for g in grad))
+    else:
+        loss, grad = prob.loss_and_gradient(theta)
+        gnorm = float(np.linalg.norm(grad))
+    out = {"problem": repr(prob), "loss": format_number(loss, args.dps),
+           "gradient_norm": format_number(gnorm, args.dps), "dps": args.dps,
+           "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(out["problem"])
+        print(f"loss          = {out['loss']}")
+        print(f"|grad loss|   = {out['gradient_norm']}")
+        print(f"({out['convention']}; {'mpmath at %d digits' % args.dps if args.dps else 'float64'})")
+    return 0
+
+
+#: float64 solvers by command-line name (minimize, flow, newton)
+_SOLVER_NAMES = tuple(SOLVERS)
+
+
+def _solve_float(prob, theta, solver, gtol):
+    return getattr(critical, SOLVERS[solver])(prob, theta, gtol=gtol)
+
+
+def _cmd_critical(args):
+    prob, theta = problem_from_args(args)
+    solver = args.solver or ("none" if args.weights else "minimize")
+    start = f"weights file {args.weights}" if args.weights else f"random start (seed {args.seed})"
+    float_info = None
+    if solver != "none":
+        res = _solve_float(prob, theta, solver, args.gtol)
+        theta = res.theta
+        float_info = {"solver": solver, "converged": res.converged, "gradient_norm": repr(res.gradient_norm),
+                      "iterations": res.iterations, "message": res.message}
+    cp = refine(prob, theta, dps=args.dps)
+    out = {"problem": repr(prob), "start": start, "float_solver": float_info,
+           "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
+    out.update(cp.to_dict())
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(out["problem"])
+    if float_info:
+        state = "converged" if res.converged else "stopped"
+        print(f"start: {start}; {solver} {state} at |grad| = {res.gradient_norm:.3g} "
+              f"after {res.iterations} iterations")
+    else:
+        print(f"start: {start} (refined directly)")
+    print(f"loss          = {out['loss']}")
+    print(f"|grad loss|   = {out['gradient_norm']}")
+    print(f"digits        = {cp.digits} (of dps {cp.dps})")
+    print(f"index         = {cp.index}")
+    src = f" {cp.zero_mode_sources}" if cp.zero_mode_sources else ""
+    print(f"nullity       = {cp.nullity} (explained by symmetries: {cp.predicted_nullity}{src})")
+    print(f"kind          = {cp.kind}")
+    m = min(args.eigenvalues, len(cp.eigenvalues))
+    eig = ", ".join(mpmath.nstr(v, 12) for v in cp.eigenvalues[:m])
+    print(f"smallest {m} Hessian eigenvalues: {eig}")
+    print(f"({out['convention']}; mpmath at {cp.dps} digits)")
+    return 0
+
+
+def _cmd_survey(args):
+    prob, _ = problem_from_args(args)
+    t0 = time.perf_counter()
+    res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
+                 workers=args.workers, gtol=args.gtol, merge=args.merge, progress=None)
+    if args.json:
+        out = res.to_dict()
+        out["workers"] = args.workers or os.cpu_count() or 1
+        out["seconds"] = round(time.perf_counter() - t0, 3)
+        print(json.dumps(out, indent=2))
+    else:
+        print(res.table())
+        print(f"({res.seconds:.1f} s; full digits and parameters with --json)")
+    return 0
+
+
+def register(subparsers):
+    """Add the ``loss``, ``critical`` and ``survey`` subcommands."""
+    p = subparsers.add_parser("loss", help="loss and gradient norm of a preset or weights file")
+    add_problem_options(p)
+    p.add_argument("--dps", type=int, default=None, help="decimal digits (mpmath); default float64")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_loss)
+    p = subparsers.add_parser(
+        "critical", help="refine one critical point to many digits and classify it",
+        description="Refine one critical point by Newton's method in mpmath and classify it by its Hessian "
+                    "spectrum.  The start is --weights FILE (refined directly unless --solver is given) or a "
+                    "random student (--seed; W ~ N(0, 1/d), a ~ N(0, 1)) run through the float64 --solver first.")
+    add_problem_options(p)
+    p.add_argument("--solver", choices=("none",) + _SOLVER_NAMES, default=None,
+                   help="float64 stage before refinement (default: minimize for a random start, "
+                        "none for --weights)")
+    p.add_argument("--gtol", type=float, default=1e-10, help="gradient tolerance of the float solver")
+    p.add_argument("--dps", type=int, default=50, help="decimal digits of the refinement (default 50)")
+    p.add_argument("--eigenvalues", type=int, default=6, help="how many smallest eigenvalues to print")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_critical)
+    p = subparsers.add_parser(
+        "survey", help="multi-start survey of the critical points",
+        description="Draw --starts random starts (start j: numpy default_rng(SeedSequence(seed).spawn(starts)[j]), "
+                    "W ~ N(0, 1/d), a ~ N(0, 1)), run the float64 solver, refine to --dps digits, classify, and "
+                    "merge points related by a symmetry. With --weights the problem (teacher V, b and n) is read "
+                    "from the file.")
+    add_problem_options(p)
+    p.add_argument("--starts", type=positive_int, default=20, help="number of random starts (default 20)")
+    p.add_argument("--dps", type=int, default=30, help="decimal digits of the refinement (default 30)")
+    p.add_argument("--solver", choices=_SOLVER_NAMES, default="minimize", help="float64 solver (default minimize)")
+    p.add_argument("--gtol", type=float, default=1e-10, help="gradient tolerance of the float solver")
+    p.add_argument("--merge", choices=("orbit", "function"), default="orbit",
+                   help="merge points modulo the symmetry group (default), or also points computing the same "
+                        "function with equal index and nullity (one row per critical manifold)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="worker processes (default: CPU count; 1 = serial, in-process)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_survey)
