@@ -51,7 +51,7 @@ import dataclasses
 import mpmath
 import numpy as np
 
-from ..numerics.precision import check_dps
+from ..numerics.precision import Precision, check_dps
 from ..errors import DomainError, ShapeError
 from ..problems.glu import psi_evaluator
 from ..problems.teacher_student import TeacherStudent
@@ -197,7 +197,7 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
     the module docstring for the formulas.
     """
     dps = check_dps(dps)
-    if not isinstance(problem, TeacherStudent) or type(problem) is not TeacherStudent:
+    if not isinstance(problem, TeacherStudent) or not (problem.is_plain or problem.glus):
         raise ShapeError("problem must be a plain TeacherStudent (no biases or mixed activations)")
     if getattr(problem, "glus", 0):
         raise ShapeError("problem must not have GLU units: the line splits an ordinary neuron")
@@ -208,7 +208,7 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
         raise ShapeError(f"neuron must be an integer in 0..{problem.n - 1}, got {neuron!r}")
     work = dps + _GUARD
     with mpmath.workdps(work):
-        th = problem._check_theta(theta, _Mp())
+        th = problem.check_theta(theta, Precision(work))
         g = problem.gradient(th, dps=work)
         gn = mpmath.sqrt(mpmath.fsum(x * x for x in g))
         tol = mpmath.mpf(10) ** (-(dps // 2)) if tol is None else mpmath.mpf(tol)
@@ -245,9 +245,3 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
             base=problem, base_theta=np.array([r(v) for v in th], dtype=object), problem=big, neuron=int(neuron),
             a=r(a), w=np.array([r(v) for v in w], dtype=object), M=np.vectorize(r, otypes=[object])(M),
             aM_eigenvalues=[r(v) for v in mu], base_eigenvalues=[r(v) for v in lam], threshold=r(thr), dps=dps)
-
-
-class _Mp:
-    """Marker telling ``problem._check_theta`` to convert to mpmath."""
-
-    mp = True
