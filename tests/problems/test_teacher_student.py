@@ -20,6 +20,8 @@ test:
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import mpmath
 import numpy as np
 import pytest
@@ -956,3 +958,49 @@ def test_lean_float_path_equals_general_assembly(name, train_output):
     loss, grad = ev.loss, ev.gradient
     assert fast[0] == loss
     np.testing.assert_array_equal(fast[1], grad)
+
+
+# ---------------------------------------------------------------------------
+# kinds of problem, and one problem shared by threads
+# ---------------------------------------------------------------------------
+def test_is_plain_names_the_plain_kind():
+    V = np.eye(2)
+    assert TeacherStudent("erf", V, n=2).is_plain
+    assert TeacherStudent("erf", V, n=2, train_output=False).is_plain
+    assert TeacherStudent("erf", V, n=2, teacher_activation="erf").is_plain  # the same activation
+    assert not TeacherStudent("erf", V, n=2, bias=True).is_plain
+    assert not TeacherStudent("erf", V, n=2, teacher_bias=[0.0, 0.0]).is_plain
+    assert not TeacherStudent("erf", V, n=2, teacher_activation="relu").is_plain
+    assert not TeacherStudent("erf", V, n=1, glus=1).is_plain
+    with pytest.raises(ShapeError, match="glus"):
+        TeacherStudent("erf", V, n=1, glus=1, teacher_activation="relu")
+    with pytest.raises(NotImplementedError, match="gram_gradient"):
+        TeacherStudent("erf", V, n=2, bias=True).gram_gradient(np.ones(6))
+    with pytest.raises(ShapeError, match="gram_gradient"):
+        TeacherStudent("erf", V, n=1, glus=1).gram_gradient(np.ones(9))
+
+
+@pytest.mark.parametrize("name", ["erf", "relu"])
+def test_one_problem_shared_by_threads_gives_the_serial_results(name):
+    """Threads on one fresh float64 problem (lazy caches built concurrently) reproduce serial results bit for bit."""
+    rng = np.random.default_rng(11)
+    V = rng.normal(size=(3, 4))
+    thetas = [rng.normal(size=3 * 4 + 3) for _ in range(12)]
+    ref = TeacherStudent(name, V, n=3)
+    serial = [(ref.loss(t), ref.gram_gradient(t), ref.loss_and_gradient(t)[1]) for t in thetas]
+    shared = TeacherStudent(name, V, n=3)
+
+    def work(i):
+        t = thetas[i % len(thetas)]
+        if i % 3 == 0:
+            return i, ("loss", shared.loss(t))
+        if i % 3 == 1:
+            return i, ("gram", shared.gram_gradient(t))
+        return i, ("grad", shared.loss_and_gradient(t)[1])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(8 * len(thetas))))
+    for i, (kind, value) in results:
+        loss, gram, grad = serial[i % len(thetas)]
+        expected = {"loss": loss, "gram": gram, "grad": grad}[kind]
+        np.testing.assert_array_equal(value, expected)
