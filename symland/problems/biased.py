@@ -47,7 +47,6 @@ derivatives) and raises :class:`~symland.errors.NoClosedFormError`; no
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -57,7 +56,7 @@ from ..kernels.activation import Activation, activation
 from ..kernels.cross import cross_method, cross_partial_evaluator
 from ..numerics.precision import Precision
 from ..numerics.symbols import z
-from .gram import WHAT, Evaluation, gram_block
+from .gram import WHAT, Evaluation, finite, gram_block, per_precision
 from .params import Layout
 
 __all__ = ["MeansAssembly", "pair_kernel_source"]
@@ -172,7 +171,7 @@ class MeansAssembly:
 
         def checked(index):
             v = np.array(ev(index), dtype=object if mp else float)
-            ok = np.vectorize(mpmath.isfinite, otypes=[bool])(v) if mp else np.isfinite(v)
+            ok = finite(v, mp)
             if not np.all(ok):
                 p = int(np.flatnonzero(~ok)[0])
                 A, B, G, D = (x[p] for x in args[:4])
@@ -201,7 +200,7 @@ class MeansAssembly:
 
         def ev(index):
             v = np.array(_means.mean_diagonal_evaluator(s, index, mp)(t, mu), dtype=object if mp else float)
-            ok = np.vectorize(mpmath.isfinite, otypes=[bool])(v) if mp else np.isfinite(v)
+            ok = finite(v, mp)
             if not np.all(ok):
                 i = int(np.flatnonzero(~ok)[0])
                 raise DomainError(f"cannot evaluate the {what}: the diagonal E[s(u)^2] of {s.name} (partial "
@@ -255,32 +254,24 @@ class MeansAssembly:
     def teacher_constant(self, prec: Precision):
         r"""$L_{tt} = \tfrac12\sum_r b_r^2\varphi_t(|v_r|^2, \beta^*_r) + \sum_{r<q} b_rb_q\kappa_{tt}$ at the working
         precision of ``prec`` (computed in its context; cached per precision)."""
-        key = (prec.dps, prec.guard)
-        cached = self._teacher_constant.get(key)
-        if cached is not None:
-            return cached
-        with prec:
-            k, t = self.k, self.teacher_activation
-            V, bt, tb = self.teacher(prec)
-            total = prec.zeros(())[()]
-            if k:
-                gt = np.array([sum(x * x for x in row) for row in V], dtype=V.dtype)
-                dv = self._diag_values(t, 0, gt, tb, prec, "loss")[0]
-                total = total + 0.5 * sum(bt[r] ** 2 * dv[r] for r in range(k))
-                if k > 1:
-                    A, B, G, D = gram_block(V, np.arange(k), prec)
-                    rr, qq = np.triu_indices(k, 1)
-                    args = (A[rr, qq], B[rr, qq], G[rr, qq], D[rr, qq], tb[rr], tb[qq])
-                    units = [(f"teacher neuron {r}", f"teacher neuron {q}") for r, q in zip(rr, qq)]
-                    vals = self._pair_values(t, t, 0, args, prec, not np.any(self.tb != 0), "loss", units)[0]
-                    total = total + sum(bt[r] * bt[q] * v for r, q, v in zip(rr, qq, vals))
-        self._teacher_constant[key] = total
-        return total
+        return per_precision(self._teacher_constant, prec, self._teacher_sum)
 
-    def loss_and_gradient(self, theta, prec: Precision):
-        """``(loss, gradient)`` from one evaluation of order 1."""
-        ev = self.evaluate(theta, prec, 1)
-        return ev.loss, ev.gradient
+    def _teacher_sum(self, prec: Precision):
+        k, t = self.k, self.teacher_activation
+        V, bt, tb = self.teacher(prec)
+        total = prec.zeros(())[()]
+        if k:
+            gt = np.array([sum(x * x for x in row) for row in V], dtype=V.dtype)
+            dv = self._diag_values(t, 0, gt, tb, prec, "loss")[0]
+            total = total + 0.5 * sum(bt[r] ** 2 * dv[r] for r in range(k))
+            if k > 1:
+                A, B, G, D = gram_block(V, np.arange(k), prec)
+                rr, qq = np.triu_indices(k, 1)
+                args = (A[rr, qq], B[rr, qq], G[rr, qq], D[rr, qq], tb[rr], tb[qq])
+                units = [(f"teacher neuron {r}", f"teacher neuron {q}") for r, q in zip(rr, qq)]
+                vals = self._pair_values(t, t, 0, args, prec, not np.any(self.tb != 0), "loss", units)[0]
+                total = total + sum(bt[r] * bt[q] * v for r, q, v in zip(rr, qq, vals))
+        return total
 
     def evaluate(self, theta, prec: Precision, order: int) -> Evaluation:
         """Loss (order 0), + gradient (1), + Hessian (2) by the local chain rule of the module docstring."""

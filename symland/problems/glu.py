@@ -64,7 +64,7 @@ from ..kernels.partials import diagonal_evaluator, kernel_partial_expr, partial_
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.precision import FLOAT64, Precision
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
-from .gram import NEAR
+from .gram import NEAR, finite
 
 __all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "glu_pair_sum"]
 
@@ -347,12 +347,6 @@ def _pair_gram(X1, X2, mp):
     return A, B, C, np.maximum(D, 0.0)
 
 
-def _is_finite(x, mp):
-    if mp:
-        return np.array([mpmath.isfinite(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
-    return np.isfinite(x)
-
-
 def _kernel_values(act, syms, A, B, C, D, T, mp, names, what):
     """Numeric arrays for the kernel/diagonal symbols ``syms`` (pairs indexed like A)."""
     vals = []
@@ -370,7 +364,7 @@ def _kernel_values(act, syms, A, B, C, D, T, mp, names, what):
         else:
             v = psi_evaluator(act, idx, mp)(T)
         v = np.array(np.broadcast_to(v, (p,)), dtype=object if mp else float)
-        ok = _is_finite(v, mp)
+        ok = finite(v, mp)
         if not ok.all():
             k = int(np.flatnonzero(~ok)[0])
             if kind == "K":

@@ -115,11 +115,6 @@ class GluAssembly:
         return alignment_digits(worst, 2, threshold=_BOOST_BELOW[order])
 
     # ------------------------------------------------------------------
-    def loss_and_gradient(self, theta, prec: Precision):
-        """``(loss, gradient)`` from one evaluation of order 1."""
-        ev = self.evaluate(theta, prec, 1)
-        return ev.loss, ev.gradient
-
     def evaluate(self, theta, prec: Precision, order: int) -> Evaluation:
         """Loss (order 0), + gradient (1), + Hessian (2), boosted near alignment (module docstring)."""
         if singular_at_alignment(self.activation):

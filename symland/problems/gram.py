@@ -40,7 +40,7 @@ from ..kernels.partials import diagonal_evaluator, partial_evaluator, singular_a
 from ..numerics.precision import FLOAT64, Precision, alignment_digits
 from .params import Layout
 
-__all__ = ["Evaluation", "GramAssembly", "gram_block", "near_ratio", "WHAT"]
+__all__ = ["Evaluation", "GramAssembly", "gram_block", "near_ratio", "finite", "per_precision", "WHAT"]
 
 #: pairs with D < NEAR * a * b get D recomputed from residual vectors (float64)
 NEAR = 1e-6
@@ -73,6 +73,27 @@ class Evaluation:
         """The same results rounded to the requested digits of ``prec``."""
         fin = lambda r: None if r is None else prec.finalize(r)  # noqa: E731
         return Evaluation(*(fin(getattr(self, f.name)) for f in dataclasses.fields(self)))
+
+
+def finite(x, mp: bool):
+    """Elementwise finiteness of a float64 array, or of an object array of mpf (``mp``)."""
+    if mp:
+        return np.array([mpmath.isfinite(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
+    return np.isfinite(x)
+
+
+def per_precision(cache: dict, prec: Precision, compute):
+    """``compute(prec)`` evaluated inside the context of ``prec`` and kept in ``cache`` per precision.
+
+    A race between threads can only compute the same value twice (never store another one).
+    """
+    key = (prec.dps, prec.guard)
+    value = cache.get(key)
+    if value is None:
+        with prec:
+            value = compute(prec)
+        cache[key] = value
+    return value
 
 
 def gram_block(U, rows, prec: Precision):
@@ -201,10 +222,7 @@ class GramAssembly:
         return out
 
     def _check_finite(self, val, mask, A, B, D, idx, what):
-        if val.dtype == object:
-            bad = np.vectorize(lambda v: not mpmath.isfinite(v), otypes=[bool])(val) & mask
-        else:
-            bad = ~np.isfinite(val) & mask
+        bad = ~finite(val, val.dtype == object) & mask
         if not np.any(bad):
             return
         i, q = (int(v) for v in np.argwhere(bad)[0])
@@ -226,7 +244,7 @@ class GramAssembly:
     def diagonal(self, m, t, prec, what):
         r"""$\varphi^{(m)}(t)$ on an array of squared norms, finite or a :class:`DomainError`."""
         val = np.array(diagonal_evaluator(self.activation, m, prec.mp)(t), dtype=object if prec.mp else float)
-        ok = (np.vectorize(mpmath.isfinite, otypes=[bool])(val) if prec.mp else np.isfinite(val))
+        ok = finite(val, prec.mp)
         if not np.all(ok):
             i = int(np.flatnonzero(~ok)[0])
             raise DomainError(f"cannot evaluate the {what}: phi^({m}) of {self.activation.name} is not "
@@ -237,25 +255,19 @@ class GramAssembly:
     def teacher_constant(self, prec: Precision):
         r"""$\tfrac12\sum_{r,q} b_r b_q\,\kappa(G_{rr}, G_{qq}, G_{rq})$ over teacher units ($\varphi$ on the
         diagonal), at the working precision of ``prec`` (computed in its context; cached per precision)."""
-        key = (prec.dps, prec.guard)
-        cached = self._teacher_constant.get(key)
-        if cached is not None:
-            return cached
-        with prec:
-            k = self.k
-            if k == 0:
-                value = prec.zeros(())[()]
-            else:
-                V, b = self.teacher(prec)
-                rows = np.arange(k)
-                A, B, G, D = gram_block(V, rows, prec)
-                mask = np.ones(G.shape, dtype=bool)
-                mask[rows, rows] = False
-                K = self.partials([(0, 0, 0)], A, B, G, D, prec, mask, "loss")[(0, 0, 0)]
-                K[rows, rows] = self.diagonal(0, np.array([A[r, r] for r in rows], dtype=A.dtype), prec, "loss")
-                value = 0.5 * (b @ (K @ b))
-        self._teacher_constant[key] = value
-        return value
+        return per_precision(self._teacher_constant, prec, self._teacher_sum)
+
+    def _teacher_sum(self, prec: Precision):
+        if self.k == 0:
+            return prec.zeros(())[()]
+        V, b = self.teacher(prec)
+        rows = np.arange(self.k)
+        A, B, G, D = gram_block(V, rows, prec)
+        mask = np.ones(G.shape, dtype=bool)
+        mask[rows, rows] = False
+        K = self.partials([(0, 0, 0)], A, B, G, D, prec, mask, "loss")[(0, 0, 0)]
+        K[rows, rows] = self.diagonal(0, np.array([A[r, r] for r in rows], dtype=A.dtype), prec, "loss")
+        return 0.5 * (b @ (K @ b))
 
     def _aligned_limit(self, theta, prec: Precision, aligned):
         r"""Hessian at exactly aligned pairs of a non-smooth kernel, as a limit.
@@ -409,15 +421,6 @@ class GramAssembly:
         return out
 
     # ------------------------------------------------------------------
-    def loss_and_gradient(self, theta, prec: Precision):
-        """``(loss, gradient)``: the lean float64 path when it applies, else one evaluation of order 1."""
-        if not prec.mp and self.activation.has_closed_form:
-            fast = self.fast_loss_and_gradient(theta)
-            if fast is not None:
-                return fast
-        ev = self.evaluate(theta, prec, 1)
-        return ev.loss, ev.gradient
-
     def _fast_kernels(self):
         cache = self._fast
         if cache is None:
@@ -434,8 +437,10 @@ class GramAssembly:
 
         Same formulas, fewer temporaries and checks; returns ``None`` (so the
         general path runs and raises the precise error) whenever a pair is
-        nearly aligned or a value is not finite.
+        nearly aligned or a value is not finite, and for kernels without a closed form.
         """
+        if not self.activation.has_closed_form:
+            return None
         fns, phis, U0, alpha0, idx = self._fast_kernels()
         theta = self.layout.check(theta)
         n, nd = self.n, self.n * self.d

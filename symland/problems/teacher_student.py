@@ -184,8 +184,14 @@ class TeacherStudent:
         return self._evaluate(theta, dps, 0).loss
 
     def loss_and_gradient(self, theta, dps=None):
-        """``(loss, gradient)`` from one evaluation of the kernels."""
-        return self._assembly.loss_and_gradient(theta, FLOAT64 if dps is None else Precision(dps))
+        """``(loss, gradient)`` from one evaluation of the kernels (plain float64: the lean path
+        :meth:`~symland.problems.gram.GramAssembly.fast_loss_and_gradient` when it applies)."""
+        if dps is None and self.is_plain:
+            fast = self._assembly.fast_loss_and_gradient(theta)
+            if fast is not None:
+                return fast
+        ev = self._evaluate(theta, dps, 1)
+        return ev.loss, ev.gradient
 
     def gradient(self, theta, dps=None):
         r"""$\nabla_\theta L$ (shape ``(num_params,)``; object array of mpf when ``dps`` is given)."""
