@@ -244,10 +244,10 @@ def plots(outdir, prob, trajs, glu_prob, glu_cp, points=25):
         print("matplotlib not installed (the 'plot' extra): no plots")
         return
     os.makedirs(outdir, exist_ok=True)
-    tr = max(trajs, key=lambda t: np.max(np.abs(prob.unpack(t.theta)[1])))
+    tr = max(trajs, key=lambda t: np.max(np.abs(prob.unpack(t.theta).a)))
     t = np.maximum(tr.times, 1e-3)
-    A = np.array([prob.unpack(th)[1] for th in tr.thetas])
-    Ws = [prob.unpack(th)[0] for th in tr.thetas]
+    A = np.array([prob.unpack(th).a for th in tr.thetas])
+    Ws = [prob.unpack(th).W for th in tr.thetas]
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     for i in range(prob.n):
         ax[0].semilogx(t, A[:, i], label=f"a_{i}")

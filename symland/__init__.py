@@ -37,6 +37,7 @@ from .kernels.partials import (
     kernel_partial_expr,
 )
 from .problems.teacher_student import TeacherStudent
+from .problems.params import Params
 from .landscape.critical import (
     CriticalPoint,
     classify,
@@ -108,7 +109,6 @@ from .kernels.cross import (
     cross_kernel_expr,
     cross_partial,
 )
-from .problems.biased import GeneralTeacherStudent
 
 from ._version import __version__
 
@@ -131,6 +131,7 @@ __all__ = [
     "diagonal",
     "diagonal_expr",
     "TeacherStudent",
+    "Params",
     "CriticalPoint",
     "minimize",
     "gradient_flow",
@@ -194,7 +195,6 @@ __all__ = [
     "cross_kernel_expr",
     "cross_partial",
     "closed_form_pairs",
-    "GeneralTeacherStudent",
     "SymlandError",
     "ShapeError",
     "DomainError",

@@ -116,7 +116,8 @@ def channel_point(glu_problem, theta_glu, eps, dps=None):
     _require_glu(glu_problem)
     e = _check_eps(eps)
     mp = dps is not None
-    W, a, c, gw, gv = glu_problem.unpack(theta_glu)
+    params = glu_problem.unpack(theta_glu)
+    W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
     if mp:
         with mpmath.workdps(dps):
             conv = np.vectorize(mpmath.mpf, otypes=[object])
@@ -291,7 +292,8 @@ def rate_constants(glu_problem, theta_glu, unit: int = 0, nodes: int = 80) -> di
     for k in range(4):
         f = _derivative_function(act, k, "numpy")
         fns[k] = (lambda f: lambda x: np.broadcast_to(np.asarray(f(x), dtype=float), np.shape(x)))(f)
-    W, a, c, gw, gv = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
+    params = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
+    W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
     r = [_Mono(float(a[i]), 0, W[i], ()) for i in range(glu_problem.n)]
     for j in range(glu_problem.glus):
         r += [_Mono(float(c[j]), 0, gw[j], ()), _Mono(1.0, 1, gw[j], (gv[j],))]
@@ -328,7 +330,8 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
     _require_glu(glu_problem)
     if glu_problem.glus != 1:
         raise ShapeError("splitting_comparison supports one GLU unit (glus == 1)")
-    W, a, c, gw, gv = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
+    params = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
+    W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
     no, d = glu_problem.n, glu_problem.d
     small = TeacherStudent(glu_problem.activation, glu_problem.teacher_weights, glu_problem.teacher_output,
                            n=no + 1, train_output=True)
@@ -366,7 +369,8 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
         t = (th - base) @ direction
         rows.append({"eps": e, "angle": angle, "predicted_angle": math.atan(ef ** 2 * vn / math.sqrt(2)),
                      "distance": float(np.linalg.norm(th - base - t * direction))})
-    Ws, as_ = small.unpack(np.array([float(x) for x in line.base_theta]))
+    params = small.unpack(np.array([float(x) for x in line.base_theta]))
+    Ws, as_ = params.W, params.a
     cstar = as_[-1]
     out = {"line": {"w": Ws[-1].tolist(), "c": float(cstar),
                     "inertia_at_lam_half": list(line.inertia(0.5))},
@@ -503,8 +507,9 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
             theta = path[-1]
     if theta is None:
         raise ShapeError("give theta or trajectory")
-    theta = problem._check_theta(theta, None)
-    W, a = problem.unpack(theta)
+    theta = problem.check_theta(theta)
+    params = problem.unpack(theta)
+    W, a = params.W, params.a
     n = problem.n
     W, a = W.copy(), a.copy()
     signs = {(i, j): _pair_sign(problem, W, i, j) for i in range(n) for j in range(i + 1, n)}
@@ -519,8 +524,8 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
         trend = None
         if path is not None and len(path) >= 2:
             start = path[min(len(path) - 2, int((1 - th.window) * (len(path) - 1)))]
-            W0, a0 = problem.unpack(start)
-            W0, a0 = W0.copy(), a0.copy()
+            params = problem.unpack(start)
+            W0, a0 = params.W.copy(), params.a.copy()
             W0[j] *= s
             a0[j] *= s
             g0, g1 = np.linalg.norm(W0[i] - W0[j]), np.linalg.norm(W[i] - s * W[j])
@@ -556,7 +561,8 @@ def _linear_units(problem, W, a, path, th):
         rec = {"i": i, "a_i": repr(float(a[i])), "w_norm": repr(float(norms[i])),
                "a_times_w": [repr(float(x)) for x in a[i] * W[i]]}
         if path is not None and len(path) >= 2:
-            W0, a0 = problem.unpack(path[min(len(path) - 2, int((1 - th.window) * (len(path) - 1)))])
+            params = problem.unpack(path[min(len(path) - 2, int((1 - th.window) * (len(path) - 1)))])
+            W0, a0 = params.W, params.a
             grow = abs(a[i]) / max(abs(a0[i]), 1e-300)
             if grow < th.growth or norms[i] > np.linalg.norm(W0[i]):
                 continue
@@ -569,7 +575,8 @@ def extract_glu(problem, detection: Detection):
     """``(glu_problem, theta_glu)``: the detected pairs replaced by their GLU limits (other neurons in order)."""
     if detection.kind != "channel":
         raise SymlandError("extract_glu needs a detection of kind 'channel'")
-    W, a = problem.unpack(detection.theta)
+    params = problem.unpack(detection.theta)
+    W, a = params.W, params.a
     inpair = {k for p in detection.pairs for k in (p.i, p.j)}
     keep = [k for k in range(problem.n) if k not in inpair]
     gp = glu_problem_for(problem, len(detection.pairs))

@@ -196,7 +196,7 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
     """
     prec = Precision(dps)
     dps = prec.dps
-    if not isinstance(problem, TeacherStudent) or type(problem) is not TeacherStudent:
+    if not isinstance(problem, TeacherStudent) or not (problem.is_plain or problem.glus):
         raise ShapeError("problem must be a plain TeacherStudent (no biases or mixed activations)")
     if getattr(problem, "glus", 0):
         raise ShapeError("problem must not have GLU units: the line splits an ordinary neuron")
@@ -207,7 +207,7 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
         raise ShapeError(f"neuron must be an integer in 0..{problem.n - 1}, got {neuron!r}")
     work = prec.work_dps
     with prec:
-        th = problem._check_theta(theta, _Mp())
+        th = problem.check_theta(theta, Precision(work))
         g = problem.gradient(th, dps=work)
         gn = mpmath.sqrt(mpmath.fsum(x * x for x in g))
         tol = mpmath.mpf(10) ** (-(dps // 2)) if tol is None else mpmath.mpf(tol)
@@ -243,8 +243,3 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
         base=problem, base_theta=r(th), problem=big, neuron=int(neuron), a=r(a), w=r(w), M=r(M),
         aM_eigenvalues=[r(v) for v in mu], base_eigenvalues=[r(v) for v in lam], threshold=r(thr), dps=dps)
 
-
-class _Mp:
-    """Marker telling ``problem._check_theta`` to convert to mpmath."""
-
-    mp = True

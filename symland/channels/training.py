@@ -147,7 +147,8 @@ class SampleLoss:
     def loss_and_gradient(self, theta, idx=None):
         """``(loss, gradient)`` on the whole sample, or on the rows ``idx`` (a mini-batch)."""
         p = self.problem
-        W, a = p.unpack(theta)
+        params = p.unpack(theta)
+        W, a = params.W, params.a
         X = self.X if idx is None else self.X[idx]
         y = self.y if idx is None else self.y[idx]
         Z = X @ W.T
@@ -242,7 +243,7 @@ def _discrete(method, problem, theta0, steps, record_every, samples, batch_size,
     _positive("steps", steps, integer=True)
     _positive("record_every", record_every, integer=True)
     obj = _Objective(problem, samples, batch_size, seed)
-    theta = problem._check_theta(theta0, None).copy()
+    theta = problem.check_theta(theta0).copy()
     times, thetas, rows = [], [], []
 
     def rec(t):

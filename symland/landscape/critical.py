@@ -82,7 +82,7 @@ def _result(problem, theta, gtol, nit, msg, **kw):
 
 def minimize(problem, theta0, gtol: float = 1e-10, max_iter: int = 2000) -> FlowResult:
     """Minimise the loss from ``theta0`` with scipy ``trust-exact`` and the analytic Hessian."""
-    theta0 = problem._check_theta(theta0, None)
+    theta0 = problem.check_theta(theta0)
     res = scipy.optimize.minimize(
         problem.loss, theta0, jac=problem.gradient, hess=problem.hessian,
         method="trust-exact", options={"gtol": gtol, "maxiter": max_iter},
@@ -99,7 +99,7 @@ def solve_flow(problem, theta0, t_max, gtol, method="BDF", rtol=1e-10, atol=1e-1
     """
     if method not in ("BDF", "Radau", "LSODA"):
         raise ValueError(f"method must be 'BDF', 'Radau' or 'LSODA', got {method!r}")
-    theta0 = problem._check_theta(theta0, None)
+    theta0 = problem.check_theta(theta0)
 
     def rhs(t, th):
         if on_rhs is not None:
@@ -139,7 +139,7 @@ def newton(problem, theta0, gtol: float = 1e-11, max_iter: int = 200) -> FlowRes
     Step: pseudo-inverse of the Hessian (eigenvalues below $10^{-9}\|H\|$ dropped),
     backtracking on $|\nabla L|$.
     """
-    theta = problem._check_theta(theta0, None).copy()
+    theta = problem.check_theta(theta0).copy()
     g = problem.gradient(theta)
     gn = float(np.linalg.norm(g))
     for it in range(max_iter):
@@ -205,7 +205,7 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     work = prec.work_dps
     with prec:
         tol = mpmath.mpf(10) ** (-dps) if tol is None else mpmath.mpf(tol)
-        th = problem._check_theta(theta, _mp_ctx(work))
+        th = problem.check_theta(theta, Precision(work))
         history = []
         g = problem.gradient(th, dps=work)
         g0 = mp_norm(g)
@@ -273,12 +273,6 @@ def _float_hessian(problem, th):
         return np.array(problem.hessian(th, dps=30), dtype=float)
 
 
-class _mp_ctx:
-    """Marker telling ``problem._check_theta`` to convert to mpmath."""
-
-    def __init__(self, dps):
-        self.dps = dps
-        self.mp = True
 
 
 # ---------------------------------------------------------------------------
@@ -309,10 +303,10 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
     with $w_j = 0$ when $s(0) = 0$ ($c_j$ free).
     """
     unpacked = problem.unpack(np.array([float(v) for v in theta]))
-    W, a = unpacked[:2]
+    W, a = unpacked.W, unpacked.a
     n_glu = getattr(problem, "glus", 0)
     if n_glu:
-        gc, gw, gv = unpacked[2:]
+        gc, gw, gv = unpacked.glu_c, unpacked.glu_w, unpacked.glu_v
     else:
         gc, gw, gv = np.zeros(0), np.zeros((0, problem.d)), np.zeros((0, problem.d))
     act = problem.activation

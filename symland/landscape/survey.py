@@ -153,7 +153,7 @@ def _classify_end_point(problem, theta, dps, end_point):
         return None
     # plain networks only: biases / mixed activations have other parameter layouts (run_start is public,
     # so this holds without survey's own check)
-    if type(problem) is not TeacherStudent or problem.glus or not problem.train_output or problem.n < 2:
+    if not isinstance(problem, TeacherStudent) or not problem.is_plain or not problem.train_output or problem.n < 2:
         return None
     return end_point(problem, theta, dps)
 
@@ -320,7 +320,7 @@ def _warm_up(problem, theta, dps):
 
 
 def _check_starts(problem, starts, seed):
-    if type(problem) is not TeacherStudent or problem.glus:
+    if not isinstance(problem, TeacherStudent) or not problem.is_plain:
         # the symmetry group used to merge points (symland.landscape.symmetry) knows W and a only
         raise ShapeError("problem: survey supports TeacherStudent problems of ordinary neurons; problems "
                          "with biases, a different teacher activation or GLU units are not supported: "
@@ -331,7 +331,7 @@ def _check_starts(problem, starts, seed):
     if arr.ndim != 2 or arr.shape[1] != problem.num_params or arr.shape[0] < 1:
         raise ShapeError(f"starts must be a positive integer or an array of shape (N, {problem.num_params}), "
                          f"got shape {arr.shape}")
-    return np.array([problem._check_theta(row, None) for row in arr])
+    return np.array([problem.check_theta(row) for row in arr])
 
 
 def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize", progress=None,

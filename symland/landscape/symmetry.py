@@ -92,7 +92,7 @@ def _as_theta(problem, theta, dps):
         with prec:
             arr = np.array([mpmath.mpf(v) for v in arr], dtype=object)
         return arr, prec.dps
-    return problem._check_theta(arr, None), None
+    return problem.check_theta(arr), None
 
 
 def _default_tol(dps):
@@ -236,9 +236,9 @@ def _canonical(problem, theta, dps, digits, tol):
     """Canonical ``(W, a, F, G)`` in the working precision (inside the caller's mp context)."""
     ar = Precision(dps)
     group = symmetry_group(problem)
-    W, a = problem.unpack(theta) if dps is None else _unpack_mp(problem, theta)
-    W = W.copy()
-    a = ar.array(a).copy()
+    params = problem.unpack(theta)
+    W = params.W.copy()
+    a = ar.array(params.a).copy()
     _fix_sign_and_scale(problem, W, a, ar, tol, group)
     F, G = _features(problem, W, a, ar)
     perm = _sort_order(problem, F, G, None if problem.train_output else problem.student_output, digits)
@@ -264,14 +264,6 @@ def _canonical(problem, theta, dps, digits, tol):
                 L[i, j] = ar.dot(C[i], q)
         W = (S @ Qv if Qv.shape[0] else ar.zeros(W.shape)) + L @ Qp
     return W, a, F, G
-
-
-def _unpack_mp(problem, theta):
-    nd = problem.n * problem.d
-    W = theta[:nd].reshape(problem.n, problem.d)
-    a = theta[nd:] if problem.train_output else np.array(
-        [mpmath.mpf(v) for v in problem.student_output], dtype=object)
-    return W, a
 
 
 def _pack(problem, W, a, dps):
@@ -400,8 +392,8 @@ def _reduced_network(problem, theta, dps, tol):
     parity = _parity(act)
     p = act.homogeneity_degree
     s0 = float(act.expr.subs(z, 0))
-    W, a = problem.unpack(theta) if dps is None else _unpack_mp(problem, theta)
-    a = ar.array(a)
+    params = problem.unpack(theta)
+    W, a = params.W, ar.array(params.a)
     units = []  # [w, c]
     const = ar.num(0)
     for i in range(problem.n):

@@ -181,20 +181,21 @@ def check_covariance(a, b, c, D, name="c"):
     return np.maximum(D, 0.0)
 
 
-def alignment_digits(ratio, power) -> int:
+def alignment_digits(ratio, power, threshold=ALIGNMENT_THRESHOLD) -> int:
     r"""Extra digits for a quantity that loses ``power`` $\cdot\log_{10}(ab/D)$ digits near alignment.
 
     ``ratio`` is $D/(ab)$ (float or mpmath number, or ``None`` when no pair qualifies).
     Returns ``ceil-ish(power * log10(1 / ratio)) + ALIGNMENT_GUARD`` when
-    ``0 < ratio < ALIGNMENT_THRESHOLD``, else 0 (exactly aligned pairs, ``ratio == 0``,
-    are the caller's to handle: as a limit, or as a clear error).
+    ``0 < ratio < threshold`` (default :data:`ALIGNMENT_THRESHOLD`; a caller whose float64
+    errors are measured to need boosting earlier passes its own), else 0 (exactly aligned
+    pairs, ``ratio == 0``, are the caller's to handle: as a limit, or as a clear error).
 
     The powers used in symland: $\tfrac12$ for the Hessian of a kinked kernel (second
     partials grow like $D^{-1/2}$ and cancel in the chain rule), $\tfrac32$ for the value
     of a kinked kernel near anti-alignment (it vanishes like $\theta^3$ while the safe form
     is a difference of $O(1)$ terms), $2$ for GLU pair terms up to order 4.
     """
-    if ratio is None or not ratio > 0 or not ratio < ALIGNMENT_THRESHOLD:
+    if ratio is None or not ratio > 0 or not ratio < threshold:
         return 0
     return int(-power * float(mpmath.log10(ratio))) + ALIGNMENT_GUARD
 

@@ -1,6 +1,6 @@
 r"""Teacher-student problems with biases and/or different teacher and student activations.
 
-Setting (``DESIGN.md`` conventions, extended): input $x \sim N(0, I_d)$,
+Setting (loss factor 1/2, input $x \sim N(0, I_d)$, "erf" is erf(z/sqrt 2)):
 student $f(x) = \sum_i a_i\,s(w_i\cdot x + \beta_i)$, teacher
 $f^*(x) = \sum_r b_r\,t(v_r\cdot x + \beta^*_r)$, loss $L = \tfrac12E[(f - f^*)^2]$.
 Pre-activations of units $p, q$ are jointly Gaussian with means
@@ -41,28 +41,25 @@ of kinked kernels with means lose about $\tfrac12\log_{10}(ab/D)$ digits, and
 exactly aligned pairs raise :class:`~symland.errors.DomainError`); a kinked
 user-defined activation without a closed-form mean function, paired with a
 partner that has none either, has no path (quadrature would need classical
-derivatives) and raises :class:`~symland.errors.NoClosedFormError`.
-``unpack`` returns three arrays,
-so helpers written for ``(W, a)`` (symmetry deduplication) do not see biases.
+derivatives) and raises :class:`~symland.errors.NoClosedFormError`; no
+:meth:`~symland.problems.teacher_student.TeacherStudent.gram_gradient`.
 """
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 import sympy
 
-from ..kernels import means as _bias
+from ..errors import DomainError
+from ..kernels import means as _means
 from ..kernels.activation import Activation, activation
-from ..errors import DomainError, ShapeError
-from .teacher_student import (
-    TeacherStudent,
-    _as_float_array,
-    _as_mp_array,
-    _Precision,
-)
+from ..kernels.cross import cross_method, cross_partial_evaluator
+from ..numerics.precision import Precision
+from ..numerics.symbols import z
+from .gram import WHAT, Evaluation, finite, gram_block, per_precision
+from .params import Layout
 
-__all__ = ["GeneralTeacherStudent"]
+__all__ = ["MeansAssembly", "pair_kernel_source"]
 
 #: first- and second-order multi-indices in (a, b, c, mu1, mu2)
 _E = [tuple(int(k == j) for k in range(5)) for j in range(5)]
@@ -75,21 +72,9 @@ def _add(x, y):
     return tuple(u + v for u, v in zip(x, y))
 
 
-def _mixed_evaluator(s: Activation, t: Activation):
-    """``index -> evaluator`` of zero-mean cross-kernel partials from :mod:`symland.kernels.cross`, or None."""
-    try:
-        from ..kernels.cross import cross_partial_evaluator
-    except ImportError:  # the mixed-activation module is optional
-        return None
-    return cross_partial_evaluator
-
-
-def _mixed_method(s, t):
-    try:
-        from ..kernels.cross import cross_method
-    except ImportError:
-        return "quadrature"
-    return cross_method(s, t)
+def _uses_cross(s, t, zero_means: bool) -> bool:
+    """True when the pair (s, t) takes :mod:`symland.kernels.cross` (zero means, no closed form with means)."""
+    return zero_means and _means.mean_kernel_expr(s, t) is None
 
 
 def pair_kernel_source(s, t, zero_means: bool) -> str:
@@ -102,137 +87,91 @@ def pair_kernel_source(s, t, zero_means: bool) -> str:
     :func:`symland.kernels.means.mean_kernel_method`.
     """
     s, t = activation(s), activation(t)
-    if _bias.mean_kernel_expr(s, t) is not None:
+    if _means.mean_kernel_expr(s, t) is not None:
         return "closed form with means"
-    if zero_means and _mixed_evaluator(s, t) is not None:
-        return f"symland.kernels.cross: {_mixed_method(s, t)}"
-    return f"{_bias.mean_kernel_method(s, t)} with means"
+    if zero_means:
+        return f"symland.kernels.cross: {cross_method(s, t)}"
+    return f"{_means.mean_kernel_method(s, t)} with means"
 
 
-class GeneralTeacherStudent(TeacherStudent):
-    r"""Teacher-student regression with trained biases and/or a different teacher activation.
+class MeansAssembly:
+    r"""Loss, gradient and Hessian with biases and/or a teacher activation $t$ other than $s$.
 
-    Parameters (beyond :class:`~symland.problems.teacher_student.TeacherStudent`)
-    ----------
-    bias : bool
-        Train student biases $\beta$ (neurons $s(w_i\cdot x + \beta_i)$).
-    teacher_activation : str or Activation, optional
-        Teacher activation $t$ (default: the student's).
-    teacher_bias : array (k,), optional
-        Teacher biases $\beta^*$ (default zeros).
-
-    Loss $L = \tfrac12E[(f - f^*)^2]$; ``theta = [W.ravel(), a, beta]``.
+    ``teacher_bias`` $\beta^*$ (k,); ``layout`` is ``theta = [W.ravel(), a (if trained),
+    beta (if bias)]``.  A zero-norm teacher neuron is the constant $t(\beta^*_r)$: dropped from
+    the sums when that constant is 0, refused otherwise (constant teacher units are not
+    supported).  ``V``, ``b``, ``tb``, ``k`` are the teacher units kept.
     """
 
-    def __init__(self, activation_name, teacher_weights, teacher_output=None, n=None, train_output=True,
-                 student_output=None, bias=False, teacher_activation=None, teacher_bias=None):
-        super().__init__(activation_name, teacher_weights, teacher_output, n=n, train_output=train_output,
-                         student_output=student_output)
-        self.bias = bool(bias)
-        self.teacher_activation = self.activation if teacher_activation is None else activation(teacher_activation)
-        k = self.k
-        tb = np.zeros(k) if teacher_bias is None else _as_float_array(teacher_bias, "teacher_bias", shape=(k,))
-        self.teacher_bias = tb
-        V, b = self.teacher_weights, self.teacher_output
+    def __init__(self, act: Activation, teacher_act: Activation, teacher_weights, teacher_output, teacher_bias,
+                 layout: Layout, student_output):
+        self.activation, self.teacher_activation = act, teacher_act
+        V, b, tb = teacher_weights, teacher_output, teacher_bias
         zero = np.linalg.norm(V, axis=1) == 0
-        keep = ~zero
         for r in np.flatnonzero(zero):
             # a zero-norm teacher neuron is the constant t(beta*_r): allowed only when that constant is 0
-            val = self.teacher_activation.expr.subs(_bias.z, sympy.nsimplify(tb[r]))
+            val = teacher_act.expr.subs(z, sympy.nsimplify(tb[r]))
             if sympy.simplify(val) != 0:
                 raise DomainError(
                     f"argument teacher_weights: teacher neuron {r} has zero norm, so it is the constant "
                     f"t({tb[r]}) = {val}; constant teacher units are not supported (give it a nonzero weight)")
-        self._V, self._b, self._tb, self._k = V[keep], b[keep], tb[keep], int(np.count_nonzero(keep))
-        self._zero_means_st = not self.bias and not np.any(self._tb != 0)
-
-    # ------------------------------------------------------------------
-    @property
-    def num_params(self) -> int:
-        """Length of ``theta = [W.ravel(), a (if trained), beta (if bias)]``."""
-        return self.n * self.d + (self.n if self.train_output else 0) + (self.n if self.bias else 0)
-
-    def __repr__(self):
-        return (f"GeneralTeacherStudent({self.activation.name!r}, teacher_activation="
-                f"{self.teacher_activation.name!r}, n={self.n}, k={self.k}, d={self.d}, "
-                f"train_output={self.train_output}, bias={self.bias})")
-
-    def pack(self, W, a=None, beta=None):
-        """Flat ``theta`` from ``W`` (n, d), output weights ``a`` (n,) and biases ``beta`` (n,)."""
-        theta = super().pack(W, a)
-        if self.bias:
-            if beta is None:
-                raise ShapeError("argument beta (student biases) is required when bias=True")
-            return np.concatenate([theta, _as_float_array(beta, "beta", shape=(self.n,))])
-        if beta is not None and np.any(_as_float_array(beta, "beta", shape=(self.n,)) != 0):
-            raise ShapeError("argument beta must be omitted (or zero) when bias=False")
-        return theta
-
-    def unpack(self, theta):
-        """``(W, a, beta)`` from ``theta`` (fixed ``a`` / zero ``beta`` when not trained)."""
-        theta = self._check_theta(theta, None)
-        nd = self.n * self.d
-        W = theta[:nd].reshape(self.n, self.d)
-        off = nd + (self.n if self.train_output else 0)
-        a = theta[nd:off].copy() if self.train_output else self.student_output.copy()
-        beta = theta[off:off + self.n].copy() if self.bias else np.zeros(self.n)
-        return W, a, beta
-
-    def gram_gradient(self, theta, dps=None):
-        raise NotImplementedError("gram_gradient is defined for problems without biases and with one activation")
+        keep = ~zero
+        self.V, self.b, self.tb, self.k = V[keep], b[keep], tb[keep], int(np.count_nonzero(keep))
+        self.layout = layout
+        self.n, self.d = layout.n, layout.d
+        self.student_output = student_output
+        self._zero_means_st = not layout.bias and not np.any(self.tb != 0)
+        self._teacher_constant = {}
 
     # ------------------------------------------------------------------
     def _index_map(self):
         """Global parameter index of (w_i[0..d-1], beta_i, a_i) per student; N (= dump slot) if fixed."""
-        n, d, N = self.n, self.d, self.num_params
-        nd = n * d
+        n, d, N = self.n, self.d, self.layout.size
+        off = self.layout.offsets()
         idx = np.full((n, d + 2), N, dtype=np.intp)
-        idx[:, :d] = np.arange(nd).reshape(n, d)
-        if self.train_output:
-            idx[:, d + 1] = nd + np.arange(n)
-        if self.bias:
-            idx[:, d] = nd + (n if self.train_output else 0) + np.arange(n)
+        idx[:, :d] = np.arange(n * d).reshape(n, d)
+        if "a" in off:
+            idx[:, d + 1] = np.arange(N)[off["a"]]
+        if "beta" in off:
+            idx[:, d] = np.arange(N)[off["beta"]]
         return idx
 
+    def teacher(self, prec: Precision):
+        """Teacher weights, output weights and biases as arrays of ``prec`` (mpf at the working precision)."""
+        if not prec.mp:
+            return self.V, self.b, self.tb
+        return tuple(prec.array(x, name) for x, name in ((self.V, "teacher_weights"), (self.b, "teacher_output"),
+                                                          (self.tb, "teacher_bias")))
+
     def _parts(self, theta, prec):
-        theta = self._check_theta(theta, prec)
-        n, d = self.n, self.d
-        nd = n * d
-        W = theta[:nd].reshape(n, d)
-        off = nd + (n if self.train_output else 0)
-        if prec.mp:
-            V = _as_mp_array(self._V, "teacher_weights", (self._k, d))
-            bt = _as_mp_array(self._b, "teacher_output", (self._k,))
-            tb = _as_mp_array(self._tb, "teacher_bias", (self._k,))
-            a = theta[nd:off] if self.train_output else _as_mp_array(self.student_output, "student_output", (n,))
-            beta = theta[off:] if self.bias else prec.zeros(n)
-        else:
-            V, bt, tb = self._V, self._b, self._tb
-            a = theta[nd:off] if self.train_output else self.student_output
-            beta = theta[off:] if self.bias else np.zeros(n)
-        return W, a, beta, V, bt, tb
+        parts = self.layout.split(self.layout.check(theta, prec))
+        a = parts.get("a")
+        if a is None:
+            a = prec.array(self.student_output, "student_output") if prec.mp else self.student_output
+        beta = parts["beta"] if "beta" in parts else prec.zeros(self.n)
+        return (parts["W"], a, beta) + self.teacher(prec)
 
     # -- kernel values on batches of pairs -----------------------------
     def _pair_values(self, s, t, order, args, prec, zero_means, what, units):
         """Kernel value, gradient (m, 5) and Hessian (m, 5, 5) in (a, b, c, mu1, mu2) for a batch of pairs."""
         mp = prec.mp
         m = len(args[0])
-        if _bias.mean_kernel_expr(s, t) is None and zero_means and _mixed_evaluator(s, t) is not None:
+        if _uses_cross(s, t, zero_means):
             def ev(index):
                 if index[3] or index[4]:  # means are fixed at zero: these partials never enter
                     return prec.zeros(m)
-                return _mixed_evaluator(s, t)(s, t, index[:3], mp)(*args[:4])
+                return cross_partial_evaluator(s, t, index[:3], mp)(*args[:4])
         else:
             wanted = [(0, 0, 0, 0, 0)] + (list(_E) if order >= 1 else []) + (
                 [_add(_E[k], _E[l]) for k, l in _PAIR2] if order >= 2 else [])
-            got = dict(zip(wanted, _bias.mean_partials_evaluator(s, t, tuple(wanted), mp)(*args)))
+            got = dict(zip(wanted, _means.mean_partials_evaluator(s, t, tuple(wanted), mp)(*args)))
 
             def ev(index):
                 return got[index]
 
         def checked(index):
             v = np.array(ev(index), dtype=object if mp else float)
-            ok = np.vectorize(mpmath.isfinite, otypes=[bool])(v) if mp else np.isfinite(v)
+            ok = finite(v, mp)
             if not np.all(ok):
                 p = int(np.flatnonzero(~ok)[0])
                 A, B, G, D = (x[p] for x in args[:4])
@@ -260,8 +199,8 @@ class GeneralTeacherStudent(TeacherStudent):
         mp = prec.mp
 
         def ev(index):
-            v = np.array(_bias.mean_diagonal_evaluator(s, index, mp)(t, mu), dtype=object if mp else float)
-            ok = np.vectorize(mpmath.isfinite, otypes=[bool])(v) if mp else np.isfinite(v)
+            v = np.array(_means.mean_diagonal_evaluator(s, index, mp)(t, mu), dtype=object if mp else float)
+            ok = finite(v, mp)
             if not np.all(ok):
                 i = int(np.flatnonzero(~ok)[0])
                 raise DomainError(f"cannot evaluate the {what}: the diagonal E[s(u)^2] of {s.name} (partial "
@@ -312,41 +251,42 @@ class GeneralTeacherStudent(TeacherStudent):
             np.add.at(hess, (idx[:, :, None], idx[:, None, :]), local[2])
 
     # ------------------------------------------------------------------
-    def _teacher_term(self, V, bt, tb, prec):
-        key = prec.dps
-        if key in self._teacher_constant:
-            return self._teacher_constant[key]
-        k, t = self._k, self.teacher_activation
+    def teacher_constant(self, prec: Precision):
+        r"""$L_{tt} = \tfrac12\sum_r b_r^2\varphi_t(|v_r|^2, \beta^*_r) + \sum_{r<q} b_rb_q\kappa_{tt}$ at the working
+        precision of ``prec`` (computed in its context; cached per precision)."""
+        return per_precision(self._teacher_constant, prec, self._teacher_sum)
+
+    def _teacher_sum(self, prec: Precision):
+        k, t = self.k, self.teacher_activation
+        V, bt, tb = self.teacher(prec)
         total = prec.zeros(())[()]
         if k:
             gt = np.array([sum(x * x for x in row) for row in V], dtype=V.dtype)
             dv = self._diag_values(t, 0, gt, tb, prec, "loss")[0]
             total = total + 0.5 * sum(bt[r] ** 2 * dv[r] for r in range(k))
             if k > 1:
-                U = V
-                A, B, G, D = self._gram(U, np.arange(k), prec)
+                A, B, G, D = gram_block(V, np.arange(k), prec)
                 rr, qq = np.triu_indices(k, 1)
                 args = (A[rr, qq], B[rr, qq], G[rr, qq], D[rr, qq], tb[rr], tb[qq])
                 units = [(f"teacher neuron {r}", f"teacher neuron {q}") for r, q in zip(rr, qq)]
-                vals = self._pair_values(t, t, 0, args, prec, not np.any(self._tb != 0), "loss", units)[0]
+                vals = self._pair_values(t, t, 0, args, prec, not np.any(self.tb != 0), "loss", units)[0]
                 total = total + sum(bt[r] * bt[q] * v for r, q, v in zip(rr, qq, vals))
-        self._teacher_constant[key] = total
         return total
 
-    def _evaluate(self, theta, dps, order):
-        prec = _Precision(dps)
-        what = ["loss", "gradient", "Hessian"][order]
+    def evaluate(self, theta, prec: Precision, order: int) -> Evaluation:
+        """Loss (order 0), + gradient (1), + Hessian (2) by the local chain rule of the module docstring."""
+        what = WHAT[order]
         with prec:
             W, a, beta, V, bt, tb = self._parts(theta, prec)
-            n, d, k, N = self.n, self.d, self._k, self.num_params
+            n, d, k, N = self.n, self.d, self.k, self.layout.size
             U = np.concatenate([W, V], axis=0)
-            A, B, G, D = self._gram(U, np.arange(n), prec)
+            A, B, G, D = gram_block(U, np.arange(n), prec)
             idx = self._index_map()
             grad = prec.zeros(N + 1)
             hess = prec.zeros((N + 1, N + 1)) if order >= 2 else None
-            loss = self._teacher_term(V, bt, tb, prec)
+            loss = self.teacher_constant(prec)
             s, tact = self.activation, self.teacher_activation
-            one = mpmath.mpf(1) if prec.mp else 1.0
+            one = prec.num(1)
             # --- self terms: 1/2 a_i^2 phi(|w_i|^2, beta_i); local x = (w_i, beta_i, a_i)
             L1 = d + 2
             tii = np.array([A[i, i] for i in range(n)], dtype=A.dtype)
@@ -368,7 +308,7 @@ class GeneralTeacherStudent(TeacherStudent):
                 m = len(ii)
                 args = (A[ii, jj], B[ii, jj], G[ii, jj], D[ii, jj], beta[ii], beta[jj])
                 units = [(f"student neuron {i}", f"student neuron {j}") for i, j in zip(ii, jj)]
-                val, g, H = self._pair_values(s, s, order, args, prec, not self.bias, what, units)
+                val, g, H = self._pair_values(s, s, order, args, prec, not self.layout.bias, what, units)
                 L2 = 2 * L1
                 J = prec.zeros((m, 5, L2))
                 J[:, 0, :d] = 2 * W[ii]
@@ -408,27 +348,6 @@ class GeneralTeacherStudent(TeacherStudent):
                 loc = self._local(val, g, H, J, [(0, (0, d), (0, d), 2)], P, dP, d2P, order, prec)
                 loss = loss + loc[0].sum()
                 self._scatter(idx[ii], loc, grad, hess, order)
-            result = [prec.finalize(loss)]
-            if order >= 1:
-                result.append(prec.finalize(grad[:N]))
-            if order >= 2:
-                result.append(prec.finalize(hess[:N, :N]))
-            return result
+            return Evaluation(prec.finalize(loss), None if order < 1 else prec.finalize(grad[:N]),
+                              None if order < 2 else prec.finalize(hess[:N, :N]))
 
-    # ------------------------------------------------------------------
-    def loss(self, theta, dps=None):
-        r"""$L = \tfrac12E[(f - f^*)^2]$: float, or mpmath number at ``dps`` digits."""
-        return self._evaluate(theta, dps, 0)[0]
-
-    def loss_and_gradient(self, theta, dps=None):
-        """``(loss, gradient)`` from one evaluation of the kernels."""
-        loss, grad = self._evaluate(theta, dps, 1)
-        return loss, grad
-
-    def gradient(self, theta, dps=None):
-        r"""$\nabla_\theta L$, ``theta = [W.ravel(), a, beta]``."""
-        return self._evaluate(theta, dps, 1)[1]
-
-    def hessian(self, theta, dps=None):
-        r"""$\nabla^2_\theta L$ by the local chain rule of the module docstring."""
-        return self._evaluate(theta, dps, 2)[2]

@@ -1,7 +1,7 @@
 r"""Gated linear units (GLUs) in closed form: pair terms of the loss, gradient and Hessian.
 
 A GLU unit $(c, w, v)$ computes $g(x) = c\,s(w\cdot x) + (v\cdot x)\,s'(w\cdot x)$.  It is the
-tangent of a neuron (``DESIGN.md``): $(v\cdot x)s'(w\cdot x) = \tfrac{d}{dt}s((w + tv)\cdot x)|_{t=0}$,
+tangent of a neuron: $(v\cdot x)s'(w\cdot x) = \tfrac{d}{dt}s((w + tv)\cdot x)|_{t=0}$,
 so every expectation involving GLUs is a directional derivative of the dual kernel
 $\kappa(a, b, c)$ through the Gram entries.  With $K(x, y) = \kappa(|x|^2, |y|^2, x\cdot y)$:
 
@@ -36,6 +36,8 @@ Gradients follow from $\partial G_{xy}/\partial x = y$ ($2x$ on the diagonal), H
 $\nabla^2 = J^\top F_{GG}J + \sum_e F_e\,\nabla^2 G_e$ per pair; GLU gradients need kernel
 partials of total order 3, Hessians order 4 (:data:`symland.kernels.partials.MAX_ORDER`).
 
+The assembly of a whole problem with GLU units is :mod:`symland.problems.glu_assembly`.
+
 Limits: pair terms of a ReLU GLU exactly aligned (or anti-aligned) with another unit use
 partials that are infinite at $ab = c^2$ and are refused with a
 :class:`~symland.errors.DomainError` (the loss itself is finite there); nearly aligned ReLU
@@ -47,7 +49,6 @@ seconds per value.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -56,21 +57,16 @@ import mpmath
 import numpy as np
 import sympy
 
+from ..errors import DomainError, NoClosedFormError
 from ..kernels import quadrature
 from ..kernels.activation import Activation, activation
-from ..numerics.symbols import z
-from ..numerics.symbols import (
-    a_,
-    b_,
-    c_,
-    D_,
-    t_,
-)
-from ..numerics.compile import compile_mpmath, compile_numpy
-from ..errors import DomainError, NoClosedFormError
 from ..kernels.partials import diagonal_evaluator, kernel_partial_expr, partial_evaluator
+from ..numerics.compile import compile_mpmath, compile_numpy
+from ..numerics.precision import FLOAT64, Precision
+from ..numerics.symbols import D_, a_, b_, c_, t_, z
+from .gram import NEAR, finite
 
-__all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "evaluate"]
+__all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "glu_pair_sum"]
 
 # ---------------------------------------------------------------------------
 # psi(t) = E[s'(u)^2]
@@ -162,24 +158,16 @@ def glu_self_expectation(act, c, w, v, dps=None):
     $= c^2\varphi(T) + 2cm\varphi'(T) + |v|^2\psi(T) + 2m^2\psi'(T)$, $T = |w|^2$, $m = w\cdot v$.
     """
     act = activation(act)
-    mp = dps is not None
-    ctx = mpmath.workdps(dps + 10) if mp else contextlib.nullcontext()
-    with ctx:
-        conv = mpmath.mpf if mp else float
-        w = [conv(x) for x in np.ravel(w)]
-        v = [conv(x) for x in np.ravel(v)]
-        c = conv(c)
-        T = sum(x * x for x in w)
-        m = sum(x * y for x, y in zip(w, v))
-        vv = sum(x * x for x in v)
-        arr = np.array([T], dtype=object if mp else float)
-        P = [diagonal_evaluator(act, k, mp)(arr)[0] for k in (0, 1)]
-        Q = [psi_evaluator(act, k, mp)(arr)[0] for k in (0, 1)]
+    prec = FLOAT64 if dps is None else Precision(dps)
+    with prec:
+        w, v = prec.array(np.ravel(w), "w"), prec.array(np.ravel(v), "v")
+        c = prec.num(c)
+        T, m, vv = prec.dot(w, w), prec.dot(w, v), prec.dot(v, v)
+        arr = np.array([T], dtype=object if prec.mp else float)
+        P = [diagonal_evaluator(act, k, prec.mp)(arr)[0] for k in (0, 1)]
+        Q = [psi_evaluator(act, k, prec.mp)(arr)[0] for k in (0, 1)]
         val = c * c * P[0] + 2 * c * m * P[1] + vv * Q[0] + 2 * m * m * Q[1]
-    if mp:
-        with mpmath.workdps(dps):
-            return +val
-    return float(val)
+    return prec.finalize(val) if prec.mp else float(val)
 
 
 # ---------------------------------------------------------------------------
@@ -350,19 +338,13 @@ def _pair_gram(X1, X2, mp):
     B = np.einsum("pd,pd->p", X2, X2)
     C = np.einsum("pd,pd->p", X1, X2)
     D = A * B - C * C
-    near = D < 1e-6 * A * B
+    near = D < NEAR * A * B
     if np.any(near):
         coef = np.where(A[near] > 0, C[near] / np.where(A[near] > 0, A[near], 1.0), 0.0)
         r = X2[near] - coef[:, None] * X1[near]
         D = D.copy()
         D[near] = A[near] * np.einsum("pd,pd->p", r, r)
     return A, B, C, np.maximum(D, 0.0)
-
-
-def _is_finite(x, mp):
-    if mp:
-        return np.array([mpmath.isfinite(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
-    return np.isfinite(x)
 
 
 def _kernel_values(act, syms, A, B, C, D, T, mp, names, what):
@@ -382,7 +364,7 @@ def _kernel_values(act, syms, A, B, C, D, T, mp, names, what):
         else:
             v = psi_evaluator(act, idx, mp)(T)
         v = np.array(np.broadcast_to(v, (p,)), dtype=object if mp else float)
-        ok = _is_finite(v, mp)
+        ok = finite(v, mp)
         if not ok.all():
             k = int(np.flatnonzero(~ok)[0])
             if kind == "K":
@@ -462,216 +444,23 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
     return value, grad, H
 
 
-# ---------------------------------------------------------------------------
-# assembly for a TeacherStudent with GLU units
-# ---------------------------------------------------------------------------
-def split_theta(problem, theta):
-    """``(W, a, c, Wg, Vg)`` views of a checked flat parameter vector (``a`` None if fixed)."""
-    n, d, m = problem.n, problem.d, problem.glus
-    nd = n * d
-    k = nd
-    W = theta[:nd].reshape(n, d)
-    a = None
-    if problem.train_output:
-        a = theta[k:k + n]
-        k += n
-    c = theta[k:k + m]
-    Wg = theta[k + m:k + m + m * d].reshape(m, d)
-    Vg = theta[k + m + m * d:k + m + 2 * m * d].reshape(m, d)
-    return W, a, c, Wg, Vg
+def glu_pair_sum(kind, act, order, mp, scalars, X, names, what):
+    r"""Value (p,), gradient (p, N) and Hessian (p, N, N) of the pair terms of ``kind`` over p pairs.
 
-
-def _offsets(problem):
-    n, d, m = problem.n, problem.d, problem.glus
-    off_c = n * d + (n if problem.train_output else 0)
-    return off_c, off_c + m, off_c + m + m * d
-
-
-def _structure(problem):
-    """Pairs of each kind and the global parameter index of every local variable (-1: fixed).
-
-    Depends on the problem's shape only; cached on the problem.
+    ``X`` (p, r, d) holds the vectors of each pair in the order of :class:`PairTerms` (``"gp"``:
+    $w, v, u$; ``"gg"``: $w_1, v_1, w_2, v_2$; ``"self"``: $w, v$), ``scalars`` the scalar
+    arrays; the kernel enters at the Gram entries of the first and third vector ($\varphi$,
+    $\psi$ at $|w|^2$ for ``"self"``); derivatives are with respect to ``[scalars, vec X]``.
     """
-    cached = problem.__dict__.get("_glu_structure")
-    if cached is not None:
-        return cached
-    n, d, m = problem.n, problem.d, problem.glus
-    P = n + len(problem._V)
-    off_c, off_w, off_v = _offsets(problem)
-    vec = lambda base, row: np.arange(base + row * d, base + (row + 1) * d)  # noqa: E731
-    none_d = -np.ones(d, dtype=int)
-    out = {}
-    if m and P:
-        jj, qq = (x.ravel() for x in np.meshgrid(np.arange(m), np.arange(P), indexing="ij"))
-        rows = []
-        for j, q in zip(jj, qq):
-            if q < n:
-                a_idx, u_idx = [n * d + q] if problem.train_output else [-1], vec(0, q)
-            else:
-                a_idx, u_idx = [-1], none_d
-            rows.append(np.concatenate([[off_c + j], a_idx, vec(off_w, j), vec(off_v, j), u_idx]))
-        out["gp"] = (jj, qq, np.array(rows, dtype=int))
-    if m > 1:
-        jl = np.array([(j, l) for j in range(m) for l in range(j + 1, m)])
-        jj, ll = jl[:, 0], jl[:, 1]
-        rows = [np.concatenate([[off_c + j, off_c + l], vec(off_w, j), vec(off_v, j), vec(off_w, l), vec(off_v, l)])
-                for j, l in zip(jj, ll)]
-        out["gg"] = (jj, ll, np.array(rows, dtype=int))
-    if m:
-        jj = np.arange(m)
-        rows = [np.concatenate([[off_c + j], vec(off_w, j), vec(off_v, j)]) for j in jj]
-        out["self"] = (jj, None, np.array(rows, dtype=int))
-    problem.__dict__["_glu_structure"] = out
-    return out
-
-
-class _Names:
-    """Human-readable names of the pairs, built only when an error message needs one."""
-
-    def __init__(self, fn, *cols):
-        self.fn, self.cols = fn, cols
-
-    def __getitem__(self, k):
-        return self.fn(*(int(c[k]) for c in self.cols))
-
-
-#: D/(ab) below which GLU pairs of a non-smooth kernel are evaluated with extra digits, per order
-#: (float64 errors measured on relu: ~1e-16 (ab/D)^(order/2) relative)
-_BOOST_BELOW = {0: 1e-8, 1: 1e-4, 2: 1e-2}
-
-
-def _alignment_extra_digits(problem, theta, order):
-    r"""Digits lost to cancellation in GLU pairs of a non-smooth kernel (ReLU) near alignment.
-
-    Kernel partials of order $r$ grow like $D^{1 - r/2}$ as $D = ab - c^2 \to 0$ and cancel in
-    the pair terms; up to order 4 (Hessian) that costs up to $2\log_{10}(ab/D)$ digits
-    (plus 5 guard).  Returns 0 when no GLU pair has $D/(ab)$ below ``_BOOST_BELOW[order]``.
-    """
-    W, _, _, Wg, _ = split_theta(problem, np.array([float(x) for x in theta]))
-    m = problem.glus
-    others = np.concatenate([W, problem._V, Wg])
-    worst = np.inf
-    for j in range(m):
-        rest = np.delete(others, len(W) + len(problem._V) + j, axis=0)
-        A = Wg[j] @ Wg[j]
-        B = np.einsum("pd,pd->p", rest, rest)
-        C = rest @ Wg[j]
-        ok = (A > 0) & (B > 0)
-        if not np.any(ok):
-            continue
-        # D from the residual of each row against w_j (accurate near alignment)
-        r = rest[ok] - (C[ok] / A)[:, None] * Wg[j][None, :]
-        ratio = np.einsum("pd,pd->p", r, r) / B[ok]
-        worst = min(worst, float(np.min(ratio)))
-    if not worst < _BOOST_BELOW[order]:
-        return 0
-    if worst == 0:
-        return 0  # exactly aligned: refused with a clear error by the evaluation itself
-    return int(-2 * np.log10(worst)) + 5
-
-
-def evaluate(problem, theta, dps, order, boosted=False):
-    """``[loss]``, ``[loss, gradient]`` or ``[loss, gradient, Hessian]`` of a GLU problem.
-
-    For ReLU-type kernels (singular second partials at alignment) with a GLU pair near
-    alignment (:data:`_BOOST_BELOW`), float64 results are computed in mpmath and rounded, and
-    mpmath results with the extra digits of :func:`_alignment_extra_digits`.
-    """
-    from ..kernels.partials import singular_at_alignment
-    from .teacher_student import _as_mp_array, _Precision
-
-    if not boosted and singular_at_alignment(problem.activation):
-        checked = problem._check_theta(theta, None if dps is None else _Precision(dps))
-        extra = _alignment_extra_digits(problem, checked, order)
-        if extra:
-            res = evaluate(problem, theta, (dps or 16) + extra, order, boosted=True)
-            if dps is None:
-                return [np.array(r, dtype=float) if isinstance(r, np.ndarray) else float(r) for r in res]
-            with mpmath.workdps(dps):
-                return [np.vectorize(lambda v: +v, otypes=[object])(r) if isinstance(r, np.ndarray) else +r
-                        for r in res]
-
-    prec = _Precision(dps)
-    act = problem.activation
-    what = ["loss", "gradient", "Hessian"][order]
-    n, d = problem.n, problem.d
-    struct = _structure(problem)
-    with prec:
-        mp = prec.mp
-        th = problem._check_theta(theta, prec)
-        W, a, c, Wg, Vg = split_theta(problem, th)
-        if a is None:
-            a = _as_mp_array(problem.student_output, "student_output", (n,)) if mp else problem.student_output
-        Vt = _as_mp_array(problem._V, "teacher_weights", problem._V.shape) if mp else problem._V
-        bt = _as_mp_array(problem._b, "teacher_output", problem._b.shape) if mp else problem._b
-        N = problem.num_params
-        grad = prec.zeros((N,)) if order >= 1 else None
-        H = prec.zeros((N, N)) if order >= 2 else None
-        nplain = n * d + (n if problem.train_output else 0)
-        # ordinary part: neurons with neurons and teacher (the plain problem), or the teacher constant
-        if n:
-            sub = problem._plain._evaluate(th[:nplain], None if not mp else prec.dps + 10, order)
-            loss = sub[0]
-            if order >= 1:
-                grad[:nplain] = sub[1]
-            if order >= 2:
-                H[:nplain, :nplain] = sub[2]
+    terms = pair_terms(kind)
+    syms = terms.compiled(order, mp)[1]
+    if kind == "self":
+        if mp:
+            T = np.array([mpmath.fsum(x * x for x in r) for r in X[:, 0]], dtype=object)
         else:
-            U = np.concatenate([prec.zeros((1, d)), Vt], axis=0)
-            alpha = np.concatenate([prec.zeros((1,)), -bt])
-            loss = problem._plain._teacher_term(U, alpha, prec)
-        # plain units: student neurons then teacher neurons
-        Up = np.concatenate([W, Vt], axis=0)
-        alp = np.concatenate([a, -bt])
-
-        def unit(q):
-            return f"student neuron {q}" if q < n else f"teacher neuron {q - n}"
-
-        def scatter(val, g, h, index):
-            nonlocal loss
-            loss = loss + (mpmath.fsum(val) if mp else float(np.sum(val)))
-            if order >= 1:
-                keep = index >= 0
-                np.add.at(grad, index[keep], g[keep])
-            if order >= 2:
-                for k in range(len(index)):
-                    ix = index[k][keep[k]]
-                    H[np.ix_(ix, ix)] += h[k][np.ix_(keep[k], keep[k])]
-
-        if "gp" in struct:  # GLU x plain unit
-            jj, qq, index = struct["gp"]
-            terms = pair_terms("gp")
-            A, B, C, D = _pair_gram(Wg[jj], Up[qq], mp)
-            names = _Names(lambda j, q: f"GLU unit {j} and {unit(q)}", jj, qq)
-            kv = _kernel_values(act, terms.compiled(order, mp)[1], A, B, C, D, A, mp, names, what)
-            X = np.stack([Wg[jj], Vg[jj], Up[qq]], axis=1)
-            scatter(*_local_terms(terms, order, mp, [c[jj], alp[qq]], X, kv), index)
-        if "gg" in struct:  # two distinct GLUs
-            jj, ll, index = struct["gg"]
-            terms = pair_terms("gg")
-            A, B, C, D = _pair_gram(Wg[jj], Wg[ll], mp)
-            names = _Names(lambda j, l: f"GLU units {j} and {l}", jj, ll)
-            kv = _kernel_values(act, terms.compiled(order, mp)[1], A, B, C, D, A, mp, names, what)
-            X = np.stack([Wg[jj], Vg[jj], Wg[ll], Vg[ll]], axis=1)
-            scatter(*_local_terms(terms, order, mp, [c[jj], c[ll]], X, kv), index)
-        if "self" in struct:  # each GLU with itself
-            jj, _, index = struct["self"]
-            terms = pair_terms("self")
-            if mp:
-                T = np.array([mpmath.fsum(x * x for x in r) for r in Wg], dtype=object)
-            else:
-                T = np.einsum("pd,pd->p", Wg, Wg)
-            names = _Names(lambda j: f"GLU unit {j}", jj)
-            kv = _kernel_values(act, terms.compiled(order, mp)[1], None, None, None, None, T, mp, names, what)
-            X = np.stack([Wg, Vg], axis=1)
-            scatter(*_local_terms(terms, order, mp, [c], X, kv), index)
-        out = [prec.finalize(loss)]
-        if order >= 1:
-            out.append(prec.finalize(grad))
-        if order >= 2:
-            out.append(prec.finalize(H))
-        if not mp:
-            bad = [not np.all(np.isfinite(x)) for x in out]
-            if any(bad):
-                raise DomainError(f"cannot evaluate the {what}: a GLU term is not finite in float64")
-        return out
+            T = np.einsum("pd,pd->p", X[:, 0], X[:, 0])
+        kv = _kernel_values(act, syms, None, None, None, None, T, mp, names, what)
+    else:
+        A, B, C, D = _pair_gram(X[:, 0], X[:, 2], mp)
+        kv = _kernel_values(act, syms, A, B, C, D, A, mp, names, what)
+    return _local_terms(terms, order, mp, scalars, X, kv)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import mpmath
 import numpy as np
 
 from .teacher_student import TeacherStudent
@@ -42,7 +43,8 @@ class DimensionReduction:
     def reduce(self, theta):
         """Reduced float64 parameters of a full-space start (rotating the students' complement part)."""
         full, red = self.full, self.reduced
-        W, a = full.unpack(theta)
+        params = full.unpack(theta)
+        W, a = params.W, params.a
         S = self.coords[: red.d - full.n]
         comp = np.setdiff1d(np.arange(full.d), S)
         Wc = W[:, comp]
@@ -63,8 +65,6 @@ class DimensionReduction:
         obj = theta_r.dtype == object
         W = np.zeros((full.n, full.d), dtype=object if obj else float)
         if obj:
-            import mpmath
-
             W.fill(mpmath.mpf(0))
         W[:, self.coords] = Wr
         parts = [W.ravel()]
@@ -74,10 +74,14 @@ class DimensionReduction:
 
 
 def reduce_dimension(problem: TeacherStudent):
-    """The :class:`DimensionReduction` of ``problem``, or ``None`` when ``d <= |S| + n``.
+    """The :class:`DimensionReduction` of ``problem``, or ``None`` when ``d <= |S| + n``
+    or the problem is not plain (biases, another teacher activation or GLU units: the
+    Hessian of the dropped directions, $2S_{WW}$, is that of plain problems).
 
     ``S`` is the set of input coordinates on which the teacher is supported.
     """
+    if not problem.is_plain:
+        return None
     V = problem.teacher_weights
     S = np.flatnonzero(np.any(V != 0, axis=0))
     m = len(S) + problem.n

@@ -63,7 +63,8 @@ def test_channel_point_output_tends_to_the_glu_with_the_derived_first_order_term
     glu = c * s(x @ w) + (x @ v) * s(x @ w, 1)
     h = 0.5 * (x @ v) ** 2 * s(x @ w, 2)
     for eps in (1e-2, 1e-3):
-        W, a = big.unpack(channel_point(GLU, th, eps))
+        params = big.unpack(channel_point(GLU, th, eps))
+        W, a = params.W, params.a
         assert np.allclose(W, [w + eps * v, w]) and np.allclose(a, [1 / eps, c - 1 / eps])
         pair = s(x @ W.T) @ a
         # pair = GLU + eps h + O(eps^2): the remainder over eps^2 stays bounded
@@ -255,13 +256,15 @@ def test_detect_pair_with_a_sign_flipped_neuron_for_odd_activation(glu_min):
     ref = detect(big, trajectory=path)
     flipped = path.copy()
     W_idx = big.unpack(np.arange(big.num_params, dtype=float))  # positions of W[1] and a[1] in theta
-    cols = np.concatenate([W_idx[0][1], [W_idx[1][1]]]).astype(int)
+    cols = np.concatenate([W_idx.W[1], [W_idx.a[1]]]).astype(int)
     flipped[:, cols] *= -1
-    Wf, af = big.unpack(flipped[-1])
+    params = big.unpack(flipped[-1])
+    Wf, af = params.W, params.a
     assert af[0] * af[1] > 0 and np.linalg.norm(Wf[0] + Wf[1]) < np.linalg.norm(Wf[0] - Wf[1])
     # the same function: independent pointwise check with scipy's erf
     x = np.random.default_rng(1).normal(size=(200, 2))
-    W0, a0 = big.unpack(path[-1])
+    params = big.unpack(path[-1])
+    W0, a0 = params.W, params.a
     f0 = s(x @ W0.T) @ a0
     assert np.allclose(f0, s(x @ Wf.T) @ af, atol=1e-12)
     det = detect(big, trajectory=flipped)
@@ -296,7 +299,7 @@ def test_adam_and_sgd_trajectories_population_and_finite_sample_are_detected_as_
         path = opt(prob, entrance, record_every=100, **kw)
         det = detect(prob, trajectory=path.thetas, thresholds=thresholds)
         assert det.kind == "channel", (opt.__name__, kw, det)
-        a = prob.unpack(path.theta)[1]
+        a = prob.unpack(path.theta).a
         assert a.min() < -2 and a.max() > 2 and abs(a.sum()) < 1  # |a_i| grow, a_i + a_j bounded
         lim = glu_limit(prob, det, dps=25)
         assert lim.point.kind == "minimum" and lim.loss_gap > 0 and lim.distance < 0.05

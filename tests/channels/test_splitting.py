@@ -57,7 +57,8 @@ def test_line_points_are_critical(erf_n1):
         # the split network computes the same function: same loss as the base point
         assert abs(P.loss(th, dps=50) - cp.loss) < mpf(10) ** -45
         assert _mp_norm(P.gradient(th, dps=50)) < mpf(10) ** -40, lam
-    W, a = P.unpack(line.theta("0.3"))
+    params = P.unpack(line.theta("0.3"))
+    W, a = params.W, params.a
     assert np.allclose(W[0], W[1]) and np.allclose(a, [0.3 * float(line.a), 0.7 * float(line.a)])
 
 

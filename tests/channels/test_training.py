@@ -34,7 +34,8 @@ def test_sample_loss_labels_and_loss_match_a_direct_computation():
     y = s(X @ P.teacher_weights.T) @ P.teacher_output
     assert np.allclose(S.y, y, rtol=1e-14, atol=1e-14)
     th = start(1)
-    W, a = P.unpack(th)
+    params = P.unpack(th)
+    W, a = params.W, params.a
     direct = 0.5 * np.mean((s(X @ W.T) @ a - y) ** 2)
     assert abs(S.loss(th) - direct) < 1e-14
 
@@ -57,7 +58,8 @@ def test_sample_loss_gradient_against_finite_differences():
 def test_sample_loss_is_unbiased_for_the_population_loss():
     th = start(4)
     S = SampleLoss(P, 200_000, seed=1)
-    W, a = P.unpack(th)
+    params = P.unpack(th)
+    W, a = params.W, params.a
     per = 0.5 * (s(S.X @ W.T) @ a - S.y) ** 2
     se = per.std() / np.sqrt(len(per))
     assert abs(S.loss(th) - P.loss(th)) < 5 * se

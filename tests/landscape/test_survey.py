@@ -231,7 +231,8 @@ def _theta(p, seed):
 
 
 def _transform(p, theta, perm, signs, Q=None):
-    W, a = p.unpack(theta)
+    params = p.unpack(theta)
+    W, a = params.W, params.a
     W = (W * np.asarray(signs)[:, None])[perm]
     a = (a * np.asarray(signs))[perm]
     if Q is not None:
@@ -249,7 +250,8 @@ def test_canonical_form_invariant_and_idempotent(seed, perm, signs):
     assert np.allclose(canonical_form(p, c), c, atol=1e-13)  # idempotent
     assert np.allclose(canonical_form(p, _transform(p, th, list(perm), signs)), c, atol=1e-12)
     assert abs(p.loss(c) - p.loss(th)) < 1e-13
-    W, a = p.unpack(c)
+    params = p.unpack(c)
+    W, a = params.W, params.a
     assert np.all(a > 0)  # sign convention for odd s with trained outputs
     assert invariant_key(p, th) == invariant_key(p, _transform(p, th, list(perm), signs))
 
@@ -264,7 +266,7 @@ def test_canonical_form_fixes_rotations_of_the_teacher_complement():
     assert abs(p.loss(rotated) - p.loss(th)) < 1e-13
     c1, c2 = canonical_form(p, th), canonical_form(p, rotated)
     assert np.allclose(c1, c2, atol=1e-12)
-    W, _ = p.unpack(c1)
+    W = p.unpack(c1).W
     # neuron i's complement part lies in the span of the first i+1 complement directions
     assert np.allclose(W[0, 3:], 0, atol=1e-13) and np.allclose(W[1, 4:], 0, atol=1e-13)
     assert W[0, 2] > 0 and W[1, 3] > 0
@@ -273,13 +275,15 @@ def test_canonical_form_fixes_rotations_of_the_teacher_complement():
 def test_canonical_form_rescaling_for_relu():
     p = TeacherStudent.orthonormal("relu", 2, 3)
     th = _theta(p, 4)
-    W, a = p.unpack(th)
+    params = p.unpack(th)
+    W, a = params.W, params.a
     t = np.array([0.3, 2.0, 5.0])
     scaled = p.pack(W * t[:, None], a / t)  # (w, a) -> (t w, a / t): relu is 1-homogeneous
     assert abs(p.loss(scaled) - p.loss(th)) < 1e-13
     c = canonical_form(p, scaled)
     assert np.allclose(c, canonical_form(p, th), atol=1e-12)
-    Wc, ac = p.unpack(c)
+    params = p.unpack(c)
+    Wc, ac = params.W, params.a
     assert np.allclose(np.abs(ac), np.linalg.norm(Wc, axis=1))  # balanced |a_i| = |w_i|
     assert same_point(p, th, scaled, tol=1e-10)
     # relu is not odd: a sign flip is not a symmetry and is not merged

@@ -1,4 +1,4 @@
-r"""Tests of symland/general_problem.py: biases and mixed teacher/student activations.
+r"""Tests of the assembly with means (symland/problems/biased.py): biases and mixed teacher/student activations.
 
 References, none sharing the assembly under test:
 
@@ -19,7 +19,7 @@ import sympy
 import symland
 from symland.landscape import critical
 from symland.errors import DomainError, NoClosedFormError, ShapeError
-from symland.problems.biased import GeneralTeacherStudent, pair_kernel_source
+from symland.problems.biased import MeansAssembly, pair_kernel_source
 from symland.problems.teacher_student import TeacherStudent
 
 from conftest import full_run
@@ -33,7 +33,9 @@ def _np_act(name):
 
 def _mc_loss(problem, theta, samples=400_000, seed=0):
     """Monte Carlo estimate of L and its standard error."""
-    W, a, beta = problem.unpack(theta)
+    params = problem.unpack(theta)
+    W, a = params.W, params.a
+    beta = np.zeros(problem.n) if params.beta is None else params.beta
     rng = np.random.default_rng(seed)
     s, t = _np_act(problem.activation.name), _np_act(problem.teacher_activation.name)
     vals = []
@@ -71,15 +73,16 @@ def test_no_bias_matches_teacher_student(act):
     rng = np.random.default_rng(5)
     V, b = rng.normal(size=(2, 3)), np.array([1.0, -0.6])
     base = TeacherStudent(act, V, b, n=2)
-    gen = GeneralTeacherStudent(act, V, b, n=2)
+    gen = TeacherStudent(act, V, b, n=2, teacher_bias=np.zeros(2))  # teacher biases given: the means assembly
+    assert isinstance(gen._assembly, MeansAssembly) and not gen.is_plain and base.is_plain
     th = base.pack(rng.normal(size=(2, 3)), rng.normal(size=2))
     assert gen.loss(th) == pytest.approx(base.loss(th), rel=1e-13)
     np.testing.assert_allclose(gen.gradient(th), base.gradient(th), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(gen.hessian(th), base.hessian(th), rtol=1e-11, atol=1e-13)
     # trained biases at beta = 0: the W, a blocks are those of the problem without biases
     pb = TeacherStudent(act, V, b, n=2, bias=True)
-    assert type(pb) is GeneralTeacherStudent
-    thb = pb.pack(*base.unpack(th), beta=np.zeros(2))
+    assert isinstance(pb._assembly, MeansAssembly) and not pb.is_plain and pb.num_params == 10
+    thb = pb.pack(base.unpack(th).W, base.unpack(th).a, beta=np.zeros(2))
     assert pb.loss(thb) == pytest.approx(base.loss(th), rel=1e-13)
     np.testing.assert_allclose(pb.gradient(thb)[:8], base.gradient(th), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(pb.hessian(thb)[:8, :8], base.hessian(th), rtol=1e-11, atol=1e-13)
@@ -210,18 +213,22 @@ def test_float_matches_mp():
 def test_pack_unpack_and_parameters():
     p, th = _problem("relu", n=2, k=2, d=3)
     assert p.num_params == 2 * 3 + 2 + 2 and th.shape == (10,)
-    W, a, beta = p.unpack(th)
+    params = p.unpack(th)
+    W, a, beta = params.W, params.a, params.beta
     np.testing.assert_array_equal(p.pack(W, a, beta), th)
+    np.testing.assert_array_equal(p.pack_params(params), th)
+    assert params.glu_c is None and params.glu_w is None and params.glu_v is None
     np.testing.assert_array_equal(th[6:8], a)
     np.testing.assert_array_equal(th[8:], beta)
     with pytest.raises(ShapeError, match="beta"):
         p.pack(W, a)
     q = TeacherStudent("relu", np.eye(2), n=2, bias=True, train_output=False)
     assert q.num_params == 6
-    W2, a2, b2 = q.unpack(q.pack(np.ones((2, 2)), beta=[0.1, 0.2]))
+    params = q.unpack(q.pack(np.ones((2, 2)), beta=[0.1, 0.2]))
+    a2, b2 = params.a, params.beta
     np.testing.assert_array_equal(a2, np.ones(2))
     np.testing.assert_array_equal(b2, [0.1, 0.2])
-    o = GeneralTeacherStudent.orthonormal("erf", 2, 3, d=4, bias=True, teacher_bias=[0.5, -0.5])
+    o = TeacherStudent.orthonormal("erf", 2, 3, d=4, bias=True, teacher_bias=[0.5, -0.5])
     assert (o.n, o.k, o.d, o.num_params) == (3, 2, 4, 18)
     np.testing.assert_array_equal(o.teacher_bias, [0.5, -0.5])
 
@@ -233,9 +240,13 @@ def test_errors():
         TeacherStudent("relu", np.array([[0.0, 0.0], [1.0, 0.0]]), n=1, bias=True, teacher_bias=[0.5, 0.0])
     # a zero-norm teacher with t(beta*) = 0 is the zero function and is dropped
     p = TeacherStudent("relu", np.array([[0.0, 0.0], [1.0, 0.0]]), n=1, bias=True, teacher_bias=[-0.5, 0.0])
-    assert p._k == 1
+    assert p._assembly.k == 1
+    thp = p.pack([[0.3, -0.7]], [1.2], [0.1])
+    only = TeacherStudent("relu", np.array([[1.0, 0.0]]), n=1, bias=True, teacher_bias=[0.0])
+    assert p.loss(thp) == only.loss(thp)
     p, th = _problem("relu", n=2, k=1, d=2)
-    W, a, beta = p.unpack(th)
+    params = p.unpack(th)
+    W, a, beta = params.W, params.a, params.beta
     W[1] = W[0]
     beta[1] = beta[0]
     with pytest.raises(DomainError, match="aligned"):

@@ -27,6 +27,7 @@ from symland.landscape.critical import gradient_flow, newton, refine
 from symland.errors import DomainError, NoClosedFormError, ShapeError
 from symland.numerics.symbols import z
 from symland.problems.glu import glu_self_expectation, psi_evaluator, psi_expr
+from symland.problems.params import Params
 from symland.problems.teacher_student import TeacherStudent
 
 mpf = mpmath.mpf
@@ -58,10 +59,16 @@ def _s_ds(act):
     raise ValueError(act)
 
 
+def _parts(P, theta):
+    """``(W, a, glu_c, glu_w, glu_v)`` of a GLU problem's parameter vector."""
+    q = P.unpack(theta)
+    return q.W, q.a, q.glu_c, q.glu_w, q.glu_v
+
+
 def _residual(P, theta, act):
     """x -> f(x) - f*(x) in mpmath, straight from the definition of the units."""
     s, ds = _s_ds(act)
-    W, a, c, gw, gv = P.unpack(theta)
+    W, a, c, gw, gv = _parts(P, theta)
     conv = lambda M: [[mpf(x) for x in row] for row in np.atleast_2d(M)]  # noqa: E731
     W, gw, gv, V = conv(W) if len(W) else [], conv(gw), conv(gv), conv(P.teacher_weights)
     a, c, b = ([mpf(x) for x in r] for r in (a, c, P.teacher_output))
@@ -204,7 +211,7 @@ def _mc_residual_float(P, th, act, X):
         s, ds = (lambda u: np.maximum(u, 0)), (lambda u: (u > 0).astype(float))
     else:  # softplus
         s, ds = (lambda u: np.logaddexp(0, u)), (lambda u: sp.expit(u))
-    W, a, c, gw, gv = P.unpack(th)
+    W, a, c, gw, gv = _parts(P, th)
     f = s(X @ W.T) @ a + s(X @ gw.T) @ c + np.sum((X @ gv.T) * ds(X @ gw.T), axis=1)
     return f - s(X @ P.teacher_weights.T) @ P.teacher_output
 
@@ -231,7 +238,7 @@ def _pair_problem(P, th, eps, dps):
     Q = TeacherStudent(P.activation, P.teacher_weights, P.teacher_output, n=n + 2 * m)
     with mpmath.workdps(dps):
         W, a, c, gw, gv = (np.array([mpf(x) for x in np.ravel(M)], dtype=object).reshape(np.shape(M))
-                           for M in P.unpack(th))
+                           for M in _parts(P, th))
         Wq = list(W) + [gw[j] + eps * gv[j] for j in range(m)] + [gw[j] for j in range(m)]
         aq = list(a) + [1 / eps] * m + [c[j] - 1 / eps for j in range(m)]
         thq = np.concatenate([np.concatenate(Wq) if Wq else np.zeros(0, dtype=object), np.array(aq, dtype=object)])
@@ -332,8 +339,8 @@ def test_pack_unpack_roundtrip_and_layout():
     th = P.pack(W, a, glu_c=c, glu_w=gw, glu_v=gv)
     assert th.tolist() == [0, 1, 2, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 24, 25]
     out = P.unpack(th)
-    assert len(out) == 5
-    for x, y in zip(out, (W, a, c, gw, gv)):
+    assert isinstance(out, Params) and out.beta is None
+    for x, y in zip(_parts(P, th), (W, a, c, gw, gv)):
         assert np.array_equal(x, y)
     P0 = TeacherStudent.orthonormal("erf", k=2, n=0, glus=1)
     th0 = P0.pack(None, None, glu_c=[1.0], glu_w=[[1.0, 0.0]], glu_v=[[0.0, 0.0]])
@@ -374,7 +381,7 @@ def test_no_glus_unchanged():
     P = TeacherStudent.orthonormal("erf", k=2, n=2)
     Q = TeacherStudent.orthonormal("erf", k=2, n=2, glus=0)
     th = np.linspace(-1, 1, P.num_params)
-    assert P.num_params == Q.num_params == 6 and len(Q.unpack(th)) == 2
+    assert P.num_params == Q.num_params == 6 and Q.unpack(th).glu_c is None
     assert P.loss(th) == Q.loss(th)
 
 
@@ -395,7 +402,7 @@ def test_refine_erf_glu_minimum():
     assert min(cp.eigenvalues) > mpf("1e-3")
     # the loss is that of the GLU alone against teachers 2 and 3 (the neuron part is exact)
     P2 = TeacherStudent.orthonormal("erf", k=3, n=0, glus=1)
-    W, a, c, gw, gv = P.unpack(cp.theta)
+    W, a, c, gw, gv = _parts(P, cp.theta)
     sub = np.concatenate([c, gw.ravel(), gv.ravel()])
     with mpmath.workdps(50):
         P2b = TeacherStudent("erf", np.eye(3)[1:], np.ones(2), n=0, glus=1)

@@ -54,7 +54,8 @@ def test_full_hessian_is_reduced_plus_gram_block(full_problem):
     th = red.lift(theta_r)
 
     def moved(t):
-        W, a = full_problem.unpack(th)
+        params = full_problem.unpack(th)
+        W, a = params.W, params.a
         return full_problem.pack(W + t * np.outer(eps, e), a)
 
     second = (full_problem.loss(moved(h)) - 2 * full_problem.loss(th) + full_problem.loss(moved(-h))) / h**2

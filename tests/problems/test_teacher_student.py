@@ -20,7 +20,7 @@ test:
 
 from __future__ import annotations
 
-import os
+import concurrent.futures
 
 import mpmath
 import numpy as np
@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from conftest import FULL
 from symland import (
     DomainError,
     PrecisionError,
@@ -37,8 +38,8 @@ from symland import (
     TeacherStudent,
     UnknownActivationError,
 )
+from symland.numerics.precision import FLOAT64
 
-FULL = os.environ.get("SYMLAND_FULL", "") == "1"
 
 CLOSED = ["erf", "relu", "linear", "quadratic"]
 ALL_FLOAT = CLOSED + ["tanh"]
@@ -279,7 +280,8 @@ def test_pack_unpack_round_trip(train_output, n, k, d):
     theta = p.pack(W, a) if train_output else p.pack(W)
     assert theta.shape == (p.num_params,)
     np.testing.assert_array_equal(theta[: n * d], W.ravel())  # row-major W first
-    W2, a2 = p.unpack(theta)
+    params = p.unpack(theta)
+    W2, a2 = params.W, params.a
     np.testing.assert_array_equal(W2, W)
     assert W2.shape == (n, d) and a2.shape == (n,)
     if train_output:
@@ -312,9 +314,9 @@ def test_pack_rejects_other_fixed_output_weights():
 
 def test_unpack_of_fixed_output_is_a_copy():
     p = TeacherStudent.orthonormal("erf", 2, 3, train_output=False)
-    _, a = p.unpack(np.ones(6))
+    a = p.unpack(np.ones(6)).a
     a[:] = 7.0
-    np.testing.assert_array_equal(p.unpack(np.ones(6))[1], np.ones(3))
+    np.testing.assert_array_equal(p.unpack(np.ones(6)).a, np.ones(3))
 
 
 @pytest.mark.parametrize("k,n,d", [(1, 1, None), (2, 3, None), (2, 2, 5)])
@@ -339,7 +341,8 @@ def test_orthonormal_preset(k, n, d):
 @pytest.mark.parametrize("act", ALL_FLOAT)
 def test_loss_monte_carlo(act, kind, train_output):
     p, theta = make_problem(act, kind, train_output, n=2, k=2, d=3, seed=11)
-    W, a = p.unpack(theta)
+    params = p.unpack(theta)
+    W, a = params.W, params.a
     mean, se = monte_carlo_loss(act, W, a, p.teacher_weights, p.teacher_output, seed=3)
     L = p.loss(theta)
     assert se > 0
@@ -354,7 +357,8 @@ def test_loss_monte_carlo_shapes(act):
     for i, (n, k, d) in enumerate(shapes):
         for train_output in (True, False):
             p, theta = make_problem(act, "general", train_output, n=n, k=k, d=d, seed=100 + i)
-            W, a = p.unpack(theta)
+            params = p.unpack(theta)
+            W, a = params.W, params.a
             mean, se = monte_carlo_loss(act, W, a, p.teacher_weights, p.teacher_output,
                                         seed=i)
             assert abs(p.loss(theta) - mean) <= 5 * se, (n, k, d, train_output)
@@ -367,7 +371,8 @@ def test_polynomial_exact_float(act, kind, train_output):
     exact = linear_exact if act == "linear" else quadratic_exact
     for seed in range(3):
         p, theta = make_problem(act, kind, train_output, n=3, k=2, d=4, seed=seed)
-        W, a = p.unpack(theta)
+        params = p.unpack(theta)
+        W, a = params.W, params.a
         L, gW, ga = exact(W, a, p.teacher_weights, p.teacher_output)
         scale = loss_scale(act, W, a, p.teacher_weights, p.teacher_output)
         assert abs(p.loss(theta) - L) <= 1e-13 * scale
@@ -380,7 +385,8 @@ def test_polynomial_exact_float(act, kind, train_output):
 def test_polynomial_exact_high_precision(act, train_output):
     exact = linear_exact if act == "linear" else quadratic_exact
     p, theta = make_problem(act, "general", train_output, n=2, k=3, d=3, seed=5)
-    W, a = p.unpack(theta)
+    params = p.unpack(theta)
+    W, a = params.W, params.a
     with mpmath.workdps(80):
         Wm = mp_array(W).reshape(W.shape)
         am, Vm, bm = mp_array(a), mp_array(p.teacher_weights).reshape(p.teacher_weights.shape), mp_array(p.teacher_output)
@@ -396,7 +402,8 @@ def test_polynomial_exact_high_precision(act, train_output):
 def test_loss_against_literature_kernels(act, kind, train_output):
     """30 digits of the loss from an independent Gram-sum with the published kernels."""
     p, theta = make_problem(act, kind, train_output, n=3, k=2, d=3, seed=21)
-    W, a = p.unpack(theta)
+    params = p.unpack(theta)
+    W, a = params.W, params.a
     ref = ref_loss_mp(act, W, a, p.teacher_weights, p.teacher_output, dps=50)
     assert_digits([p.loss(theta, dps=40)], [ref], 35, "loss")
     assert abs(p.loss(theta) - float(ref)) <= 1e-13 * max(1.0, abs(float(ref)))
@@ -760,7 +767,8 @@ def _relu_zero_norm_point(train_output):
 @pytest.mark.parametrize("train_output", [True, False])
 def test_relu_zero_norm_student(train_output):
     p, theta = _relu_zero_norm_point(train_output)
-    W, a = p.unpack(theta)
+    params = p.unpack(theta)
+    W, a = params.W, params.a
     # the loss is defined there (that neuron's output is 0) ...
     ref = ref_loss_mp("relu", W, a, p.teacher_weights, p.teacher_output, dps=40)
     assert_digits([p.loss(theta, dps=30)], [ref], 28, "loss")
@@ -783,7 +791,8 @@ def test_erf_zero_norm_student(train_output):
     """erf is smooth at w = 0: gradient and Hessian exist and match high-precision FD."""
     p, theta = make_problem("erf", "general", train_output, n=2, k=2, d=3, seed=72)
     theta[0:3] = 0.0
-    W, a = p.unpack(theta)
+    params = p.unpack(theta)
+    W, a = params.W, params.a
     ref = ref_loss_mp("erf", W, a, p.teacher_weights, p.teacher_output, dps=40)
     assert_digits([p.loss(theta, dps=30)], [ref], 28, "loss")
     g, H = p.gradient(theta), p.hessian(theta)
@@ -799,7 +808,8 @@ def test_relu_aligned_pair_loss_and_gradient(train_output, sign, kind):
     """w_0 = +-v_0: loss and gradient exist (the relu loss is C^2 there) and match FD."""
     p, theta = make_problem("relu", kind, train_output, n=2, k=2, d=3, seed=81)
     theta[0:3] = sign * p.teacher_weights[0]
-    W, a = p.unpack(theta)
+    params = p.unpack(theta)
+    W, a = params.W, params.a
     ref = ref_loss_mp("relu", W, a, p.teacher_weights, p.teacher_output, dps=40)
     assert_digits([p.loss(theta, dps=30)], [ref], 28, "loss")
     assert abs(p.loss(theta) - float(ref)) <= 1e-14 * max(1, abs(float(ref)))
@@ -942,8 +952,55 @@ def test_lean_float_path_equals_general_assembly(name, train_output):
     p = TeacherStudent.orthonormal(name, k=3, n=2, d=4, train_output=train_output)
     rng = np.random.default_rng(7)
     theta = p.pack(rng.normal(size=(2, 4)), rng.normal(size=2) if train_output else None)
-    fast = p._float_loss_and_gradient(theta)
+    fast = p._assembly.fast_loss_and_gradient(theta)
     assert fast is not None
-    loss, grad = p._evaluate(theta, None, 1)
+    ev = p._assembly.evaluate(theta, FLOAT64, 1)
+    loss, grad = ev.loss, ev.gradient
     assert fast[0] == loss
     np.testing.assert_array_equal(fast[1], grad)
+
+
+# ---------------------------------------------------------------------------
+# kinds of problem, and one problem shared by threads
+# ---------------------------------------------------------------------------
+def test_is_plain_names_the_plain_kind():
+    V = np.eye(2)
+    assert TeacherStudent("erf", V, n=2).is_plain
+    assert TeacherStudent("erf", V, n=2, train_output=False).is_plain
+    assert TeacherStudent("erf", V, n=2, teacher_activation="erf").is_plain  # the same activation
+    assert not TeacherStudent("erf", V, n=2, bias=True).is_plain
+    assert not TeacherStudent("erf", V, n=2, teacher_bias=[0.0, 0.0]).is_plain
+    assert not TeacherStudent("erf", V, n=2, teacher_activation="relu").is_plain
+    assert not TeacherStudent("erf", V, n=1, glus=1).is_plain
+    with pytest.raises(ShapeError, match="glus"):
+        TeacherStudent("erf", V, n=1, glus=1, teacher_activation="relu")
+    with pytest.raises(NotImplementedError, match="gram_gradient"):
+        TeacherStudent("erf", V, n=2, bias=True).gram_gradient(np.ones(6))
+    with pytest.raises(ShapeError, match="gram_gradient"):
+        TeacherStudent("erf", V, n=1, glus=1).gram_gradient(np.ones(9))
+
+
+@pytest.mark.parametrize("name", ["erf", "relu"])
+def test_one_problem_shared_by_threads_gives_the_serial_results(name):
+    """Threads on one fresh float64 problem (lazy caches built concurrently) reproduce serial results bit for bit."""
+    rng = np.random.default_rng(11)
+    V = rng.normal(size=(3, 4))
+    thetas = [rng.normal(size=3 * 4 + 3) for _ in range(12)]
+    ref = TeacherStudent(name, V, n=3)
+    serial = [(ref.loss(t), ref.gram_gradient(t), ref.loss_and_gradient(t)[1]) for t in thetas]
+    shared = TeacherStudent(name, V, n=3)
+
+    def work(i):
+        t = thetas[i % len(thetas)]
+        if i % 3 == 0:
+            return i, ("loss", shared.loss(t))
+        if i % 3 == 1:
+            return i, ("gram", shared.gram_gradient(t))
+        return i, ("grad", shared.loss_and_gradient(t)[1])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(8 * len(thetas))))
+    for i, (kind, value) in results:
+        loss, gram, grad = serial[i % len(thetas)]
+        expected = {"loss": loss, "gram": gram, "grad": grad}[kind]
+        np.testing.assert_array_equal(value, expected)
