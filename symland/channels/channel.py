@@ -496,6 +496,9 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
     th = thresholds or ChannelThresholds()
     if getattr(problem, "glus", 0):
         raise ShapeError("problem: detection runs on ordinary networks (glus = 0)")
+    if not problem.is_plain:
+        raise ShapeError("problem: detection is written for plain networks (no biases, one activation for "
+                         "teacher and student): a neuron pair's GLU limit ignores biases")
     if not problem.train_output:
         raise ShapeError("problem: channels need trained output weights (train_output=True)")
     path = None

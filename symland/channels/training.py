@@ -130,6 +130,9 @@ class SampleLoss:
 
     def __init__(self, problem, samples: int, seed: int = 0):
         self.problem = _plain(problem)
+        if not problem.is_plain:
+            raise ShapeError("problem: the finite-sample loss is written for plain networks (no biases, one "
+                             "activation for teacher and student); use the population loss for this problem")
         _positive("samples", samples, integer=True)
         self.rng = np.random.default_rng(seed)
         self.X = self.rng.normal(size=(int(samples), problem.d))

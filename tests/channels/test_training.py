@@ -14,6 +14,7 @@ from symland.errors import DomainError, ShapeError
 from symland.landscape.critical import minimize
 from symland.problems.teacher_student import TeacherStudent
 from symland.channels.training import SampleLoss, Trajectory, adam, flow_trajectory, load_trajectory, sgd
+from symland.channels.channel import detect
 
 P = TeacherStudent.orthonormal("erf", 3, 2)
 
@@ -142,3 +143,16 @@ def test_bad_arguments():
         sgd(P, th * 50, lr=1e6, steps=20)
     with pytest.raises(ShapeError, match="glus"):
         sgd(TeacherStudent.orthonormal("erf", 2, 1, glus=1), np.zeros(1 * 2 + 1 + 1 + 4), steps=2)
+
+
+def test_sample_loss_and_detect_refuse_problems_they_would_misread():
+    """A finite-sample loss and channel detection read only (W, a): biased or mixed problems are refused,
+    not silently evaluated without their biases or teacher activation."""
+    biased = TeacherStudent.orthonormal("erf", k=2, n=2, bias=True)
+    mixed = TeacherStudent.orthonormal("erf", k=2, n=2, teacher_activation="relu")
+    for prob in (biased, mixed):
+        with pytest.raises(ShapeError, match="plain networks"):
+            SampleLoss(prob, samples=10)
+        theta = np.zeros(prob.num_params)
+        with pytest.raises(ShapeError, match="plain networks"):
+            detect(prob, theta)
