@@ -44,7 +44,7 @@ import warnings
 import mpmath
 import sympy as sp
 
-from symland.kernels.activation import activation, known_activations
+from symland.kernels.registry import activation, known_activations
 from symland.symmetric.ansatz import GroupAnsatz, prove_zero
 from symland.symmetric.one_neuron import one_neuron, refine_agreement, symmetric_survey
 from symland.symmetric.copy_average import copy_average, partitions

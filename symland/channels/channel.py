@@ -284,7 +284,7 @@ def rate_constants(glu_problem, theta_glu, unit: int = 0, nodes: int = 80) -> di
     the kernel assembly.  Also returns $E[r\,s'(w\cdot x)]$, for the identity
     $C_1 = -\tfrac12|v|^2E[r s']$ at critical points.  Smooth activations only.
     """
-    from ..kernels.partials import _derivative_function
+    from ..kernels.quadrature import derivative_function
 
     _require_glu(glu_problem)
     if not 0 <= unit < glu_problem.glus:
@@ -292,7 +292,7 @@ def rate_constants(glu_problem, theta_glu, unit: int = 0, nodes: int = 80) -> di
     act = glu_problem.activation
     fns = {}
     for k in range(4):
-        f = _derivative_function(act, k, "numpy")
+        f = derivative_function(act.expr, k)
         fns[k] = (lambda f: lambda x: np.broadcast_to(np.asarray(f(x), dtype=float), np.shape(x)))(f)
     W, a, c, gw, gv = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
     r = [_Mono(float(a[i]), 0, W[i], ()) for i in range(glu_problem.n)]

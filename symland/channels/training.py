@@ -127,15 +127,15 @@ class SampleLoss:
     """
 
     def __init__(self, problem, samples: int, seed: int = 0):
-        from ..kernels.partials import _derivative_function
+        from ..kernels.quadrature import derivative_function
 
         self.problem = _plain(problem)
         _positive("samples", samples, integer=True)
         self.rng = np.random.default_rng(seed)
         self.X = self.rng.normal(size=(int(samples), problem.d))
         act = problem.activation
-        self._s = _derivative_function(act, 0, "numpy")
-        self._ds = _derivative_function(act, 1, "numpy")
+        self._s = derivative_function(act.expr, 0)
+        self._ds = derivative_function(act.expr, 1)
         V, b = problem.teacher_weights, problem.teacher_output
         self.y = self._act(self.X @ V.T) @ b
 

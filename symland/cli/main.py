@@ -24,7 +24,7 @@ import numpy as np
 import sympy
 
 from .._version import __version__
-from ..kernels.activation import activation, known_activations
+from ..kernels.registry import activation, known_activations
 from ..errors import SymlandError
 from ..kernels.partials import diagonal_expr, kernel_partial_expr, exact_partial_expr
 from ..problems.teacher_student import TeacherStudent
@@ -51,21 +51,22 @@ def _num(x, digits=None):
 def _cmd_kernel(args):
     from ..kernels import coverage
     from ..kernels import cross as mixed
+    from ..kernels import fallback
     from ..kernels import quadrature
 
     act = activation(args.name)
-    path = coverage._kernel_path(act)
+    path = coverage.kernel_path(act)
     if act.has_closed_form:
         accuracy = act.accuracy
-    elif mixed.reducible(act):
+    elif fallback.reducible(act):
         accuracy = mixed.ACCURACY["1-D quadrature"]
-    elif mixed.nonsmooth(act):
+    elif fallback.nonsmooth(act):
         from ..kernels import kinks
 
         accuracy = kinks.ACCURACY
     else:
         accuracy = quadrature.ACCURACY_STATEMENT
-    chk = coverage.CHECKS[coverage._check_key(act)]
+    chk = coverage.CHECKS[coverage.check_key(act)]
     out = {"name": act.name, "activation": str(act.expr), "method": act.method, "path": path,
            "accuracy": accuracy, "checked": f"{_CHECKS[act.has_closed_form]}: {chk.summary} ({chk.file})",
            "with_means": _means_path(act)}
@@ -105,6 +106,7 @@ def _means_path(act) -> str:
     """The path of ``kernel_with_means`` for ``act`` and its accuracy, in words."""
     from ..kernels import means as bias
     from ..kernels import cross as mixed
+    from ..kernels import fallback
     from ..kernels import quadrature
 
     method = bias.mean_kernel_method(act)
@@ -113,7 +115,7 @@ def _means_path(act) -> str:
                 "mpmath to the requested digits")
     if method == "1-D quadrature":
         return "1-D quadrature on the closed-form mean function, split at the kink: " + mixed.ACCURACY["1-D quadrature"]
-    if mixed.nonsmooth(act):
+    if fallback.nonsmooth(act):
         from ..kernels import kinks
 
         return "2-D quadrature split at the kinks, by parts: " + kinks.ACCURACY

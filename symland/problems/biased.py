@@ -53,7 +53,8 @@ import numpy as np
 import sympy
 
 from ..kernels import means as _bias
-from ..kernels.activation import Activation, activation
+from ..kernels.activation import Activation
+from ..kernels.registry import activation
 from ..errors import DomainError, ShapeError
 from .teacher_student import (
     TeacherStudent,

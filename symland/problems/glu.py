@@ -57,7 +57,8 @@ import numpy as np
 import sympy
 
 from ..kernels import quadrature
-from ..kernels.activation import Activation, activation
+from ..kernels.activation import Activation
+from ..kernels.registry import activation
 from ..numerics.symbols import z
 from ..numerics.symbols import (
     a_,
@@ -68,7 +69,8 @@ from ..numerics.symbols import (
 )
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..errors import DomainError, NoClosedFormError
-from ..kernels.partials import diagonal_evaluator, kernel_partial_expr, partial_evaluator
+from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
+from ..kernels.partials import kernel_partial_expr
 
 __all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "evaluate"]
 

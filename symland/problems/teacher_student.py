@@ -31,10 +31,12 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..kernels.activation import Activation, activation
+from ..kernels.activation import Activation
+from ..kernels.registry import activation
 from ..numerics.precision import check_dps, zeros
 from ..errors import DomainError, ShapeError
-from ..kernels.partials import diagonal_evaluator, partial_evaluator, singular_at_alignment
+from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
+from ..kernels.partials import singular_at_alignment
 
 __all__ = ["TeacherStudent"]
 

@@ -48,7 +48,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from ..kernels.activation import activation
+from ..kernels.registry import activation
 from ..numerics.symbols import (
     D_,
     a_,

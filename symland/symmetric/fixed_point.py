@@ -69,7 +69,7 @@ import time
 import mpmath
 import numpy as np
 
-from ..kernels.activation import activation as _activation
+from ..kernels.registry import activation as _activation
 from ..numerics.precision import check_dps
 from ..errors import (
     ConvergenceError,

@@ -33,7 +33,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from ..kernels.activation import activation
+from ..kernels.registry import activation
 from .ansatz import GroupAnsatz, _evaluate, recognise_rational as _recognise
 from ..numerics.precision import check_dps
 from ..errors import NoClosedFormError, ShapeError, SymlandError
