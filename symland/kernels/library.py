@@ -65,6 +65,8 @@ __all__ = [
     "monomial_record",
     "hermite_record",
     "relu_power_record",
+    "ERF",
+    "ERF_PLAIN",
     "RELU",
     "GELU",
     "BUILTINS",
