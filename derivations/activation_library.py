@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import random
 
-import mpmath
 import sympy
 from sympy import Rational as R
 from sympy import exp, pi, sqrt
 
 import symland
-from symland.kernels import library as lib
+from symland.kernels import registry
 
 a, b, c, D = symland.a, symland.b, symland.c, symland.D
 ap, bp = sympy.symbols("a_p b_p", positive=True)
@@ -139,7 +138,7 @@ assert_equal("cos", k_cos)
 # SIREN frequency w: sin(w u) sin(w v) is the unit kernel at (w^2 a, w^2 b, w^2 c)
 w = R(7, 3)
 assert_equal("sin_7/3", k_sin.subs({a: w**2 * a, b: w**2 * b, c: w**2 * c}, simultaneous=True),
-             ref=lib.sin_activation(w).kernel_expr)
+             ref=registry.sin_activation(w).kernel_expr)
 
 # ---------------------------------------------------------------------------
 # 2. gauss exp(-z^2/2): inner E_y[exp(-(mu + sigma y)^2/2)], then the outer x integral
@@ -156,7 +155,7 @@ show("gauss", k_gauss)
 # width w: exp(-z^2/(2w^2)) = gauss(z/w): kernel at (a, b, c)/w^2
 w = R(3, 2)
 assert_equal("gauss_3/2", k_gauss.subs({a: a / w**2, b: b / w**2, c: c / w**2}, simultaneous=True),
-             ref=lib.gauss_activation(w).kernel_expr)
+             ref=registry.gauss_activation(w).kernel_expr)
 
 # ---------------------------------------------------------------------------
 # 3. normal_cdf: Price in c from c = 0 (E[Phi(u)] = 1/2 by symmetry)
@@ -215,15 +214,15 @@ k_lin = A_**2 * kp[1] + 2 * A_ * B_ * c / 2 + B_**2 * c
 al = R(1, 100)
 assert_equal("leaky_relu", k_lin.subs({A_: 1 - al, B_: al}))
 assert_equal("abs", k_lin.subs({A_: 2, B_: -1}))
-assert_equal("leaky_relu_1/5", k_lin.subs({A_: R(4, 5), B_: R(1, 5)}), ref=lib.leaky_relu_activation(R(1, 5)).kernel_expr)
+assert_equal("leaky_relu_1/5", k_lin.subs({A_: R(4, 5), B_: R(1, 5)}), ref=registry.leaky_relu_activation(R(1, 5)).kernel_expr)
 show("A relu + B z", k_lin)
 
 # ---------------------------------------------------------------------------
 # 7. polynomials: Mehler's formula from Isserlis
 # ---------------------------------------------------------------------------
 for n in range(11):
-    k = lib.hermite_activation(n).kernel_expr
+    k = registry.hermite_activation(n).kernel_expr
     assert sympy.expand(k.subs({a: 1, b: 1}) - sympy.factorial(n) * c**n) == 0
 print("hermite_n at a = b = 1: $\\kappa = n!\\,c^n$ (Mehler), n = 0..10")
-show("hermite_3", sympy.factor(lib.hermite_activation(3).kernel_expr))
+show("hermite_3", sympy.factor(registry.hermite_activation(3).kernel_expr))
 print("all derivations asserted")

@@ -36,6 +36,7 @@ import sympy
 
 import symland
 from symland.kernels import means as bias
+from symland.kernels import normal
 from symland.numerics.symbols import D_, a_, b_, c_
 
 mpf = mpmath.mpf
@@ -47,11 +48,11 @@ def owens_t_rules():
     integrand = sympy.exp(-h**2 * (1 + x**2) / 2) / (1 + x**2) / (2 * sympy.pi)
     T = sympy.Integral(integrand, (x, 0, a))
     da = sympy.diff(T, a).doit()
-    assert sympy.simplify(da - sympy.diff(bias.OwensT(h, a), a)) == 0
+    assert sympy.simplify(da - sympy.diff(normal.OwensT(h, a), a)) == 0
     dh = sympy.integrate(sympy.diff(integrand, h), (x, 0, a))
-    assert sympy.simplify(dh - sympy.diff(bias.OwensT(h, a), h)) == 0
-    print("Owen's T:  dT/dh =", sympy.latex(sympy.diff(bias.OwensT(h, a), h)))
-    print("           dT/da =", sympy.latex(sympy.diff(bias.OwensT(h, a), a)))
+    assert sympy.simplify(dh - sympy.diff(normal.OwensT(h, a), h)) == 0
+    print("Owen's T:  dT/dh =", sympy.latex(sympy.diff(normal.OwensT(h, a), h)))
+    print("           dT/da =", sympy.latex(sympy.diff(normal.OwensT(h, a), a)))
 
 
 def _plackett(h, k, rho):
@@ -66,16 +67,16 @@ def bvn_rules():
     Phi = lambda t: (1 + sympy.erf(t / sympy.sqrt(2))) / 2  # noqa: E731
     phi = lambda t: sympy.exp(-t**2 / 2) / sympy.sqrt(2 * sympy.pi)  # noqa: E731
     cond = sympy.Integral(phi(x) * Phi((k - r * x) / q), (x, -sympy.oo, h))
-    assert sympy.simplify(sympy.diff(cond, h).doit() - sympy.diff(bias.BivariateNormalCDF(h, k, r, q), h)) == 0
+    assert sympy.simplify(sympy.diff(cond, h).doit() - sympy.diff(normal.BivariateNormalCDF(h, k, r, q), h)) == 0
     with mpmath.workdps(30):
         for hh, kk, rr in ((mpf("0.3"), mpf("-0.7"), mpf("0.45")), (mpf("-1.1"), mpf("0.2"), mpf("-0.8")),
                            (mpf(0), mpf("0.9"), mpf("0.3"))):
-            got = sympy.lambdify((h, k, r), sympy.diff(bias.BivariateNormalCDF(h, k, r, q), r), "mpmath")(hh, kk, rr)
+            got = sympy.lambdify((h, k, r), sympy.diff(normal.BivariateNormalCDF(h, k, r, q), r), "mpmath")(hh, kk, rr)
             assert abs(got - mpmath.diff(lambda t: _plackett(hh, kk, t), rr)) < mpf(10) ** -25
-            owen = bias.bvn_mp(hh, kk, rr, mpmath.sqrt(1 - rr * rr))
+            owen = normal.bvn_mp(hh, kk, rr, mpmath.sqrt(1 - rr * rr))
             assert abs(owen - _plackett(hh, kk, rr)) < mpf(10) ** -28
-    print("Phi_2:  dPhi_2/dh =", sympy.latex(sympy.diff(bias.BivariateNormalCDF(h, k, r, q), h)))
-    print("        dPhi_2/drho =", sympy.latex(sympy.diff(bias.BivariateNormalCDF(h, k, r, q), r)))
+    print("Phi_2:  dPhi_2/dh =", sympy.latex(sympy.diff(normal.BivariateNormalCDF(h, k, r, q), h)))
+    print("        dPhi_2/drho =", sympy.latex(sympy.diff(normal.BivariateNormalCDF(h, k, r, q), r)))
 
 
 def _ref_1d(s, t_mean, a, b, c, m1, m2):
@@ -88,7 +89,7 @@ def _ref_1d(s, t_mean, a, b, c, m1, m2):
 def relu_with_means(small):
     k = bias.mean_kernel_expr("relu")
     print("E[relu(u) relu(v)] with means =", sympy.latex(k))
-    f = sympy.lambdify(bias.MEAN_ARGS, k, modules=bias._MPMATH_MODULES)
+    f = sympy.lambdify(bias.MEAN_ARGS, k, modules=normal.MPMATH_MODULES)
     relu_mean = lambda m, s: m * mpmath.ncdf(m / s) + s * mpmath.npdf(m / s)  # noqa: E731
     relu = lambda x: x if x > 0 else mpf(0)  # noqa: E731
     pts = [("1.3", "0.8", "0.4", "0.3", "-0.5"), ("0.7", "1.9", "-0.9", "-1.2", "0.4")]
@@ -110,7 +111,7 @@ def phi_family():
     print("E[erf(u/sqrt2) erf(v/sqrt2)] with means =", sympy.latex(k))
     k0 = k.subs({bias.mu1_: 0, bias.mu2_: 0})
     with mpmath.workdps(30):
-        f = sympy.lambdify((a_, b_, c_, D_), k0, modules=bias._MPMATH_MODULES)
+        f = sympy.lambdify((a_, b_, c_, D_), k0, modules=normal.MPMATH_MODULES)
         a, b, c = mpf("1.2"), mpf("0.6"), mpf("-0.5")
         saad = 2 / mpmath.pi * mpmath.asin(c / mpmath.sqrt((1 + a) * (1 + b)))
         assert abs(f(a, b, c, a * b - c * c) - saad) < mpf(10) ** -28

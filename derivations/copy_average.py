@@ -44,7 +44,7 @@ import warnings
 import mpmath
 import sympy as sp
 
-from symland.kernels.activation import activation, known_activations
+from symland.kernels.registry import activation, known_activations
 from symland.kernels.partials import exact_partial_expr
 from symland.numerics.symbols import c_
 from symland.symmetric.ansatz import GroupAnsatz, prove_zero

@@ -1,4 +1,4 @@
-r"""Derivations of the cross kernels $K_{s,t}(a, b, c) = E[s(u)t(v)]$ of symland/atoms.py.
+r"""Derivations of the cross kernels $K_{s,t}(a, b, c) = E[s(u)t(v)]$ of symland/kernels/atoms.py.
 
 Run ``python derivations/mixed_kernels.py`` (``--small``: fewer numeric spot checks).  Every
 closed form used by :mod:`symland.kernels.cross` is derived here by SymPy and asserted equal to the
@@ -114,10 +114,10 @@ for p, q in [(1, 2), (1, 3), (2, 3)]:
     print(f"3. E[max(u,0)^{p} max(v,0)^{q}] = ${sympy.latex(Kpq[(p, q)])}$")
     same(f"relu^{p} x relu^{q}", Kpq[(p, q)], atoms._relu_cross(p, q))
 # equal powers: the same recursion reproduces the registered arc-cosine kernels (skipped with --small)
-Kpp = {0: lib._arccos_kernels(0)[0]}
+Kpp = {0: lib.arccos_kernels(0)[0]}
 for p in () if SMALL else (1, 2, 3):
     Kpp[p] = price_integral(a ** R(p, 2) * b ** R(p, 2) * M[p] ** 2, p**2 * Kpp[p - 1])
-    same(f"relu^{p} x relu^{p} (arc-cosine)", Kpp[p], lib._arccos_kernels(p))
+    same(f"relu^{p} x relu^{p} (arc-cosine)", Kpp[p], lib.arccos_kernels(p))
 
 # ---------------------------------------------------------------------------
 # 4. u Phi(u/w1) x Phi(v/w2) and x relu^p(v): Stein E[u F] = a E[d_u F] + c E[d_v F]

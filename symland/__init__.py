@@ -4,8 +4,8 @@ Conventions (see ``DESIGN.md``): input $x \\sim N(0, I_d)$; loss
 $L = \\tfrac12 E[(f - f^*)^2]$; ``"erf"`` is erf(z/sqrt 2); ``"relu"`` is max(z, 0).
 """
 
-from .kernels.activation import (
-    Activation,
+from .kernels.activation import Activation
+from .kernels.registry import (
     activation,
     known_activations,
     register_activation,
@@ -28,13 +28,16 @@ from .errors import (
     UnknownActivationError,
 )
 from .kernels.partials import (
-    diagonal,
     diagonal_expr,
     exact_partial_expr,
-    expectation,
     expectation_expr,
-    kernel_partial,
     kernel_partial_expr,
+)
+from .kernels.evaluate import (
+    diagonal,
+    expectation,
+    kernel,
+    kernel_partial,
 )
 from .problems.teacher_student import TeacherStudent
 from .problems.params import Params
@@ -96,9 +99,8 @@ from .channels.channel import (
     rate_constants,
     splitting_comparison,
 )
+from .kernels.normal import BivariateNormalCDF, OwensT
 from .kernels.means import (
-    BivariateNormalCDF,
-    OwensT,
     kernel_with_means,
     mean_kernel_method,
 )
@@ -123,6 +125,7 @@ __all__ = [
     "c",
     "D",
     "gram_determinant",
+    "kernel",
     "kernel_partial",
     "kernel_partial_expr",
     "exact_partial_expr",

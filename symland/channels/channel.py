@@ -56,7 +56,7 @@ from ..errors import (
     ShapeError,
     SymlandError,
 )
-from ..kernels.partials import _derivative_function
+from ..kernels.quadrature import derivative_function
 from ..landscape.critical import newton, refine
 from ..problems.teacher_student import TeacherStudent
 from .splitting import splitting_line
@@ -290,7 +290,7 @@ def rate_constants(glu_problem, theta_glu, unit: int = 0, nodes: int = 80) -> di
     act = glu_problem.activation
     fns = {}
     for k in range(4):
-        f = _derivative_function(act, k, "numpy")
+        f = derivative_function(act.expr, k)
         fns[k] = (lambda f: lambda x: np.broadcast_to(np.asarray(f(x), dtype=float), np.shape(x)))(f)
     params = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
     W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v

@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 from ..errors import DomainError, ShapeError, SymlandError
-from ..kernels.partials import _derivative_function
+from ..kernels.quadrature import derivative_function
 from ..landscape.critical import solve_flow
 
 __all__ = ["Trajectory", "SampleLoss", "flow_trajectory", "sgd", "adam", "load_trajectory"]
@@ -137,8 +137,8 @@ class SampleLoss:
         self.rng = np.random.default_rng(seed)
         self.X = self.rng.normal(size=(int(samples), problem.d))
         act = problem.activation
-        self._s = _derivative_function(act, 0, "numpy")
-        self._ds = _derivative_function(act, 1, "numpy")
+        self._s = derivative_function(act.expr, 0)
+        self._ds = derivative_function(act.expr, 1)
         V, b = problem.teacher_weights, problem.teacher_output
         self.y = self._act(self.X @ V.T) @ b
 

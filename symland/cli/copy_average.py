@@ -6,7 +6,7 @@ import json
 
 import sympy
 
-from ..kernels.activation import known_activations
+from ..kernels.registry import known_activations
 from ..symmetric.copy_average import copy_average
 
 __all__ = ["register"]

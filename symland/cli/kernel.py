@@ -11,8 +11,8 @@ import json
 import sympy
 
 from ..errors import SymlandError
-from ..kernels import coverage, cross, kinks, means, quadrature
-from ..kernels.activation import activation
+from ..kernels import coverage, cross, fallback, kinks, means, quadrature
+from ..kernels.registry import activation
 from ..kernels.partials import diagonal_expr, exact_partial_expr, kernel_partial_expr
 
 __all__ = ["register"]
@@ -26,16 +26,16 @@ _CHECKS = {
 
 def _cmd_kernel(args):
     act = activation(args.name)
-    path = coverage._kernel_path(act)
+    path = coverage.kernel_path(act)
     if act.has_closed_form:
         accuracy = act.accuracy
-    elif cross.reducible(act):
+    elif fallback.reducible(act):
         accuracy = cross.ACCURACY["1-D quadrature"]
-    elif cross.nonsmooth(act):
+    elif fallback.nonsmooth(act):
         accuracy = kinks.ACCURACY
     else:
         accuracy = quadrature.ACCURACY_STATEMENT
-    chk = coverage.CHECKS[coverage._check_key(act)]
+    chk = coverage.CHECKS[coverage.check_key(act)]
     out = {"name": act.name, "activation": str(act.expr), "method": act.method, "path": path,
            "accuracy": accuracy, "checked": f"{_CHECKS[act.has_closed_form]}: {chk.summary} ({chk.file})",
            "with_means": _means_path(act)}
@@ -79,7 +79,7 @@ def _means_path(act) -> str:
                 "mpmath to the requested digits")
     if method == "1-D quadrature":
         return "1-D quadrature on the closed-form mean function, split at the kink: " + cross.ACCURACY["1-D quadrature"]
-    if cross.nonsmooth(act):
+    if fallback.nonsmooth(act):
         return "2-D quadrature split at the kinks, by parts: " + kinks.ACCURACY
     return "2-D quadrature of classical derivatives: " + quadrature.ACCURACY_STATEMENT
 

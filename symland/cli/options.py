@@ -17,7 +17,7 @@ import mpmath
 import numpy as np
 
 from ..errors import SymlandError
-from ..kernels.activation import known_activations
+from ..kernels.registry import known_activations
 from ..problems.teacher_student import TeacherStudent
 
 __all__ = ["add_problem_options", "problem_from_args", "load_arrays", "positive_int", "format_number"]

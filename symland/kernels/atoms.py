@@ -35,13 +35,8 @@ import functools
 
 import sympy
 
-from ..numerics.symbols import z
-from ..numerics.symbols import (
-    D_,
-    a_,
-    b_,
-    c_,
-)
+from .library import GELU, arccos_kernels
+from ..numerics.symbols import D_, a_, b_, c_, z
 
 __all__ = ["mu", "sigma", "decompose", "mean_function", "atom_mean", "atom_pair", "atom_pair_supported", "tidy"]
 
@@ -380,10 +375,8 @@ def _zphi_phi(w1, w2):
 
 
 def _relu_relu(p, q):
-    from . import library as lib
-
     if p == q and p <= 3:
-        return lib._arccos_kernels(p)
+        return arccos_kernels(p)
     if p < q:
         return _relu_cross(p, q)
     return _swap(_relu_cross(q, p))
@@ -392,9 +385,7 @@ def _relu_relu(p, q):
 def _zphi_zphi(w1, w2):
     if w1 != w2:
         return None
-    from .activation import activation
-
-    g = activation("gelu")
+    g = GELU
     sub = {a_: a_ / w1, b_: b_ / w1, c_: c_ / w1, D_: D_ / w1**2}
     return w1 * g.kernel_expr.xreplace(sub), w1 * g.safe_kernel_expr.xreplace(sub)
 

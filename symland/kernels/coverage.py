@@ -4,8 +4,8 @@ r"""The activation coverage table, generated from the registry and the checks th
 factory instances such as ``sin_2`` are shown once per family, through one
 representative) and reports
 
-* **kernel**: closed form, or which quadrature (1-D reduction / 2-D), from
-  :mod:`symland.kernels.activation` and :func:`symland.kernels.cross.cross_method`;
+* **kernel**: closed form, or which quadrature (1-D reduction / 2-D), from the record and
+  :mod:`symland.kernels.fallback`;
 * **Price partials**: the derivative orders available and where they are singular
   (:func:`symland.kernels.partials.singular_at_alignment`);
 * **biases**: the path of the kernel with means (``symland.kernels.means``), found by
@@ -24,13 +24,25 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 
 import sympy
 
-from . import library as _lib
-from .activation import activation, known_activations
+from . import cross, fallback, means
+from .partials import MAX_ORDER, singular_at_alignment
+from .registry import (
+    activation,
+    cos_activation,
+    gauss_activation,
+    hermite_activation,
+    known_activations,
+    leaky_relu_activation,
+    monomial_activation,
+    sin_activation,
+)
 
-__all__ = ["CHECKS", "Check", "FAMILIES", "coverage_rows", "markdown_table", "table_names", "START", "END"]
+__all__ = ["CHECKS", "Check", "FAMILIES", "check_key", "kernel_path", "coverage_rows", "markdown_table", "table_names",
+           "START", "END"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,17 +74,17 @@ CHECKS = {
         "tests/kernels/test_cross.py", "mpmath.mpf(10) ** -26 * max(1, abs(ref))"),
 }
 
-#: the activations of tests/kernels/test_activation.py + tests/kernels/test_partials.py (defined in activations.py)
+#: the activations of tests/kernels/test_activation.py + tests/kernels/test_partials.py (the core records of library.py)
 _CORE = ("erf", "erf_plain", "relu", "linear", "quadratic")
 
 #: parametrised families: name pattern, display name, representative instance
 FAMILIES = (
-    (r"leaky_relu_.+", "leaky_relu_<slope>", lambda: _lib.leaky_relu_activation(sympy.Rational(1, 5))),
-    (r"sin_.+", "sin_<w>", lambda: _lib.sin_activation(2)),
-    (r"cos_.+", "cos_<w>", lambda: _lib.cos_activation(2)),
-    (r"gauss_.+", "gauss_<w>", lambda: _lib.gauss_activation(sympy.Rational(1, 2))),
-    (r"monomial_\d+", "monomial_<p>", lambda: _lib.monomial_activation(5)),
-    (r"hermite_\d+", "hermite_<n>", lambda: _lib.hermite_activation(5)),
+    (r"leaky_relu_.+", "leaky_relu_<slope>", lambda: leaky_relu_activation(sympy.Rational(1, 5))),
+    (r"sin_.+", "sin_<w>", lambda: sin_activation(2)),
+    (r"cos_.+", "cos_<w>", lambda: cos_activation(2)),
+    (r"gauss_.+", "gauss_<w>", lambda: gauss_activation(sympy.Rational(1, 2))),
+    (r"monomial_\d+", "monomial_<p>", lambda: monomial_activation(5)),
+    (r"hermite_\d+", "hermite_<n>", lambda: hermite_activation(5)),
 )
 
 
@@ -88,36 +100,30 @@ def table_names() -> list[tuple[str, str]]:
     return rows
 
 
-def _check_key(act) -> str:
-    from . import cross as mixed
-
+def check_key(act) -> str:
+    """The key of :data:`CHECKS` that states how ``act``'s kernel is checked by the tests."""
     if act.has_closed_form:
         return "core" if act.name in _CORE else "library"
     if act.name in CHECKS:
         return act.name
-    return "selu" if mixed.reducible(act) else "quadrature"
+    return "selu" if fallback.reducible(act) else "quadrature"
 
 
-def _kernel_path(act) -> str:
-    from . import cross as mixed
-
+def kernel_path(act) -> str:
+    """How ``act``'s centred kernel is evaluated, in words (the table's *kernel* column)."""
     if act.has_closed_form:
         return "closed form"
-    if mixed.reducible(act):
+    if fallback.reducible(act):
         return "quadrature (1-D reduction, split at the kink)"
-    return "quadrature (2-D, split at the kinks, by parts)" if mixed.nonsmooth(act) else "quadrature (2-D)"
+    return "quadrature (2-D, split at the kinks, by parts)" if fallback.nonsmooth(act) else "quadrature (2-D)"
 
 
 def _partials(act) -> str:
-    from .partials import MAX_ORDER, singular_at_alignment
-
     base = f"all with i+j+l <= {MAX_ORDER}"
     if act.has_closed_form and singular_at_alignment(act):
         return base + "; those singular at c^2 = ab raise DomainError there"
     if not act.has_closed_form:
-        from . import cross as mixed
-
-        if mixed.nonsmooth(act):
+        if fallback.nonsmooth(act):
             return base + " (by parts); singular at c^2 = ab from order 2 in c"
         return base + " (quadrature of classical derivatives)"
     return base
@@ -125,23 +131,17 @@ def _partials(act) -> str:
 
 def _biases(act) -> str:
     try:
-        from . import means as bias
-    except ImportError:  # pragma: no cover - the bias module is another area's
-        return "n/a"
-    try:
-        method = bias.mean_kernel_method(act)
-        bias.kernel_with_means(act, 1.1, 0.9, 0.3, mu1=0.2, mu2=-0.4)
+        method = means.mean_kernel_method(act)
+        means.kernel_with_means(act, 1.1, 0.9, 0.3, mu1=0.2, mu2=-0.4)
     except Exception:  # noqa: BLE001 - any failure means: not supported
         return "not supported"
     return method
 
 
 def _partners(act, rows) -> str:
-    from . import cross as mixed
-
     others = [(shown, rep) for shown, rep in rows if rep != act.name]
     closed = [shown for shown, rep in others if activation(rep).has_closed_form]
-    yes = [shown for shown, rep in others if mixed.has_cross_closed_form(act, rep)]
+    yes = [shown for shown, rep in others if cross.has_cross_closed_form(act, rep)]
     if not yes:
         return "none"
     if set(closed) <= set(yes):
@@ -158,11 +158,11 @@ def coverage_rows() -> list[dict]:
     out = []
     for shown, rep in rows:
         act = activation(rep)
-        chk = CHECKS[_check_key(act)]
+        chk = CHECKS[check_key(act)]
         out.append({
             "name": shown,
             "expr": act.description or str(act.expr),
-            "kernel": _kernel_path(act),
+            "kernel": kernel_path(act),
             "partials": _partials(act),
             "biases": _biases(act),
             "mixed": _partners(act, rows),
@@ -198,8 +198,6 @@ def extract_from(text: str) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    import sys
-
     if len(sys.argv) == 3 and sys.argv[1] == "--write":
         with open(sys.argv[2]) as f:
             text = f.read()

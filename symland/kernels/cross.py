@@ -43,48 +43,35 @@ relu ... a bivariate normal CDF would be needed); tanh, sigmoid, softplus and
 silu have none.  Odd $\times$ even pairs are exactly 0.
 
 **Fallback** when a pair has no closed form (:func:`cross_kernel`,
-:func:`cross_partial`): if one activation has a mean function (every
+:func:`cross_partial`; the quadratures are in :mod:`symland.kernels.fallback`): if one activation has a mean function (every
 closed-form activation, and SELU), the 1-D reduction
 $E[s^{(p)}(u)t^{(q)}(v)] = (-1)^p\int s(u)\,\partial_u^p\!\big[N_a(u)\,
 \partial_\mu^q m_t(cu/a, \sqrt{D/a})\big]\,du$ (integration by parts, so kinks
 and jumps of $s$ are allowed and only $s$ itself is evaluated), split at
 $u = 0$: composite Gauss–Legendre in float64, ``mpmath.quad`` with its error
 estimate checked at high precision.  Otherwise the 2-D quadrature of
-:mod:`symland.kernels.quadrature` on the classical derivatives (smooth activations
-only).  See :data:`ACCURACY` for the measured accuracy.
+:mod:`symland.kernels.quadrature` on the classical derivatives (smooth activations),
+or split at the kinks by parts (:mod:`symland.kernels.kinks`).  See :data:`ACCURACY` for the measured accuracy.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 
 import mpmath
 import numpy as np
 import sympy
 
 from . import atoms as _atoms
-from ..numerics.symbols import NONSMOOTH
-from .activation import Activation, activation
-from ..numerics.symbols import (
-    D_,
-    a_,
-    b_,
-    c_,
-)
-from ..numerics.precision import (
-    check_covariance,
-    check_dps,
-    gram_determinant,
-    mp_kernel_arguments,
-)
-from ..numerics.compile import (
-    compile_mpmath,
-    compile_numpy,
-)
+from .activation import Activation
+from .fallback import quadrature2, reduce_float, reduce_mp
+from .partials import check_index
+from .price import safe_partial
+from .registry import activation
 from ..errors import DomainError, NoClosedFormError
-from .quadrature import composite_normal, hermite_table
-from .partials import _cancellation_digits
+from ..numerics.compile import compile_mpmath, compile_numpy
+from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
+from ..numerics.symbols import a_, b_
 
 __all__ = [
     "cross_kernel_expr",
@@ -147,7 +134,7 @@ def _parity(act) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _cross_cached(s: Activation, t: Activation):
-    if s is t and s.has_closed_form:
+    if s == t and s.has_closed_form:
         return s.kernel_expr, s.safe_kernel_expr
     ds, dt = _atoms.decompose(s.expr), _atoms.decompose(t.expr)
     if ds is None or dt is None:
@@ -168,7 +155,7 @@ def _pair(s, t):
 def has_cross_closed_form(s, t) -> bool:
     """True when :func:`cross_kernel_expr` knows a closed form for the pair (decided without building it)."""
     s, t = activation(s), activation(t)
-    if s is t and s.has_closed_form:
+    if s == t and s.has_closed_form:
         return True
     ds, dt = _atoms.decompose(s.expr), _atoms.decompose(t.expr)
     if ds is None or dt is None:
@@ -190,37 +177,9 @@ def cross_kernel_safe_expr(s, t):
     return None if p is None else p[1]
 
 
-_TOTAL = {
-    "a": lambda e: sympy.diff(e, a_) + b_ * sympy.diff(e, D_),
-    "b": lambda e: sympy.diff(e, b_) + a_ * sympy.diff(e, D_),
-    "c": lambda e: sympy.diff(e, c_) - 2 * c_ * sympy.diff(e, D_),
-}
-
-
-def _check_index(index):
-    from .partials import MAX_ORDER
-
-    try:
-        i, j, l = (operator.index(v) for v in index)
-    except (TypeError, ValueError):
-        raise ValueError(f"index must be a triple (i, j, l) of non-negative integers, got {index!r}") from None
-    if min(i, j, l) < 0 or i + j + l > MAX_ORDER:
-        raise ValueError(f"index {index!r} must be non-negative with total order <= {MAX_ORDER}")
-    return i, j, l
-
-
-@functools.lru_cache(maxsize=None)
 def _partial_cached(s, t, index):
-    i, j, l = index
-    if index == (0, 0, 0):
-        return _cross_cached(s, t)[1]
-    if l:
-        prev, op = (i, j, l - 1), "c"
-    elif i:
-        prev, op = (i - 1, j, l), "a"
-    else:
-        prev, op = (i, j - 1, l), "b"
-    return _TOTAL[op](_partial_cached(s, t, prev))
+    """Safe form of a partial of a pair with a closed form (``index`` validated)."""
+    return safe_partial(_cross_cached(s, t)[1], index)
 
 
 def cross_partial_expr(s, t, index):
@@ -236,7 +195,7 @@ def cross_partial_expr(s, t, index):
             f"no closed-form cross kernel is known for ({s.name!r}, {t.name!r}); "
             "use cross_partial (quadrature fallback)"
         )
-    return _partial_cached(s, t, _check_index(index))
+    return _partial_cached(s, t, check_index(index))
 
 
 def cross_method(s, t) -> str:
@@ -255,184 +214,6 @@ def closed_form_pairs(names) -> list[tuple[str, str]]:
     return [(x, y) for k, x in enumerate(names) for y in names[k + 1:] if has_cross_closed_form(x, y)]
 
 
-# ---------------------------------------------------------------------------
-# quadrature fallback: 1-D reduction on a mean function, or 2-D quadrature
-# ---------------------------------------------------------------------------
-_mu, _sig = _atoms.mu, _atoms.sigma
-#: half-width of the truncated standard-normal domain (as symland.kernels.quadrature)
-_L = 8.5
-
-
-@functools.lru_cache(maxsize=None)
-def _kinks_of(act: Activation):
-    """Exact kink points of ``act`` (:func:`symland.kernels.kinks.kink_points`); ``()`` when smooth."""
-    from .kinks import kink_points
-
-    return kink_points(act.expr) if act.expr.has(*NONSMOOTH) else ()
-
-
-@functools.lru_cache(maxsize=None)
-def _reduction_parts(s: Activation, t: Activation, p: int, q: int, backend: str, dps=None):
-    r"""Callables for the 1-D reduction and whether derivatives go by parts.
-
-    Smooth $s$: ``(s^{(p)}, [\partial_\mu^q m_t], False)``.  Kinked $s$:
-    ``(s, [\partial_\mu^{q+k} m_t, k = 0..p], True)``.  For mpmath (``dps`` given)
-    irrational constants (SELU's) are evaluated once at ``dps + 15`` digits.
-    """
-    m = _atoms.mean_function(t.expr)
-    mods = ["scipy", "numpy"] if backend == "numpy" else "mpmath"
-
-    def compile_(e, args):
-        if dps is not None:
-            e = [v.evalf(dps + 15) for v in e] if isinstance(e, list) else e.evalf(dps + 15)
-        return sympy.lambdify(args, e, modules=mods, cse=True)
-
-    by_parts = p > 0 and s.expr.has(*NONSMOOTH)
-    orders = [q + k for k in range(p + 1)] if by_parts else [q]
-    sfun = compile_(s.expr if by_parts or not p else sympy.diff(s.expr, _atoms.z, p), _atoms.z)
-    # all mean-function derivatives in one compiled function: they share erf/exp subexpressions
-    gall = compile_([sympy.diff(m, _mu, n) for n in orders], (_mu, _sig))
-    # at D = 0 (sigma = 0) the mean function degenerates to t itself: d^n m / d mu^n = t^(n)(mu),
-    # a function only when t is smooth or n = 0
-    g0 = None
-    if all(n == 0 for n in orders) or not t.expr.has(*NONSMOOTH):
-        g0 = compile_([sympy.diff(t.expr, _atoms.z, n).subs(_atoms.z, _mu) for n in orders], _mu)
-    return sfun, (gall, g0), by_parts
-
-
-def _weight(p, by_parts, a, c, x, G, sa, sig, m2=0):
-    r"""Factor multiplying $s$ (or $s^{(p)}$) under $E_u$: with $u = \mu_1 + \sqrt a\,x$ and
-    $G = \partial_\mu^q m_t(\mu_2 + cx/\sqrt a, \sigma)$ (the mean of $t^{(q)}(v)$ given $u$), by parts it is
-    $(-1)^p (N G)^{(p)}(u)/N(u) = \sum_k \binom pk (-1)^k a^{-(p-k)/2}\mathrm{He}_{p-k}(x)(c/a)^k
-    \partial_\mu^{q+k} m_t$, $N$ the density of $u$."""
-    gall, g0 = G
-    mu = m2 + c * x / sa
-    if sig > 0:
-        g = gall(mu, sig)
-    elif g0 is None:
-        raise DomainError("this partial is singular at c**2 = a*b (D = 0) for a non-smooth activation")
-    else:
-        g = g0(mu)
-    if not by_parts:
-        return g[0]
-    he = hermite_table(p, x)
-    tot = 0
-    for k in range(p + 1):
-        coef = (-1) ** k * _BINOMIAL[p][k] * (c / a) ** k / sa ** (p - k)
-        tot = tot + coef * he[p - k] * g[k]
-    return tot
-
-
-_BINOMIAL = [[1]]
-for _n in range(1, 13):
-    _BINOMIAL.append([1] + [_BINOMIAL[-1][k - 1] + _BINOMIAL[-1][k] for k in range(1, _n)] + [1])
-
-
-def _orders(i, j, l, p, q):
-    r"""Derivative orders on s and t and the scale of $\partial^{(i,j,l,p,q)}$ (Price with means)."""
-    return 2 * i + l + p, 2 * j + l + q, 2 ** (i + j)
-
-
-def _reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
-    r"""$\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q E[s(u)t(v)]$ by the 1-D
-    reduction (float64 arrays; means ``m1, m2`` default to 0): composite Gauss-Legendre in
-    $x = (u - \mu_1)/\sqrt a$ split where $s$ has its kinks (:func:`symland.kernels.kinks.kink_points`)."""
-    P, Q, scale = _orders(i, j, l, p, q)
-    sfun, G, by_parts = _reduction_parts(s, t, P, Q, "numpy")
-    m1 = np.zeros(a.shape) if m1 is None else np.broadcast_to(m1, a.shape)
-    m2 = np.zeros(a.shape) if m2 is None else np.broadcast_to(m2, a.shape)
-    kinks = _kinks_of(s)
-    out = np.empty(a.shape)
-    for k in range(a.size):
-        aa, cc, dd = float(a.flat[k]), float(c.flat[k]), float(D.flat[k])
-        mm1, mm2 = float(m1.flat[k]), float(m2.flat[k])
-        if aa <= 0:
-            raise DomainError(f"the 1-D quadrature of E[{s.name}(u) {t.name}(v)] needs a > 0, got a = {aa}")
-        sa = np.sqrt(aa)
-        sig = np.sqrt(dd / aa)
-        # panels resolve the scale sigma/|rho| of m_t(mu2 + c x/sqrt(a), sigma) in x and tanh-like poles
-        width = min(1.0, sig * sa / abs(cc) if (cc and sig > 0) else 1.0, 0.8 / sa)
-        panels = int(min(2048, max(8, np.ceil(_L / max(width, 1e-12)))))
-        # 2 * panels panels (panels on each side of a kink at the mean), split at the kinks of s
-        x, w = composite_normal(2 * panels, tuple((float(k) - mm1) / sa for k in kinks))
-        with np.errstate(all="ignore"):
-            vals = np.asarray(sfun(mm1 + sa * x) * np.ones_like(x), dtype=float)
-            vals = vals * _weight(P, by_parts, aa, cc, x, G, sa, sig, mm2)
-        out.flat[k] = (vals @ w) / scale
-    return out
-
-
-def _reduce_mp(s, t, i, j, l, a, b, c, D, dps, m1=0, m2=0, p=0, q=0):
-    """mpmath version of :func:`_reduce_float` (scalars): ``mpmath.quad`` split at the kinks of $s$."""
-    from . import quadrature
-
-    P, Q, scale = _orders(i, j, l, p, q)
-    sfun, G, by_parts = _reduction_parts(s, t, P, Q, "mpmath", mpmath.mp.dps)
-    if a <= 0:
-        raise DomainError(f"the 1-D quadrature of E[{s.name}(u) {t.name}(v)] needs a > 0, got a = {a}")
-    sa = mpmath.sqrt(a)
-    sig = mpmath.sqrt(D / a)
-    m1, m2 = mpmath.mpf(m1), mpmath.mpf(m2)
-
-    def h(u):
-        return sfun(u) * _weight(P, by_parts, a, c, (u - m1) / sa, G, sa, sig, m2)
-
-    splits = [mpmath.mpf(sympy.N(k, mpmath.mp.dps + 20)) for k in _kinks_of(s)]
-    return quadrature.expect1_mp(h, a, dps, m1, split=splits) / scale
-
-
-def _quad2(s, t, i, j, l, a, b, c, D, dps):
-    from . import quadrature
-    from .partials import _derivative_function
-
-    if nonsmooth(s) or nonsmooth(t):
-        return kinked_quadrature_evaluator(s, t, (i, j, l, 0, 0), dps is not None)(a, b, c, D, 0 * a, 0 * a)
-    p, q = 2 * i + l, 2 * j + l
-    if dps is None:
-        f, g = _derivative_function(s, p, "numpy"), _derivative_function(t, q, "numpy")
-        return quadrature.expect2_float(f, g, a, b, c, D) / 2 ** (i + j)
-    f, g = _derivative_function(s, p, "mpmath"), _derivative_function(t, q, "mpmath")
-    return quadrature.expect2_mp(f, g, a, b, c, D, dps) / 2 ** (i + j)
-
-
-def nonsmooth(act) -> bool:
-    """True when the activation's expression has kinks or jumps (Max, Heaviside, Abs, Piecewise ...)."""
-    return activation(act).expr.has(*NONSMOOTH)
-
-
-@functools.lru_cache(maxsize=None)
-def kinked_quadrature_evaluator(s, t, index, mp: bool):
-    r"""``(a, b, c, D, mu1, mu2) -> 2^{-i-j}E[s^{(P)}(u)t^{(Q)}(v)]``, $P = 2i+l+p$, $Q = 2j+l+q$,
-    for pairs with kinks and no closed-form mean function on either side (user activations such
-    as hardtanh): the derivatives are moved onto the Gaussian density (bivariate Hermite weights)
-    and the 2-D quadrature is split at the kinks, :func:`symland.kernels.kinks.expect2_float` /
-    :func:`symland.kernels.kinks.expect2_mp`.  Entries where the weights are undefined ($D = 0$, a zero
-    variance) come back as nan, for the caller to report.
-    """
-    from . import kinks
-
-    i, j, l, p, q = index
-    P, Q, scale = _orders(i, j, l, p, q)
-    fs, ft = activation(s).expr, activation(t).expr
-    if not mp:
-        def run(a, b, c, D, m1, m2):
-            a, b, c, D, m1, m2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, D, m1, m2)))
-            ok = (a > 0) & (b > 0) & (D > 0)
-            out = np.full(a.shape, np.nan)
-            if np.any(ok):
-                out[ok] = kinks.expect2_float(fs, ft, P, Q, a[ok], b[ok], c[ok], D[ok], m1[ok], m2[ok]) / scale
-            return out
-        return run
-
-    def one(a, b, c, D, m1, m2):
-        if not (a > 0 and b > 0 and D > 0):
-            return mpmath.mpf("nan")
-        return kinks.expect2_mp(fs, ft, P, Q, a, b, c, D, m1, m2, dps=mpmath.mp.dps) / scale
-
-    fv = np.frompyfunc(one, 6, 1)
-    return lambda *args: fv(*args)
-
-
 def _evaluate(s, t, index, a, b, c, D, dps):
     """Dispatch on the method; a, b, c, D already validated (arrays for float64, mpf for mpmath)."""
     i, j, l = index
@@ -447,15 +228,12 @@ def _evaluate(s, t, index, a, b, c, D, dps):
         except ZeroDivisionError:
             return mpmath.mpf("nan")
     if _atoms.mean_function(t.expr) is not None:
-        return _reduce_float(s, t, i, j, l, a, b, c, D) if dps is None else _reduce_mp(s, t, i, j, l, a, b, c, D, dps)
+        return reduce_float(s, t, i, j, l, a, b, c, D) if dps is None else reduce_mp(s, t, i, j, l, a, b, c, D, dps)
     if _atoms.mean_function(s.expr) is not None:  # K_{s,t}(a, b, c) = K_{t,s}(b, a, c)
         if dps is None:
-            return _reduce_float(t, s, j, i, l, b, a, c, D)
-        return _reduce_mp(t, s, j, i, l, b, a, c, D, dps)
-    return _quad2(s, t, i, j, l, a, b, c, D, dps)
-
-
-_GUARD = 10
+            return reduce_float(t, s, j, i, l, b, a, c, D)
+        return reduce_mp(t, s, j, i, l, b, a, c, D, dps)
+    return quadrature2(s, t, i, j, l, a, b, c, D, dps)
 
 
 def _kinked(act) -> bool:
@@ -478,7 +256,7 @@ def cross_partial(s, t, index, a, b, c, dps=None):
     non-finite results (e.g. singular partials at $c^2 = ab$).
     """
     s, t = activation(s), activation(t)
-    index = _check_index(index)
+    index = check_index(index)
     what = f"cross kernel partial {index} of ({s.name}, {t.name})"
     if dps is None:
         a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c)))
@@ -494,22 +272,23 @@ def cross_partial(s, t, index, a, b, c, dps=None):
             raise DomainError(f"{what} is not finite at a={a.flat[k]}, b={b.flat[k]}, c={c.flat[k]} "
                               "(zero variance, or c**2 = a*b for a non-smooth activation)")
         return out if out.shape else float(out)
-    dps = check_dps(dps)
-    with mpmath.workdps(dps + _GUARD):
+    prec = Precision(dps)
+    with prec:
         a, b, c, D = mp_kernel_arguments(a, b, c)
-        extra = _cancellation_digits(a, b, D) if _kinked_pair(s, t) else 0
-    with mpmath.workdps(dps + _GUARD + extra):
+        # kinked pairs vanish like (pi - theta)^3 near anti-alignment (theta^2 ~ D/ab) while the
+        # safe form is a difference of O(1) terms: 3/2 log10(ab/D) more digits
+        extra = alignment_digits(D / (a * b) if a * b > 0 else None, 1.5) if _kinked_pair(s, t) else 0
+    with prec.working(extra):
         # closed forms evaluate with guard digits; quadrature adds its own and checks its error estimate
-        val = _evaluate(s, t, index, a, b, c, D, dps)
+        val = _evaluate(s, t, index, a, b, c, D, prec.dps)
         val = mpmath.mpmathify(val)
         if isinstance(val, mpmath.mpc):
-            if abs(val.imag) > mpmath.mpf(10) ** (-dps) * max(1, abs(val.real)):
+            if abs(val.imag) > mpmath.mpf(10) ** (-prec.dps) * max(1, abs(val.real)):
                 raise DomainError(f"{what} is complex at a={a}, b={b}, c={c}")
             val = val.real
         if not mpmath.isfinite(val):
             raise DomainError(f"{what} is not finite at a={a}, b={b}, c={c}")
-    with mpmath.workdps(dps):
-        return +val
+    return prec.finalize(val)
 
 
 def cross_kernel(s, t, a, b, c, dps=None):
@@ -518,14 +297,14 @@ def cross_kernel(s, t, a, b, c, dps=None):
 
 
 def cross_partial_evaluator(s, t, index, mp: bool):
-    r"""Function ``(a, b, c, D) -> partial`` on validated arrays, like :func:`symland.kernels.partials.partial_evaluator`.
+    r"""Function ``(a, b, c, D) -> partial`` on validated arrays, like :func:`symland.kernels.evaluate.partial_evaluator`.
 
     Float64: numpy arrays; ``mp=True``: numpy object arrays of ``mpf`` at the
     current ``mpmath.mp.dps``.  For problem classes that assemble losses over
     many neuron pairs.
     """
     s, t = activation(s), activation(t)
-    index = _check_index(index)
+    index = check_index(index)
     if not mp:
         return lambda a, b, c, D: np.array(_evaluate(s, t, index, *np.broadcast_arrays(
             *(np.asarray(v, dtype=float) for v in (a, b, c, D))), None), dtype=float)
@@ -535,47 +314,3 @@ def cross_partial_evaluator(s, t, index, mp: bool):
 
     fv = np.frompyfunc(one, 4, 1)
     return lambda a, b, c, D: fv(a, b, c, D)
-
-
-# ---------------------------------------------------------------------------
-# activations without a closed-form kernel but with kinks (SELU): kernel and diagonal
-# ---------------------------------------------------------------------------
-def reducible(act) -> bool:
-    """True for a non-smooth activation without a closed-form kernel that has a mean function (SELU).
-
-    :mod:`symland.kernels.partials` evaluates such kernels through :func:`cross_partial_evaluator`
-    (the 1-D reduction handles the kink exactly) instead of 2-D quadrature of classical derivatives.
-    """
-    act = activation(act)
-    return (not act.has_closed_form and act.expr.has(*NONSMOOTH)
-            and _atoms.mean_function(act.expr) is not None)
-
-
-@functools.lru_cache(maxsize=None)
-def diagonal_with_mean_evaluator(act, index, mp: bool):
-    r"""``(t, m) -> \partial_t^i\partial_m^p\varphi(t, m)``, $\varphi(t, m) = E[s(u)^2]$, $u \sim N(m, t)$.
-
-    By parts (valid for kinks and jumps of $s$; only $s$ itself is evaluated), with the heat
-    equation $\partial_t = \tfrac12\partial_m^2$ and $n = 2i + p$:
-    $\partial_t^i\partial_m^p\varphi = 2^{-i}E[(s^2)^{(n)}(u)] = 2^{-i}t^{-n/2}E[s(u)^2\,\mathrm{He}_n((u - m)/\sqrt t)]$,
-    a 1-D Gaussian expectation split at the kinks of $s$ (:func:`symland.kernels.kinks.expect1_float`,
-    :func:`symland.kernels.kinks.expect1_mp`).
-    """
-    from . import kinks
-
-    act = activation(act)
-    i, p = (operator.index(v) for v in index)
-    n = 2 * i + p
-    h = act.expr**2
-    if not mp:
-        return lambda t, m: np.asarray(kinks.expect1_float(h, n, t, m), dtype=float) / 2**i
-    fv = np.frompyfunc(lambda t, m: kinks.expect1_mp(h, n, t, m, dps=mpmath.mp.dps) / 2**i, 2, 1)
-    return lambda t, m: fv(t, m)
-
-
-def diagonal_evaluator(act, m: int, mp: bool):
-    r"""``t -> phi^(m)(t)``, $\varphi(t) = E[s(u)^2]$, $u \sim N(0, t)$, for kinked activations:
-    :func:`diagonal_with_mean_evaluator` at mean 0,
-    $\varphi^{(m)}(t) = 2^{-m}t^{-m}E[s(u)^2\,\mathrm{He}_{2m}(u/\sqrt t)]$."""
-    f = diagonal_with_mean_evaluator(act, (int(m), 0), mp)
-    return lambda t: f(t, 0 if mp else 0.0)

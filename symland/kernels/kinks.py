@@ -45,9 +45,9 @@ complex poles of tanh-like activations (as ``quadrature._panels``), per
 direction.  Fully vectorised over the nodes; a Python loop runs over the
 broadcast entries only.  At high precision, nested ``mpmath.quad``
 (Gauss–Legendre) with the kinks as interval end points, on $[-L_{mp}, L_{mp}]$
-with a tail below $10^{-(dps + 15)}$, at ``dps + 8`` working digits; $s$ and
-$t$ are evaluated at ``dps + 15`` digits (so are the irrational constants in
-them) and the kinks are rounded from their exact values at ``dps + 20``;
+with a tail below $10^{-(dps + 15)}$, at ``dps + 8`` working digits (fewer guard digits than
+the context's 15, for speed); $s$ and $t$ are evaluated at ``dps + 15`` digits (the context's
+guard digits; so are the irrational constants in them) and the kinks are rounded from their exact values at ``dps + 20``;
 the outer error estimate and the worst inner one (times the outer weight and
 the interval length) are checked against $10^{-dps}\max(1, |value|)$ (i.e.
 ``dps`` digits, absolute for values below 1, as ``quadrature._mp_check``), and a
@@ -96,11 +96,10 @@ import numpy as np
 import sympy
 
 from .activation import Activation
-from ..numerics.symbols import z
-from ..numerics.symbols import D_, a_, c_
-from ..numerics.precision import check_dps
-from ..errors import ConvergenceError, DomainError, NoClosedFormError
 from .quadrature import hermite_table
+from ..errors import ConvergenceError, DomainError, NoClosedFormError
+from ..numerics.precision import GUARD_DIGITS, check_dps
+from ..numerics.symbols import D_, a_, c_, z
 
 __all__ = [
     "ACCURACY",
@@ -517,10 +516,14 @@ def expect1_float(h_expr, n, t, m=0.0):
 # ---------------------------------------------------------------------------
 # mpmath
 # ---------------------------------------------------------------------------
-#: working digits of the mpmath quadrature beyond the requested ones
+#: digits beyond the requested ones at which s and t (and so their irrational constants) and the kinks
+#: are evaluated: the context's guard digits
+_GUARD_EVAL = GUARD_DIGITS
+#: working digits of the nested Gauss-Legendre rule beyond the requested ones.  Fewer than the
+#: context's GUARD_DIGITS for speed: the cost of mpmath's Gauss-Legendre grows with the working
+#: precision (its degree and node computation), and the error estimate is checked against ``dps``
+#: digits, so these digits only absorb the rounding of the rule itself.
 _GUARD_QUAD = 8
-#: digits beyond the requested ones at which s and t (and so their irrational constants) and the kinks are evaluated
-_GUARD_EVAL = 15
 
 
 def _mp_tail(n, dps):

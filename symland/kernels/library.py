@@ -1,4 +1,9 @@
-r"""A library of activations with exact closed-form dual kernels.
+r"""The built-in activation records, and builders for the parametrised families.
+
+This module only builds :class:`~symland.kernels.activation.Activation` records (pure
+data); :mod:`symland.kernels.registry` puts :data:`BUILTINS` under their names when it is
+imported, and its ``*_activation`` factories register family instances built here
+(``leaky_relu_record(slope)`` -> ``registry.leaky_relu_activation(slope)`` ...).
 
 Every kernel here is $\kappa(a, b, c) = E[s(u)s(v)]$ for a centred Gaussian pair
 with variances $a, b$ and covariance $c$, given twice: exactly in ``a, b, c``
@@ -27,32 +32,44 @@ Kernels (with $\rho = c/\sqrt{ab}$):
 * ``"sin"``, ``"cos"``: $e^{-(a+b)/2}\sinh c$, $e^{-(a+b)/2}\cosh c$;
   ``"exp"``: $e^{(a+b+2c)/2}$; ``"gauss"`` $e^{-z^2/2}$: $1/\sqrt P$;
 * polynomials of any degree by Isserlis/Wick (:func:`polynomial_kernel`),
-  ``"monomial_<p>"`` and probabilists' Hermite ``"hermite_<n>"``.
+  ``"monomial_<p>"`` and probabilists' Hermite ``"hermite_<n>"``;
+* by quadrature (no closed form known): ``"tanh"``, ``"sigmoid"``, ``"softplus"``,
+  ``"silu"``, ``"selu"``.
+
+The core records (closed forms checked in ``tests/kernels/test_activation.py``):
+
+* ``"erf"`` $= \operatorname{erf}(z/\sqrt2)$ (Saad & Solla 1995):
+  $\kappa = (2/\pi)\arcsin(c/\sqrt{(1+a)(1+b)})$, safe
+  $(2/\pi)\operatorname{atan2}(c, \sqrt{1 + a + b + D})$ ($(1+a)(1+b) - c^2 = 1 + a + b + D > 0$,
+  so atan2 is well conditioned everywhere); ``"erf_plain"`` $= \operatorname{erf}(z)$ is the
+  erf kernel at $(2a, 2b, 2c)$;
+* ``"relu"``: the arc-cosine kernel of degree 1, $\kappa_1$ above;
+* ``"linear"`` $z$: $c$; ``"quadratic"`` $z^2$: $ab + 2c^2$ (Isserlis).
 """
 
 from __future__ import annotations
 
 import sympy
 
-from .activation import _builtin, activation, known_activations
-from ..numerics.symbols import z
-from ..numerics.symbols import (
-    D_,
-    a_,
-    b_,
-    c_,
-)
+from .activation import Activation
+from ..numerics.symbols import D_, a_, b_, c_, z
 
 __all__ = [
     "polynomial_kernel",
     "moment",
-    "leaky_relu_activation",
-    "sin_activation",
-    "cos_activation",
-    "gauss_activation",
-    "monomial_activation",
-    "hermite_activation",
-    "relu_power_activation",
+    "arccos_kernels",
+    "leaky_relu_record",
+    "sin_record",
+    "cos_record",
+    "gauss_record",
+    "monomial_record",
+    "hermite_record",
+    "relu_power_record",
+    "ERF",
+    "ERF_PLAIN",
+    "RELU",
+    "GELU",
+    "BUILTINS",
     "SELU_ALPHA",
     "SELU_LAMBDA",
 ]
@@ -68,7 +85,7 @@ _theta_safe = sympy.atan2(sympy.sqrt(D_), c_)
 _pi_minus_theta_safe = sympy.atan2(sympy.sqrt(D_), -c_)
 _sqrtD = sympy.sqrt(a_ * b_ - c_**2)
 _sqrtD_safe = sympy.sqrt(D_)
-#: relu kernel k1, exact and safe (as in activations.py)
+#: relu kernel k1, exact and safe
 _k1 = (_sqrtD + c_ * (_pi - _theta)) / (2 * _pi)
 _k1_safe = (_sqrtD_safe + c_ * (_pi - _theta_safe)) / (2 * _pi)
 #: P = (1+a)(1+b) - c^2 = 1 + a + b + D
@@ -88,11 +105,9 @@ def _param_name(prefix, x) -> str:
     return f"{prefix}_{sympy.sstr(x)}"
 
 
-def _register_once(name, expr, kernel, safe, description):
-    if name in known_activations():
-        return activation(name)
-    _builtin(name, expr, kernel, safe, description)
-    return activation(name)
+def _record(name, expr, kernel=None, safe=None, description="") -> Activation:
+    """An :class:`Activation`; the safe form defaults to the exact kernel."""
+    return Activation(name, expr, kernel, safe if safe is not None else kernel, description)
 
 
 # --- polynomials: Isserlis / Wick ---------------------------------------------
@@ -145,17 +160,17 @@ def polynomial_kernel(expr, var=None) -> sympy.Expr:
     return sympy.expand(total)
 
 
-def monomial_activation(p: int):
-    """Register (once) and return ``"monomial_<p>"``, $s(z) = z^p$ (kernel by Isserlis)."""
+def monomial_record(p: int) -> Activation:
+    """``"monomial_<p>"``, $s(z) = z^p$ (kernel by Isserlis)."""
     p = int(p)
     if p < 0:
         raise ValueError(f"p must be a non-negative integer, got {p}")
     k = polynomial_kernel(z**p)
-    return _register_once(f"monomial_{p}", z**p, k, k, f"z^{p} (Isserlis)")
+    return _record(f"monomial_{p}", z**p, k, k, f"z^{p} (Isserlis)")
 
 
-def hermite_activation(n: int):
-    r"""Register (once) and return ``"hermite_<n>"``: probabilists' $\mathrm{He}_n(z)$.
+def hermite_record(n: int) -> Activation:
+    r"""``"hermite_<n>"``: probabilists' $\mathrm{He}_n(z)$.
 
     At $a = b = 1$ the kernel is $n!\,c^n$ (Mehler); in general a polynomial in $a, b, c$.
     """
@@ -164,7 +179,7 @@ def hermite_activation(n: int):
         raise ValueError(f"n must be a non-negative integer, got {n}")
     e = sympy.expand(sympy.hermite_prob(n, z))
     k = polynomial_kernel(e, z)
-    return _register_once(f"hermite_{n}", e, k, k, f"probabilists' Hermite He_{n}(z) (Isserlis)")
+    return _record(f"hermite_{n}", e, k, k, f"probabilists' Hermite He_{n}(z) (Isserlis)")
 
 
 # --- relu family -------------------------------------------------------------
@@ -173,22 +188,23 @@ def _relu_linear_kernels(A, B):
     return A**2 * _k1 + B * (A + B) * c_, A**2 * _k1_safe + B * (A + B) * c_
 
 
-def leaky_relu_activation(slope):
-    r"""Register (once) and return ``"leaky_relu_<slope>"``: $\max(z,0) + \alpha\min(z,0)$.
+def leaky_relu_record(slope) -> Activation:
+    r"""``"leaky_relu_<slope>"``: $\max(z,0) + \alpha\min(z,0)$.
 
     $s = (1-\alpha)\,\mathrm{relu}(z) + \alpha z$, so
     $\kappa = (1-\alpha)^2\kappa_{\mathrm{relu}} + \alpha c$ (exact constant ``slope``).
     """
     al = _exact(slope)
     k, ks = _relu_linear_kernels(1 - al, al)
-    return _register_once(
+    return _record(
         _param_name("leaky_relu", al), sympy.Max(z, 0) + al * sympy.Min(z, 0), k, ks,
         f"leaky relu max(z,0) + {al} min(z,0)",
     )
 
 
-#: J_p(theta) of Cho & Saul, times (ab)^{p/2}, exact and safe (cos t = c/sqrt(ab), sin t = sqrt(D)/sqrt(ab))
-def _arccos_kernels(p: int):
+def arccos_kernels(p: int):
+    r"""(exact, safe) arc-cosine kernel of degree ``p`` in 0..3 (Cho & Saul):
+    $(ab)^{p/2}J_p(\theta)/(2\pi)$, $\cos\theta = c/\sqrt{ab}$, $\sin\theta = \sqrt D/\sqrt{ab}$."""
     ab = a_ * b_
     if p == 0:
         return (_pi - _theta) / (2 * _pi), _pi_minus_theta_safe / (2 * _pi)
@@ -206,39 +222,39 @@ def _arccos_kernels(p: int):
     raise ValueError(f"relu powers are implemented for p in 0..3, got {p}")
 
 
-def relu_power_activation(p: int):
-    """``"step"`` (p=0), ``"relu"`` (p=1), ``"relu_pow2"``, ``"relu_pow3"``: $\\max(z,0)^p$."""
+def relu_power_record(p: int) -> Activation:
+    """``"step"`` (p=0), ``"relu"`` (p=1, the record :data:`RELU`), ``"relu_pow2"``, ``"relu_pow3"``: $\\max(z,0)^p$."""
     p = int(p)
     names = {0: "step", 1: "relu", 2: "relu_pow2", 3: "relu_pow3"}
     if p not in names:
         raise ValueError(f"relu powers are implemented for p in 0..3, got {p}")
-    if names[p] in known_activations():
-        return activation(names[p])
-    ex, sf = _arccos_kernels(p)
+    if p == 1:
+        return RELU
+    ex, sf = arccos_kernels(p)
     expr = sympy.Heaviside(z) if p == 0 else sympy.Max(z, 0) ** p
     what = "Heaviside step 1{z > 0}" if p == 0 else f"max(z,0)^{p}"
-    return _register_once(names[p], expr, ex, sf, f"{what} (arc-cosine kernel of degree {p}, Cho & Saul)")
+    return _record(names[p], expr, ex, sf, f"{what} (arc-cosine kernel of degree {p}, Cho & Saul)")
 
 
 # --- trigonometric / exponential / Gaussian ---------------------------------
-def sin_activation(omega=1):
-    r"""Register (once) and return $\sin(\omega z)$: $\kappa = e^{-\omega^2(a+b)/2}\sinh(\omega^2 c)$."""
+def sin_record(omega=1) -> Activation:
+    r"""$\sin(\omega z)$ (``"sin"``, ``"sin_<omega>"``): $\kappa = e^{-\omega^2(a+b)/2}\sinh(\omega^2 c)$."""
     w = _exact(omega)
     k = sympy.exp(-(w**2) * (a_ + b_) / 2) * sympy.sinh(w**2 * c_)
     name = "sin" if w == 1 else _param_name("sin", w)
-    return _register_once(name, sympy.sin(w * z), k, k, f"{sympy.sin(w * z)} (SIREN)")
+    return _record(name, sympy.sin(w * z), k, k, f"{sympy.sin(w * z)} (SIREN)")
 
 
-def cos_activation(omega=1):
-    r"""Register (once) and return $\cos(\omega z)$: $\kappa = e^{-\omega^2(a+b)/2}\cosh(\omega^2 c)$."""
+def cos_record(omega=1) -> Activation:
+    r"""$\cos(\omega z)$ (``"cos"``, ``"cos_<omega>"``): $\kappa = e^{-\omega^2(a+b)/2}\cosh(\omega^2 c)$."""
     w = _exact(omega)
     k = sympy.exp(-(w**2) * (a_ + b_) / 2) * sympy.cosh(w**2 * c_)
     name = "cos" if w == 1 else _param_name("cos", w)
-    return _register_once(name, sympy.cos(w * z), k, k, f"{sympy.cos(w * z)}")
+    return _record(name, sympy.cos(w * z), k, k, f"{sympy.cos(w * z)}")
 
 
-def gauss_activation(width=1):
-    r"""Register (once) and return $e^{-z^2/(2w^2)}$: $\kappa = w^2/\sqrt{w^4 + w^2(a+b) + D}$."""
+def gauss_record(width=1) -> Activation:
+    r"""$e^{-z^2/(2w^2)}$ (``"gauss"``, ``"gauss_<w>"``): $\kappa = w^2/\sqrt{w^4 + w^2(a+b) + D}$."""
     w = _exact(width)
     if not w.is_positive:
         raise ValueError(f"width must be a positive exact constant, got {w}")
@@ -246,43 +262,45 @@ def gauss_activation(width=1):
     k = w2 / sympy.sqrt(w2**2 + w2 * (a_ + b_) + a_ * b_ - c_**2)
     ks = w2 / sympy.sqrt(w2**2 + w2 * (a_ + b_) + D_)
     name = "gauss" if w == 1 else _param_name("gauss", w)
-    return _register_once(name, sympy.exp(-(z**2) / (2 * w2)), k, ks, f"Gaussian bump {sympy.exp(-(z**2) / (2 * w2))}")
+    return _record(name, sympy.exp(-(z**2) / (2 * w2)), k, ks, f"Gaussian bump {sympy.exp(-(z**2) / (2 * w2))}")
 
 
 # ---------------------------------------------------------------------------
-# registrations
+# the built-in records.  Each closed form is checked in tests/kernels/test_activation.py or
+# tests/kernels/test_library.py against mpmath quadrature to >= 25 digits and the safe form
+# against the exact form symbolically; derivations/ holds the derivations.
 # ---------------------------------------------------------------------------
-for _p in (0, 2, 3):
-    relu_power_activation(_p)
+_sqrt2 = sympy.sqrt(2)
 
-_builtin(
-    "sign",
-    sympy.sign(z),
-    2 / _pi * sympy.asin(c_ / sympy.sqrt(a_ * b_)),
-    2 / _pi * sympy.atan2(c_, _sqrtD_safe),
-    "sign(z)",
+ERF = _record(
+    "erf",
+    sympy.erf(z / _sqrt2),
+    2 / _pi * sympy.asin(c_ / sympy.sqrt((1 + a_) * (1 + b_))),
+    2 / _pi * sympy.atan2(c_, sympy.sqrt(1 + a_ + b_ + D_)),
+    "erf(z/sqrt(2)), the Saad & Solla scaling",
+)
+ERF_PLAIN = _record(
+    "erf_plain",
+    sympy.erf(z),
+    2 / _pi * sympy.asin(2 * c_ / sympy.sqrt((1 + 2 * a_) * (1 + 2 * b_))),
+    2 / _pi * sympy.atan2(2 * c_, sympy.sqrt(1 + 2 * a_ + 2 * b_ + 4 * D_)),
+    "plain erf(z) (no 1/sqrt(2) scaling)",
+)
+#: relu: the arc-cosine kernel of degree 1 [Cho & Saul 2009]; arccos(c/sqrt(ab)) = atan2(sqrt(D), c)
+RELU = _record(
+    "relu",
+    sympy.Max(z, 0),
+    (sympy.sqrt(a_ * b_ - c_**2) + c_ * (_pi - sympy.acos(c_ / sympy.sqrt(a_ * b_)))) / (2 * _pi),
+    (sympy.sqrt(D_) + c_ * (_pi - sympy.atan2(sympy.sqrt(D_), c_))) / (2 * _pi),
+    "max(z, 0)",
 )
 
 _k, _ks = _relu_linear_kernels(1 - sympy.Rational(1, 100), sympy.Rational(1, 100))
-_builtin("leaky_relu", sympy.Max(z, 0) + sympy.Min(z, 0) / 100, _k, _ks, "leaky relu, slope 1/100")
-_builtin(
-    "abs",
-    sympy.Abs(z),
-    2 / _pi * (_sqrtD + c_ * sympy.asin(c_ / sympy.sqrt(a_ * b_))),
-    2 / _pi * (_sqrtD_safe + c_ * sympy.atan2(c_, _sqrtD_safe)),
-    "|z| = 2 relu(z) - z",
-)
-
 _kPhi = sympy.Rational(1, 4) + sympy.asin(c_ / sympy.sqrt((1 + a_) * (1 + b_))) / (2 * _pi)
 _kPhi_safe = sympy.Rational(1, 4) + sympy.atan2(c_, sympy.sqrt(_P_safe)) / (2 * _pi)
-_builtin(
-    "normal_cdf",
-    (1 + sympy.erf(z / sympy.sqrt(2))) / 2,
-    _kPhi,
-    _kPhi_safe,
-    "standard normal CDF Phi(z)",
-)
-_builtin(
+_kexp = sympy.exp((a_ + b_ + 2 * c_) / 2)
+
+GELU = _record(
     "gelu",
     z * (1 + sympy.erf(z / sympy.sqrt(2))) / 2,
     c_ * _kPhi + (c_**2 + a_ * b_ * _P) / (2 * _pi * (1 + a_) * (1 + b_) * sympy.sqrt(_P)),
@@ -290,16 +308,6 @@ _builtin(
     c_ * _kPhi_safe + (c_**2 + a_ * b_ * _P_safe) / (2 * _pi * (_P_safe + c_**2) * sympy.sqrt(_P_safe)),
     "GELU z Phi(z) (exact, not the tanh approximation)",
 )
-
-sin_activation(1)
-cos_activation(1)
-_kexp = sympy.exp((a_ + b_ + 2 * c_) / 2)
-_builtin("exp", sympy.exp(z), _kexp, _kexp, "exp(z)")
-gauss_activation(1)
-
-
-# --- quadrature activations (no closed-form kernel known) -----------------------
-_builtin("silu", z / (1 + sympy.exp(-z)), description="SiLU / swish z*sigmoid(z) (quadrature)")
 
 #: SELU constants (Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. 14: the fixed
 #: point mean 0, variance 1), exact; they equal the published decimals
@@ -311,14 +319,52 @@ SELU_ALPHA = -sympy.sqrt(2 / _pi) / (_h * sympy.sqrt(_e) - 1)
 SELU_LAMBDA = (1 - _h * sympy.sqrt(_e)) * sympy.sqrt(2 * _pi) / sympy.sqrt(
     2 * sympy.erfc(sympy.sqrt(2)) * _e**2 + _pi * _h**2 * _e - 2 * (2 + _pi) * _h * sympy.sqrt(_e) + _pi + 2
 )
-# selu(z) = lambda (max(z, 0) + alpha (exp(min(z, 0)) - 1)): continuous, but its derivative jumps
-# at 0 (from lambda*alpha to lambda), so the second derivative has a delta of weight lambda (1 - alpha).
-# No closed-form kernel (E[e^u 1{u<0} e^v 1{v<0}] is a bivariate normal CDF); it has a closed-form
-# mean function, so symland.kernels.cross evaluates it by a 1-D reduction split at the kink.
-_builtin(
-    "selu",
-    SELU_LAMBDA * (sympy.Max(z, 0) + SELU_ALPHA * (sympy.exp(sympy.Min(z, 0)) - 1)),
-    description="SELU lambda*(max(z,0) + alpha*(exp(min(z,0)) - 1)), exact Klambauer et al. constants (quadrature)",
+
+#: every built-in record, in registration order
+BUILTINS = (
+    ERF,
+    ERF_PLAIN,
+    RELU,
+    _record("linear", z, c_, c_, "identity z"),
+    _record("quadratic", z**2, a_ * b_ + 2 * c_**2, a_ * b_ + 2 * c_**2, "z^2"),
+    # no closed form known: quadrature in both precisions
+    _record("tanh", sympy.tanh(z), description="tanh(z) (quadrature)"),
+    _record("sigmoid", 1 / (1 + sympy.exp(-z)), description="logistic 1/(1+exp(-z)) (quadrature)"),
+    _record("softplus", sympy.log(1 + sympy.exp(z)), description="log(1+exp(z)) (quadrature)"),
+    relu_power_record(0),
+    relu_power_record(2),
+    relu_power_record(3),
+    _record(
+        "sign",
+        sympy.sign(z),
+        2 / _pi * sympy.asin(c_ / sympy.sqrt(a_ * b_)),
+        2 / _pi * sympy.atan2(c_, _sqrtD_safe),
+        "sign(z)",
+    ),
+    _record("leaky_relu", sympy.Max(z, 0) + sympy.Min(z, 0) / 100, _k, _ks, "leaky relu, slope 1/100"),
+    _record(
+        "abs",
+        sympy.Abs(z),
+        2 / _pi * (_sqrtD + c_ * sympy.asin(c_ / sympy.sqrt(a_ * b_))),
+        2 / _pi * (_sqrtD_safe + c_ * sympy.atan2(c_, _sqrtD_safe)),
+        "|z| = 2 relu(z) - z",
+    ),
+    _record("normal_cdf", (1 + sympy.erf(z / sympy.sqrt(2))) / 2, _kPhi, _kPhi_safe, "standard normal CDF Phi(z)"),
+    GELU,
+    sin_record(1),
+    cos_record(1),
+    _record("exp", sympy.exp(z), _kexp, _kexp, "exp(z)"),
+    gauss_record(1),
+    _record("silu", z / (1 + sympy.exp(-z)), description="SiLU / swish z*sigmoid(z) (quadrature)"),
+    # selu(z) = lambda (max(z, 0) + alpha (exp(min(z, 0)) - 1)): continuous, but its derivative jumps
+    # at 0 (from lambda*alpha to lambda), so the second derivative has a delta of weight lambda (1 - alpha).
+    # No closed-form kernel (E[e^u 1{u<0} e^v 1{v<0}] is a bivariate normal CDF); it has a closed-form
+    # mean function, so symland.kernels.cross evaluates it by a 1-D reduction split at the kink.
+    _record(
+        "selu",
+        SELU_LAMBDA * (sympy.Max(z, 0) + SELU_ALPHA * (sympy.exp(sympy.Min(z, 0)) - 1)),
+        description="SELU lambda*(max(z,0) + alpha*(exp(min(z,0)) - 1)), exact Klambauer et al. constants (quadrature)",
+    ),
 )
 
-del _p, _k, _ks, _kexp, _h, _e
+del _k, _ks, _kexp, _h, _e

@@ -31,8 +31,8 @@ derived in ``derivations/bias_kernels.py``:
   \exp(-\tfrac12 m^\top A m + \lambda^\top m + \tfrac12\nu^\top\Sigma(I + A\Sigma)^{-1}\nu)$,
   $\nu = \lambda - Am$.
 
-$\Phi_2$ is :class:`BivariateNormalCDF` (a SymPy function with its derivative
-rules, evaluated through Owen's $T$, :class:`OwensT`).  Pairs without a closed
+$\Phi_2$ is :class:`symland.kernels.normal.BivariateNormalCDF` (a SymPy function with its
+derivative rules, evaluated through Owen's $T$, :class:`symland.kernels.normal.OwensT`).  Pairs without a closed
 form (gelu, selu, tanh, sigmoid, softplus, user activations, or two activations
 of different families) use quadrature (:func:`mean_kernel_method`):
 
@@ -40,7 +40,7 @@ of different families) use quadrature (:func:`mean_kernel_method`):
   $m_t(\mu, \sigma) = E[t(\mu + \sigma y)]$ (:mod:`symland.kernels.atoms`): conditioning on $u$,
   $E[s^{(P)}(u)t^{(Q)}(v)] = E_u[s^{(P)}(u)\,\partial_\mu^Q m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})]$,
   taken by parts when $s$ is kinked (only $s$ is evaluated) and split at its
-  kinks (:mod:`symland.kernels.cross`); this covers selu with biases and every kinked
+  kinks (:mod:`symland.kernels.fallback`); this covers selu with biases and every kinked
   activation with a teacher of another family;
 * **2-D quadrature** otherwise: on classical derivatives for smooth pairs
   (tanh, sigmoid, softplus, silu; :mod:`symland.kernels.quadrature`), and split at the
@@ -60,28 +60,17 @@ import operator
 
 import mpmath
 import numpy as np
-import scipy.special
 import sympy
 
 from . import atoms as _atoms
-from . import cross as _mixed
-from . import quadrature
-from ..numerics.symbols import NONSMOOTH, z
-from .activation import Activation, activation
-from ..numerics.symbols import (
-    D_,
-    a_,
-    b_,
-    c_,
-    t_,
-)
-from ..numerics.precision import (
-    check_covariance,
-    check_dps,
-    gram_determinant,
-    mp_kernel_arguments,
-)
+from . import fallback
+from .activation import Activation
+from .normal import MPMATH_MODULES, NUMPY_MODULES, BivariateNormalCDF, Phi, phi
+from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
+from .registry import activation
 from ..errors import DomainError, NoClosedFormError
+from ..numerics.precision import Precision, check_covariance, gram_determinant, mp_kernel_arguments
+from ..numerics.symbols import D_, a_, b_, c_, t_, z
 
 __all__ = [
     "mu1_",
@@ -89,12 +78,6 @@ __all__ = [
     "m_",
     "MEAN_ARGS",
     "DIAG_ARGS",
-    "OwensT",
-    "BivariateNormalCDF",
-    "owens_t_float",
-    "owens_t_mp",
-    "bvn_float",
-    "bvn_mp",
     "mean_kernel_expr",
     "mean_partial_expr",
     "mean_diagonal_expr",
@@ -114,155 +97,12 @@ MEAN_ARGS = (a_, b_, c_, D_, mu1_, mu2_)
 #: argument order of compiled diagonal expressions
 DIAG_ARGS = (t_, m_)
 
-_pi = sympy.pi
 _sqrt2 = sympy.sqrt(2)
-MAX_MEAN_ORDER = 2
-
-
-def _npdf(x):
-    return sympy.exp(-x**2 / 2) / sympy.sqrt(2 * _pi)
-
-
-def _ncdf(x):
-    return (1 + sympy.erf(x / _sqrt2)) / 2
-
-
-# ---------------------------------------------------------------------------
-# Owen's T and the bivariate normal CDF as SymPy functions
-# ---------------------------------------------------------------------------
-class OwensT(sympy.Function):
-    r"""Owen's $T(h, a) = \frac1{2\pi}\int_0^a \frac{e^{-h^2(1+x^2)/2}}{1+x^2}\,dx$.
-
-    Derivatives: $\partial_h T = -\varphi(h)\,\operatorname{erf}(ah/\sqrt2)/2$,
-    $\partial_a T = e^{-h^2(1+a^2)/2}/(2\pi(1+a^2))$.  Numeric kernels:
-    :func:`owens_t_float` (scipy) and :func:`owens_t_mp` (mpmath, any precision).
-    """
-
-    nargs = 2
-
-    @classmethod
-    def eval(cls, h, a):
-        if a.is_zero:
-            return sympy.Integer(0)
-        if h.is_zero:
-            return sympy.atan(a) / (2 * _pi)
-        return None
-
-    def fdiff(self, argindex=1):
-        h, a = self.args
-        if argindex == 1:
-            return -_npdf(h) * sympy.erf(a * h / _sqrt2) / 2
-        if argindex == 2:
-            return sympy.exp(-h**2 * (1 + a**2) / 2) / (2 * _pi * (1 + a**2))
-        raise sympy.ArgumentIndexError(self, argindex)
-
-
-class BivariateNormalCDF(sympy.Function):
-    r"""$\Phi_2(h, k; \rho) = P(X \le h, Y \le k)$, standard normals with correlation $\rho$.
-
-    Called as ``BivariateNormalCDF(h, k, rho, q)`` with $q = \sqrt{1-\rho^2}$
-    passed separately, so that callers can supply it without cancellation
-    (e.g. $q = \sqrt D/\sqrt{ab}$).  The value does not depend on ``q`` off the
-    manifold $q^2 = 1 - \rho^2$ (``fdiff`` in ``q`` is 0), and
-
-    $\partial_h\Phi_2 = \varphi(h)\,\Phi((k-\rho h)/q)$,
-    $\partial_\rho\Phi_2 = e^{-(h^2 - 2\rho hk + k^2)/(2q^2)}/(2\pi q)$,
-
-    so every total derivative along $q = \sqrt{1-\rho^2}$ is exact.  Evaluated
-    through Owen's T: $\Phi_2 = \tfrac12\Phi(h) + \tfrac12\Phi(k) - T(h, a_h) - T(k, a_k) - \beta$,
-    $a_h = (k - \rho h)/(hq)$, $a_k = (h - \rho k)/(kq)$, $\beta = \tfrac12$ if
-    $hk < 0$ or ($hk = 0$ and $h + k < 0$), else 0 (Owen 1956, eq. 3.1).
-    """
-
-    nargs = 4
-
-    @classmethod
-    def eval(cls, h, k, rho, q):
-        if h.is_zero and k.is_zero:  # Sheppard: P(X <= 0, Y <= 0) = 1/4 + asin(rho)/(2 pi)
-            return sympy.Rational(1, 4) + sympy.atan2(rho, q) / (2 * _pi)
-        return None
-
-    def fdiff(self, argindex=1):
-        h, k, rho, q = self.args
-        if argindex == 1:
-            return _npdf(h) * _ncdf((k - rho * h) / q)
-        if argindex == 2:
-            return _npdf(k) * _ncdf((h - rho * k) / q)
-        if argindex == 3:
-            return sympy.exp(-(h**2 - 2 * rho * h * k + k**2) / (2 * q**2)) / (2 * _pi * q)
-        if argindex == 4:
-            return sympy.Integer(0)
-        raise sympy.ArgumentIndexError(self, argindex)
-
-
-def owens_t_float(h, a):
-    """Owen's T in float64 (``scipy.special.owens_t``), broadcasting."""
-    return scipy.special.owens_t(np.asarray(h, dtype=float), np.asarray(a, dtype=float))
-
-
-def owens_t_mp(h, a):
-    r"""Owen's T at the current mpmath precision.
-
-    $|a| \le 1$: the defining integral by ``mpmath.quad`` (smooth integrand on
-    $[0, a]$).  $|a| > 1$: the reflection
-    $T(h, a) = \tfrac12\Phi(h) + \tfrac12\Phi(ah) - \Phi(h)\Phi(ah) - T(ah, 1/a)$
-    ($h, a \ge 0$; $T$ is even in $h$, odd in $a$).
-    """
-    h, a = mpmath.mpf(h), mpmath.mpf(a)
-    if a == 0:
-        return mpmath.mpf(0)
-    if a < 0:
-        return -owens_t_mp(h, -a)
-    h = abs(h)
-    if mpmath.isinf(a):
-        return mpmath.ncdf(-h) / 2
-    if a > 1:
-        ph, pah = mpmath.ncdf(h), mpmath.ncdf(a * h)
-        return ph / 2 + pah / 2 - ph * pah - owens_t_mp(a * h, 1 / a)
-    f = lambda x: mpmath.exp(-h * h * (1 + x * x) / 2) / (1 + x * x)  # noqa: E731
-    return mpmath.quad(f, [0, a]) / (2 * mpmath.pi)
-
-
-def bvn_float(h, k, rho, q):
-    r"""$\Phi_2(h, k; \rho)$ in float64 through Owen's T (``q`` $= \sqrt{1-\rho^2}$)."""
-    h, k, rho, q = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (h, k, rho, q)))
-    ndtr = scipy.special.ndtr
-    with np.errstate(all="ignore"):
-        hz, kz = h == 0, k == 0
-        ah = (k - rho * h) / np.where(hz, 1.0, h * q)
-        ak = (h - rho * k) / np.where(kz, 1.0, k * q)
-        th = np.where(hz, np.sign(k) / 4, scipy.special.owens_t(h, ah))
-        tk = np.where(kz, np.sign(h) / 4, scipy.special.owens_t(k, ak))
-        beta = np.where((h * k < 0) | ((h * k == 0) & (h + k < 0)), 0.5, 0.0)
-        val = (ndtr(h) + ndtr(k)) / 2 - th - tk - beta
-        both = hz & kz
-        if np.any(both):
-            val = np.where(both, 0.25 + np.arctan2(rho, q) / (2 * np.pi), val)
-    return val if val.shape else float(val)
-
-
-def bvn_mp(h, k, rho, q):
-    r"""$\Phi_2(h, k; \rho)$ at the current mpmath precision through :func:`owens_t_mp`."""
-    h, k, rho, q = (mpmath.mpf(v) for v in (h, k, rho, q))
-    if h == 0 and k == 0:
-        return mpmath.mpf(1) / 4 + mpmath.atan2(rho, q) / (2 * mpmath.pi)
-    th = mpmath.sign(k) / 4 if h == 0 else owens_t_mp(h, (k - rho * h) / (h * q)) if q else None
-    tk = mpmath.sign(h) / 4 if k == 0 else owens_t_mp(k, (h - rho * k) / (k * q)) if q else None
-    if q == 0:  # perfectly (anti-)correlated
-        if rho > 0:
-            return min(mpmath.ncdf(h), mpmath.ncdf(k))
-        return max(mpmath.mpf(0), mpmath.ncdf(h) + mpmath.ncdf(k) - 1)
-    beta = mpmath.mpf(1) / 2 if (h * k < 0 or (h * k == 0 and h + k < 0)) else mpmath.mpf(0)
-    return (mpmath.ncdf(h) + mpmath.ncdf(k)) / 2 - th - tk - beta
-
-
-_NUMPY_MODULES = [{"OwensT": owens_t_float, "BivariateNormalCDF": bvn_float}, "scipy", "numpy"]
-_MPMATH_MODULES = [{"OwensT": owens_t_mp, "BivariateNormalCDF": bvn_mp}, "mpmath"]
 
 
 @functools.lru_cache(maxsize=None)
 def _compile(expr, args, mp):
-    return sympy.lambdify(args, expr, modules=_MPMATH_MODULES if mp else _NUMPY_MODULES, cse=True)
+    return sympy.lambdify(args, expr, modules=MPMATH_MODULES if mp else NUMPY_MODULES, cse=True)
 
 
 # ---------------------------------------------------------------------------
@@ -348,9 +188,9 @@ def _moment1(kind, j, mu, sig):
             total += sympy.binomial(j, k) * mu ** (j - k) * sig**k * (sympy.factorial2(k - 1) if k else 1)
         return total
     # truncated moments: M_0 = Phi(mu/sig), M_1 = mu M_0 + sig phi(mu/sig), M_j = mu M_{j-1} + (j-1) sig^2 M_{j-2}
-    M = [_ncdf(mu / sig)]
+    M = [Phi(mu / sig)]
     if j >= 1:
-        M.append(mu * M[0] + sig * _npdf(mu / sig))
+        M.append(mu * M[0] + sig * phi(mu / sig))
     for q in range(2, j + 1):
         M.append(mu * M[q - 1] + (q - 1) * sig**2 * M[q - 2])
     return M[j]
@@ -375,9 +215,9 @@ def _pp_cache(X, Y):
     if kx == "z" and ky == "z":
         return sympy.Integer(1)
     if kx == "r" and ky == "z":
-        return _ncdf(h)
+        return Phi(h)
     if kx == "z" and ky == "r":
-        return _ncdf(k)
+        return Phi(k)
     return BivariateNormalCDF(h, k, c_ / (_sa * _sb), _sD / (_sa * _sb))
 
 
@@ -389,7 +229,7 @@ def _pp_deriv_left(f, Y):
     if kind == "z":
         return sympy.Integer(0)
     # E[delta(u) Y(v)] = phi(mu1/sqrt a)/sqrt a * E[Y(v) | u = 0], v|u=0 ~ N(mu2 - c mu1/a, D/a)
-    return _npdf(mu1_ / _sa) / _sa * _moment1(Y[0], Y[1], mu2_ - c_ * mu1_ / a_, _sD / _sa)
+    return phi(mu1_ / _sa) / _sa * _moment1(Y[0], Y[1], mu2_ - c_ * mu1_ / a_, _sD / _sa)
 
 
 def _pp_deriv_right(X, g):
@@ -398,7 +238,7 @@ def _pp_deriv_right(X, g):
         return j * _pp_cache(X, (kind, j - 1))
     if kind == "z":
         return sympy.Integer(0)
-    return _npdf(mu2_ / _sb) / _sb * _moment1(X[0], X[1], mu1_ - c_ * mu2_ / b_, _sD / _sb)
+    return phi(mu2_ / _sb) / _sb * _moment1(X[0], X[1], mu1_ - c_ * mu2_ / b_, _sD / _sb)
 
 
 def _pp_basis(fam):
@@ -463,7 +303,7 @@ def _mean_kernel_cached(s: Activation, t: Activation):
         h, k = r1 * mu1_ / sympy.sqrt(n1), r2 * mu2_ / sympy.sqrt(n2)
         rho = r1 * r2 * c_ / sympy.sqrt(n1 * n2)
         q = sympy.sqrt(1 + r1**2 * a_ + r2**2 * b_ + r1**2 * r2**2 * D_) / sympy.sqrt(n1 * n2)
-        return p1 * p2 + p1 * q2 * _ncdf(k) + q1 * p2 * _ncdf(h) + q1 * q2 * BivariateNormalCDF(h, k, rho, q)
+        return p1 * p2 + p1 * q2 * Phi(k) + q1 * p2 * Phi(h) + q1 * q2 * BivariateNormalCDF(h, k, rho, q)
     return sum((_gexp_term(t1, t2) for t1 in fs[1] for t2 in ft[1]), sympy.Integer(0))
 
 
@@ -475,16 +315,6 @@ def mean_kernel_expr(s, t=None):
     s = activation(s)
     t = s if t is None else activation(t)
     return _mean_kernel_cached(s, t)
-
-
-#: total derivatives in (a, b, c, mu1, mu2) of an expression in (a, b, c, D, mu1, mu2), D = ab - c^2
-_TOTAL = (
-    lambda e: sympy.diff(e, a_) + b_ * sympy.diff(e, D_),
-    lambda e: sympy.diff(e, b_) + a_ * sympy.diff(e, D_),
-    lambda e: sympy.diff(e, c_) - 2 * c_ * sympy.diff(e, D_),
-    lambda e: sympy.diff(e, mu1_),
-    lambda e: sympy.diff(e, mu2_),
-)
 
 
 def _check_index5(index):
@@ -631,15 +461,8 @@ def mean_kernel_method(s, t=None) -> str:
 # ---------------------------------------------------------------------------
 # numeric evaluators
 # ---------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
 def _deriv_fn(expr, order, mp, what):
-    e = sympy.diff(expr, z, order) if order else expr
-    if e.has(*NONSMOOTH):
-        raise NoClosedFormError(
-            f"{what}: the derivative of order {order} is not a smooth function ({e}); the pair has no "
-            "closed form with means and quadrature needs classical derivatives"
-        )
-    return sympy.lambdify(z, e, modules="mpmath" if mp else ["scipy", "numpy"])
+    return derivative_function(expr, order, mp, what, "no closed form with means")
 
 
 def _nan_on_error(f):
@@ -663,7 +486,7 @@ def mean_partials_evaluator(s: Activation, t: Activation, indices, mp: bool):
     if _mean_kernel_cached(s, t) is None:
         # quadrature: partials with the same derivative orders (P, Q) = (2i+l+p, 2j+l+q) differ only by
         # the factor 2^(i+j) (heat equation), so each distinct (P, Q) is integrated once
-        key = {idx: _mixed._orders(*idx)[:2] for idx in indices}
+        key = {idx: fallback.derivative_orders(*idx)[:2] for idx in indices}
         rep = {}
         for idx in indices:
             rep.setdefault(key[idx], (0, 0, 0) + key[idx])  # (i, j, l, p, q) = (0, 0, 0, P, Q)
@@ -671,7 +494,7 @@ def mean_partials_evaluator(s: Activation, t: Activation, indices, mp: bool):
 
         def run_quadrature(*args):
             vals = {pq: ev(*args) for pq, ev in evs.items()}
-            return [vals[key[idx]] / _mixed._orders(*idx)[2] for idx in indices]
+            return [vals[key[idx]] / fallback.derivative_orders(*idx)[2] for idx in indices]
         return run_quadrature
     f = _compile(tuple(_partial_cached(s, t, i) for i in indices), MEAN_ARGS, mp)
     if not mp:
@@ -713,24 +536,24 @@ def mean_partial_evaluator(s: Activation, t: Activation, index, mp: bool):
     side = _reduced_side(s, t)
     if side is not None:
         return _reduction_evaluator(s, t, (i, j, l, p, q), side, mp)
-    if _mixed.nonsmooth(s) or _mixed.nonsmooth(t):  # kinks, no mean function: 2-D by parts, split at kinks
-        return _mixed.kinked_quadrature_evaluator(s, t, (i, j, l, p, q), mp)
+    if fallback.nonsmooth(s) or fallback.nonsmooth(t):  # kinks, no mean function: 2-D by parts, split at kinks
+        return fallback.kinked_quadrature_evaluator(s, t, (i, j, l, p, q), mp)
     what = f"kernel with means of ({s.name}, {t.name})"
     fs = _deriv_fn(s.expr, 2 * i + l + p, mp, what)
     gt = _deriv_fn(t.expr, 2 * j + l + q, mp, what)
     scale = 2 ** (i + j)
     if not mp:
-        return lambda a, b, c, D, m1, m2: quadrature.expect2_float(fs, gt, a, b, c, D, m1, m2) / scale
+        return lambda a, b, c, D, m1, m2: expect2_float(fs, gt, a, b, c, D, m1, m2) / scale
 
     def one(a, b, c, D, m1, m2):
-        return quadrature.expect2_mp(fs, gt, a, b, c, D, mpmath.mp.dps, m1, m2) / scale
+        return expect2_mp(fs, gt, a, b, c, D, mpmath.mp.dps, m1, m2) / scale
 
     fv = np.frompyfunc(one, 6, 1)
     return lambda *args: fv(*args)
 
 
 def _reduction_evaluator(s, t, index, side, mp):
-    r"""The 1-D reduction of :mod:`symland.kernels.cross` with means: condition $v$ on $u$, the inner
+    r"""The 1-D reduction of :mod:`symland.kernels.fallback` with means: condition $v$ on $u$, the inner
     expectation is $\partial_\mu^{2j+l+q} m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})$ in closed form, the
     outer one is split at the kink $u = 0$ of $s$ and taken by parts where $s$ is not smooth.
     ``side == "s"`` uses $E[s(u)t(v)] = E[t(v)s(u)]$ with the roles of the arguments swapped."""
@@ -749,7 +572,7 @@ def _reduction_evaluator(s, t, index, side, mp):
             out = np.empty(args[0].shape)
             for k in np.ndindex(out.shape):  # _reduce_float loops over entries anyway
                 try:
-                    out[k] = _mixed._reduce_float(s, t, i, j, l, *(np.array([x[k]]) for x in args), p, q)[0]
+                    out[k] = fallback.reduce_float(s, t, i, j, l, *(np.array([x[k]]) for x in args), p, q)[0]
                 except DomainError:  # zero variance or D = 0: nan there, reported by the caller
                     out[k] = np.nan
             return out
@@ -758,7 +581,7 @@ def _reduction_evaluator(s, t, index, side, mp):
     def one(*args):
         a, b, c, D, m1, m2 = order(*(mpmath.mpf(v) for v in args))
         try:
-            return _mixed._reduce_mp(s, t, i, j, l, a, b, c, D, mpmath.mp.dps, m1, m2, p, q)
+            return fallback.reduce_mp(s, t, i, j, l, a, b, c, D, mpmath.mp.dps, m1, m2, p, q)
         except DomainError:  # zero variance or a partial singular at D = 0: reported as not finite
             return mpmath.mpf("nan")
 
@@ -776,21 +599,18 @@ def mean_diagonal_evaluator(s: Activation, index, mp: bool):
             return lambda t, m: np.asarray(f(t, m) * np.ones(np.shape(t)), dtype=float)
         fv = np.frompyfunc(_nan_on_error(f), 2, 1)
         return lambda t, m: fv(t, m)
-    if _mixed.nonsmooth(s):  # kinks and jumps: by parts, only s itself is evaluated
-        return _mixed.diagonal_with_mean_evaluator(s, (i, p), mp)
+    if fallback.nonsmooth(s):  # kinks and jumps: by parts, only s itself is evaluated
+        return fallback.kinked_diagonal_with_mean_evaluator(s, (i, p), mp)
     h = _deriv_fn(s.expr**2, 2 * i + p, mp, f"diagonal with a mean of {s.name}")
     if not mp:
-        return lambda t, m: quadrature.expect1_float(h, t, m) / 2**i
-    fv = np.frompyfunc(lambda t, m: quadrature.expect1_mp(h, t, mpmath.mp.dps, m) / 2**i, 2, 1)
+        return lambda t, m: expect1_float(h, t, m) / 2**i
+    fv = np.frompyfunc(lambda t, m: expect1_mp(h, t, mpmath.mp.dps, m) / 2**i, 2, 1)
     return lambda t, m: fv(t, m)
 
 
 # ---------------------------------------------------------------------------
 # user-facing evaluation
 # ---------------------------------------------------------------------------
-_GUARD = 10
-
-
 def kernel_with_means(s, a, b, c, mu1=0.0, mu2=0.0, dps=None, t=None, index=(0, 0, 0, 0, 0)):
     r"""$\partial^{index}E[s(u)t(v)]$, $(u, v)$ Gaussian with means $(\mu_1, \mu_2)$, covariance $[[a, c], [c, b]]$.
 
@@ -815,15 +635,14 @@ def kernel_with_means(s, a, b, c, mu1=0.0, mu2=0.0, dps=None, t=None, index=(0, 
         if not np.all(np.isfinite(out)):
             raise DomainError(f"{what} is not finite at some inputs (zero variance, or c**2 = a*b where it is singular)")
         return out if out.shape else float(out)
-    dps = check_dps(dps)
-    with mpmath.workdps(dps + _GUARD):
+    prec = Precision(dps)
+    with prec:
         a, b, c, D, m1, m2 = mp_kernel_arguments(a, b, c, mu1=mu1, mu2=mu2)
         val = mean_partial_evaluator(s, t, index, True)(*(np.array(v, dtype=object) for v in (a, b, c, D, m1, m2)))
         val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
         if not mpmath.isfinite(val):
             raise DomainError(f"{what} is not finite at a={a}, b={b}, c={c}, mu1={m1}, mu2={m2}")
-    with mpmath.workdps(dps):
-        return +val
+    return prec.finalize(val)
 
 
 def diagonal_with_means(s, t, m=0.0, index=(0, 0), dps=None):
@@ -839,8 +658,8 @@ def diagonal_with_means(s, t, m=0.0, index=(0, 0), dps=None):
         if not np.all(np.isfinite(out)):
             raise DomainError(f"diagonal partial {(i, p)} of {s.name!r} is not finite at some t (t = 0?)")
         return out if out.shape else float(out)
-    dps = check_dps(dps)
-    with mpmath.workdps(dps + _GUARD):
+    prec = Precision(dps)
+    with prec:
         tt, mm = mpmath.mpf(t), mpmath.mpf(m)
         if not (mpmath.isfinite(tt) and mpmath.isfinite(mm)) or tt < 0:
             raise DomainError("argument t is a variance and must be finite and >= 0; m must be finite")
@@ -848,5 +667,4 @@ def diagonal_with_means(s, t, m=0.0, index=(0, 0), dps=None):
         val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
         if not mpmath.isfinite(val):
             raise DomainError(f"diagonal partial {(i, p)} of {s.name!r} is not finite at t={tt}")
-    with mpmath.workdps(dps):
-        return +val
+    return prec.finalize(val)

@@ -24,14 +24,19 @@ import functools
 
 import mpmath
 import numpy as np
+import sympy
 
-from ..errors import ConvergenceError
+from ..errors import ConvergenceError, NoClosedFormError
+from ..numerics.compile import compile_numpy
+from ..numerics.precision import gram_determinant
+from ..numerics.symbols import NONSMOOTH, z
 
 __all__ = [
     "FLOAT_NODES",
     "ACCURACY_STATEMENT",
     "hermite_normal",
     "hermite_table",
+    "derivative_function",
     "expect2_float",
     "expect1_float",
     "expect2_mp",
@@ -77,6 +82,25 @@ def hermite_table(n: int, x):
     for k in range(1, n):
         out.append(x * out[k] - k * out[k - 1])
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def derivative_function(expr, order: int, mp: bool = False, what: str = "the activation",
+                        hint: str = "register a closed-form kernel"):
+    r"""$h^{(order)}(z)$ of a SymPy expression $h$ in :data:`~symland.numerics.symbols.z`, compiled for
+    quadrature: numpy float64 (``mp=False``) or mpmath at the current precision.
+
+    Quadrature of Price partials needs classical derivatives, so a derivative that still contains
+    kinks or jumps (``Max``, ``Heaviside``, ``DiracDelta`` ...) raises
+    :class:`~symland.errors.NoClosedFormError` naming ``what`` and ``hint``.
+    """
+    e = sympy.diff(expr, z, order) if order else expr
+    if e.has(*NONSMOOTH):
+        raise NoClosedFormError(
+            f"{what}: the derivative of order {order} is not a smooth function ({e}); "
+            f"quadrature needs classical derivatives ({hint})"
+        )
+    return sympy.lambdify(z, e, modules="mpmath" if mp else ["scipy", "numpy"])
 
 
 def composite_normal(panels: int, points=()):
@@ -178,13 +202,19 @@ def _mp_check(val, err, what):
     return val
 
 
+#: working digits beyond the requested ``dps`` inside ``mpmath.quad``.  Fewer than the context's
+#: GUARD_DIGITS on purpose: tanh-sinh's cost grows with the working precision, and the error estimate
+#: is checked against ``dps`` digits, so these digits only absorb the rounding of the rule itself.
+_GUARD_QUAD = 10
+
+
 def expect1_mp(h, t, dps: int, m=0, split=None):
     """$E[h(u)]$, $u \\sim N(m, t)$, by ``mpmath.quad`` at ``dps`` digits.
 
     The integral is split at the mean and, if given, at ``split`` (a point of $u$,
     or a list of them, where $h$ has a kink or jump), so tanh-sinh sees smooth pieces only.
     """
-    with mpmath.workdps(dps + 10):
+    with mpmath.workdps(dps + _GUARD_QUAD):
         t = mpmath.mpf(t)
         m = mpmath.mpf(m)
         st = mpmath.sqrt(t)
@@ -212,7 +242,7 @@ def expect2_mp(f, g, a, b, c, D, dps: int, m1=0, m2=0):
     10 s per value at 20 digits, a minute at 30 (this path is for checking
     and polishing, the float64 path for exploring).
     """
-    with mpmath.workdps(dps + 10):
+    with mpmath.workdps(dps + _GUARD_QUAD):
         a, b, c, D, m1, m2 = (mpmath.mpf(v) for v in (a, b, c, D, m1, m2))
         if a > 0:
             sa = mpmath.sqrt(a)
@@ -257,12 +287,6 @@ def check_kernel_against_quadrature(act, rtol: float = 1e-8) -> None:
     form must agree within twice that estimate plus ``rtol``.
     """
     global _WIDTH
-    import sympy
-
-    from ..numerics.compile import compile_numpy
-    from ..numerics.precision import gram_determinant
-    from ..numerics.symbols import z
-
     s = sympy.lambdify(z, act.expr, modules=["scipy", "numpy"])
     f = compile_numpy(act.safe_kernel_expr)
     a = np.array([1.0, 0.7, 2.0, 1.3])

@@ -52,7 +52,8 @@ import sympy
 
 from ..errors import DomainError
 from ..kernels import means as _means
-from ..kernels.activation import Activation, activation
+from ..kernels.activation import Activation
+from ..kernels.registry import activation
 from ..kernels.cross import cross_method, cross_partial_evaluator
 from ..numerics.precision import Precision
 from ..numerics.symbols import z

@@ -36,7 +36,8 @@ import numpy as np
 
 from ..errors import DomainError
 from ..kernels.activation import Activation
-from ..kernels.partials import diagonal_evaluator, partial_evaluator, singular_at_alignment
+from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
+from ..kernels.partials import singular_at_alignment
 from ..numerics.precision import FLOAT64, Precision, alignment_digits
 from .params import Layout
 

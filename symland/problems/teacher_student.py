@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
-from ..kernels.activation import Activation, activation
+from ..kernels.activation import Activation
+from ..kernels.registry import activation
 from ..numerics.precision import FLOAT64, Precision, as_float_array
 from .biased import MeansAssembly
 from .glu_assembly import GluAssembly

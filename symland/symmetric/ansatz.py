@@ -49,7 +49,7 @@ import numpy as np
 import sympy
 
 from ..errors import NoClosedFormError, ShapeError, SymlandError
-from ..kernels.activation import activation
+from ..kernels.registry import activation
 from ..kernels.partials import diagonal_expr, kernel_partial_expr
 from ..numerics.symbols import (
     D_,

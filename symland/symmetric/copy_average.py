@@ -51,7 +51,7 @@ from ..errors import (
     ShapeError,
     SymlandError,
 )
-from ..kernels.activation import activation
+from ..kernels.registry import activation
 from ..landscape.critical import newton, refine
 from ..numerics.precision import check_dps
 from ..numerics.symbols import c_

@@ -46,7 +46,7 @@ from ..errors import (
     NoClosedFormError,
     ShapeError,
 )
-from ..kernels.activation import activation as _activation
+from ..kernels.registry import activation as _activation
 from ..landscape.critical import refine
 from ..landscape.newton_step import mp_norm, pseudo_inverse_step
 from ..landscape.survey import survey

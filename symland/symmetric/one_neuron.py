@@ -34,7 +34,7 @@ import numpy as np
 import sympy
 
 from ..errors import NoClosedFormError, ShapeError, SymlandError
-from ..kernels.activation import activation
+from ..kernels.registry import activation
 from ..landscape.critical import refine
 from ..landscape.survey import survey
 from ..numerics.precision import check_dps

@@ -16,7 +16,7 @@ Independent references used here (none of them calls the code under test):
 
 from __future__ import annotations
 
-import os
+import pickle
 import random
 from fractions import Fraction
 
@@ -26,10 +26,11 @@ import pytest
 import sympy
 
 import symland
-from symland.kernels import activation as _acts_module
+from symland.kernels import registry as _registry
+from symland.kernels.evaluate import partial_evaluator
 from symland.errors import UnknownActivationError
+from conftest import FULL
 
-FULL = os.environ.get("SYMLAND_FULL", "") == "1"
 
 CLOSED = ["erf", "erf_plain", "relu", "linear", "quadratic"]
 QUAD = ["tanh", "sigmoid", "softplus"]
@@ -286,7 +287,7 @@ def test_closed_form_kernel_against_quadrature_25_digits(name):
     for a, b, c in KERNEL_POINTS:
         ref = ref_kernel_quad(name, a, b, c, dps=40)
         scale = abs(ref) + mpmath.mpf(10) ** -10 * (a * b) ** 0.5  # ref == 0 at c = -sqrt(ab) for relu
-        got = act.kernel(a, b, c, dps=40)
+        got = symland.kernel(act, a, b, c, dps=40)
         assert abs(got - ref) <= tol * scale, (name, a, b, c, got, ref)
         hand = ref_kernel_formula(name, a, b, c)
         assert abs(hand - ref) <= tol * scale, (name, a, b, c, hand, ref)
@@ -324,7 +325,7 @@ GENERIC = [0.0, 0.3, -0.3, 0.7, -0.7, 0.9, -0.9]
 def _float_errors(name, pts):
     act = symland.activation(name)
     a, b, c = (np.array(v) for v in zip(*pts))
-    got = act.kernel(a, b, c)
+    got = symland.kernel(act, a, b, c)
     bad = []
     for k, p in enumerate(pts):
         ref = ref_kernel_formula(name, *p)
@@ -357,14 +358,14 @@ def test_float64_relu_kernel_absolute_accuracy_anti_aligned():
         s = float(np.sqrt(a * b))
         for k in range(1, 16):
             c = -s * (1 - 10.0**-k)
-            got = act.kernel(a, b, c)
+            got = symland.kernel(act, a, b, c)
             ref = ref_kernel_formula("relu", a, b, c)
             assert abs(got - ref) <= 4e-16 * s, (a, b, c, got, ref)
 
 
 def test_float64_kernel_broadcasts():
     act = symland.activation("erf")
-    out = act.kernel(np.array([[1.0], [2.0]]), 1.0, np.array([0.1, 0.2, 0.3]))
+    out = symland.kernel(act, np.array([[1.0], [2.0]]), 1.0, np.array([0.1, 0.2, 0.3]))
     assert out.shape == (2, 3)
     ref = ref_kernel_formula("erf", 2.0, 1.0, 0.3)
     assert _close(mpmath.mpf(out[1, 2]), ref, 1e-14)
@@ -380,7 +381,7 @@ def test_rounding_level_excess_covariance_is_treated_as_aligned():
             continue
         found += 1
         for name in CLOSED:
-            got = symland.activation(name).kernel(a, b, c)
+            got = symland.kernel(name, a, b, c)
             ref = ref_kernel_formula(name, a, b, c)  # at D = 0 for relu, exact formula else
             assert _close(mpmath.mpf(got), ref, 1e-13), (name, a, b, c)
     assert found >= 1
@@ -394,7 +395,7 @@ def test_mpmath_kernel_has_requested_digits(name):
     act = symland.activation(name)
     pts = [(0.7, 2.3, -1.1), (1e-6, 1e4, 0.05), (2.0, 3.0, _S6 * (1 - 1e-15)), (2.0, 3.0, -_S6 * (1 - 1e-4))]
     for a, b, c in pts:
-        got = act.kernel(a, b, c, dps=30)
+        got = symland.kernel(act, a, b, c, dps=30)
         ref = ref_kernel_formula(name, a, b, c, dps=80)
         assert abs(got - ref) <= mpmath.mpf(10) ** -29 * abs(ref), (name, a, b, c)
 
@@ -402,7 +403,7 @@ def test_mpmath_kernel_has_requested_digits(name):
 def test_mpmath_relu_kernel_has_requested_digits_anti_aligned():
     act = symland.activation("relu")
     a, b, c = 2.0, 3.0, -_S6 * (1 - 1e-15)
-    got = act.kernel(a, b, c, dps=30)
+    got = symland.kernel(act, a, b, c, dps=30)
     ref = ref_kernel_formula("relu", a, b, c, dps=80)
     assert abs(got - ref) <= mpmath.mpf(10) ** -29 * abs(ref)
 
@@ -416,7 +417,22 @@ def registry_cleanup():
     names = []
     yield names
     for n in names:
-        _acts_module._REGISTRY.pop(n, None)
+        _registry._REGISTRY.pop(n, None)
+
+
+def test_records_pickle_by_value_and_share_caches(registry_cleanup):
+    """A pickled record (built-in or user) comes back equal to, and hashing like, the registered one,
+    so a worker process finds the registry's cached partials; no lookup by name is involved."""
+    registry_cleanup.append("shifted_relu_pickle")
+    user = symland.register_activation("shifted_relu_pickle", "Max(z - 1, 0)")
+    for act in (symland.activation("erf"), symland.activation("selu"), user):
+        back = pickle.loads(pickle.dumps(act))
+        assert back == act and hash(back) == hash(act) and back is not act
+        assert symland.activation(back) is back
+    erf = symland.activation("erf")
+    back = pickle.loads(pickle.dumps(erf))
+    assert partial_evaluator(back, (0, 0, 1), False) is partial_evaluator(erf, (0, 0, 1), False)
+    assert symland.activation("erf") != symland.activation("erf_plain")
 
 
 def _cubic_kernel_in_user_symbols():
@@ -436,8 +452,8 @@ def test_register_with_kernel(registry_cleanup):
     assert act.kernel_expr.free_symbols == {symland.a, symland.b, symland.c}
     assert act.is_odd
     a, b, c = 1.3, 0.4, -0.5
-    assert act.kernel(a, b, c) == pytest.approx(9 * a * b * c + 6 * c**3, rel=1e-14)
-    assert act.kernel(a, b, c, dps=30) == pytest.approx(9 * a * b * c + 6 * c**3, rel=1e-14)
+    assert symland.kernel(act, a, b, c) == pytest.approx(9 * a * b * c + 6 * c**3, rel=1e-14)
+    assert symland.kernel(act, a, b, c, dps=30) == pytest.approx(9 * a * b * c + 6 * c**3, rel=1e-14)
 
 
 def _relu_kernels_in_user_symbols():
@@ -456,7 +472,7 @@ def test_register_with_safe_kernel(registry_cleanup):
     assert symland.D in act.safe_kernel_expr.free_symbols
     assert act.expr == sympy.Max(symland.z, 0)
     for p in [(1.0, 2.0, 0.3), (2.0, 3.0, _S6 * (1 - 1e-13))]:
-        got = act.kernel(*p)
+        got = symland.kernel(act, *p)
         assert _close(mpmath.mpf(got), ref_kernel_formula("relu", *p), 1e-13)
 
 
@@ -475,7 +491,7 @@ def test_register_without_kernel_uses_quadrature(registry_cleanup):
     assert not act.has_closed_form and act.method == "quadrature"
     a, b, c = np.array([1.3, 0.2]), np.array([0.4, 2.0]), np.array([-0.5, 0.6])
     # Gauss-Hermite is exact for polynomials; E[u^3 v^3] = 9abc + 6c^3
-    np.testing.assert_allclose(act.kernel(a, b, c), 9 * a * b * c + 6 * c**3, rtol=1e-12)
+    np.testing.assert_allclose(symland.kernel(act, a, b, c), 9 * a * b * c + 6 * c**3, rtol=1e-12)
 
 
 def test_register_rejects_wrong_kernel(registry_cleanup):

@@ -20,7 +20,10 @@ from __future__ import annotations
 import functools
 import os
 import random
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -28,10 +31,12 @@ import pytest
 import sympy
 
 import symland
+from symland.errors import DomainError
 from symland.kernels import library as lib
-from symland.kernels.partials import kernel_partial
+from symland.kernels import registry
+from symland.kernels.evaluate import kernel_partial
+from conftest import FULL
 
-FULL = os.environ.get("SYMLAND_FULL", "") == "1"
 
 R = sympy.Rational
 _mu = sympy.Symbol("mu", real=True)
@@ -81,25 +86,25 @@ def _poly_inner(expr):
 def _add_param_cases():
     """Parametrised factories: the registered name and an independent (s, m)."""
     al = R(1, 5)
-    act = lib.leaky_relu_activation(al)
+    act = registry.leaky_relu_activation(al)
     CASES[act.name] = (lambda t: t if t > 0 else t / 5, (1 - al) * _relu_inner + al * _mu)
     w = R(2)
-    CASES[lib.sin_activation(w).name] = (lambda t: mpmath.sin(2 * t), sympy.sin(2 * _mu) * sympy.exp(-2 * _sig**2))
+    CASES[registry.sin_activation(w).name] = (lambda t: mpmath.sin(2 * t), sympy.sin(2 * _mu) * sympy.exp(-2 * _sig**2))
     w = sympy.pi / 3
-    CASES[lib.cos_activation(w).name] = (
+    CASES[registry.cos_activation(w).name] = (
         lambda t: mpmath.cos(mpmath.pi * t / 3),
         sympy.cos(w * _mu) * sympy.exp(-(w**2) * _sig**2 / 2),
     )
     w = R(1, 2)  # exp(-2 z^2) = exp(-(2 z)^2 / 2): inner is the gauss inner at (2 mu, 2 sigma)
-    CASES[lib.gauss_activation(w).name] = (
+    CASES[registry.gauss_activation(w).name] = (
         lambda t: mpmath.exp(-2 * t * t),
         sympy.exp(-4 * _mu**2 / (2 * (1 + 4 * _sig**2))) / sympy.sqrt(1 + 4 * _sig**2),
     )
     for p in (3, 4):
-        act = lib.monomial_activation(p)
+        act = registry.monomial_activation(p)
         CASES[act.name] = (lambda t, p=p: t**p, _poly_inner(symland.z**p))
     for n in (3, 4, 5):
-        act = lib.hermite_activation(n)
+        act = registry.hermite_activation(n)
         f = sympy.lambdify(symland.z, sympy.hermite_prob(n, symland.z), modules="mpmath")
         CASES[act.name] = (f, _poly_inner(act.expr))
 
@@ -174,20 +179,20 @@ def test_leaky_relu_expression_values():
 
 
 def test_factories_are_idempotent_and_validate():
-    assert lib.leaky_relu_activation(R(1, 5)) is lib.leaky_relu_activation(R(1, 5))
-    assert lib.sin_activation(1) is symland.activation("sin")
-    assert lib.gauss_activation(1) is symland.activation("gauss")
-    assert lib.relu_power_activation(1) is symland.activation("relu")
+    assert registry.leaky_relu_activation(R(1, 5)) is registry.leaky_relu_activation(R(1, 5))
+    assert registry.sin_activation(1) is symland.activation("sin")
+    assert registry.gauss_activation(1) is symland.activation("gauss")
+    assert registry.relu_power_activation(1) is symland.activation("relu")
     with pytest.raises(ValueError, match="exact"):
-        lib.leaky_relu_activation(0.01)
+        registry.leaky_relu_activation(0.01)
     with pytest.raises(ValueError, match="exact"):
-        lib.sin_activation(sympy.Symbol("w"))
+        registry.sin_activation(sympy.Symbol("w"))
     with pytest.raises(ValueError, match="positive"):
-        lib.gauss_activation(-1)
+        registry.gauss_activation(-1)
     with pytest.raises(ValueError):
-        lib.monomial_activation(-1)
+        registry.monomial_activation(-1)
     with pytest.raises(ValueError):
-        lib.relu_power_activation(4)
+        registry.relu_power_activation(4)
 
 
 def test_safe_form_equals_exact_form_numerically():
@@ -227,7 +232,7 @@ def test_kernel_against_quadrature_25_digits(name):
     for a, b, c in pts:
         ref = ref_kernel_quad(name, a, b, c)
         scale = max(abs(ref), mpmath.mpf(10) ** -6)
-        got = act.kernel(a, b, c, dps=40)
+        got = symland.kernel(act, a, b, c, dps=40)
         assert abs(got - ref) <= mpmath.mpf(10) ** -25 * scale, (name, a, b, c, got, ref)
         with mpmath.workdps(40):
             val = exact(mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c))
@@ -243,7 +248,7 @@ def _float_errors(name, rhos, variances=((0.7, 2.3), (1.0, 1.0), (1e-3, 4.0))):
     exact = sympy.lambdify((symland.a, symland.b, symland.c), act.kernel_expr, modules="mpmath")
     pts = [(a, b, r * (a * b) ** 0.5) for a, b in variances for r in rhos]
     a, b, c = (np.array(v) for v in zip(*pts))
-    got = act.kernel(a, b, c)
+    got = symland.kernel(act, a, b, c)
     out = []
     for k, (a_, b_, c_) in enumerate(pts):
         with mpmath.workdps(50):
@@ -276,10 +281,10 @@ def test_float64_relu_power_absolute_accuracy_anti_aligned(name):
 
 
 def test_step_kernel_exactly_anti_aligned_is_zero_and_sign_is_minus_one():
-    assert symland.activation("step").kernel(2.0, 8.0, -4.0) == 0.0
-    assert symland.activation("sign").kernel(2.0, 8.0, -4.0) == -1.0
-    assert symland.activation("step").kernel(2.0, 8.0, 4.0) == 0.5
-    assert symland.activation("abs").kernel(2.0, 8.0, -4.0) == pytest.approx(4.0, rel=1e-15)
+    assert symland.kernel("step", 2.0, 8.0, -4.0) == 0.0
+    assert symland.kernel("sign", 2.0, 8.0, -4.0) == -1.0
+    assert symland.kernel("step", 2.0, 8.0, 4.0) == 0.5
+    assert symland.kernel("abs", 2.0, 8.0, -4.0) == pytest.approx(4.0, rel=1e-15)
 
 
 # ---------------------------------------------------------------------------
@@ -396,7 +401,7 @@ def test_hermite_mehler_any_degree():
     """E[He_m(u) He_n(v)] = delta_mn n! c^n at a = b = 1 (Mehler), for degrees up to 12."""
     a, b, c, z = symland.a, symland.b, symland.c, symland.z
     for n in range(13):
-        act = lib.hermite_activation(n)
+        act = registry.hermite_activation(n)
         assert act.name == f"hermite_{n}"
         assert sympy.expand(act.kernel_expr.subs({a: 1, b: 1}) - sympy.factorial(n) * c**n) == 0, n
     for m in range(7):
@@ -408,7 +413,7 @@ def test_hermite_mehler_any_degree():
 def test_monomial_kernel_high_degree_against_gauss_hermite():
     """z^p up to p = 9: exact kernel vs 30x30-node Gauss-Hermite (exact for these degrees up to node rounding)."""
     for p in range(10):
-        act = lib.monomial_activation(p)
+        act = registry.monomial_activation(p)
         assert act.name == f"monomial_{p}"
         f = sympy.lambdify((symland.a, symland.b, symland.c), act.kernel_expr, modules="mpmath")
         with mpmath.workdps(40):
@@ -445,8 +450,6 @@ def test_polynomial_price_theorem():
 def test_partials_that_are_not_functions_are_refused(name, index):
     r"""$E[\delta(u)\delta(v)] = 1/(2\pi\sqrt D)$ has no value at $c^2 = ab$, and derivatives of a kink at zero
     variance have none either: both raise DomainError (never a silent inf/NaN); nearby the partial is finite."""
-    from symland.errors import DomainError
-
     with pytest.raises(DomainError, match="not finite|singular"):
         kernel_partial(name, index, 2.0, 8.0, 4.0)
     with pytest.raises(DomainError, match="not finite|singular"):
@@ -458,10 +461,6 @@ def test_partials_that_are_not_functions_are_refused(name, index):
 
 def test_derivation_script_runs():
     """derivations/activation_library.py derives every library kernel and asserts it (exit code 0)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, str(root / "derivations" / "activation_library.py")],

@@ -22,7 +22,9 @@ Independent references (none calls the kernel code under test):
 from __future__ import annotations
 
 import functools
+import pathlib
 import random
+import runpy
 
 import mpmath
 import numpy as np
@@ -32,9 +34,10 @@ import sympy
 import symland
 from symland.kernels import means as bias
 from symland.kernels import quadrature
-from symland.kernels.library import cos_activation, gauss_activation, hermite_activation, sin_activation
+from symland.kernels import normal
+from symland.kernels.registry import cos_activation, gauss_activation, hermite_activation, sin_activation
 from symland.errors import DomainError, NoClosedFormError
-from symland.kernels.partials import kernel_partial
+from symland.kernels.evaluate import kernel_partial
 
 from conftest import full_run
 
@@ -207,15 +210,15 @@ def _digits(x, ref):
 def test_owens_t_against_definition(h, a):
     with mpmath.workdps(40):
         ref = mpmath.quad(lambda x: mpmath.exp(-mpf(h) ** 2 * (1 + x * x) / 2) / (1 + x * x), [0, mpf(a)]) / (2 * mpmath.pi)
-        got = bias.owens_t_mp(h, a)
+        got = normal.owens_t_mp(h, a)
         assert _digits(got, ref) > 35
-    assert bias.owens_t_float(h, a) == pytest.approx(float(ref), rel=1e-14, abs=1e-17)
+    assert normal.owens_t_float(h, a) == pytest.approx(float(ref), rel=1e-14, abs=1e-17)
 
 
 def test_owens_t_derivative_rules():
     """fdiff of OwensT against 40-digit numerical differentiation of the defining integral."""
     h, a = sympy.symbols("h a", real=True)
-    T = bias.OwensT(h, a)
+    T = normal.OwensT(h, a)
     dh = sympy.lambdify((h, a), sympy.diff(T, h), "mpmath")
     da = sympy.lambdify((h, a), sympy.diff(T, a), "mpmath")
     with mpmath.workdps(40):
@@ -244,14 +247,14 @@ def test_bivariate_normal_cdf(h, k, rho):
     with mpmath.workdps(40):
         ref = _bvn_ref(h, k, rho)
         q = mpmath.sqrt(1 - mpf(rho) ** 2)
-        assert _digits(bias.bvn_mp(h, k, rho, q), ref) > 35
-    assert bias.bvn_float(h, k, rho, float(q)) == pytest.approx(float(ref), rel=1e-13, abs=1e-16)
+        assert _digits(normal.bvn_mp(h, k, rho, q), ref) > 35
+    assert normal.bvn_float(h, k, rho, float(q)) == pytest.approx(float(ref), rel=1e-13, abs=1e-16)
 
 
 def test_bivariate_normal_cdf_derivative_rules():
     h, k, r = sympy.symbols("h k rho", real=True)
     q = sympy.sqrt(1 - r**2)
-    F = bias.BivariateNormalCDF(h, k, r, q)
+    F = normal.BivariateNormalCDF(h, k, r, q)
     args = (mpf("0.4"), mpf("-0.9"), mpf("0.35"))
     with mpmath.workdps(40):
         for var, pos in ((h, 0), (k, 1), (r, 2)):
@@ -285,7 +288,7 @@ def test_kernel_with_means_against_quadrature(name):
     npts = 3 if full_run() else 1
     for _ in range(npts):
         a, b, c, m1, m2 = (mpf(x) for x in _rand_point(np.random.default_rng(rng.randrange(10**6))))
-        got = symland.activation(name).kernel(a, b, c, m1, m2, dps=30)
+        got = symland.kernel(name, a, b, c, m1, m2, dps=30)
         ref = ref_price(name, name, (0, 0, 0, 0, 0), a, b, c, m1, m2)
         assert _digits(got, ref) > 25, (name, got, ref)
 
@@ -358,9 +361,9 @@ def test_covariance_partials_against_finite_differences(name):
 def test_zero_means_agree_with_centred_kernels(name):
     a, b, c = 1.3, 0.7, -0.5
     act = symland.activation(name)
-    assert bias.kernel_with_means(name, a, b, c, 0.0, 0.0) == pytest.approx(act.kernel(a, b, c), rel=1e-13, abs=1e-15)
+    assert bias.kernel_with_means(name, a, b, c, 0.0, 0.0) == pytest.approx(symland.kernel(act, a, b, c), rel=1e-13, abs=1e-15)
     got = bias.kernel_with_means(name, a, b, c, 0, 0, dps=30)
-    assert _digits(got, act.kernel(a, b, c, dps=30)) > 28
+    assert _digits(got, symland.kernel(act, a, b, c, dps=30)) > 28
     for idx3 in ((1, 0, 0), (0, 0, 1), (1, 0, 1)):
         got = bias.kernel_with_means(name, a, b, c, 0, 0, dps=30, index=idx3 + (0, 0))
         assert _digits(got, kernel_partial(act, idx3, a, b, c, dps=30)) > 27, idx3
@@ -474,9 +477,9 @@ def test_selu_diagonal_with_means_by_parts():
 
 def test_activation_kernel_takes_means():
     act = symland.activation("relu")
-    assert act.kernel(1.0, 2.0, 0.5, 0.0, 0.0) == act.kernel(1.0, 2.0, 0.5)
-    assert act.kernel(1.0, 2.0, 0.5, 0.3, -0.2) == bias.kernel_with_means("relu", 1.0, 2.0, 0.5, 0.3, -0.2)
-    got = act.kernel(np.array([1.0, 1.5]), 2.0, 0.5, mu1=np.array([0.3, 0.0]), mu2=-0.2)
+    assert symland.kernel(act, 1.0, 2.0, 0.5, 0.0, 0.0) == symland.kernel(act, 1.0, 2.0, 0.5)
+    assert symland.kernel(act, 1.0, 2.0, 0.5, 0.3, -0.2) == bias.kernel_with_means("relu", 1.0, 2.0, 0.5, 0.3, -0.2)
+    got = symland.kernel(act, np.array([1.0, 1.5]), 2.0, 0.5, mu1=np.array([0.3, 0.0]), mu2=-0.2)
     assert got.shape == (2,)
     assert got[1] == pytest.approx(bias.kernel_with_means("relu", 1.5, 2.0, 0.5, 0.0, -0.2), rel=1e-15)
 
@@ -521,9 +524,6 @@ def test_errors():
 
 def test_derivation_script_runs(monkeypatch, capsys):
     """derivations/bias_kernels.py asserts its derivations; run it in-process at reduced size."""
-    import pathlib
-    import runpy
-
     script = pathlib.Path(__file__).resolve().parents[2] / "derivations" / "bias_kernels.py"
     monkeypatch.setattr("sys.argv", [str(script), "--small"])
     with pytest.raises(SystemExit) as exit_info:

@@ -19,7 +19,6 @@ $(-1)^p F^{(p-2)}(0)$ (the quadrature form is checked against this too).
 from __future__ import annotations
 
 import functools
-import os
 import re
 from fractions import Fraction
 
@@ -32,8 +31,9 @@ from hypothesis import strategies as st
 
 import symland
 from symland.errors import DomainError, NoClosedFormError, PrecisionError
+from symland.kernels import means as bias
+from conftest import FULL
 
-FULL = os.environ.get("SYMLAND_FULL", "") == "1"
 
 CLOSED = ["erf", "erf_plain", "relu", "linear", "quadratic"]
 INDICES = [(i, j, l) for i in range(5) for j in range(5) for l in range(5) if i + j + l <= 4]
@@ -364,7 +364,7 @@ def test_diagonal_against_mpmath_diff_of_quadrature(name, t, m):
 def test_diagonal_is_kernel_on_the_diagonal():
     for name in CLOSED:
         for t in [0.3, 2.0]:
-            assert symland.diagonal(name, 0, t) == pytest.approx(symland.activation(name).kernel(t, t, t), rel=1e-14)
+            assert symland.diagonal(name, 0, t) == pytest.approx(symland.kernel(name, t, t, t), rel=1e-14)
 
 
 def test_diagonal_bad_input():
@@ -551,9 +551,9 @@ def test_property_float64_equals_mpmath(name, a, b, rho):
     if name == "relu":
         assume(rho >= -0.9)  # relative accuracy fails as rho -> -1 (see test_activations xfail)
     c = _cov(a, b, rho)
-    flt = symland.activation(name).kernel(a, b, c)
+    flt = symland.kernel(name, a, b, c)
     with mpmath.workdps(30):
-        mp_ = symland.activation(name).kernel(a, b, c, dps=30)
+        mp_ = symland.kernel(name, a, b, c, dps=30)
         assert abs(flt - mp_) <= 1e-12 * abs(mp_) + mpmath.mpf(10) ** -300
 
 
@@ -563,9 +563,9 @@ def _check_symmetric(name, a, b, rho):
         a, b = min(a, 1.0), min(b, 1.0)
     c = _cov(a, b, rho)
     act = symland.activation(name)
-    k1, k2 = act.kernel(a, b, c), act.kernel(b, a, c)
+    k1, k2 = symland.kernel(act, a, b, c), symland.kernel(act, b, a, c)
     # relative to |kappa| for closed forms; to the Cauchy-Schwarz scale for quadrature (kappa may be ~0)
-    scale = np.sqrt(act.kernel(a, a, a) * act.kernel(b, b, b)) if quad else max(abs(k1), 1e-300)
+    scale = np.sqrt(symland.kernel(act, a, a, a) * symland.kernel(act, b, b, b)) if quad else max(abs(k1), 1e-300)
     assert abs(k1 - k2) <= (1e-10 if quad else 1e-14) * scale
 
 
@@ -574,8 +574,8 @@ def _check_cauchy_schwarz(name, a, b, rho):
         a, b = min(a, 1.0), min(b, 1.0)
     c = _cov(a, b, rho)
     act = symland.activation(name)
-    k = act.kernel(a, b, c)
-    bound = np.sqrt(act.kernel(a, a, a) * act.kernel(b, b, b))
+    k = symland.kernel(act, a, b, c)
+    bound = np.sqrt(symland.kernel(act, a, a, a) * symland.kernel(act, b, b, b))
     assert abs(k) <= bound * (1 + 1e-11)
 
 
@@ -620,8 +620,6 @@ def _hardtanh_reference(index, a, b, c, dps):
     $\kappa = E[g(u)g(v)] - 1 = \sum_{e_1, e_2 = \pm1} e_1e_2\,R(e_1, e_2) - 1$, $R(m_1, m_2)$ the closed-form
     relu kernel with means (symland.kernels.means: bivariate normal CDF and Owen's T, independent of symland.kernels.kinks);
     its partials in (a, b, c) are the same combination of partials of R."""
-    from symland.kernels import means as bias
-
     with mpmath.workdps(dps):
         total = mpmath.fsum(e1 * e2 * bias.kernel_with_means("relu", a, b, c, e1, e2, dps=dps, index=tuple(index) + (0, 0))
                             for e1 in (1, -1) for e2 in (1, -1))
@@ -650,7 +648,7 @@ def test_user_activation_with_kinks_away_from_zero():
     with mpmath.workdps(40):
         st = mpmath.sqrt(t)
         ref = t - 2 * ((t - 1) * mpmath.ncdf(-1 / st) + st * mpmath.npdf(1 / st))
-    got = symland.kernels.partials.diagonal(act, 0, t, dps=30)
+    got = symland.diagonal(act, 0, t, dps=30)
     with mpmath.workdps(40):
         assert abs(got - ref) < mpmath.mpf(10) ** -25, (got, ref)
-    assert symland.kernels.partials.diagonal(act, 0, 1.7) == pytest.approx(float(ref), rel=1e-12)
+    assert symland.diagonal(act, 0, 1.7) == pytest.approx(float(ref), rel=1e-12)

@@ -18,7 +18,6 @@ statement itself, so the test checks whatever the package currently claims.
 from __future__ import annotations
 
 import functools
-import os
 import re
 from fractions import Fraction
 
@@ -29,11 +28,11 @@ import sympy
 from scipy.special import roots_hermitenorm
 
 import symland
-from symland.kernels import activation as _acts_module
+from symland.kernels import registry as _registry
 from symland.kernels import quadrature
 from symland.errors import ConvergenceError
+from conftest import FULL
 
-FULL = os.environ.get("SYMLAND_FULL", "") == "1"
 QUAD = ["tanh", "sigmoid", "softplus"]
 
 _z = sympy.Symbol("z", real=True)
@@ -165,7 +164,7 @@ def test_reference_gauss_hermite_is_converged():
 def test_float_kernel_meets_accuracy_statement(name):
     pts = _grid()
     a, b, c = (np.array(v) for v in zip(*pts))
-    got = symland.activation(name).kernel(a, b, c)
+    got = symland.kernel(name, a, b, c)
     f = s_np(name)
     bad = []
     for k, (aa, bb, cc) in enumerate(pts):
@@ -211,8 +210,8 @@ IDENTITY_POINTS = [(1.0, 1.0, 0.3), (0.5, 2.0, -0.9), (3.0, 3.0, 3.0), (2.0, 0.2
 def test_sigmoid_kernel_from_tanh_kernel():
     sig, th = symland.activation("sigmoid"), symland.activation("tanh")
     for a, b, c in IDENTITY_POINTS:
-        lhs = sig.kernel(a, b, c)
-        rhs = 0.25 + th.kernel(a / 4, b / 4, c / 4) / 4
+        lhs = symland.kernel(sig, a, b, c)
+        rhs = 0.25 + symland.kernel(th, a / 4, b / 4, c / 4) / 4
         assert abs(lhs - rhs) <= 1e-13, (a, b, c, lhs, rhs)
 
 
@@ -228,13 +227,13 @@ def test_sigmoid_partials_from_tanh_partials(index):
 
 def test_quadrature_kernel_exact_special_values():
     # a = 0: u == 0, so E[s(0) s(v)]; sigmoid(0) = 1/2 and E[sigmoid(v)] = 1/2 by symmetry
-    assert symland.activation("sigmoid").kernel(0.0, 2.0, 0.0) == pytest.approx(0.25, abs=1e-15)
-    assert abs(symland.activation("tanh").kernel(0.0, 2.0, 0.0)) < 1e-16
+    assert symland.kernel("sigmoid", 0.0, 2.0, 0.0) == pytest.approx(0.25, abs=1e-15)
+    assert abs(symland.kernel("tanh", 0.0, 2.0, 0.0)) < 1e-16
     # c = 0: independent, E[tanh(u)] = 0
-    assert abs(symland.activation("tanh").kernel(1.0, 2.0, 0.0)) < 1e-15
+    assert abs(symland.kernel("tanh", 1.0, 2.0, 0.0)) < 1e-15
     # odd activation: kappa(a, b, -c) = -kappa(a, b, c)
     t = symland.activation("tanh")
-    assert t.kernel(1.0, 2.0, -0.7) == pytest.approx(-t.kernel(1.0, 2.0, 0.7), rel=1e-13)
+    assert symland.kernel(t, 1.0, 2.0, -0.7) == pytest.approx(-symland.kernel(t, 1.0, 2.0, 0.7), rel=1e-13)
 
 
 # ---------------------------------------------------------------------------
@@ -333,12 +332,12 @@ if FULL:
 def test_mpmath_quadrature_kernel(name, point):
     a, b, c = point
     if a > 0 and a * b > c * c:  # generic: compare with the float reference to its accuracy
-        got = symland.activation(name).kernel(a, b, c, dps=16)
+        got = symland.kernel(name, a, b, c, dps=16)
         f = s_np(name)
         ref = gh2(f, f, a, b, c, 1000)
         assert abs(float(got) - ref) <= 1e-13 * abs(ref)
         return
-    got = symland.activation(name).kernel(a, b, c, dps=30)
+    got = symland.kernel(name, a, b, c, dps=30)
     with mpmath.workdps(40):
         if a > 0:  # c^2 = ab: v = (c/a) u, a 1-D expectation
             sa = mpmath.sqrt(a)
@@ -358,7 +357,7 @@ def temp_activation():
     names = []
     yield names
     for n in names:
-        _acts_module._REGISTRY.pop(n, None)
+        _registry._REGISTRY.pop(n, None)
 
 
 def test_mpmath_quadrature_raises_convergence_error(temp_activation):
@@ -367,5 +366,5 @@ def test_mpmath_quadrature_raises_convergence_error(temp_activation):
     temp_activation.append(name)
     act = symland.register_activation(name, sympy.cos(50 * symland.z))
     with pytest.raises(ConvergenceError, match="did not reach") as info:
-        act.kernel(0.0, 1.0, 0.0, dps=20)
+        symland.kernel(act, 0.0, 1.0, 0.0, dps=20)
     assert info.value.history  # the error estimates are kept

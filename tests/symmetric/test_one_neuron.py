@@ -10,7 +10,7 @@ import pytest
 import sympy
 from conftest import full_run
 
-from symland.kernels.activation import activation, known_activations
+from symland.kernels.registry import activation, known_activations
 from symland.errors import NoClosedFormError
 from symland.symmetric.one_neuron import one_neuron, refine_agreement, symmetric_survey
 
