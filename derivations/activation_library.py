@@ -30,9 +30,10 @@ from sympy import Rational as R
 from sympy import exp, pi, sqrt
 
 import symland
+from symland.numerics import symbols
 from symland.kernels import registry
 
-a, b, c, D = symland.a, symland.b, symland.c, symland.D
+a, b, c, D = symbols.a_, symbols.b_, symbols.c_, symbols.D_
 ap, bp = sympy.symbols("a_p b_p", positive=True)
 x, y = sympy.symbols("x y", real=True)
 s_, t_ = sympy.symbols("s t", real=True)

@@ -26,6 +26,7 @@ import mpmath
 import sympy as sp
 
 import symland
+from symland.numerics import symbols
 
 FAILURES: list[str] = []
 
@@ -49,7 +50,7 @@ c, t = sp.symbols("c t", real=True)
 z, x, y = sp.symbols("z x y", real=True)
 r, theta = sp.symbols("r theta", nonnegative=True)
 rho = sp.Symbol("rho", real=True)
-SYM = {symland.a: a, symland.b: b, symland.c: c}
+SYM = {symbols.a_: a, symbols.b_: b, symbols.c_: c}
 
 
 def symland_kernel(name):

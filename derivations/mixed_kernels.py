@@ -30,12 +30,13 @@ from sympy import Rational as R
 from sympy import pi, sqrt
 
 import symland
+from symland.numerics import symbols
 from symland.kernels import library as lib
 from symland.kernels import atoms
 from symland.kernels import cross as mixed
 
 SMALL = "--small" in sys.argv
-a, b, c, D = symland.a, symland.b, symland.c, symland.D
+a, b, c, D = symbols.a_, symbols.b_, symbols.c_, symbols.D_
 ap, bp = sympy.symbols("a_p b_p", positive=True)
 w2 = sympy.Symbol("w2", nonnegative=True)
 x = sympy.Symbol("x", real=True)
@@ -169,8 +170,8 @@ print("6. Price-Taylor E[u^j v^k] == Isserlis for j, k < 6 (asserted)")
 # numeric spot checks of whole pairs against 1-D mpmath quadrature (inner E[t(v) | u] by mpmath.quad)
 # ---------------------------------------------------------------------------
 def quad_pair(s, t, av, bv, cv, dps=20):
-    fs = sympy.lambdify(symland.z, symland.activation(s).expr, "mpmath")
-    ft = sympy.lambdify(symland.z, symland.activation(t).expr, "mpmath")
+    fs = sympy.lambdify(symbols.z, symland.activation(s).expr, "mpmath")
+    ft = sympy.lambdify(symbols.z, symland.activation(t).expr, "mpmath")
     with mpmath.workdps(dps):
         A, Bv, C = mpmath.mpf(av), mpmath.mpf(bv), mpmath.mpf(cv)
         sa, sig = mpmath.sqrt(A), mpmath.sqrt((A * Bv - C * C) / A)

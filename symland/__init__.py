@@ -1,23 +1,20 @@
-"""symland: exact analysis of neural-network loss landscapes under Gaussian input.
+r"""symland: exact analysis of neural-network loss landscapes under Gaussian input.
 
-Conventions (see ``DESIGN.md``): input $x \\sim N(0, I_d)$; loss
-$L = \\tfrac12 E[(f - f^*)^2]$; ``"erf"`` is erf(z/sqrt 2); ``"relu"`` is max(z, 0).
+Conventions: input $x \sim N(0, I_d)$; student $f(x) = \sum_i a_i s(w_i\cdot x)$, teacher
+$f^*(x) = \sum_r b_r s(v_r\cdot x)$; loss $L = \tfrac12 E_x[(f - f^*)^2]$ (the factor 1/2 of
+Saad & Solla); ``"erf"`` is $\operatorname{erf}(z/\sqrt2)$, plain erf is ``"erf_plain"``,
+``"relu"`` is $\max(z, 0)$; $\kappa(a, b, c) = E[s(u)s(v)]$ for a centred Gaussian pair with
+variances $a, b$ and covariance $c$.
+
+The public API, grouped by layer (each name lives in one module of its layer's subpackage:
+``symland.numerics`` < ``symland.kernels`` < ``symland.problems`` < ``symland.landscape`` <
+``symland.symmetric`` | ``symland.channels``).  The SymPy symbols of the kernel expressions
+are in :mod:`symland.numerics.symbols`.
 """
 
-from .kernels.activation import Activation
-from .kernels.registry import (
-    activation,
-    known_activations,
-    register_activation,
-)
-from .numerics.symbols import z
-from .numerics.symbols import (
-    a_ as a,
-    b_ as b,
-    c_ as c,
-    D_ as D,
-)
-from .numerics.precision import gram_determinant
+from ._version import __version__
+
+# --- errors -------------------------------------------------------------------------------------
 from .errors import (
     ConvergenceError,
     DomainError,
@@ -27,63 +24,57 @@ from .errors import (
     SymlandError,
     UnknownActivationError,
 )
-from .kernels.partials import (
-    diagonal_expr,
-    exact_partial_expr,
-    expectation_expr,
-    kernel_partial_expr,
+
+# --- numerics: the precision context ------------------------------------------------------------
+from .numerics.precision import Precision, gram_determinant
+
+# --- kernels: activations and Gaussian expectations ---------------------------------------------
+from .kernels.activation import Activation
+from .kernels.registry import (
+    activation,
+    cos_activation,
+    gauss_activation,
+    hermite_activation,
+    known_activations,
+    leaky_relu_activation,
+    monomial_activation,
+    register_activation,
+    relu_power_activation,
+    sin_activation,
 )
-from .kernels.evaluate import (
-    diagonal,
-    expectation,
-    kernel,
-    kernel_partial,
-)
+from .kernels.partials import diagonal_expr, exact_partial_expr, expectation_expr, kernel_partial_expr
+from .kernels.evaluate import diagonal, expectation, kernel, kernel_partial
+from .kernels.cross import closed_form_pairs, cross_kernel, cross_kernel_expr, cross_partial
+from .kernels.means import kernel_with_means, mean_kernel_method
+from .kernels.normal import BivariateNormalCDF, OwensT
+from .kernels.kinks import kink_points
+
+# --- problems: loss landscapes --------------------------------------------------------------------
 from .problems.teacher_student import TeacherStudent
 from .problems.params import Params
-from .landscape.critical import (
-    CriticalPoint,
-    classify,
-    gradient_flow,
-    minimize,
-    newton,
-    refine,
-)
-from .landscape.symmetry import (
-    canonical_form,
-    deduplicate,
-    invariant_key,
-    same_point,
-)
+from .problems.glu import glu_self_expectation
+
+# --- landscape: critical points -----------------------------------------------------------------
+from .landscape.point import CriticalPoint
+from .landscape.critical import classify, gradient_flow, minimize, newton, refine
+from .landscape.symmetry import canonical_form, deduplicate, invariant_key, same_point
 from .landscape.survey import SurveyResult
-from .channels.survey import ChannelOutcome, survey
+
+# --- symmetric configurations -------------------------------------------------------------------
 from .symmetric.ansatz import GroupAnsatz, prove_zero
 from .symmetric.copy_average import CopyAverageConfig, CopyAverageResult, copy_average
-from .symmetric.one_neuron import (
-    OneNeuronPoint,
-    OneNeuronResult,
-    SymmetricSurvey,
-    one_neuron,
-    symmetric_survey,
-)
+from .symmetric.one_neuron import OneNeuronPoint, OneNeuronResult, SymmetricSurvey, one_neuron, symmetric_survey
+from .symmetric.subspace import FixedPointSubspace, fixed_point_subspace
 from .symmetric.fixed_point import (
-    FixedPointSubspace,
     SymmetricCriticalPoint,
     SymmetricSearch,
     compare_with_survey,
-    fixed_point_subspace,
     symmetric_critical_points,
 )
-from .problems.glu import glu_self_expectation
+
+# --- channels to infinity and training paths ----------------------------------------------------
 from .channels.splitting import SplittingLine, splitting_line
-from .channels.training import (
-    SampleLoss,
-    Trajectory,
-    adam,
-    flow_trajectory,
-    load_trajectory,
-    sgd,
-)
+from .channels.training import SampleLoss, Trajectory, adam, flow_trajectory, load_trajectory, sgd
 from .channels.channel import (
     ChannelExpansion,
     ChannelThresholds,
@@ -99,32 +90,32 @@ from .channels.channel import (
     rate_constants,
     splitting_comparison,
 )
-from .kernels.normal import BivariateNormalCDF, OwensT
-from .kernels.means import (
-    kernel_with_means,
-    mean_kernel_method,
-)
-from .kernels.kinks import kink_points
-from .kernels.cross import (
-    closed_form_pairs,
-    cross_kernel,
-    cross_kernel_expr,
-    cross_partial,
-)
-
-from ._version import __version__
+from .channels.survey import ChannelOutcome, survey
 
 __all__ = [
+    # errors
+    "SymlandError",
+    "ShapeError",
+    "DomainError",
+    "PrecisionError",
+    "ConvergenceError",
+    "UnknownActivationError",
+    "NoClosedFormError",
+    # numerics
+    "Precision",
+    "gram_determinant",
+    # kernels
     "Activation",
     "activation",
     "known_activations",
     "register_activation",
-    "z",
-    "a",
-    "b",
-    "c",
-    "D",
-    "gram_determinant",
+    "leaky_relu_activation",
+    "relu_power_activation",
+    "sin_activation",
+    "cos_activation",
+    "gauss_activation",
+    "monomial_activation",
+    "hermite_activation",
     "kernel",
     "kernel_partial",
     "kernel_partial_expr",
@@ -133,8 +124,20 @@ __all__ = [
     "expectation_expr",
     "diagonal",
     "diagonal_expr",
+    "cross_kernel",
+    "cross_kernel_expr",
+    "cross_partial",
+    "closed_form_pairs",
+    "kernel_with_means",
+    "mean_kernel_method",
+    "OwensT",
+    "BivariateNormalCDF",
+    "kink_points",
+    # problems
     "TeacherStudent",
     "Params",
+    "glu_self_expectation",
+    # landscape
     "CriticalPoint",
     "minimize",
     "gradient_flow",
@@ -148,7 +151,7 @@ __all__ = [
     "survey",
     "SurveyResult",
     "ChannelOutcome",
-    # symmetric configurations (issue 4)
+    # symmetric configurations
     "GroupAnsatz",
     "prove_zero",
     "copy_average",
@@ -165,8 +168,7 @@ __all__ = [
     "SymmetricSearch",
     "SymmetricCriticalPoint",
     "compare_with_survey",
-    # GLUs and channels to infinity (issue 5)
-    "glu_self_expectation",
+    # channels to infinity and training paths
     "splitting_line",
     "SplittingLine",
     "Trajectory",
@@ -188,21 +190,4 @@ __all__ = [
     "extract_glu",
     "glu_limit",
     "GLULimit",
-    # biases and mixed activations (issue 6)
-    "kernel_with_means",
-    "mean_kernel_method",
-    "kink_points",
-    "OwensT",
-    "BivariateNormalCDF",
-    "cross_kernel",
-    "cross_kernel_expr",
-    "cross_partial",
-    "closed_form_pairs",
-    "SymlandError",
-    "ShapeError",
-    "DomainError",
-    "PrecisionError",
-    "ConvergenceError",
-    "UnknownActivationError",
-    "NoClosedFormError",
 ]

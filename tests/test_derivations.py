@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import symland
+from symland.numerics import symbols
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "derivations" / "kernel_closed_forms.py"
@@ -34,7 +35,7 @@ def test_kernel_closed_forms_script_detects_a_wrong_kernel(monkeypatch):
     """With a wrong quadratic kernel (ab + 3c^2) the polynomial derivation reports a failure."""
     ns = runpy.run_path(str(SCRIPT), run_name="kernel_closed_forms_under_test")
     real = symland.activation
-    wrong = symland.a * symland.b + 3 * symland.c**2
+    wrong = symbols.a_ * symbols.b_ + 3 * symbols.c_**2
 
     def fake(name):
         return _Fake(wrong) if name == "quadratic" else real(name)

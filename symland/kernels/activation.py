@@ -51,7 +51,7 @@ class Activation:
     name : str
         Registry name.
     expr : sympy.Expr
-        $s(z)$ in the symbol :data:`symland.z`.
+        $s(z)$ in the symbol :data:`symland.numerics.symbols.z`.
     kernel_expr : sympy.Expr or None
         Exact $\kappa(a, b, c) = E[s(u)s(v)]$ in symbols ``a, b, c``
         (``None`` when no closed form is known; then quadrature is used).

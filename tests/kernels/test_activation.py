@@ -26,6 +26,7 @@ import pytest
 import sympy
 
 import symland
+from symland.numerics import symbols
 from symland.kernels import registry as _registry
 from symland.kernels.evaluate import partial_evaluator
 from symland.errors import UnknownActivationError
@@ -140,7 +141,7 @@ def test_unknown_activation_raises_and_lists_known_names(bad):
     assert isinstance(exc.value, KeyError)  # registry lookups stay KeyError-compatible
 
 
-z = symland.z
+z = symbols.z
 EXPECTED_EXPR = {
     "erf": sympy.erf(z / sympy.sqrt(2)),
     "erf_plain": sympy.erf(z),
@@ -179,15 +180,15 @@ def test_kernel_expressions_use_exact_constants_only(name):
     act = symland.activation(name)
     for e in (act.kernel_expr, act.safe_kernel_expr):
         assert not e.atoms(sympy.Float), e
-        assert e.free_symbols <= {symland.a, symland.b, symland.c, symland.D}
-    assert act.kernel_expr.free_symbols <= {symland.a, symland.b, symland.c}
+        assert e.free_symbols <= {symbols.a_, symbols.b_, symbols.c_, symbols.D_}
+    assert act.kernel_expr.free_symbols <= {symbols.a_, symbols.b_, symbols.c_}
 
 
 # ---------------------------------------------------------------------------
 # safe form == exact form
 # ---------------------------------------------------------------------------
 _ap, _bp = sympy.symbols("a_p b_p", positive=True)
-_POS = {symland.a: _ap, symland.b: _bp}
+_POS = {symbols.a_: _ap, symbols.b_: _bp}
 
 
 def _atan2_to_inverse_sine(y, x):
@@ -212,7 +213,7 @@ def test_safe_form_equals_exact_form_symbolically(name):
     """Proof on a, b > 0, c^2 <= ab: rewrite atan2 by its defining identity, put D = ab - c^2."""
     act = symland.activation(name)
     safe = act.safe_kernel_expr.replace(sympy.atan2, _atan2_to_inverse_sine)
-    safe = safe.subs(_POS).subs(symland.D, _ap * _bp - symland.c**2)
+    safe = safe.subs(_POS).subs(symbols.D_, _ap * _bp - symbols.c_**2)
     exact = act.kernel_expr.subs(_POS)
     assert sympy.simplify(_factor_square_roots(safe) - _factor_square_roots(exact)) == 0
 
@@ -220,7 +221,7 @@ def test_safe_form_equals_exact_form_symbolically(name):
 @pytest.mark.parametrize("name", CLOSED)
 def test_safe_form_equals_exact_form_numerically(name):
     act = symland.activation(name)
-    A, B, C, Dsym = symland.a, symland.b, symland.c, symland.D
+    A, B, C, Dsym = symbols.a_, symbols.b_, symbols.c_, symbols.D_
     rng = random.Random(20240611)
     with mpmath.workdps(40):
         for _ in range(8):
@@ -273,7 +274,7 @@ if FULL:
 
 def _kernel_expr_mp(name):
     act = symland.activation(name)
-    return sympy.lambdify((symland.a, symland.b, symland.c), act.kernel_expr, modules="mpmath")
+    return sympy.lambdify((symbols.a_, symbols.b_, symbols.c_), act.kernel_expr, modules="mpmath")
 
 
 @pytest.mark.slow
@@ -448,8 +449,8 @@ def test_register_with_kernel(registry_cleanup):
     assert symland.activation(name) is act
     assert name in symland.known_activations()
     assert act.has_closed_form and act.method == "closed form"
-    assert act.expr == symland.z**3
-    assert act.kernel_expr.free_symbols == {symland.a, symland.b, symland.c}
+    assert act.expr == symbols.z**3
+    assert act.kernel_expr.free_symbols == {symbols.a_, symbols.b_, symbols.c_}
     assert act.is_odd
     a, b, c = 1.3, 0.4, -0.5
     assert symland.kernel(act, a, b, c) == pytest.approx(9 * a * b * c + 6 * c**3, rel=1e-14)
@@ -469,8 +470,8 @@ def test_register_with_safe_kernel(registry_cleanup):
     kern, safe = _relu_kernels_in_user_symbols()
     # check=False: the built-in quadrature check cannot resolve a kinked activation (see below)
     act = symland.register_activation(name, "Max(x, 0)", kernel=kern, safe_kernel=safe, check=False)
-    assert symland.D in act.safe_kernel_expr.free_symbols
-    assert act.expr == sympy.Max(symland.z, 0)
+    assert symbols.D_ in act.safe_kernel_expr.free_symbols
+    assert act.expr == sympy.Max(symbols.z, 0)
     for p in [(1.0, 2.0, 0.3), (2.0, 3.0, _S6 * (1 - 1e-13))]:
         got = symland.kernel(act, *p)
         assert _close(mpmath.mpf(got), ref_kernel_formula("relu", *p), 1e-13)
@@ -487,7 +488,7 @@ def test_register_correct_kinked_kernel_is_accepted(registry_cleanup):
 def test_register_without_kernel_uses_quadrature(registry_cleanup):
     name = "_test_cubic_quad"
     registry_cleanup.append(name)
-    act = symland.register_activation(name, symland.z**3)
+    act = symland.register_activation(name, symbols.z**3)
     assert not act.has_closed_form and act.method == "quadrature"
     a, b, c = np.array([1.3, 0.2]), np.array([0.4, 2.0]), np.array([-0.5, 0.6])
     # Gauss-Hermite is exact for polynomials; E[u^3 v^3] = 9abc + 6c^3
@@ -499,7 +500,7 @@ def test_register_rejects_wrong_kernel(registry_cleanup):
     registry_cleanup.append(name)
     a, b, c = sympy.symbols("a b c")
     with pytest.raises(ValueError, match="disagrees with quadrature"):
-        symland.register_activation(name, symland.z**3, kernel=9 * a * b * c + 5 * c**3)
+        symland.register_activation(name, symbols.z**3, kernel=9 * a * b * c + 5 * c**3)
     assert name not in symland.known_activations()
 
 
@@ -507,9 +508,9 @@ def test_register_rejects_floats(registry_cleanup):
     registry_cleanup.extend(["_test_float_k", "_test_float_e"])
     a, b, c = sympy.symbols("a b c")
     with pytest.raises(ValueError, match="exact constants"):
-        symland.register_activation("_test_float_k", symland.z**3, kernel=9.0 * a * b * c + 6 * c**3)
+        symland.register_activation("_test_float_k", symbols.z**3, kernel=9.0 * a * b * c + 6 * c**3)
     with pytest.raises(ValueError, match="exact constants"):
-        symland.register_activation("_test_float_e", 0.5 * symland.z)
+        symland.register_activation("_test_float_e", 0.5 * symbols.z)
     assert "_test_float_k" not in symland.known_activations()
     assert "_test_float_e" not in symland.known_activations()
 
@@ -518,23 +519,23 @@ def test_register_rejects_foreign_symbols_and_bad_expr(registry_cleanup):
     registry_cleanup.extend(["_test_sym", "_test_two"])
     a, q = sympy.symbols("a q")
     with pytest.raises(ValueError, match="'q'"):
-        symland.register_activation("_test_sym", symland.z, kernel=a * q)
+        symland.register_activation("_test_sym", symbols.z, kernel=a * q)
     x, y = sympy.symbols("x y")
     with pytest.raises(ValueError, match="one variable"):
         symland.register_activation("_test_two", x * y)
     with pytest.raises(ValueError, match="name"):
-        symland.register_activation("", symland.z)
+        symland.register_activation("", symbols.z)
 
 
 def test_register_duplicate_names(registry_cleanup):
     name = "_test_dup"
     registry_cleanup.append(name)
-    first = symland.register_activation(name, symland.z**3)
+    first = symland.register_activation(name, symbols.z**3)
     with pytest.raises(ValueError, match="already registered"):
-        symland.register_activation(name, symland.z**5)
+        symland.register_activation(name, symbols.z**5)
     assert symland.activation(name) is first
     with pytest.raises(ValueError, match="already registered"):
-        symland.register_activation("erf", symland.z)  # built-ins are protected too
-    second = symland.register_activation(name, symland.z**5, replace=True)
+        symland.register_activation("erf", symbols.z)  # built-ins are protected too
+    second = symland.register_activation(name, symbols.z**5, replace=True)
     assert symland.activation(name) is second
-    assert second.expr == symland.z**5
+    assert second.expr == symbols.z**5

@@ -26,6 +26,7 @@ import pytest
 import sympy
 
 import symland
+from symland.numerics import symbols
 from symland.kernels import library as lib
 from symland.kernels import atoms
 from symland.kernels import cross as mixed
@@ -105,8 +106,8 @@ def test_every_pair_of_closed_form_activations_has_a_closed_form():
     for s, t in ALL_PAIRS[:: 1 if FULL else 11]:
         e = mixed.cross_kernel_expr(s, t)
         assert not e.atoms(sympy.Float), (s, t)
-        assert e.free_symbols <= {symland.a, symland.b, symland.c}, (s, t)
-        assert mixed.cross_kernel_safe_expr(s, t).free_symbols <= {symland.a, symland.b, symland.c, symland.D}
+        assert e.free_symbols <= {symbols.a_, symbols.b_, symbols.c_}, (s, t)
+        assert mixed.cross_kernel_safe_expr(s, t).free_symbols <= {symbols.a_, symbols.b_, symbols.c_, symbols.D_}
 
 
 @pytest.mark.slow
@@ -122,7 +123,7 @@ def test_cross_kernel_against_quadrature_25_digits(s, t):
 
 
 def _lam(e):
-    return sympy.lambdify((symland.a, symland.b, symland.c, symland.D), e, modules="mpmath")
+    return sympy.lambdify((symbols.a_, symbols.b_, symbols.c_, symbols.D_), e, modules="mpmath")
 
 
 def test_symmetry_and_safe_form_50_digits():
@@ -291,7 +292,7 @@ def test_decomposition_of_known_activations():
     assert atoms.decompose(symland.activation("gelu").expr) == {("zphi", 1): 1}
     assert atoms.decompose(symland.activation("gauss_1/2").expr) == {("expq", -2, 0): 1}
     assert atoms.decompose(symland.activation("sin_2").expr) == {("sin", 2): 1}
-    assert atoms.decompose(symland.z * sympy.Heaviside(symland.z) ** 1 * symland.z) == {("relu", 2): 1}
+    assert atoms.decompose(symbols.z * sympy.Heaviside(symbols.z) ** 1 * symbols.z) == {("relu", 2): 1}
     for name in ["tanh", "sigmoid", "softplus", "silu"]:
         assert atoms.decompose(symland.activation(name).expr) is None
         assert not mixed.has_cross_closed_form(name, "relu")
@@ -301,7 +302,7 @@ def test_decomposition_of_known_activations():
                                   ("zphi", 2), ("expq", sympy.Rational(-1, 3), sympy.Rational(1, 2)), ("sin", 3),
                                   ("cos", sympy.Rational(1, 2)), ("expstep", -2)])
 def test_atom_mean_functions_against_direct_quadrature(atom):
-    z = symland.z
+    z = symbols.z
     kind, *par = atom
     expr = {"poly": lambda k: z**k, "phi": lambda w: (sympy.Heaviside(z) if w == 0 else _Phi(z / sympy.sqrt(w))),
             "relu": lambda p: sympy.Max(z, 0) ** p, "zphi": lambda w: z * _Phi(z / sympy.sqrt(w)),
@@ -325,7 +326,7 @@ def test_atom_mean_functions_against_direct_quadrature(atom):
 # --- API and errors --------------------------------------------------------------------------------
 def test_partial_expr_matches_numeric_partial_and_errors():
     e = mixed.cross_partial_expr("erf", "relu", (0, 0, 1))
-    f = sympy.lambdify((symland.a, symland.b, symland.c, symland.D), e)
+    f = sympy.lambdify((symbols.a_, symbols.b_, symbols.c_, symbols.D_), e)
     a, b, c = 1.3, 0.6, -0.5
     assert f(a, b, c, a * b - c * c) == pytest.approx(mixed.cross_partial("erf", "relu", (0, 0, 1), a, b, c), rel=1e-13)
     with pytest.raises(NoClosedFormError, match="tanh"):

@@ -31,6 +31,7 @@ import pytest
 import sympy
 
 import symland
+from symland.numerics import symbols
 from symland.errors import DomainError
 from symland.kernels import library as lib
 from symland.kernels import registry
@@ -75,7 +76,7 @@ BUILTIN = list(CASES)
 
 def _poly_inner(expr):
     """E_y[p(mu + sigma y)] for a polynomial p, from E[y^j] = (j-1)!! (j even)."""
-    poly = sympy.Poly(expr, symland.z)
+    poly = sympy.Poly(expr, symbols.z)
     out = 0
     for (k,), co in poly.terms():
         for j in range(0, k + 1, 2):
@@ -102,10 +103,10 @@ def _add_param_cases():
     )
     for p in (3, 4):
         act = registry.monomial_activation(p)
-        CASES[act.name] = (lambda t, p=p: t**p, _poly_inner(symland.z**p))
+        CASES[act.name] = (lambda t, p=p: t**p, _poly_inner(symbols.z**p))
     for n in (3, 4, 5):
         act = registry.hermite_activation(n)
-        f = sympy.lambdify(symland.z, sympy.hermite_prob(n, symland.z), modules="mpmath")
+        f = sympy.lambdify(symbols.z, sympy.hermite_prob(n, symbols.z), modules="mpmath")
         CASES[act.name] = (f, _poly_inner(act.expr))
 
 
@@ -153,12 +154,12 @@ def test_registered_and_exact_constants():
         assert act.has_closed_form
         for e in (act.kernel_expr, act.safe_kernel_expr):
             assert not e.atoms(sympy.Float), (name, e)
-        assert act.kernel_expr.free_symbols <= {symland.a, symland.b, symland.c}
-        assert act.safe_kernel_expr.free_symbols <= {symland.a, symland.b, symland.c, symland.D}
+        assert act.kernel_expr.free_symbols <= {symbols.a_, symbols.b_, symbols.c_}
+        assert act.safe_kernel_expr.free_symbols <= {symbols.a_, symbols.b_, symbols.c_, symbols.D_}
 
 
 def test_expressions_and_parity():
-    z = symland.z
+    z = symbols.z
     expected = {
         "step": sympy.Heaviside(z), "sign": sympy.sign(z), "abs": sympy.Abs(z),
         "gelu": z * (1 + sympy.erf(z / sympy.sqrt(2))) / 2, "gauss": sympy.exp(-z**2 / 2),
@@ -174,7 +175,7 @@ def test_expressions_and_parity():
 
 def test_leaky_relu_expression_values():
     act = symland.activation("leaky_relu")
-    f = sympy.lambdify(symland.z, act.expr)
+    f = sympy.lambdify(symbols.z, act.expr)
     assert f(2.0) == 2.0 and f(-3.0) == pytest.approx(-0.03, rel=1e-15)
 
 
@@ -196,7 +197,7 @@ def test_factories_are_idempotent_and_validate():
 
 
 def test_safe_form_equals_exact_form_numerically():
-    A, B, C, Dsym = symland.a, symland.b, symland.c, symland.D
+    A, B, C, Dsym = symbols.a_, symbols.b_, symbols.c_, symbols.D_
     pts = _random_covariances(6, 7)
     for name in NAMES:
         act = symland.activation(name)
@@ -226,7 +227,7 @@ def test_inner_closed_form_against_direct_quadrature(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_kernel_against_quadrature_25_digits(name):
     act = symland.activation(name)
-    exact = sympy.lambdify((symland.a, symland.b, symland.c), act.kernel_expr, modules="mpmath")
+    exact = sympy.lambdify((symbols.a_, symbols.b_, symbols.c_), act.kernel_expr, modules="mpmath")
     pts = _random_covariances(5 if FULL else 1, zlib.crc32(name.encode()) % 1000)  # reproducible seed
     pts.append((1.3, 0.6, 0.0))
     for a, b, c in pts:
@@ -245,7 +246,7 @@ RELU_POWERS = {"relu_pow2": 2, "relu_pow3": 3}
 def _float_errors(name, rhos, variances=((0.7, 2.3), (1.0, 1.0), (1e-3, 4.0))):
     """(point, relative error, error / (ab)^(p/2)) of the float64 kernel vs the exact form at 50 digits."""
     act = symland.activation(name)
-    exact = sympy.lambdify((symland.a, symland.b, symland.c), act.kernel_expr, modules="mpmath")
+    exact = sympy.lambdify((symbols.a_, symbols.b_, symbols.c_), act.kernel_expr, modules="mpmath")
     pts = [(a, b, r * (a * b) ** 0.5) for a, b in variances for r in rhos]
     a, b, c = (np.array(v) for v in zip(*pts))
     got = symland.kernel(act, a, b, c)
@@ -364,7 +365,7 @@ def test_moments_against_moment_generating_function():
     """E[u^i v^j] = i! j! [s^i t^j] exp(Q/2), Q = a s^2 + 2c st + b t^2; only the term Q^n / (2^n n!),
     n = (i + j)/2, contributes."""
     s_, t_ = sympy.symbols("s t")
-    a, b, c = symland.a, symland.b, symland.c
+    a, b, c = symbols.a_, symbols.b_, symbols.c_
     Q = a * s_**2 + 2 * c * s_ * t_ + b * t_**2
     for i in range(9):
         for j in range(9):
@@ -378,7 +379,7 @@ def test_moments_against_moment_generating_function():
 
 
 def test_polynomial_kernel_known_values():
-    a, b, c, z = symland.a, symland.b, symland.c, symland.z
+    a, b, c, z = symbols.a_, symbols.b_, symbols.c_, symbols.z
     assert sympy.expand(lib.polynomial_kernel(z**3) - (9 * a * b * c + 6 * c**3)) == 0
     assert sympy.expand(lib.polynomial_kernel(z**2) - (a * b + 2 * c**2)) == 0
     assert lib.polynomial_kernel(sympy.Integer(3)) == 9
@@ -393,13 +394,13 @@ def test_polynomial_kernel_known_values():
 
 def _bilinear(f, g):
     """E[f(u) g(v)] for polynomials f, g by Isserlis moments."""
-    pf, pg = sympy.Poly(f, symland.z), sympy.Poly(g, symland.z)
+    pf, pg = sympy.Poly(f, symbols.z), sympy.Poly(g, symbols.z)
     return sympy.expand(sum(p * q * lib.moment(i, j) for (i,), p in pf.terms() for (j,), q in pg.terms()))
 
 
 def test_hermite_mehler_any_degree():
     """E[He_m(u) He_n(v)] = delta_mn n! c^n at a = b = 1 (Mehler), for degrees up to 12."""
-    a, b, c, z = symland.a, symland.b, symland.c, symland.z
+    a, b, c, z = symbols.a_, symbols.b_, symbols.c_, symbols.z
     for n in range(13):
         act = registry.hermite_activation(n)
         assert act.name == f"hermite_{n}"
@@ -415,7 +416,7 @@ def test_monomial_kernel_high_degree_against_gauss_hermite():
     for p in range(10):
         act = registry.monomial_activation(p)
         assert act.name == f"monomial_{p}"
-        f = sympy.lambdify((symland.a, symland.b, symland.c), act.kernel_expr, modules="mpmath")
+        f = sympy.lambdify((symbols.a_, symbols.b_, symbols.c_), act.kernel_expr, modules="mpmath")
         with mpmath.workdps(40):
             a, b, c = mpmath.mpf("0.8"), mpmath.mpf("1.9"), mpmath.mpf("-0.7")
             sa, sig = mpmath.sqrt(a), mpmath.sqrt((a * b - c * c) / a)
@@ -431,7 +432,7 @@ def test_monomial_kernel_high_degree_against_gauss_hermite():
 
 def test_polynomial_price_theorem():
     """Symland's partials of polynomial kernels = 2^(-i-j) E[s^(2i+l)(u) s^(2j+l)(v)] (bilinear Isserlis)."""
-    z = symland.z
+    z = symbols.z
     for name in ["monomial_4", "hermite_5"]:
         act = symland.activation(name)
         for i, j, l in ALL_INDICES:
@@ -479,7 +480,7 @@ def _fine_tensor_reference(expr, index, a, b, c, panels=100, nodes=10, L=9.0):
     than symland's): u = sqrt(a) x, v = (c/sqrt a) x + sqrt(D/a) y."""
     i, j, l = index
     p, q = 2 * i + l, 2 * j + l
-    z = symland.z
+    z = symbols.z
     f = sympy.lambdify(z, sympy.diff(expr, z, p), "numpy")
     g = sympy.lambdify(z, sympy.diff(expr, z, q), "numpy")
     t, w = np.polynomial.legendre.leggauss(nodes)

@@ -32,6 +32,7 @@ import pytest
 import sympy
 
 import symland
+from symland.numerics import symbols
 from symland.kernels import means as bias
 from symland.kernels import quadrature
 from symland.kernels import normal
@@ -150,7 +151,7 @@ def _sel(everything, default):
 
 
 def _act_fn(name):
-    return sympy.lambdify(symland.z, symland.activation(name).expr, modules="mpmath")
+    return sympy.lambdify(symbols.z, symland.activation(name).expr, modules="mpmath")
 
 
 @pytest.mark.parametrize("name", _sel(sorted(MEANS), ["relu", "relu_pow2", "erf", "sin_2", "gauss_2", "hermite_3", "gelu"]))

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symland
+from symland.numerics import symbols
 from symland.errors import DomainError, NoClosedFormError, PrecisionError
 from symland.kernels import means as bias
 from conftest import FULL
@@ -221,7 +222,7 @@ EXACT_SAFE_CASES = _exact_safe_cases()
 @pytest.mark.slow
 @pytest.mark.parametrize("name,index", EXACT_SAFE_CASES, ids=[f"{n}-{i}" for n, i in EXACT_SAFE_CASES])
 def test_exact_partial_expr_equals_safe_partial_expr(name, index):
-    A, B, C, D = symland.a, symland.b, symland.c, symland.D
+    A, B, C, D = symbols.a_, symbols.b_, symbols.c_, symbols.D_
     exact = sympy.lambdify((A, B, C), symland.exact_partial_expr(name, index), modules="mpmath")
     safe = sympy.lambdify((A, B, C, D), symland.kernel_partial_expr(name, index), modules="mpmath")
     assert not symland.kernel_partial_expr(name, index).atoms(sympy.Float)
@@ -246,7 +247,7 @@ def test_expectation_against_reference(name, p, q):
     flt = symland.expectation(name, p, q, a, b, c)
     assert isinstance(flt, float)
     assert abs(flt - float(ref)) <= 1e-13 * abs(float(ref))
-    A, B, C, D = symland.a, symland.b, symland.c, symland.D
+    A, B, C, D = symbols.a_, symbols.b_, symbols.c_, symbols.D_
     with mpmath.workdps(40):
         ea, eb, ec = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
         exact = sympy.lambdify((A, B, C), symland.expectation_expr(name, p, q), modules="mpmath")(ea, eb, ec)
@@ -611,7 +612,7 @@ def test_property_cauchy_schwarz_quadrature(name, a, b, rho):
 # user activations with kinks away from 0 and no closed-form mean function (symland.kernels.kinks)
 # ---------------------------------------------------------------------------
 def _hardtanh():
-    z = symland.z
+    z = symbols.z
     return symland.register_activation("test_hardtanh", sympy.Min(sympy.Max(z, -1), 1), replace=True)
 
 

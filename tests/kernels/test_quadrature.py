@@ -28,6 +28,7 @@ import sympy
 from scipy.special import roots_hermitenorm
 
 import symland
+from symland.numerics import symbols
 from symland.kernels import registry as _registry
 from symland.kernels import quadrature
 from symland.errors import ConvergenceError
@@ -54,7 +55,7 @@ S_SYM = {
 def test_reference_forms_equal_definitions(name):
     d = S_SYM[name] - S_DEF[name]
     assert sympy.simplify(sympy.exp(d.rewrite(sympy.exp))) == 1 and d.subs(_z, 0).equals(0)
-    assert sympy.simplify(S_DEF[name] - symland.activation(name).expr.subs(symland.z, _z)) == 0
+    assert sympy.simplify(S_DEF[name] - symland.activation(name).expr.subs(symbols.z, _z)) == 0
 
 
 def _stable(expr):
@@ -364,7 +365,7 @@ def test_mpmath_quadrature_raises_convergence_error(temp_activation):
     """An oscillatory activation: the tanh-sinh error estimate exceeds the requested accuracy."""
     name = "_test_cos50"
     temp_activation.append(name)
-    act = symland.register_activation(name, sympy.cos(50 * symland.z))
+    act = symland.register_activation(name, sympy.cos(50 * symbols.z))
     with pytest.raises(ConvergenceError, match="did not reach") as info:
         symland.kernel(act, 0.0, 1.0, 0.0, dps=20)
     assert info.value.history  # the error estimates are kept

@@ -17,6 +17,7 @@ import pytest
 import sympy
 
 import symland
+from symland.numerics import symbols
 from symland.landscape import critical
 from symland.errors import DomainError, NoClosedFormError, ShapeError
 from symland.problems.biased import MeansAssembly, pair_kernel_source
@@ -28,7 +29,7 @@ mpf = mpmath.mpf
 
 
 def _np_act(name):
-    return sympy.lambdify(symland.z, symland.activation(name).expr, modules=["scipy", "numpy"])
+    return sympy.lambdify(symbols.z, symland.activation(name).expr, modules=["scipy", "numpy"])
 
 
 def _mc_loss(problem, theta, samples=400_000, seed=0):
@@ -142,7 +143,7 @@ def test_user_activation_with_kinks_and_biases():
     """A registered hardtanh (kinks at +-1, no closed form, no mean function) with biases and a relu teacher:
     the pair goes to the 1-D reduction on relu's mean function, the hardtanh self terms to symland.kernels.kinks.
     Loss against Monte Carlo, gradient and Hessian against float64 central differences."""
-    z = symland.z
+    z = symbols.z
     symland.register_activation("test_hardtanh", sympy.Min(sympy.Max(z, -1), 1), replace=True)
     p, th = _problem("test_hardtanh", teacher_activation="relu", n=2, k=1, d=2)
     assert pair_kernel_source("test_hardtanh", "relu", False) == "1-D quadrature with means"
@@ -254,7 +255,7 @@ def test_errors():
     with pytest.raises(ShapeError):
         p.loss(th[:-1])
     # a kinked user activation with infinitely many kinks and no mean function: no path, a clear refusal
-    symland.register_activation("test_heaviside_sin", sympy.Heaviside(sympy.sin(symland.z)), replace=True)
+    symland.register_activation("test_heaviside_sin", sympy.Heaviside(sympy.sin(symbols.z)), replace=True)
     q, thq = _problem("test_heaviside_sin", teacher_activation="tanh", n=1, k=1, d=2)
     with pytest.raises(NoClosedFormError):
         q.gradient(thq)
