@@ -98,24 +98,46 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
     return lambda a, b, c, D: fv(a, b, c, D)
 
 
-@functools.lru_cache(maxsize=None)
-def diagonal_evaluator(act: Activation, m: int, mp: bool):
-    r"""Function ``t -> phi^(m)(t)`` on arrays (see :func:`partial_evaluator`)."""
-    if act.has_closed_form:
-        expr = diagonal_expr(act, m)
-        if not mp:
-            f = compile_numpy(expr, (t_,))
-            return lambda t: np.asarray(f(t) * np.ones(np.shape(t)), dtype=float)
-        fv = np.frompyfunc(_nan_on_pole(compile_mpmath(expr, (t_,))), 1, 1)
-        return lambda t: fv(t)
-    if fallback.nonsmooth(act):  # kinks and jumps: by parts, split at the kinks
-        return fallback.kinked_diagonal_evaluator(act, m, mp)
-    # phi^(m)(t) = E[(s^2 / 2^m)^(2m)(u)] (heat equation)
-    h = derivative_function(act.expr**2 / 2**m, 2 * m, mp, f"the diagonal of activation {act.name!r}")
+def variance_function_evaluator(expr, mp: bool):
+    r"""Array function ``t -> expr(t)`` of a closed form in the variance symbol ``t``.
+
+    float64: numpy-vectorised, broadcast to the shape of ``t``; mpmath: elementwise at the
+    current precision, with a pole (``ZeroDivisionError``) mapped to NaN for the caller's
+    finiteness check.
+    """
+    if not mp:
+        f = compile_numpy(expr, (t_,))
+        return lambda t: np.asarray(f(t) * np.ones(np.shape(t)), dtype=float)
+    fv = np.frompyfunc(_nan_on_pole(compile_mpmath(expr, (t_,))), 1, 1)
+    return lambda t: fv(t)
+
+
+def heat_evaluator(h_expr, order: int, mp: bool, what: str):
+    r"""Array function ``t -> E[h^{(order)}(u)]``, $u \sim N(0, t)$, by 1-D Gauss quadrature.
+
+    With $h = g/2^m$ and ``order`` $= 2m$ this is $\tfrac{d^m}{dt^m}E[g(u)]$ (heat equation:
+    $\partial_t E[g(u)] = \tfrac12 E[g''(u)]$).  ``h_expr`` must have classical derivatives
+    (:func:`~symland.kernels.quadrature.derivative_function` raises otherwise, naming ``what``).
+    """
+    h = derivative_function(h_expr, order, mp, what)
     if not mp:
         return lambda t: expect1_float(h, t)
     fv = np.frompyfunc(lambda t: expect1_mp(h, t, mpmath.mp.dps), 1, 1)
     return lambda t: fv(t)
+
+
+@functools.lru_cache(maxsize=None)
+def diagonal_evaluator(act: Activation, m: int, mp: bool):
+    r"""Function ``t -> phi^(m)(t)`` on arrays, $\varphi(t) = \kappa(t, t, t) = E[s(u)^2]$.
+
+    Closed form where the kernel has one; kinked activations by parts (split at the kinks);
+    otherwise $\varphi^{(m)}(t) = E[(s^2/2^m)^{(2m)}(u)]$ by quadrature (heat equation).
+    """
+    if act.has_closed_form:
+        return variance_function_evaluator(diagonal_expr(act, m), mp)
+    if fallback.nonsmooth(act):  # kinks and jumps: by parts, split at the kinks
+        return fallback.kinked_diagonal_evaluator(act, m, mp)
+    return heat_evaluator(act.expr**2 / 2**m, 2 * m, mp, f"the diagonal of activation {act.name!r}")
 
 
 # ---------------------------------------------------------------------------

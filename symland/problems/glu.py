@@ -61,7 +61,7 @@ from ..errors import DomainError, NoClosedFormError
 from ..kernels import quadrature
 from ..kernels.activation import Activation
 from ..kernels.registry import activation
-from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
+from ..kernels.evaluate import diagonal_evaluator, heat_evaluator, partial_evaluator, variance_function_evaluator
 from ..kernels.partials import kernel_partial_expr
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.precision import FLOAT64, Precision
@@ -112,32 +112,18 @@ def psi_expr(act, m: int = 0) -> sympy.Expr:
     return _psi_cached(act, int(m))
 
 
-@functools.lru_cache(maxsize=None)
-def _psi_quad_function(act, m, backend):
-    # psi^(m)(t) = 2^-m E[(s'^2)^(2m)(u)]  (d/dt E[h(u)] = E[h''(u)]/2)
-    expr = sympy.diff(sympy.diff(act.expr, z) ** 2, z, 2 * m) / 2**m
-    if expr.has(sympy.DiracDelta, sympy.Heaviside, sympy.Piecewise, sympy.Max, sympy.Min):
-        raise NoClosedFormError(f"activation {act.name!r}: psi by quadrature needs smooth derivatives")
-    return sympy.lambdify(z, expr, modules=["scipy", "numpy"] if backend == "numpy" else "mpmath")
+def _psi_heat_expr(act, m):
+    """$(s')^2 / 2^m$: psi^(m)(t) = 2^-m E[(s'^2)^(2m)(u)]  (d/dt E[h(u)] = E[h''(u)]/2)."""
+    return sympy.diff(act.expr, z) ** 2 / 2**m
 
 
 @functools.lru_cache(maxsize=None)
 def psi_evaluator(act: Activation, m: int, mp: bool):
-    r"""Function ``t -> psi^(m)(t)`` on arrays, like :func:`symland.kernels.partials.diagonal_evaluator`."""
+    r"""Function ``t -> psi^(m)(t)`` on arrays, like :func:`symland.kernels.evaluate.diagonal_evaluator`:
+    the closed form of :func:`psi_expr`, or 1-D quadrature of $2^{-m}E[(s'^2)^{(2m)}(u)]$."""
     if act.has_closed_form:
-        expr = psi_expr(act, m)
-        if not mp:
-            f = compile_numpy(expr, (t_,))
-            return lambda t: np.asarray(f(t) * np.ones(np.shape(t)), dtype=float)
-        f = compile_mpmath(expr, (t_,))
-        fv = np.frompyfunc(lambda t: f(t), 1, 1)
-        return lambda t: fv(t)
-    if not mp:
-        h = _psi_quad_function(act, m, "numpy")
-        return lambda t: quadrature.expect1_float(h, t)
-    h = _psi_quad_function(act, m, "mpmath")
-    fv = np.frompyfunc(lambda t: quadrature.expect1_mp(h, t, mpmath.mp.dps), 1, 1)
-    return lambda t: fv(t)
+        return variance_function_evaluator(psi_expr(act, m), mp)
+    return heat_evaluator(_psi_heat_expr(act, m), 2 * m, mp, f"psi of activation {act.name!r} (GLU units)")
 
 
 def check_activation(act) -> None:
@@ -151,7 +137,7 @@ def check_activation(act) -> None:
     if act.has_closed_form:
         psi_expr(act, 0)
     else:
-        _psi_quad_function(act, 0, "numpy")
+        psi_evaluator(act, 0, False)
 
 
 def glu_self_expectation(act, c, w, v, dps=None):
