@@ -48,6 +48,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from ..numerics.precision import GUARD_DIGITS
 from ..errors import NoClosedFormError, ShapeError, SymlandError
 from ..kernels.registry import activation
 from ..kernels.partials import diagonal_expr, kernel_partial_expr
@@ -284,8 +285,8 @@ class GroupAnsatz:
         """
         train_output = self.train_output if train_output is None else train_output
         entries = self.gradient_entries(values, train_output)
-        with mpmath.workdps(dps + 10):
-            nums = [mp_value(e, dps + 10) for _, e in entries]
+        with mpmath.workdps(dps + GUARD_DIGITS):
+            nums = [mp_value(e, dps + GUARD_DIGITS) for _, e in entries]
             weights = ([1] * (self.n if train_output else 0)
                        + [self.sizes[G] for i in range(self.n) for G in range(self.q)])
             res = mpmath.sqrt(mpmath.fsum(mp_value(w, dps) * x * x for w, x in zip(weights, nums)))
@@ -297,27 +298,27 @@ class GroupAnsatz:
         return f"{dps} digits", res
 
     def exact_check(self, values, dps):
-        r"""``(loss, loss_exact, status)`` at exact ``values``: status from :meth:`is_critical` at ``dps + 10``
+        r"""``(loss, loss_exact, status)`` at exact ``values``: status from :meth:`is_critical` at ``dps + GUARD_DIGITS``
         digits (``"exact"``, ``"not critical"``, else ``"<dps> digits"``), the simplified exact loss and its
         value at ``dps`` digits."""
-        status, _ = self.is_critical(values, dps=dps + 10)
+        status, _ = self.is_critical(values, dps=dps + GUARD_DIGITS)
         if status not in ("exact", "not critical"):
             status = f"{dps} digits"
         loss_exact = sympy.simplify(self.loss.xreplace(values))
         with mpmath.workdps(dps):
-            return +mp_value(loss_exact, dps + 10), loss_exact, status
+            return +mp_value(loss_exact, dps + GUARD_DIGITS), loss_exact, status
 
     def numeric_check(self, values, dps):
         r"""``(num, loss, gradient_norm, status)`` at numeric ``values`` (dict symbol -> mpmath number).
 
-        ``num``: the values as SymPy Floats of ``dps + 15`` digits; loss and
-        $\|\nabla_\theta L\|$ (:meth:`gradient_norm_squared`) at ``dps + 10`` digits, rounded to ``dps``;
+        ``num``: the values as SymPy Floats of ``dps + GUARD_DIGITS`` digits; loss and
+        $\|\nabla_\theta L\|$ (:meth:`gradient_norm_squared`) at ``dps + GUARD_DIGITS`` digits, rounded to ``dps``;
         status ``"<dps> digits"`` when the norm is below $10^{-(dps - 5)}$, else ``"not critical"``.
         """
-        num = {u: sympy.Float(mpmath.nstr(v, dps + 15), dps + 15) for u, v in values.items()}
-        with mpmath.workdps(dps + 10):
-            gn = mpmath.sqrt(mp_value(self.gradient_norm_squared(num), dps + 10))
-            loss = mp_value(self.loss.xreplace(num), dps + 10)
+        num = {u: sympy.Float(mpmath.nstr(v, dps + GUARD_DIGITS), dps + GUARD_DIGITS) for u, v in values.items()}
+        with mpmath.workdps(dps + GUARD_DIGITS):
+            gn = mpmath.sqrt(mp_value(self.gradient_norm_squared(num), dps + GUARD_DIGITS))
+            loss = mp_value(self.loss.xreplace(num), dps + GUARD_DIGITS)
         status = f"{dps} digits" if gn < mpmath.mpf(10) ** (-(dps - 5)) else "not critical"
         with mpmath.workdps(dps):
             return num, +loss, +gn, status
@@ -330,14 +331,14 @@ class GroupAnsatz:
         ansatz scalar, :attr:`symbols`).  With ``exact=True`` and equations that are rational
         functions of the unknowns (no transcendental function of them), ``sympy.solve`` gives
         exact solutions; otherwise (or when it finds none) mpmath ``findroot`` runs at
-        ``dps + 20`` digits from each start (dicts or sequences in the order of ``unknowns``;
+        ``dps + 2 * GUARD_DIGITS`` digits from each start (dicts or sequences in the order of ``unknowns``;
         default a few deterministic ones).  Every solution is then classified by
         :meth:`is_critical` (exact values) or by the full gradient norm at ``dps`` digits
         (numeric values).  Returns a list of dicts with keys ``values`` (symbol -> exact SymPy
         number or mpmath number), ``exact`` (bool), ``loss`` (mpmath), ``critical``
         (``"exact"`` / ``"<dps> digits"`` / ``"not critical"``), ``gradient_norm`` (from the exact
         gradient expressions) and ``gradient_norm_full`` (from :class:`~symland.TeacherStudent`,
-        the independent numeric assembly, at ``dps + 10`` digits; ``None`` for symbolic sizes); points
+        the independent numeric assembly, at ``dps + GUARD_DIGITS`` digits; ``None`` for symbolic sizes); points
         are deduplicated at ``dps // 2`` digits.  An exact solution that leaves some unknowns free
         (a family, e.g. under a rescaling symmetry) is returned with ``family`` listing them and
         ``critical`` decided by :func:`prove_zero` on the symbolic gradient.
@@ -379,9 +380,9 @@ class GroupAnsatz:
         seen = []
         for st in starts:
             x0 = [st[u] for u in unknowns] if isinstance(st, dict) else list(st)
-            with mpmath.workdps(dps + 20):
+            with mpmath.workdps(dps + 2 * GUARD_DIGITS):
                 try:
-                    root = mpmath.findroot(lambda *x: f(*x), [mpmath.mpf(str(sympy.N(v, dps + 20))) for v in x0])
+                    root = mpmath.findroot(lambda *x: f(*x), [mpmath.mpf(str(sympy.N(v, dps + 2 * GUARD_DIGITS))) for v in x0])
                 except (ValueError, ZeroDivisionError, TypeError):
                     continue
                 root = [root] if len(unknowns) == 1 else [root[i] for i in range(len(unknowns))]
@@ -400,13 +401,13 @@ class GroupAnsatz:
         return out
 
     def _full_assembly_norm(self, sol, dps):
-        """|grad| from TeacherStudent (the independent numeric assembly) at dps + 10 digits, if concrete."""
+        """|grad| from TeacherStudent (the independent numeric assembly) at dps + GUARD_DIGITS digits, if concrete."""
         if sol.get("family") or any(m.free_symbols for m in self.sizes):
             return None
         prob = self.problem()
-        theta = self.theta(sol["values"], dps=dps + 10)
-        with mpmath.workdps(dps + 10):
-            g = prob.gradient(theta, dps=dps + 10)
+        theta = self.theta(sol["values"], dps=dps + GUARD_DIGITS)
+        with mpmath.workdps(dps + GUARD_DIGITS):
+            g = prob.gradient(theta, dps=dps + GUARD_DIGITS)
             n = mpmath.sqrt(mpmath.fsum(x * x for x in g))
         with mpmath.workdps(dps):
             return +n
@@ -448,18 +449,18 @@ class GroupAnsatz:
         ms = self.concrete_sizes(sizes)
         k = sum(ms)
         d = k if d is None else d
-        with mpmath.workdps(dps + 10):
+        with mpmath.workdps(dps + GUARD_DIGITS):
             W = np.array([[mpmath.mpf(0)] * d for _ in range(self.n)], dtype=object)
             for i in range(self.n):
                 col = 0
                 for G, m in enumerate(ms):
-                    cval = mp_value(self.c[i][G].xreplace(v), dps + 10)
+                    cval = mp_value(self.c[i][G].xreplace(v), dps + GUARD_DIGITS)
                     for r in range(m):
                         W[i, col + r] = cval
                     col += m
             parts = list(W.ravel())
             if train_output:
-                parts += [mp_value(x.xreplace(v), dps + 10) for x in self.a]
+                parts += [mp_value(x.xreplace(v), dps + GUARD_DIGITS) for x in self.a]
         return np.array(parts, dtype=object)
 
     def __repr__(self):
@@ -489,14 +490,14 @@ def mp_value(expr, dps):
     if expr.free_symbols:
         raise SymlandError(f"cannot evaluate {expr}: free symbols {sorted(map(str, expr.free_symbols))} "
                            "have no values")
-    val = expr.evalf(dps + 5)
-    with mpmath.workdps(dps + 5):
+    val = expr.evalf(dps + GUARD_DIGITS)
+    with mpmath.workdps(dps + GUARD_DIGITS):
         if val.is_real is False or (val.as_real_imag()[1] != 0):
             re, im = val.as_real_imag()
             if abs(im) > 10 ** (-dps):
                 raise SymlandError(f"expression {expr} is not real (imaginary part {im})")
             val = re
-        return mpmath.mpf(sympy.Float(val, dps + 5)._mpf_)
+        return mpmath.mpf(sympy.Float(val, dps + GUARD_DIGITS)._mpf_)
 
 
 def _algebraic_zero(c) -> bool:
@@ -585,8 +586,8 @@ def recognise_rational(x, dps):
     r"""Exact ``sympy.Rational`` $p/q$ ($q \le 10^8$) equal to the mpmath number ``x`` to within
     $10^{-(dps-5)}$ relative (``x`` known to ``dps`` digits), or None.  A candidate only: callers
     prove it by exact substitution."""
-    with mpmath.workdps(dps + 10):
-        fr = sympy.Rational(mpmath.nstr(x, dps + 5)).limit_denominator(10**8)
+    with mpmath.workdps(dps + GUARD_DIGITS):
+        fr = sympy.Rational(mpmath.nstr(x, dps + GUARD_DIGITS)).limit_denominator(10**8)
         if abs(mpmath.mpf(fr.p) / fr.q - x) <= mpmath.mpf(10) ** (-(dps - 5)) * max(1, abs(x)):
             return fr
     return None

@@ -19,7 +19,7 @@ $n$ parts.
 **Solving.**  $\partial L/\partial a$ is linear in $a$.  For activations with
 $\kappa(a, b, 0) \equiv 0$ (odd ones, e.g. erf) disjoint groups do not interact and each group
 size $m$ is a 2-scalar problem $(g, a)$, solved once per $m$: $a = m\kappa/\varphi$ and the
-stationary points of $g \mapsto L(g, a(g))$ are located at ``dps + 20`` digits, then
+stationary points of $g \mapsto L(g, a(g))$ are located at ``dps + 2 * GUARD_DIGITS`` digits, then
 recognised as exact numbers (rational $g^2$, then $a = a(g)$ exactly) and verified by exact
 substitution.
 For positively homogeneous activations (relu) only $\beta_i = a_i g_i^p$ matters: the
@@ -53,7 +53,7 @@ from ..errors import (
 )
 from ..kernels.registry import activation
 from ..landscape.critical import newton, refine
-from ..numerics.precision import check_dps
+from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..numerics.symbols import c_
 from .ansatz import GroupAnsatz, mp_value, prove_zero, recognise_rational
 
@@ -106,7 +106,7 @@ def group_optimum(act, m: int, dps: int = 50):
     a_of_g = a_of_g[0]
     F = A.loss.xreplace({asym: a_of_g})
     dF = sympy.diff(F, g)
-    work = dps + 20
+    work = dps + 2 * GUARD_DIGITS
     f_mp = sympy.lambdify(g, dF, modules="mpmath")
     F_mp = sympy.lambdify(g, F, modules="mpmath")
     with mpmath.workdps(work):
@@ -287,7 +287,7 @@ def _solve_coupled(act, partition, dps):
     for m in partition:
         g0, a0, *_ = group_optimum(act, m, dps)
         start.append((g0, a0))
-    with mpmath.workdps(dps + 20):
+    with mpmath.workdps(dps + 2 * GUARD_DIGITS):
         x0 = [s[0] for s in start] + [s[1] for s in start]
         try:
             sol = mpmath.findroot(lambda *x: f(*x), x0)
@@ -313,9 +313,9 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
             g_ex, a_ex = [o[2] for o in opt], [o[3] for o in opt]
     elif p is not None and p > 0:
         g_ex, a_ex = _solve_homogeneous(act, partition)
-        with mpmath.workdps(dps + 10):
-            g_num = [mp_value(x, dps + 10) for x in g_ex]
-            a_num = [mp_value(x, dps + 10) for x in a_ex]
+        with mpmath.workdps(dps + GUARD_DIGITS):
+            g_num = [mp_value(x, dps + GUARD_DIGITS) for x in g_ex]
+            a_num = [mp_value(x, dps + GUARD_DIGITS) for x in a_ex]
     else:
         g_num, a_num = _solve_coupled(act, partition, dps)
     if g_ex is not None:
@@ -325,9 +325,9 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
         loss_exact = None
         values, loss, _, status = A.numeric_check({**dict(zip(gsy, g_num)), **dict(zip(asy, a_num))}, dps)
     prob = A.problem()
-    theta = A.theta(values, dps=dps + 10)
-    with mpmath.workdps(dps + 10):
-        loss_full, grad = prob.loss_and_gradient(theta, dps=dps + 10)
+    theta = A.theta(values, dps=dps + GUARD_DIGITS)
+    with mpmath.workdps(dps + GUARD_DIGITS):
+        loss_full, grad = prob.loss_and_gradient(theta, dps=dps + GUARD_DIGITS)
         gnorm = mpmath.sqrt(mpmath.fsum(x * x for x in grad))
     with mpmath.workdps(dps):
         loss_full, gnorm = +loss_full, +gnorm

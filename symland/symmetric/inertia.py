@@ -28,6 +28,8 @@ import math
 import mpmath
 import numpy as np
 
+from ..numerics.precision import GUARD_DIGITS
+
 __all__ = ["classify_hessian"]
 
 #: float64 unit roundoff u
@@ -135,7 +137,7 @@ def classify_hessian(H, n_eig=4, hessian_dps=30, method="auto"):
         raise ValueError(f"method must be 'auto', 'ldl' or 'eigsy', got {method!r}")
     H = np.asarray(H, dtype=object)
     n = H.shape[0]
-    with mpmath.workdps(hessian_dps + 10):
+    with mpmath.workdps(hessian_dps + GUARD_DIGITS):
         Hm = np.vectorize(mpmath.mpf, otypes=[object])(H)
         Hf = np.array(Hm, dtype=float)
         Hf = (Hf + Hf.T) / 2

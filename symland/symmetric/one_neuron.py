@@ -17,7 +17,7 @@ anyway with the exact full-space gradient of :class:`~symland.symmetric.ansatz.G
 leaky relu, powers of relu, linear, quadratic), $(g, a)\mapsto(tg, t^{-p}a)$ leaves the function
 unchanged, so $g = \pm1/\sqrt k$ (unit norm) and $a$ follows exactly from the linear equation
 (a one-parameter family of critical points).  Otherwise the stationary points of
-$F(g) = L(g, a(g))$ are located on $g \in \pm[10^{-3}, 10^2]$ at ``dps + 20`` digits, recognised
+$F(g) = L(g, a(g))$ are located on $g \in \pm[10^{-3}, 10^2]$ at ``dps + 2 * GUARD_DIGITS`` digits, recognised
 as exact numbers (rational $g^2$; then $a = a(g)$ exactly) and accepted as closed forms only if the exact
 full-space gradient is *proven* zero there; otherwise they are reported at ``dps`` digits with
 no closed form.  Activations evaluated by quadrature (tanh, sigmoid, softplus) have no
@@ -37,7 +37,7 @@ from ..errors import NoClosedFormError, ShapeError, SymlandError
 from ..kernels.registry import activation
 from ..landscape.critical import refine
 from ..landscape.survey import survey
-from ..numerics.precision import check_dps
+from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..problems.teacher_student import TeacherStudent
 from .ansatz import GroupAnsatz, mp_value, recognise_rational
 
@@ -109,7 +109,7 @@ def _point(A, gs, asym, gval, aval, dps, family, exact):
     if exact:
         loss, loss_exact, status = A.exact_check({gs: gval, asym: aval}, dps)
         with mpmath.workdps(dps):
-            return OneNeuronPoint(+mp_value(gval, dps + 10), +mp_value(aval, dps + 10), gval, aval,
+            return OneNeuronPoint(+mp_value(gval, dps + GUARD_DIGITS), +mp_value(aval, dps + GUARD_DIGITS), gval, aval,
                                   loss, loss_exact, status, family)
     _, loss, _, status = A.numeric_check({gs: gval, asym: aval}, dps)
     with mpmath.workdps(dps):
@@ -155,7 +155,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
         dF = sympy.diff(F, gs)
         f_mp = sympy.lambdify(gs, dF, modules="mpmath")
         a_mp = sympy.lambdify(gs, a_of_g, modules="mpmath")
-        work = dps + 20
+        work = dps + 2 * GUARD_DIGITS
         with mpmath.workdps(work):
             pos = [mpmath.mpf(10) ** (mpmath.mpf(e) / 40) for e in range(-120, 81)]
             signs = [1] if (act.is_odd or _is_even(act)) else [1, -1]
@@ -296,7 +296,7 @@ def refine_agreement(activation_name, k: int, point: OneNeuronPoint, dps: int = 
     start = np.array([float(point.g)] * k + [float(point.a)]) + offset * rng.standard_normal(k + 1)
     cp = refine(prob, start, dps=dps)
     p = act.homogeneity_degree
-    with mpmath.workdps(dps + 5):
+    with mpmath.workdps(dps + GUARD_DIGITS):
         w, a = list(cp.theta[:k]), cp.theta[k]
         nw = mpmath.sqrt(mpmath.fsum(x * x for x in w))
         if p is not None:
