@@ -1,4 +1,4 @@
-r"""Derivations of the closed-form kernels in symland/activation_library.py.
+r"""Derivations of the closed-form kernels in symland/kernels/library.py.
 
 Run ``python derivations/activation_library.py``: every step is done by SymPy and asserted
 against the registered form; the results are printed in LaTeX.

@@ -1,8 +1,8 @@
-r"""Derivations of the cross kernels $K_{s,t}(a, b, c) = E[s(u)t(v)]$ of symland/kernels/atoms.py.
+r"""Derivations of the cross kernels $K_{s,t}(a, b, c) = E[s(u)t(v)]$ of symland/kernels/gaussian_atoms.py.
 
 Run ``python derivations/mixed_kernels.py`` (``--small``: fewer numeric spot checks).  Every
 closed form used by :mod:`symland.kernels.cross` is derived here by SymPy and asserted equal to the
-form in :mod:`symland.kernels.atoms` (exact and safe forms); results are printed in LaTeX.
+form in :mod:`symland.kernels.gaussian_atoms` (exact and safe forms); results are printed in LaTeX.
 
 Convention: $(u, v)$ centred Gaussian, $\mathrm{Var}\,u = a$, $\mathrm{Var}\,v = b$,
 $\mathrm{Cov} = c$, $D = ab - c^2$; $N_s(x)$ the $N(0, s)$ density; $M_p = E[\max(x,0)^p]$.
@@ -32,7 +32,7 @@ from sympy import pi, sqrt
 import symland
 from symland.numerics import symbols
 from symland.kernels import library as lib
-from symland.kernels import atoms
+from symland.kernels import gaussian_atoms as atoms
 from symland.kernels import cross as mixed
 
 SMALL = "--small" in sys.argv
@@ -64,7 +64,7 @@ def same(name, derived, pair, w=None, n=None):
         for form in pair:
             f = sympy.N(form.subs(vals), 60)
             assert abs(d - f) < sympy.Float(10) ** -50 * (1 + abs(d)), (name, vals, d, f)
-    print(f"  [{name}: derived == symland.kernels.atoms (exact and safe forms), 50 digits at {n} covariances]")
+    print(f"  [{name}: derived == symland.kernels.gaussian_atoms (exact and safe forms), 50 digits at {n} covariances]")
 
 
 def price_integral(k0, dk):

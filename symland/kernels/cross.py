@@ -2,12 +2,12 @@ r"""Cross kernels of two activations: $K_{s,t}(a, b, c) = E[s(u)\,t(v)]$.
 
 $(u, v)$ is a centred Gaussian pair with $\mathrm{Var}\,u = a$ (the first,
 "student" argument), $\mathrm{Var}\,v = b$, $\mathrm{Cov}(u, v) = c$, and
-$D = ab - c^2$; the symbols are :data:`symland.numerics.compile.a_`, ``b_``, ``c_``,
+$D = ab - c^2$; the symbols are :data:`symland.numerics.symbols.a_`, ``b_``, ``c_``,
 ``D_``.  $K_{s,s}$ is the dual kernel $\kappa$ of :mod:`symland.kernels.activation`, and
 $K_{s,t}(a, b, c) = K_{t,s}(b, a, c)$.
 
 **How closed forms are found.**  An activation expression is split (exactly, by
-:mod:`symland.kernels.atoms`) into a linear combination of *atoms*: monomials $z^k$,
+:mod:`symland.kernels.gaussian_atoms`) into a linear combination of *atoms*: monomials $z^k$,
 $\Phi(z/w)$ (``w = 0``: the step), $\max(z,0)^p$, $z\Phi(z/w)$,
 $e^{\alpha z^2 + \beta z}$, $\sin\omega z$, $\cos\omega z$, $e^{\beta z}1\{z>0\}$
 (erf, sign, abs, leaky ReLU, GELU, SELU ... are such combinations).  Every atom
@@ -62,7 +62,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from . import atoms as _atoms
+from . import gaussian_atoms as _atoms
 from .activation import Activation
 from .fallback import quadrature2, reduce_float, reduce_mp
 from .partials import check_index

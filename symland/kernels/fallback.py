@@ -7,7 +7,7 @@ $\partial_a^i\partial_b^j\partial_c^l\partial_{\mu_1}^p\partial_{\mu_2}^q E[s(u)
 (:func:`derivative_orders`), taken by
 
 * the **1-D reduction** (:func:`reduce_float`, :func:`reduce_mp`) when $t$ has a closed-form
-  mean function $m_t(\mu, \sigma) = E[t(\mu + \sigma y)]$ (:func:`symland.kernels.atoms.mean_function`):
+  mean function $m_t(\mu, \sigma) = E[t(\mu + \sigma y)]$ (:func:`symland.kernels.gaussian_atoms.mean_function`):
   conditioning on $u$,
   $E[s^{(P)}(u)t^{(Q)}(v)] = (-1)^P\int s(u)\,\partial_u^P\big[N(u)\,\partial_\mu^Q
   m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})\big]/N(u)\,dN(u)$ (by parts when $s$ is kinked, so
@@ -31,7 +31,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from . import atoms as _atoms
+from . import gaussian_atoms as _atoms
 from . import kinks
 from .activation import Activation
 from .quadrature import composite_normal, derivative_function, expect1_mp, expect2_float, expect2_mp, hermite_table

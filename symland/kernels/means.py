@@ -37,7 +37,7 @@ form (gelu, selu, tanh, sigmoid, softplus, user activations, or two activations
 of different families) use quadrature (:func:`mean_kernel_method`):
 
 * **1-D reduction** when either activation has a closed-form mean function
-  $m_t(\mu, \sigma) = E[t(\mu + \sigma y)]$ (:mod:`symland.kernels.atoms`): conditioning on $u$,
+  $m_t(\mu, \sigma) = E[t(\mu + \sigma y)]$ (:mod:`symland.kernels.gaussian_atoms`): conditioning on $u$,
   $E[s^{(P)}(u)t^{(Q)}(v)] = E_u[s^{(P)}(u)\,\partial_\mu^Q m_t(\mu_2 + c(u - \mu_1)/a, \sqrt{D/a})]$,
   taken by parts when $s$ is kinked (only $s$ is evaluated) and split at its
   kinks (:mod:`symland.kernels.fallback`); this covers selu with biases and every kinked
@@ -62,7 +62,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from . import atoms as _atoms
+from . import gaussian_atoms as _atoms
 from . import fallback
 from .activation import Activation
 from .normal import MPMATH_MODULES, NUMPY_MODULES, BivariateNormalCDF, Phi, phi

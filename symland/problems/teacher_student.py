@@ -10,7 +10,7 @@ kernel partials) is chosen in ``__init__``:
 * plain (no biases, $t = s$, no GLU units): :class:`~symland.problems.gram.GramAssembly`,
   through the Gram matrix of all units;
 * biases (``bias=True`` or ``teacher_bias`` given) or a teacher activation $t \ne s$:
-  :class:`~symland.problems.biased.MeansAssembly`, kernels with means and cross kernels;
+  :class:`~symland.problems.means_assembly.MeansAssembly`, kernels with means and cross kernels;
 * GLU units (``glus = m > 0``): :class:`~symland.problems.glu_assembly.GluAssembly`, the plain
   assembly for the neurons plus the GLU pair terms.
 
@@ -27,7 +27,7 @@ from ..errors import ShapeError
 from ..kernels.activation import Activation
 from ..kernels.registry import activation
 from ..numerics.precision import FLOAT64, Precision, as_float_array
-from .biased import MeansAssembly
+from .means_assembly import MeansAssembly
 from .glu_assembly import GluAssembly
 from .gram import GramAssembly
 from .params import Layout, Params

@@ -1,6 +1,6 @@
-r"""Tests of symland/mixed.py and symland/atoms.py: cross kernels E[s(u) t(v)].
+r"""Tests of symland/kernels/cross.py and symland/kernels/gaussian_atoms.py: cross kernels E[s(u) t(v)].
 
-Independent references (none calls symland.kernels.cross or symland.kernels.atoms):
+Independent references (none calls symland.kernels.cross or symland.kernels.gaussian_atoms):
 
 * the 1-D reduction $K = \int \varphi(x)\,s(\sqrt a x)\,m_t(cx/\sqrt a, \sqrt{D/a})\,dx$ with the inner
   expectations $m_t$ typed by hand in ``tests/kernels/test_library.py`` (``CASES``) and below,
@@ -28,7 +28,7 @@ import sympy
 import symland
 from symland.numerics import symbols
 from symland.kernels import library as lib
-from symland.kernels import atoms
+from symland.kernels import gaussian_atoms as atoms
 from symland.kernels import cross as mixed
 from symland.kernels import fallback
 from symland.kernels import registry
@@ -372,4 +372,4 @@ def test_derivation_script_runs_small():
                           capture_output=True, text=True, env=env, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "all mixed-kernel derivations asserted" in proc.stdout
-    assert "relu^1 x relu^3: derived == symland.kernels.atoms" in proc.stdout
+    assert "relu^1 x relu^3: derived == symland.kernels.gaussian_atoms" in proc.stdout

@@ -1,4 +1,4 @@
-r"""Tests of symland/kinks.py: kink points and kink-aware quadrature of Price partials.
+r"""Tests of symland/kernels/kinks.py: kink points and kink-aware quadrature of Price partials.
 
 Independent references (none calls symland.kernels.kinks):
 

@@ -1,4 +1,4 @@
-r"""Tests of symland/activation_library.py: every closed form against independent computations.
+r"""Tests of symland/kernels/library.py: every closed form against independent computations.
 
 Independent references (none calls the kernel code under test):
 

@@ -1,4 +1,4 @@
-r"""Tests of symland/bias.py (kernels with means) and the mean-aware quadrature.
+r"""Tests of symland/kernels/means.py (kernels with means) and the mean-aware quadrature.
 
 Independent references (none calls the kernel code under test):
 

@@ -1,4 +1,4 @@
-r"""Tests of the assembly with means (symland/problems/biased.py): biases and mixed teacher/student activations.
+r"""Tests of the assembly with means (symland/problems/means_assembly.py): biases and mixed teacher/student activations.
 
 References, none sharing the assembly under test:
 
@@ -20,7 +20,7 @@ import symland
 from symland.numerics import symbols
 from symland.landscape import critical
 from symland.errors import DomainError, NoClosedFormError, ShapeError
-from symland.problems.biased import MeansAssembly, pair_kernel_source
+from symland.problems.means_assembly import MeansAssembly, pair_kernel_source
 from symland.problems.teacher_student import TeacherStudent
 
 from conftest import full_run
