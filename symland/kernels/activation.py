@@ -80,6 +80,11 @@ class Activation:
         return sympy.simplify(self.expr.subs(z, -z) + self.expr) == 0
 
     @functools.cached_property
+    def is_even(self) -> bool:
+        """True when $s(-z) = s(z)$ (decided symbolically)."""
+        return sympy.simplify(self.expr.subs(z, -z) - self.expr) == 0
+
+    @functools.cached_property
     def vanishes_at_zero(self) -> bool:
         """True when $s(0) = 0$: a zero-norm neuron is then the zero function."""
         return self.expr.subs(z, 0) == 0

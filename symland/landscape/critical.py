@@ -306,9 +306,9 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
     W, a = unpacked.W, unpacked.a
     n_glu = getattr(problem, "glus", 0)
     if n_glu:
-        gc, gw, gv = unpacked.glu_c, unpacked.glu_w, unpacked.glu_v
+        gw, gv = unpacked.glu_w, unpacked.glu_v
     else:
-        gc, gw, gv = np.zeros(0), np.zeros((0, problem.d)), np.zeros((0, problem.d))
+        gw, gv = np.zeros((0, problem.d)), np.zeros((0, problem.d))
     act = problem.activation
     out = {}
     nz = np.linalg.norm(W, axis=1) > tol

@@ -53,7 +53,6 @@ import math
 
 import mpmath
 import numpy as np
-import sympy
 
 from ..errors import ShapeError
 from ..numerics.precision import Precision
@@ -102,11 +101,7 @@ def _default_tol(dps):
 @functools.lru_cache(maxsize=None)
 def _parity(act):
     """``"odd"``, ``"even"`` or ``None`` for an activation (decided symbolically)."""
-    if act.is_odd:
-        return "odd"
-    if sympy.simplify(act.expr.subs(z, -z) - act.expr) == 0:
-        return "even"
-    return None
+    return "odd" if act.is_odd else ("even" if act.is_even else None)
 
 
 def symmetry_group(problem) -> dict:

@@ -58,12 +58,10 @@ import numpy as np
 import sympy
 
 from ..errors import DomainError, NoClosedFormError
-from ..kernels import quadrature
 from ..kernels.activation import Activation
 from ..kernels.registry import activation
 from ..kernels.evaluate import diagonal_evaluator, heat_evaluator, partial_evaluator, variance_function_evaluator
 from ..kernels.partials import kernel_partial_expr
-from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.precision import FLOAT64, Precision
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from .gram import NEAR, finite

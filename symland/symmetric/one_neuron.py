@@ -140,7 +140,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
     p = act.homogeneity_degree
     points = []
     if p is not None:
-        signs = [1] if (act.is_odd or _is_even(act)) else [1, -1]
+        signs = [1] if (act.is_odd or act.is_even) else [1, -1]
         for sg in signs:
             gval = sg / sympy.sqrt(k)
             aval = sympy.simplify(a_of_g.xreplace({gs: gval}))
@@ -158,7 +158,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
         work = dps + 2 * GUARD_DIGITS
         with mpmath.workdps(work):
             pos = [mpmath.mpf(10) ** (mpmath.mpf(e) / 40) for e in range(-120, 81)]
-            signs = [1] if (act.is_odd or _is_even(act)) else [1, -1]
+            signs = [1] if (act.is_odd or act.is_even) else [1, -1]
             roots = []
             slopes = []  # sign of dF/dg on each scanned half-line
             for sg in signs:
@@ -184,7 +184,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
                         except (ValueError, ZeroDivisionError):
                             continue
         family = "odd: (-g, -a) is the same function" if act.is_odd else (
-            "even: (-g, a) is the same function" if _is_even(act) else "isolated")
+            "even: (-g, a) is the same function" if act.is_even else "isolated")
         for r in roots:
             with mpmath.workdps(work):
                 aval = a_mp(r)
@@ -206,12 +206,6 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
             method += "; " + "; ".join(slopes) + " (F = L(g, a(g)) monotone there: no stationary point)"
     points.sort(key=lambda q: q.loss)
     return OneNeuronResult(act.name, int(k), dps, method, points)
-
-
-def _is_even(act):
-    z = sympy.Symbol("z", real=True)
-    e = act.expr.xreplace({list(act.expr.free_symbols)[0]: z}) if act.expr.free_symbols else act.expr
-    return sympy.simplify(e.subs(z, -z) - e) == 0
 
 
 @dataclasses.dataclass

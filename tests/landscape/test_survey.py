@@ -250,9 +250,7 @@ def test_canonical_form_invariant_and_idempotent(seed, perm, signs):
     assert np.allclose(canonical_form(p, c), c, atol=1e-13)  # idempotent
     assert np.allclose(canonical_form(p, _transform(p, th, list(perm), signs)), c, atol=1e-12)
     assert abs(p.loss(c) - p.loss(th)) < 1e-13
-    params = p.unpack(c)
-    W, a = params.W, params.a
-    assert np.all(a > 0)  # sign convention for odd s with trained outputs
+    assert np.all(p.unpack(c).a > 0)  # sign convention for odd s with trained outputs
     assert invariant_key(p, th) == invariant_key(p, _transform(p, th, list(perm), signs))
 
 
