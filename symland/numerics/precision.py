@@ -52,6 +52,7 @@ __all__ = [
     "zeros",
     "gram_determinant",
     "mp_gram_determinant",
+    "exact_products",
     "mp_kernel_arguments",
     "check_covariance",
     "COVARIANCE_SLACK",
@@ -118,9 +119,16 @@ def gram_determinant(a, b, c):
     return (p1 - p2) + (e1 - e2)
 
 
+def exact_products():
+    """Context manager: mpmath at ``2 * prec + 20`` bits, so that a product of two numbers of the
+    current precision is exact and a difference of products (a Gram determinant) is rounded once,
+    when the caller rounds the result back with unary ``+`` outside the block."""
+    return mpmath.workprec(2 * mpmath.mp.prec + 20)
+
+
 def mp_gram_determinant(a, b, c):
     """$D = ab - c^2$ for mpmath numbers, computed with doubled precision (exact)."""
-    with mpmath.workprec(2 * mpmath.mp.prec + 20):
+    with exact_products():
         d = mpmath.mpf(a) * b - mpmath.mpf(c) * c
     return +d
 

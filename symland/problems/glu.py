@@ -62,7 +62,7 @@ from ..kernels.activation import Activation
 from ..kernels.registry import activation
 from ..kernels.evaluate import diagonal_evaluator, heat_evaluator, partial_evaluator, variance_function_evaluator
 from ..kernels.partials import kernel_partial_expr
-from ..numerics.precision import FLOAT64, Precision
+from ..numerics.precision import FLOAT64, Precision, exact_products
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from .gram import NEAR, finite
 
@@ -311,7 +311,7 @@ def pair_terms(kind) -> PairTerms:
 def _pair_gram(X1, X2, mp):
     """Variances, covariance and a stable $D = ab - c^2$ for rows of X1, X2 (paired)."""
     if mp:
-        with mpmath.workprec(2 * mpmath.mp.prec + 20):
+        with exact_products():
             A = np.array([mpmath.fsum(x * x for x in r) for r in X1], dtype=object)
             B = np.array([mpmath.fsum(x * x for x in r) for r in X2], dtype=object)
             C = np.array([mpmath.fsum(x * y for x, y in zip(r, s)) for r, s in zip(X1, X2)], dtype=object)

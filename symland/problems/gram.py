@@ -38,7 +38,7 @@ from ..errors import DomainError
 from ..kernels.activation import Activation
 from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
 from ..kernels.partials import singular_at_alignment
-from ..numerics.precision import FLOAT64, Precision, alignment_digits
+from ..numerics.precision import FLOAT64, Precision, alignment_digits, exact_products
 from .params import Layout
 
 __all__ = ["Evaluation", "GramAssembly", "gram_block", "near_ratio", "finite", "per_precision", "WHAT"]
@@ -105,7 +105,7 @@ def gram_block(U, rows, prec: Precision):
     self pairs (``q == rows[i]``) keep $D = 0$.
     """
     if prec.mp:
-        with mpmath.workprec(2 * mpmath.mp.prec + 20):
+        with exact_products():
             G = U[rows] @ U.T
             g_all = np.array([sum(u * u for u in row) for row in U], dtype=object)
             A = g_all[rows][:, None] * np.ones((1, len(U)), dtype=object)
