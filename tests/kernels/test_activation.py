@@ -31,6 +31,7 @@ from symland.kernels import registry as _registry
 from symland.kernels.evaluate import partial_evaluator
 from symland.errors import UnknownActivationError
 from conftest import FULL
+from references import INNER, MU, SIGMA
 
 
 CLOSED = ["erf", "erf_plain", "relu", "linear", "quadratic"]
@@ -39,19 +40,7 @@ QUAD = ["tanh", "sigmoid", "softplus"]
 # ---------------------------------------------------------------------------
 # independent references
 # ---------------------------------------------------------------------------
-_mu = sympy.Symbol("mu", real=True)
-_sig = sympy.Symbol("sigma", positive=True)
-_Phi = lambda t: (1 + sympy.erf(t / sympy.sqrt(2))) / 2  # noqa: E731
-_phi = lambda t: sympy.exp(-t**2 / 2) / sympy.sqrt(2 * sympy.pi)  # noqa: E731
-
-#: m(mu, sigma) = E_y[s(mu + sigma y)], y ~ N(0, 1), derived by hand
-INNER = {
-    "erf": sympy.erf(_mu / sympy.sqrt(2 * (1 + _sig**2))),
-    "erf_plain": sympy.erf(_mu / sympy.sqrt(1 + 2 * _sig**2)),
-    "relu": _mu * _Phi(_mu / _sig) + _sig * _phi(_mu / _sig),
-    "linear": _mu,
-    "quadratic": _mu**2 + _sig**2,
-}
+_mu, _sig = MU, SIGMA
 _INNER_MP = {k: sympy.lambdify((_mu, _sig), v, modules="mpmath") for k, v in INNER.items()}
 
 #: s(z) written directly in mpmath (not taken from symland)

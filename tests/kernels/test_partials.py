@@ -34,6 +34,7 @@ from symland.numerics import symbols
 from symland.errors import DomainError, NoClosedFormError, PrecisionError
 from symland.kernels import means as bias
 from conftest import FULL
+from references import INNER, MU, SIGMA
 
 
 CLOSED = ["erf", "erf_plain", "relu", "linear", "quadratic"]
@@ -44,24 +45,13 @@ assert len(INDICES) == 35
 # independent reference: the 1-D reduction
 # ---------------------------------------------------------------------------
 _z = sympy.Symbol("z", real=True)
-_mu = sympy.Symbol("mu", real=True)
-_sig = sympy.Symbol("sigma", positive=True)
+_mu, _sig = MU, SIGMA
 _U = sympy.Symbol("U", real=True)
 _A = sympy.Symbol("A", positive=True)
 _C = sympy.Symbol("C", real=True)
-_Phi = lambda t: (1 + sympy.erf(t / sympy.sqrt(2))) / 2  # noqa: E731
-_phi = lambda t: sympy.exp(-t**2 / 2) / sympy.sqrt(2 * sympy.pi)  # noqa: E731
 
 #: s(z), typed here (not read from symland)
 S_SYM = {"erf": sympy.erf(_z / sympy.sqrt(2)), "erf_plain": sympy.erf(_z), "linear": _z, "quadratic": _z**2}
-#: m(mu, sigma) = E_y[s(mu + sigma y)]
-INNER = {
-    "erf": sympy.erf(_mu / sympy.sqrt(2 * (1 + _sig**2))),
-    "erf_plain": sympy.erf(_mu / sympy.sqrt(1 + 2 * _sig**2)),
-    "relu": _mu * _Phi(_mu / _sig) + _sig * _phi(_mu / _sig),
-    "linear": _mu,
-    "quadratic": _mu**2 + _sig**2,
-}
 #: integration range in x = u / sqrt(a): the Gaussian weight is < 1e-55 beyond it
 _L = 16
 
