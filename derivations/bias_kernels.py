@@ -36,6 +36,8 @@ import sympy
 
 import symland
 from symland.kernels import means as bias
+from symland.numerics.compile import lambdify_mpmath
+from symland.numerics.mpcontext import thread_mp
 from symland.kernels import normal
 from symland.numerics.symbols import D_, a_, b_, c_
 
@@ -68,7 +70,7 @@ def bvn_rules():
     phi = lambda t: sympy.exp(-t**2 / 2) / sympy.sqrt(2 * sympy.pi)  # noqa: E731
     cond = sympy.Integral(phi(x) * Phi((k - r * x) / q), (x, -sympy.oo, h))
     assert sympy.simplify(sympy.diff(cond, h).doit() - sympy.diff(normal.BivariateNormalCDF(h, k, r, q), h)) == 0
-    with mpmath.workdps(30):
+    with mpmath.workdps(30), thread_mp.workdps(30):
         for hh, kk, rr in ((mpf("0.3"), mpf("-0.7"), mpf("0.45")), (mpf("-1.1"), mpf("0.2"), mpf("-0.8")),
                            (mpf(0), mpf("0.9"), mpf("0.3"))):
             got = sympy.lambdify((h, k, r), sympy.diff(normal.BivariateNormalCDF(h, k, r, q), r), "mpmath")(hh, kk, rr)
@@ -89,11 +91,11 @@ def _ref_1d(s, t_mean, a, b, c, m1, m2):
 def relu_with_means(small):
     k = bias.mean_kernel_expr("relu")
     print("E[relu(u) relu(v)] with means =", sympy.latex(k))
-    f = sympy.lambdify(bias.MEAN_ARGS, k, modules=normal.MPMATH_MODULES)
+    f = lambdify_mpmath(bias.MEAN_ARGS, k, normal.MPMATH_FUNCTIONS)
     relu_mean = lambda m, s: m * mpmath.ncdf(m / s) + s * mpmath.npdf(m / s)  # noqa: E731
     relu = lambda x: x if x > 0 else mpf(0)  # noqa: E731
     pts = [("1.3", "0.8", "0.4", "0.3", "-0.5"), ("0.7", "1.9", "-0.9", "-1.2", "0.4")]
-    with mpmath.workdps(35):
+    with mpmath.workdps(35), thread_mp.workdps(35):
         for p in pts[: 1 if small else 2]:
             a, b, c, m1, m2 = (mpf(v) for v in p)
             got = f(a, b, c, a * b - c * c, m1, m2)
@@ -110,8 +112,8 @@ def phi_family():
     k = bias.mean_kernel_expr("erf")
     print("E[erf(u/sqrt2) erf(v/sqrt2)] with means =", sympy.latex(k))
     k0 = k.subs({bias.mu1_: 0, bias.mu2_: 0})
-    with mpmath.workdps(30):
-        f = sympy.lambdify((a_, b_, c_, D_), k0, modules=normal.MPMATH_MODULES)
+    with mpmath.workdps(30), thread_mp.workdps(30):
+        f = lambdify_mpmath((a_, b_, c_, D_), k0, normal.MPMATH_FUNCTIONS)
         a, b, c = mpf("1.2"), mpf("0.6"), mpf("-0.5")
         saad = 2 / mpmath.pi * mpmath.asin(c / mpmath.sqrt((1 + a) * (1 + b)))
         assert abs(f(a, b, c, a * b - c * c) - saad) < mpf(10) ** -28

@@ -45,6 +45,7 @@ import mpmath
 import sympy as sp
 
 from symland.kernels.registry import activation, known_activations
+from symland.numerics.mpcontext import thread_mp
 from symland.kernels.partials import exact_partial_expr
 from symland.numerics.symbols import c_
 from symland.symmetric.ansatz import GroupAnsatz, prove_zero
@@ -81,7 +82,7 @@ def erf_single_group():
     loss = sp.simplify(A.loss.xreplace(vals))
     print("loss of the group at the optimum  l*(m) = " + sp.latex(loss))
     alt = m / 6 - m**2 / sp.pi * sp.asin(1 / (2 * m))
-    with mpmath.workdps(50):
+    with mpmath.workdps(50), thread_mp.workdps(50):
         worst = max(abs(sp.N((loss - alt).subs(m, mm), 50)) for mm in range(1, 30))
     check(worst < 1e-45, "l*(m) = m/6 - (m^2/pi) asin(1/(2m)) (atan form = asin form, m = 1..29, 50 digits)")
     return loss, m
@@ -126,7 +127,7 @@ def erf_partitions(kmax, classify_upto):
 def erf_optimality(loss, m, K, kmax):
     print(f"\n== 3. erf: optimality of n-1 copies + 1 average (exchange inequality up to K = {K}) ==")
     f = sp.lambdify(m, loss, modules="mpmath")
-    with mpmath.workdps(50):
+    with mpmath.workdps(50), thread_mp.workdps(50):
         ell = {mm: f(mpmath.mpf(mm)) for mm in range(1, K + 1)}
         gap = min(ell[p] + ell[q] - ell[p + q - 1] for p in range(2, K) for q in range(2, K - p + 2))
         check(gap > mpmath.mpf(10) ** -30,
@@ -193,7 +194,7 @@ def relu_no_scalars(k):
         beta1 = {a[0]: 1 / g[0], a[1]: 1 / g[1]}
         da = [sp.simplify(ent[f"dL/da_{i}"].xreplace(beta1) / g[i]) for i in range(2)]
         free = set().union(*(e.free_symbols for e in da))
-        with mpmath.workdps(30):
+        with mpmath.workdps(30), thread_mp.workdps(30):
             vals = [abs(sp.N(e, 30)) for e in da] if not free else None
         print(f"  {list(part)} with beta = 1: (dL/da_i)/g_i = {[sp.latex(e) for e in da]}")
         check(not free and max(vals) > 1e-3,

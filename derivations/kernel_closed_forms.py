@@ -27,6 +27,7 @@ import sympy as sp
 
 import symland
 from symland.numerics import symbols
+from symland.numerics.mpcontext import thread_mp
 
 FAILURES: list[str] = []
 
@@ -72,7 +73,7 @@ def same(e1, e2) -> bool:
 def numeric_same(e1, e2, points, digits=30) -> bool:
     f1 = sp.lambdify((a, b, c), e1, modules="mpmath")
     f2 = sp.lambdify((a, b, c), e2, modules="mpmath")
-    with mpmath.workdps(digits + 10):
+    with mpmath.workdps(digits + 10), thread_mp.workdps(digits + 10):
         return all(
             abs(f1(*map(mpmath.mpf, p)) - f2(*map(mpmath.mpf, p))) <= mpmath.mpf(10) ** -digits for p in points
         )
@@ -166,7 +167,7 @@ def derive_relu():
     show("relu: P(u > 0, v > 0)", prob)
     check(sp.simplify(prob.rewrite(sp.asin) - sheppard) == 0, "relu: P(u>0, v>0) = 1/4 + asin(rho)/(2 pi)  (Sheppard)")
     # numerical check of the wedge argument: P = int_0^inf phi(x) Phi(rho x / sqrt(1 - rho^2)) dx
-    with mpmath.workdps(30):
+    with mpmath.workdps(30), thread_mp.workdps(30):
         ok = True
         for rv in ("-0.9", "-0.3", "0.2", "0.95"):
             rv = mpmath.mpf(rv)

@@ -31,6 +31,7 @@ from sympy import pi, sqrt
 
 import symland
 from symland.numerics import symbols
+from symland.numerics.mpcontext import thread_mp
 from symland.kernels import library as lib
 from symland.kernels import gaussian_atoms as atoms
 from symland.kernels import cross as mixed
@@ -172,7 +173,7 @@ print("6. Price-Taylor E[u^j v^k] == Isserlis for j, k < 6 (asserted)")
 def quad_pair(s, t, av, bv, cv, dps=20):
     fs = sympy.lambdify(symbols.z, symland.activation(s).expr, "mpmath")
     ft = sympy.lambdify(symbols.z, symland.activation(t).expr, "mpmath")
-    with mpmath.workdps(dps):
+    with mpmath.workdps(dps), thread_mp.workdps(dps):
         A, Bv, C = mpmath.mpf(av), mpmath.mpf(bv), mpmath.mpf(cv)
         sa, sig = mpmath.sqrt(A), mpmath.sqrt((A * Bv - C * C) / A)
         nrm = 1 / mpmath.sqrt(2 * mpmath.pi)

@@ -37,6 +37,7 @@ import sympy
 
 import symland
 from symland.problems.teacher_student import TeacherStudent
+from symland.numerics.mpcontext import thread_mp
 from symland.symmetric.fixed_point import compare_with_survey, symmetric_critical_points
 from symland.symmetric.subspace import DEFAULT_ISOTROPIES, ISOTROPY_TYPES, fixed_point_subspace
 
@@ -93,7 +94,7 @@ def derive_reduced_problem(ks=(3, 5), seed=1):
         fg = [sympy.lambdify((sy["alpha"], sy["beta"]), g.subs(sy["k"], k), "mpmath") for g in grad]
         for _ in range(2):
             s = rng.normal(size=2)
-            with mpmath.workdps(50):
+            with mpmath.workdps(50), thread_mp.workdps(50):
                 al, be = (mpmath.mpf(float(v)) for v in s)
                 ref = f(al, be)
                 got = prob.loss(sub.lift(np.array([al, be], dtype=object)), dps=40)
@@ -211,7 +212,7 @@ def summary(results):
 # ---------------------------------------------------------------------------
 def fd_gradient(prob, theta, h="1e-20", dps=60):
     """Central differences of the loss at ``dps`` digits (truncation O(h^2), rounding 10^-dps / h)."""
-    with mpmath.workdps(dps):
+    with mpmath.workdps(dps), thread_mp.workdps(dps):
         th = np.array([mpmath.mpf(v) for v in theta], dtype=object)
         h = mpmath.mpf(h)
         g = []
@@ -227,7 +228,7 @@ def fd_gradient(prob, theta, h="1e-20", dps=60):
 
 def fd_hessian(prob, theta, h="1e-12", dps=60):
     """Hessian from second central differences of the loss only (no analytic derivative used)."""
-    with mpmath.workdps(dps):
+    with mpmath.workdps(dps), thread_mp.workdps(dps):
         th = np.array([mpmath.mpf(v) for v in theta], dtype=object)
         h = mpmath.mpf(h)
         m = len(th)

@@ -46,7 +46,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import mpmath
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
@@ -60,6 +59,7 @@ from ..kernels.quadrature import derivative_function
 from ..landscape.critical import newton, refine
 from ..problems.teacher_student import TeacherStudent
 from .splitting import splitting_line
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = [
     "ChannelThresholds", "ChannelPair", "Detection", "ChannelExpansion", "GLULimit",
@@ -98,10 +98,10 @@ def glu_problem_for(problem, pairs: int = 1):
 
 def _check_eps(eps):
     try:
-        e = mpmath.mpf(eps)
+        e = thread_mp.mpf(eps)
     except (TypeError, ValueError):
         raise DomainError(f"argument eps must be a real number, got {eps!r}") from None
-    if not (mpmath.isfinite(e) and e > 0):
+    if not (thread_mp.isfinite(e) and e > 0):
         raise DomainError(f"argument eps must be positive and finite, got {eps!r}")
     return e
 
@@ -119,8 +119,8 @@ def channel_point(glu_problem, theta_glu, eps, dps=None):
     params = glu_problem.unpack(theta_glu)
     W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
     if mp:
-        with mpmath.workdps(dps):
-            conv = np.vectorize(mpmath.mpf, otypes=[object])
+        with thread_mp.workdps(dps):
+            conv = np.vectorize(lambda v: thread_mp.mpf(v), otypes=[object])
             W, a, c, gw, gv = (conv(np.asarray(x, dtype=object)) if np.size(x) else np.asarray(x, dtype=object)
                                for x in (W, a, c, gw, gv))
             rows, outs = list(W), list(a)
@@ -137,7 +137,7 @@ def channel_point(glu_problem, theta_glu, eps, dps=None):
 
 def _lost_digits(eps):
     """Digits the pair's cancellation costs at ``eps``: the outputs are ~1/eps, loss terms ~1/eps^2."""
-    return max(0, int(math.ceil(-2 * float(mpmath.log10(_check_eps(eps)))))) + 5
+    return max(0, int(math.ceil(-2 * float(thread_mp.log10(_check_eps(eps)))))) + 5
 
 
 def channel_loss(glu_problem, theta_glu, eps, dps: int = 30):
@@ -150,7 +150,7 @@ def channel_loss(glu_problem, theta_glu, eps, dps: int = 30):
     prob = channel_problem(glu_problem)
     theta = channel_point(glu_problem, theta_glu, eps, dps=work)
     L = prob.loss(theta, dps=work)
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return +L
 
 
@@ -165,20 +165,20 @@ class ChannelExpansion:
     ``losses`` are the samples used; ``digits`` the precision asked for.
     """
 
-    loss_glu: mpmath.mpf
+    loss_glu: MPReal
     coefficients: list
     rate: int | None
-    constant: mpmath.mpf | None
+    constant: MPReal | None
     eps: list
     losses: list
     digits: int
-    zero_tol: mpmath.mpf
+    zero_tol: MPReal
 
     def to_dict(self):
-        s = lambda x: None if x is None else mpmath.nstr(x, self.digits, strip_zeros=False)  # noqa: E731
+        s = lambda x: None if x is None else thread_mp.nstr(x, self.digits, strip_zeros=False)  # noqa: E731
         return {"loss_glu": s(self.loss_glu), "coefficients": [s(c) for c in self.coefficients],
                 "rate": self.rate, "constant": s(self.constant), "eps": [s(e) for e in self.eps],
-                "losses": [s(v) for v in self.losses], "zero_tol": mpmath.nstr(self.zero_tol, 3)}
+                "losses": [s(v) for v in self.losses], "zero_tol": thread_mp.nstr(self.zero_tol, 3)}
 
 
 def channel_expansion(glu_problem, theta_glu, dps: int = 30, eps0="1e-3", points: int = 7) -> ChannelExpansion:
@@ -195,21 +195,22 @@ def channel_expansion(glu_problem, theta_glu, dps: int = 30, eps0="1e-3", points
         raise ValueError(f"points must be at least 3, got {points}")
     e0 = _check_eps(eps0)
     emin = e0 / 2 ** (points - 1)
-    work = dps + (points + 1) * int(math.ceil(-float(mpmath.log10(emin)))) + 10
+    work = dps + (points + 1) * int(math.ceil(-float(thread_mp.log10(emin)))) + 10
     prob = channel_problem(glu_problem)
-    with mpmath.workdps(work):
+    with thread_mp.workdps(work):
         eps = [e0 / 2 ** j for j in range(points)]
         losses = [prob.loss(channel_point(glu_problem, theta_glu, e, dps=work), dps=work) for e in eps]
-        A = mpmath.matrix([[e ** k for k in range(points)] for e in eps])
-        coef = list(mpmath.lu_solve(A, mpmath.matrix(losses)))
-        theta = np.array([mpmath.mpf(x) for x in np.asarray(theta_glu, dtype=object)], dtype=object)
+        A = thread_mp.matrix([[e ** k for k in range(points)] for e in eps])
+        coef = list(thread_mp.lu_solve(A, thread_mp.matrix(losses)))
+        theta = np.array([thread_mp.mpf(x) for x in np.asarray(theta_glu, dtype=object)], dtype=object)
         L_glu = glu_problem.loss(theta, dps=work)
-    with mpmath.workdps(dps):
-        tol = mpmath.mpf(10) ** (-(dps // 2))
+    with thread_mp.workdps(dps):
+        tol = thread_mp.mpf(10) ** (-(dps // 2))
         coef = [+c for c in coef]
         rate = next((k for k in range(1, points) if abs(coef[k]) > tol), None)
-        return ChannelExpansion(+L_glu, coef, rate, None if rate is None else coef[rate], [+e for e in eps],
-                                [+v for v in losses], dps, tol)
+        expansion = ChannelExpansion(+L_glu, coef, rate, None if rate is None else coef[rate], [+e for e in eps],
+                                     [+v for v in losses], dps, tol)
+    return to_result(expansion, dps)
 
 
 # ---------------------------------------------------------------------------
@@ -342,7 +343,7 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
             res = newton(small, start)
             cp = refine(small, res.theta, dps=dps)
             split_theta = cp.theta
-            info = {"split_loss": mpmath.nstr(cp.loss, dps), "split_kind": cp.kind, "split_index": cp.index}
+            info = {"split_loss": thread_mp.nstr(cp.loss, dps), "split_kind": cp.kind, "split_index": cp.index}
         except (ConvergenceError, DomainError, np.linalg.LinAlgError) as exc:
             return {"line": None, "reason": f"no critical point of the {no + 1}-neuron network near the GLU "
                                             f"point with v dropped ({type(exc).__name__}: {exc})"}

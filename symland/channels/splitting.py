@@ -48,13 +48,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import mpmath
 import numpy as np
 
 from ..errors import DomainError, ShapeError
 from ..numerics.precision import Precision
 from ..problems.glu import psi_evaluator
 from ..problems.teacher_student import TeacherStudent
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = ["SplittingLine", "Segment", "splitting_line"]
 
@@ -89,12 +89,12 @@ class SplittingLine:
     base_theta: np.ndarray
     problem: TeacherStudent
     neuron: int
-    a: mpmath.mpf
+    a: MPReal
     w: np.ndarray
     M: np.ndarray
     aM_eigenvalues: list
     base_eigenvalues: list
-    threshold: mpmath.mpf
+    threshold: MPReal
     dps: int
 
     # -- the line ------------------------------------------------------
@@ -103,7 +103,7 @@ class SplittingLine:
         n1, d = self.base.n, self.base.d
         prec = Precision(dps or self.dps)
         with prec:
-            lam = mpmath.mpf(lam)
+            lam = thread_mp.mpf(lam)
             W = self.base_theta[: n1 * d].reshape(n1, d)
             a = self.base_theta[n1 * d:].copy()
             a[self.neuron] = lam * self.a
@@ -118,10 +118,10 @@ class SplittingLine:
         r"""$d\theta/d\lambda = a(e_{a_i} - e_{a_n})$ (independent of $\lambda$): the flat direction."""
         N = self.problem.num_params
         n1, d = self.base.n, self.base.d
-        v = np.array([mpmath.mpf(0)] * N, dtype=object)
+        v = np.array([thread_mp.mpf(0)] * N, dtype=object)
         v[(n1 + 1) * d + self.neuron] = self.a
         v[(n1 + 1) * d + n1] = -self.a
-        return np.array([float(x) for x in v]) if dps is None else v
+        return np.array([float(x) for x in v]) if dps is None else Precision(dps).finalize(v)
 
     def difference_basis(self, lam):
         r"""$N\times d$ matrix $Q$: $\theta(\lambda) + Q\zeta$ moves $w_i$ by $(1-\lambda)\zeta$ and
@@ -132,19 +132,19 @@ class SplittingLine:
         N = self.problem.num_params
         d = self.base.d
         with Precision(self.dps):
-            lam = mpmath.mpf(lam)
+            lam = thread_mp.mpf(lam)
             Q = np.empty((N, d), dtype=object)
-            Q.fill(mpmath.mpf(0))
+            Q.fill(thread_mp.mpf(0))
             for k in range(d):
                 Q[self.neuron * d + k, k] = 1 - lam
                 Q[self.base.n * d + k, k] = -lam
-        return Q
+        return Precision(self.dps).finalize(Q)
 
     def difference_hessian(self, lam):
         r"""$\lambda(1-\lambda)\,a\,M$: the Hessian restricted to the difference direction $\zeta$."""
         prec = Precision(self.dps)
         with prec:
-            lam = mpmath.mpf(lam)
+            lam = thread_mp.mpf(lam)
             out = (lam * (1 - lam) * self.a) * self.M
         return prec.finalize(out)
 
@@ -157,7 +157,7 @@ class SplittingLine:
     def inertia(self, lam):
         """Predicted ``(index, nullity)`` of the n-neuron Hessian at ``theta(lam)``."""
         with Precision(self.dps):
-            lam = mpmath.mpf(lam)
+            lam = thread_mp.mpf(lam)
             f = lam * (1 - lam)
             block = [f * v for v in self.aM_eigenvalues]
             bneg, bzero = self._count(self.base_eigenvalues)
@@ -170,12 +170,12 @@ class SplittingLine:
     def segments(self):
         """The line cut at $\\lambda = 0, 1$: five :class:`Segment` with their inertia and kind."""
         out = []
-        pieces = [(-mpmath.inf, mpmath.mpf(0), mpmath.mpf(-1)), (0, 0, 0), (0, 1, mpmath.mpf(1) / 2),
-                  (1, 1, 1), (1, mpmath.inf, mpmath.mpf(2))]
+        pieces = [(-thread_mp.inf, thread_mp.mpf(0), thread_mp.mpf(-1)), (0, 0, 0), (0, 1, thread_mp.mpf(1) / 2),
+                  (1, 1, 1), (1, thread_mp.inf, thread_mp.mpf(2))]
         for lo, hi, probe in pieces:
             idx, nul = self.inertia(probe)
             out.append(Segment(lo, hi, idx, nul, "positive semi-definite" if idx == 0 else "indefinite"))
-        return out
+        return to_result(out, self.dps)
 
     def table(self) -> str:
         """One line per segment."""
@@ -209,11 +209,11 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
     with prec:
         th = problem.check_theta(theta, Precision(work))
         g = problem.gradient(th, dps=work)
-        gn = mpmath.sqrt(mpmath.fsum(x * x for x in g))
-        tol = mpmath.mpf(10) ** (-(dps // 2)) if tol is None else mpmath.mpf(tol)
+        gn = thread_mp.sqrt(thread_mp.fsum(x * x for x in g))
+        tol = thread_mp.mpf(10) ** (-(dps // 2)) if tol is None else thread_mp.mpf(tol)
         if not gn <= tol:
-            raise DomainError(f"theta is not a critical point of problem: |grad| = {mpmath.nstr(gn, 5)} > "
-                              f"tol = {mpmath.nstr(tol, 3)} (refine it first)")
+            raise DomainError(f"theta is not a critical point of problem: |grad| = {thread_mp.nstr(gn, 5)} > "
+                              f"tol = {thread_mp.nstr(tol, 3)} (refine it first)")
         n1, d = problem.n, problem.d
         W = th[: n1 * d].reshape(n1, d)
         a = th[n1 * d + neuron]
@@ -223,7 +223,7 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
                               "not a line")
         H = problem.hessian(th, dps=work)
         Hii = H[neuron * d:(neuron + 1) * d, neuron * d:(neuron + 1) * d]
-        T = np.array([mpmath.fsum(x * x for x in w)], dtype=object)
+        T = np.array([thread_mp.fsum(x * x for x in w)], dtype=object)
         psi0 = psi_evaluator(problem.activation, 0, True)(T)[0]
         psi1 = psi_evaluator(problem.activation, 1, True)(T)[0]
         M = np.empty((d, d), dtype=object)
@@ -233,10 +233,10 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
                 M[r, s] = (Hii[r, s] - a * a * gauss) / a
         aM = a * M
         aM = (aM + aM.T) / 2
-        mu = sorted(mpmath.eigsy(mpmath.matrix(aM.tolist()), eigvals_only=True)) if d else []
-        lam = sorted(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
-        hnorm = max([abs(v) for v in lam] + [abs(v) for v in mu] + [mpmath.mpf(1)])
-        thr = hnorm * (mpmath.mpf(10) ** (-(dps // 2)) + 10 * gn)
+        mu = sorted(thread_mp.eigsy(thread_mp.matrix(aM.tolist()), eigvals_only=True)) if d else []
+        lam = sorted(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
+        hnorm = max([abs(v) for v in lam] + [abs(v) for v in mu] + [thread_mp.mpf(1)])
+        thr = hnorm * (thread_mp.mpf(10) ** (-(dps // 2)) + 10 * gn)
     r = prec.finalize
     big = TeacherStudent(problem.activation, problem.teacher_weights, problem.teacher_output, n=n1 + 1)
     return SplittingLine(

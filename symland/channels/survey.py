@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import mpmath
 
 from ..landscape import survey as landscape_survey
-from ..landscape.survey import MP_LOCK, START_FAILURES, SurveyResult
+from ..landscape.survey import START_FAILURES, SurveyResult
 from .channel import detect, glu_limit
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["ChannelOutcome", "channel_end_point", "survey"]
 
@@ -48,7 +48,7 @@ class ChannelOutcome:
         if self.limit is None:
             return ("end", start)
         cp = self.limit.point
-        return ("glu", mpmath.nstr(cp.loss, max(cp.digits - 3, 5)), cp.index)
+        return ("glu", thread_mp.nstr(cp.loss, max(cp.digits - 3, 5)), cp.index)
 
     def table_line(self, count, digits, w):
         """One survey-table row: the GLU limit's loss, index and kind, and the pair."""
@@ -58,7 +58,7 @@ class ChannelOutcome:
             return (f"  -  {'channel':<{w}} {'':>5} {'':>7}  {'channel':<10} {count:>5}   pairs {pairs}; "
                     f"end-point loss {self.detection_loss:.12g}; {self.reason}")
         cp = self.limit.point
-        loss = mpmath.nstr(cp.loss, digits, strip_zeros=False)
+        loss = thread_mp.nstr(cp.loss, digits, strip_zeros=False)
         return (f"  -  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {'channel':<10} {count:>5} {cp.digits:>6}   "
                 f"-> GLU {cp.kind}; "
                 f"pairs {pairs}; end-point loss {self.detection_loss:.12g}")
@@ -81,8 +81,7 @@ def channel_end_point(problem, theta, dps):
         return None
     loss_end = float(problem.loss(det.theta))
     try:
-        with MP_LOCK:
-            lim = glu_limit(problem, det, dps=dps)
+        lim = glu_limit(problem, det, dps=dps)
     except START_FAILURES as exc:
         return ChannelOutcome(det, None, f"GLU critical point not found: {type(exc).__name__}: {exc}", loss_end)
     return ChannelOutcome(det, lim, None, loss_end)

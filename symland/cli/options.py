@@ -13,12 +13,12 @@ import argparse
 import json
 import os
 
-import mpmath
 import numpy as np
 
 from ..errors import SymlandError
 from ..kernels.registry import known_activations
 from ..problems.teacher_student import TeacherStudent
+from ..numerics.mpcontext import thread_mp, is_mpf
 
 __all__ = ["add_problem_options", "problem_from_args", "load_arrays", "positive_int", "format_number"]
 
@@ -28,8 +28,8 @@ def format_number(x, digits=None):
     ``repr`` of a float; ``None`` stays ``None``."""
     if x is None:
         return None
-    if isinstance(x, mpmath.mpf):
-        return mpmath.nstr(x, digits or mpmath.mp.dps, strip_zeros=False)
+    if is_mpf(x):
+        return thread_mp.nstr(x, digits or thread_mp.dps, strip_zeros=False)
     return repr(float(x))
 
 

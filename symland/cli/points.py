@@ -11,7 +11,6 @@ import json
 import os
 import time
 
-import mpmath
 import numpy as np
 
 from ..channels.survey import survey
@@ -19,6 +18,7 @@ from ..landscape import critical
 from ..landscape.critical import refine
 from ..landscape.survey import SOLVERS
 from .options import add_problem_options, format_number, positive_int, problem_from_args
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["register"]
 
@@ -27,8 +27,8 @@ def _cmd_loss(args):
     prob, theta = problem_from_args(args)
     if args.dps:
         loss, grad = prob.loss_and_gradient(theta, dps=args.dps)
-        with mpmath.workdps(args.dps):
-            gnorm = mpmath.sqrt(mpmath.fsum(g * g for g in grad))
+        with thread_mp.workdps(args.dps):
+            gnorm = thread_mp.sqrt(thread_mp.fsum(g * g for g in grad))
     else:
         loss, grad = prob.loss_and_gradient(theta)
         gnorm = float(np.linalg.norm(grad))
@@ -85,7 +85,7 @@ def _cmd_critical(args):
     print(f"nullity       = {cp.nullity} (explained by symmetries: {cp.predicted_nullity}{src})")
     print(f"kind          = {cp.kind}")
     m = min(args.eigenvalues, len(cp.eigenvalues))
-    eig = ", ".join(mpmath.nstr(v, 12) for v in cp.eigenvalues[:m])
+    eig = ", ".join(thread_mp.nstr(v, 12) for v in cp.eigenvalues[:m])
     print(f"smallest {m} Hessian eigenvalues: {eig}")
     print(f"({out['convention']}; mpmath at {cp.dps} digits)")
     return 0

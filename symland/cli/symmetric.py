@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 
-import mpmath
 
 from ..symmetric.fixed_point import symmetric_critical_points
 from ..symmetric.subspace import DEFAULT_ISOTROPIES, ISOTROPY_TYPES
 from .options import positive_int
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["register"]
 
@@ -32,11 +32,11 @@ def _cmd_symmetric(args):
     print(res.table(digits=min(args.dps, 30)))
     print()
     for i, p in enumerate(res.points, 1):
-        print(f"[{i}] {p.isotropy} ({p.kind}, index {p.index}, nullity {p.nullity}); loss = {mpmath.nstr(p.loss, p.dps)}")
-        print("    scalars: " + ", ".join(f"{n} = {mpmath.nstr(v, 20)}" for n, v in p.scalars.items()))
-        print(f"    |grad L| (full space) = {mpmath.nstr(p.gradient_norm, 3)}; index decided by: {p.index_method}")
+        print(f"[{i}] {p.isotropy} ({p.kind}, index {p.index}, nullity {p.nullity}); loss = {thread_mp.nstr(p.loss, p.dps)}")
+        print("    scalars: " + ", ".join(f"{n} = {thread_mp.nstr(v, 20)}" for n, v in p.scalars.items()))
+        print(f"    |grad L| (full space) = {thread_mp.nstr(p.gradient_norm, 3)}; index decided by: {p.index_method}")
         if p.eigenvalues:
-            eig = "; ".join(f"{mpmath.nstr(e['value'], 15)} (x{e['multiplicity']})" for e in p.eigenvalues)
+            eig = "; ".join(f"{thread_mp.nstr(e['value'], 15)} (x{e['multiplicity']})" for e in p.eigenvalues)
             print(f"    smallest Hessian eigenvalues (multiplicity of the float cluster): {eig}")
     print(f"\n(loss = 1/2 E[(f - f*)^2], x ~ N(0, I_k); {res.seconds:.1f} s; all digits with --json)")
     return 0

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import functools
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -72,6 +71,7 @@ from ..errors import DomainError, NoClosedFormError
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
 from ..numerics.symbols import a_, b_
+from ..numerics.mpcontext import thread_mp, is_mpc
 
 __all__ = [
     "cross_kernel_expr",
@@ -95,7 +95,7 @@ ACCURACY = {
     "1-D quadrature": (
         "float64 composite Gauss-Legendre split at u = 0: relative error <= 1e-10 for the kernel and "
         "its Price partials up to total order 4 at variances 0.3..4 and |c|/sqrt(ab) <= 0.95 (degrades "
-        "as D = ab - c^2 -> 0 for kinked activations); mpmath.quad at any precision with its error "
+        "as D = ab - c^2 -> 0 for kinked activations); thread_mp.quad at any precision with its error "
         "estimate checked"
     ),
     "2-D quadrature": "see symland.kernels.quadrature.ACCURACY_STATEMENT",
@@ -224,7 +224,7 @@ def _evaluate(s, t, index, a, b, c, D, dps):
         try:
             return compile_mpmath(expr)(a, b, c, D)
         except ZeroDivisionError:
-            return mpmath.mpf("nan")
+            return thread_mp.mpf("nan")
     if _atoms.mean_function(t.expr) is not None:
         return reduce_float(s, t, i, j, l, a, b, c, D) if dps is None else reduce_mp(s, t, i, j, l, a, b, c, D, dps)
     if _atoms.mean_function(s.expr) is not None:  # K_{s,t}(a, b, c) = K_{t,s}(b, a, c)
@@ -279,12 +279,12 @@ def cross_partial(s, t, index, a, b, c, dps=None):
     with prec.working(extra):
         # closed forms evaluate with guard digits; quadrature adds its own and checks its error estimate
         val = _evaluate(s, t, index, a, b, c, D, prec.dps)
-        val = mpmath.mpmathify(val)
-        if isinstance(val, mpmath.mpc):
-            if abs(val.imag) > mpmath.mpf(10) ** (-prec.dps) * max(1, abs(val.real)):
+        val = thread_mp.mpmathify(val)
+        if is_mpc(val):
+            if abs(val.imag) > thread_mp.mpf(10) ** (-prec.dps) * max(1, abs(val.real)):
                 raise DomainError(f"{what} is complex at a={a}, b={b}, c={c}")
             val = val.real
-        if not mpmath.isfinite(val):
+        if not thread_mp.isfinite(val):
             raise DomainError(f"{what} is not finite at a={a}, b={b}, c={c}")
     return prec.finalize(val)
 
@@ -298,7 +298,7 @@ def cross_partial_evaluator(s, t, index, mp: bool):
     r"""Function ``(a, b, c, D) -> partial`` on validated arrays, like :func:`symland.kernels.evaluate.partial_evaluator`.
 
     Float64: numpy arrays; ``mp=True``: numpy object arrays of ``mpf`` at the
-    current ``mpmath.mp.dps``.  For problem classes that assemble losses over
+    current ``thread_mp.dps``.  For problem classes that assemble losses over
     many neuron pairs.
     """
     s, t = activation(s), activation(t)
@@ -308,7 +308,7 @@ def cross_partial_evaluator(s, t, index, mp: bool):
             *(np.asarray(v, dtype=float) for v in (a, b, c, D))), None), dtype=float)
 
     def one(a, b, c, D):
-        return _evaluate(s, t, index, mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c), mpmath.mpf(D), mpmath.mp.dps)
+        return _evaluate(s, t, index, thread_mp.mpf(a), thread_mp.mpf(b), thread_mp.mpf(c), thread_mp.mpf(D), thread_mp.dps)
 
     fv = np.frompyfunc(one, 4, 1)
     return lambda a, b, c, D: fv(a, b, c, D)

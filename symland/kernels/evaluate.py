@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 
-import mpmath
 import numpy as np
 
 from . import fallback
@@ -37,6 +36,7 @@ from ..errors import DomainError
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
 from ..numerics.symbols import t_
+from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "kernel",
@@ -55,7 +55,7 @@ def _nan_on_pole(f):
         try:
             return f(*args)
         except ZeroDivisionError:
-            return mpmath.mpf("nan")
+            return thread_mp.mpf("nan")
 
     return g
 
@@ -67,7 +67,7 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
     Float64 (``mp=False``): numpy arrays (with ``raw=True`` the compiled
     function itself, which may return a scalar for constant partials or an
     input array unchanged).  mpmath (``mp=True``): numpy object
-    arrays of ``mpf`` evaluated at the current ``mpmath.mp.dps``.
+    arrays of ``mpf`` evaluated at the current ``thread_mp.dps``.
     """
     i, j, l = check_index(index)
     if act.has_closed_form:
@@ -92,7 +92,7 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
         return lambda a, b, c, D: scale * expect2_float(f, g, a, b, c, D)
 
     def one(a, b, c, D):
-        return expect2_mp(f, g, a, b, c, D, mpmath.mp.dps) / 2 ** (i + j)
+        return expect2_mp(f, g, a, b, c, D, thread_mp.dps) / 2 ** (i + j)
 
     fv = np.frompyfunc(one, 4, 1)
     return lambda a, b, c, D: fv(a, b, c, D)
@@ -122,7 +122,7 @@ def heat_evaluator(h_expr, order: int, mp: bool, what: str):
     h = derivative_function(h_expr, order, mp, what)
     if not mp:
         return lambda t: expect1_float(h, t)
-    fv = np.frompyfunc(lambda t: expect1_mp(h, t, mpmath.mp.dps), 1, 1)
+    fv = np.frompyfunc(lambda t: expect1_mp(h, t, thread_mp.dps), 1, 1)
     return lambda t: fv(t)
 
 
@@ -200,8 +200,8 @@ def kernel_partial(act, index, a, b, c, dps=None):
             np.array(a, dtype=object), np.array(b, dtype=object), np.array(c, dtype=object), np.array(D, dtype=object)
         )
         val = val.item() if isinstance(val, np.ndarray) else val
-        val = mpmath.mpmathify(val)
-        if not mpmath.isfinite(val):
+        val = thread_mp.mpmathify(val)
+        if not thread_mp.isfinite(val):
             raise _nonfinite_error(act, what, a, b, c)
     return prec.finalize(val)
 
@@ -212,7 +212,7 @@ def expectation(act, p: int, q: int, a, b, c, dps=None):
     val = kernel_partial(act, index, a, b, c, dps=dps)
     if dps is None:
         return val * int(factor)
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return val * int(factor)
 
 
@@ -230,12 +230,12 @@ def diagonal(act, m, t, dps=None):
         return out if out.shape else float(out)
     prec = Precision(dps)
     with prec:
-        t = mpmath.mpf(t)
-        if not mpmath.isfinite(t) or t < 0:
+        t = thread_mp.mpf(t)
+        if not thread_mp.isfinite(t) or t < 0:
             raise DomainError("argument t is a variance and must be finite and >= 0")
         val = diagonal_evaluator(act, int(m), True)(np.array(t, dtype=object))
-        val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
-        if not mpmath.isfinite(val):
+        val = thread_mp.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
+        if not thread_mp.isfinite(val):
             raise DomainError(f"phi^({m}) of activation {act.name!r} is not finite at t={t}")
     return prec.finalize(val)
 

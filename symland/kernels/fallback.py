@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import operator
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -39,6 +38,8 @@ from .registry import activation
 from ..errors import DomainError
 from ..numerics.precision import GUARD_DIGITS
 from ..numerics.symbols import NONSMOOTH
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import sympy_evalf, thread_mp
 
 __all__ = [
     "derivative_orders",
@@ -72,12 +73,13 @@ def _reduction_parts(s: Activation, t: Activation, p: int, q: int, backend: str,
     irrational constants (SELU's) are evaluated once at ``dps + GUARD_DIGITS`` digits.
     """
     m = _atoms.mean_function(t.expr)
-    mods = ["scipy", "numpy"] if backend == "numpy" else "mpmath"
 
     def compile_(e, args):
+        if backend == "numpy":
+            return sympy.lambdify(args, e, modules=["scipy", "numpy"], cse=True)
         if dps is not None:
-            e = [v.evalf(dps + GUARD_DIGITS) for v in e] if isinstance(e, list) else e.evalf(dps + GUARD_DIGITS)
-        return sympy.lambdify(args, e, modules=mods, cse=True)
+            e = [sympy_evalf(v, dps + GUARD_DIGITS) for v in e] if isinstance(e, list) else sympy_evalf(e, dps + GUARD_DIGITS)
+        return lambdify_mpmath(args, e, cse=True)
 
     by_parts = p > 0 and s.expr.has(*NONSMOOTH)
     orders = [q + k for k in range(p + 1)] if by_parts else [q]
@@ -157,17 +159,17 @@ def reduce_float(s, t, i, j, l, a, b, c, D, m1=None, m2=None, p=0, q=0):
 def reduce_mp(s, t, i, j, l, a, b, c, D, dps, m1=0, m2=0, p=0, q=0):
     """mpmath version of :func:`reduce_float` (scalars): ``mpmath.quad`` split at the kinks of $s$, to ``dps`` digits."""
     P, Q, scale = derivative_orders(i, j, l, p, q)
-    sfun, G, by_parts = _reduction_parts(s, t, P, Q, "mpmath", mpmath.mp.dps)
+    sfun, G, by_parts = _reduction_parts(s, t, P, Q, "mpmath", thread_mp.dps)
     if a <= 0:
         raise DomainError(f"the 1-D quadrature of E[{s.name}(u) {t.name}(v)] needs a > 0, got a = {a}")
-    sa = mpmath.sqrt(a)
-    sig = mpmath.sqrt(D / a)
-    m1, m2 = mpmath.mpf(m1), mpmath.mpf(m2)
+    sa = thread_mp.sqrt(a)
+    sig = thread_mp.sqrt(D / a)
+    m1, m2 = thread_mp.mpf(m1), thread_mp.mpf(m2)
 
     def h(u):
         return sfun(u) * _weight(P, by_parts, a, c, (u - m1) / sa, G, sa, sig, m2)
 
-    splits = [mpmath.mpf(sympy.N(k, mpmath.mp.dps + 20)) for k in _kinks_of(s)]
+    splits = [thread_mp.mpf(sympy_evalf(k, thread_mp.dps + 20)) for k in _kinks_of(s)]
     return expect1_mp(h, a, dps, m1, split=splits) / scale
 
 
@@ -215,8 +217,8 @@ def kinked_quadrature_evaluator(s, t, index, mp: bool):
 
     def one(a, b, c, D, m1, m2):
         if not (a > 0 and b > 0 and D > 0):
-            return mpmath.mpf("nan")
-        return kinks.expect2_mp(fs, ft, P, Q, a, b, c, D, m1, m2, dps=mpmath.mp.dps) / scale
+            return thread_mp.mpf("nan")
+        return kinks.expect2_mp(fs, ft, P, Q, a, b, c, D, m1, m2, dps=thread_mp.dps) / scale
 
     fv = np.frompyfunc(one, 6, 1)
     return lambda *args: fv(*args)
@@ -253,7 +255,7 @@ def kinked_diagonal_with_mean_evaluator(act, index, mp: bool):
     h = act.expr**2
     if not mp:
         return lambda t, m: np.asarray(kinks.expect1_float(h, n, t, m), dtype=float) / 2**i
-    fv = np.frompyfunc(lambda t, m: kinks.expect1_mp(h, n, t, m, dps=mpmath.mp.dps) / 2**i, 2, 1)
+    fv = np.frompyfunc(lambda t, m: kinks.expect1_mp(h, n, t, m, dps=thread_mp.dps) / 2**i, 2, 1)
     return lambda t, m: fv(t, m)
 
 

@@ -91,7 +91,6 @@ from __future__ import annotations
 import functools
 import math
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -100,6 +99,8 @@ from .quadrature import hermite_table
 from ..errors import ConvergenceError, DomainError, NoClosedFormError
 from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..numerics.symbols import D_, a_, c_, z
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import sympy_evalf, thread_mp
 
 __all__ = [
     "ACCURACY",
@@ -178,7 +179,7 @@ def _real_roots(g, what):
         if r.is_real is False or r.free_symbols:
             continue
         if r.is_real is None:
-            val = sympy.N(r, 50)
+            val = sympy_evalf(r, 50)
             if abs(sympy.im(val)) > 1e-40:
                 continue
         out.add(r)
@@ -214,17 +215,17 @@ def _kinks_cached(expr):
             poles = _real_roots(node.base, expr)
             if poles:
                 raise NoClosedFormError(
-                    f"{expr} has poles at {sorted(poles, key=lambda r: sympy.N(r, 30))} (from {node}): "
+                    f"{expr} has poles at {sorted(poles, key=lambda r: sympy_evalf(r, 30))} (from {node}): "
                     "not a piecewise-smooth activation"
                 )
         elif isinstance(node, sympy.log) and node.args[0].has(z):
             args = [node.args[0]]
         for g in args:
             pts |= _real_roots(g, expr)
-    pts = sorted(pts, key=lambda r: sympy.N(r, 50))
+    pts = sorted(pts, key=lambda r: sympy_evalf(r, 50))
     out = []
     for r in pts:  # drop exact duplicates written differently
-        if out and abs(sympy.N(r - out[-1], 60)) < sympy.Float("1e-45"):
+        if out and abs(sympy_evalf(r - out[-1], 60)) < sympy.Float("1e-45"):
             continue
         out.append(r)
     return tuple(out)
@@ -293,7 +294,8 @@ def hermite_weight_expr(P: int, Q: int) -> sympy.Expr:
 @functools.lru_cache(maxsize=None)
 def _coef_fn(P, Q, mp):
     terms = hermite_weight_terms(P, Q)
-    f = sympy.lambdify((a_, c_, D_), [cf for _, _, cf in terms], modules="mpmath" if mp else "numpy")
+    coefficients = [cf for _, _, cf in terms]
+    f = lambdify_mpmath((a_, c_, D_), coefficients) if mp else sympy.lambdify((a_, c_, D_), coefficients, modules="numpy")
     return [(j, k) for j, k, _ in terms], f
 
 
@@ -322,7 +324,7 @@ def _fold_constants(expr, digits: int):
     recompute it at every node."""
     if not expr.has(z):
         if expr.is_number and not expr.is_Rational and isinstance(expr, sympy.Expr):
-            return sympy.Float(sympy.N(expr, digits + 5), digits + 5)
+            return sympy.Float(sympy_evalf(expr, digits + 5), digits + 5)
         return expr
     if not expr.args:
         return expr
@@ -332,7 +334,7 @@ def _fold_constants(expr, digits: int):
 @functools.lru_cache(maxsize=None)
 def _compiled_mp(expr, digits: int):
     _compiled(expr)  # the same refusals
-    return sympy.lambdify(z, _fold_constants(expr, digits), modules="mpmath")
+    return lambdify_mpmath(z, _fold_constants(expr, digits))
 
 
 def _prepare(expr, mp_digits=None):
@@ -528,11 +530,11 @@ _GUARD_QUAD = 8
 
 def _mp_tail(n, dps):
     """L with L^n phi(L) < 10^-(dps + _GUARD_EVAL)."""
-    return mpmath.mpf(_tail(n, 10.0 ** (-(dps + _GUARD_EVAL)), 8.5))
+    return thread_mp.mpf(_tail(n, 10.0 ** (-(dps + _GUARD_EVAL)), 8.5))
 
 
 def _points(L, width, kinks):
-    """Interval end points for mpmath.quad: [-L, L] cut into pieces of at most ``width`` and at the kinks."""
+    """Interval end points for thread_mp.quad: [-L, L] cut into pieces of at most ``width`` and at the kinks."""
     n = max(2, int(math.ceil(2 * float(L) / width)))
     pts = [-L + 2 * L * i / n for i in range(n + 1)]
     pts += [k for k in kinks if -L < k < L]
@@ -540,13 +542,13 @@ def _points(L, width, kinks):
 
 
 def _mp_check(val, err, what, dps):
-    tol = mpmath.mpf(10) ** (-dps) * max(1, abs(val))
+    tol = thread_mp.mpf(10) ** (-dps) * max(1, abs(val))
     if not (err <= tol):
         raise ConvergenceError(
             f"mpmath quadrature of {what} did not reach {dps} digits (error estimate "
-            f"{mpmath.nstr(err, 3)}, value {mpmath.nstr(val, 10)}); the integrand may not be "
+            f"{thread_mp.nstr(err, 3)}, value {thread_mp.nstr(val, 10)}); the integrand may not be "
             "piecewise analytic between the listed kinks",
-            [mpmath.nstr(err, 5)],
+            [thread_mp.nstr(err, 5)],
         )
 
 
@@ -575,14 +577,14 @@ def _at_eval_precision(f, dps):
     prec = dps + _GUARD_EVAL
 
     def g(x):
-        with mpmath.workdps(prec):
+        with thread_mp.workdps(prec):
             return f(x)
 
     return g
 
 
 def _mp_kinks(kinks, dps):
-    return [mpmath.mpf(sympy.N(k, dps + _GUARD_EVAL + 5)) for k in kinks]
+    return [thread_mp.mpf(sympy_evalf(k, dps + _GUARD_EVAL + 5)) for k in kinks]
 
 
 def _mp_scalars(names, values):
@@ -592,7 +594,7 @@ def _mp_scalars(names, values):
     out = []
     for nm, v in zip(names, values):
         try:
-            out.append(mpmath.mpf(v))
+            out.append(thread_mp.mpf(v))
         except (TypeError, ValueError):
             raise DomainError(f"argument {nm} must be a real number, got {v!r}") from None
     return out
@@ -631,8 +633,8 @@ def _zero_fraction(expr, mean, std, L) -> float:
 def _inner_is_s(es, et, a, b, m1, m2, L) -> bool:
     """True when the nested rule is cheaper with s inside: the inner activation is evaluated once per
     (outer node where the outer activation is nonzero) x (inner node)."""
-    keep_s = 1 - _zero_fraction(es, m1, mpmath.sqrt(a), L)
-    keep_t = 1 - _zero_fraction(et, m2, mpmath.sqrt(b), L)
+    keep_s = 1 - _zero_fraction(es, m1, thread_mp.sqrt(a), L)
+    keep_t = 1 - _zero_fraction(et, m2, thread_mp.sqrt(b), L)
     return keep_t * (1 + _eval_cost(es)) < keep_s * (1 + _eval_cost(et))
 
 
@@ -654,58 +656,58 @@ def expect2_mp(s_expr, t_expr, P, Q, a, b, c, D, m1=0, m2=0, dps=30):
     dps = check_dps(dps)
     es, fs, ks = _prepare(s_expr, dps + _GUARD_EVAL)
     et, ft, kt = _prepare(t_expr, dps + _GUARD_EVAL)
-    with mpmath.workdps(dps + _GUARD_EVAL):
+    with thread_mp.workdps(dps + _GUARD_EVAL):
         a, b, c, D, m1, m2 = _mp_scalars(("a", "b", "c", "D", "m1", "m2"), (a, b, c, D, m1, m2))
-        _check_cov(*(np.array(float(v) if mpmath.isfinite(v) else np.nan) for v in (a, b, c, D, m1, m2)))
+        _check_cov(*(np.array(float(v) if thread_mp.isfinite(v) else np.nan) for v in (a, b, c, D, m1, m2)))
     if _inner_is_s(es, et, a, b, m1, m2, _mp_tail(P + Q, dps)):
         # the inner activation is evaluated ~10^5 times, the outer one ~10^3 times: exchange the roles
         # of (u, v) when that is cheaper (E[s^(P)(u) t^(Q)(v)] is the same expectation)
         es, fs, ks, et, ft, kt = et, ft, kt, es, fs, ks
         P, Q, a, b, m1, m2 = Q, P, b, a, m2, m1
     fs, ft = _at_eval_precision(fs, dps), _at_eval_precision(ft, dps)
-    with mpmath.workdps(dps + _GUARD_EVAL):
+    with thread_mp.workdps(dps + _GUARD_EVAL):
         ks, kt = _mp_kinks(ks, dps), _mp_kinks(kt, dps)
         idx, coef = _coef_fn(P, Q, True)
         cf = coef(a, c, D)
-        sa = mpmath.sqrt(a)
-        mu, sig = c / sa, mpmath.sqrt(D / a)
+        sa = thread_mp.sqrt(a)
+        mu, sig = c / sa, thread_mp.sqrt(D / a)
         L = _mp_tail(P + Q, dps)
         xk = [(k - m1) / sa for k in ks]
     nx, ny = max(j for j, _ in idx), max(k for _, k in idx)
     he = _hermite_poly_coeffs(max(nx, ny))
-    with mpmath.workdps(dps + _GUARD_QUAD):
-        norm = 1 / mpmath.sqrt(2 * mpmath.pi)
+    with thread_mp.workdps(dps + _GUARD_QUAD):
+        norm = 1 / thread_mp.sqrt(2 * thread_mp.pi)
         xpts = _points(L, _mp_width(sa), xk)
         wy = _mp_width(sig)
-        worst = [mpmath.mpf(0)]
+        worst = [thread_mp.mpf(0)]
 
         def outer(x):
             sv = fs(m1 + sa * x)
             if not sv:
-                return mpmath.mpf(0)
-            weight = sv * mpmath.exp(-x * x / 2) * norm
-            hx = [mpmath.polyval(he[j], x) for j in range(nx + 1)]
+                return thread_mp.mpf(0)
+            weight = sv * thread_mp.exp(-x * x / 2) * norm
+            hx = [thread_mp.polyval(he[j], x) for j in range(nx + 1)]
             # H as a polynomial in y at this x: sum_k A_k He_k(y), A_k = sum_j C_jk He_j(x)
-            A = [mpmath.mpf(0)] * (ny + 1)
+            A = [thread_mp.mpf(0)] * (ny + 1)
             for (j, k), C in zip(idx, cf):
                 A[k] += C * hx[j]
-            poly = [mpmath.mpf(0)] * (ny + 1)  # monomial coefficients, highest degree first
+            poly = [thread_mp.mpf(0)] * (ny + 1)  # monomial coefficients, highest degree first
             for k in range(ny + 1):
                 if A[k]:
                     for d, h in enumerate(he[k]):
                         poly[ny - k + d] += A[k] * h
             base = m2 + mu * x
             ypts = _points(L, wy, [(k - base) / sig for k in kt])
-            val, err = mpmath.quad(
-                lambda y: ft(base + sig * y) * mpmath.polyval(poly, y) * mpmath.exp(-y * y / 2),
+            val, err = thread_mp.quad(
+                lambda y: ft(base + sig * y) * thread_mp.polyval(poly, y) * thread_mp.exp(-y * y / 2),
                 ypts, method="gauss-legendre", error=True,
             )
             worst[0] = max(worst[0], abs(weight) * err * norm)
             return weight * val * norm
 
-        val, err = mpmath.quad(outer, xpts, method="gauss-legendre", error=True)
+        val, err = thread_mp.quad(outer, xpts, method="gauss-legendre", error=True)
         _mp_check(val, max(err, worst[0] * 2 * L), f"E[s^({P})(u) t^({Q})(v)] for s = {es}, t = {et}", dps)
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return +val
 
 
@@ -717,21 +719,21 @@ def expect1_mp(h_expr, n, t, m=0, dps=30):
     dps = check_dps(dps)
     eh, fh, kh = _prepare(h_expr, dps + _GUARD_EVAL)
     fh = _at_eval_precision(fh, dps)
-    with mpmath.workdps(dps + _GUARD_EVAL):
+    with thread_mp.workdps(dps + _GUARD_EVAL):
         t, m = _mp_scalars(("t", "m"), (t, m))
-        _check_1d(np.array(float(t) if mpmath.isfinite(t) else np.nan), np.array(float(m) if mpmath.isfinite(m) else np.nan))
-        st = mpmath.sqrt(t)
+        _check_1d(np.array(float(t) if thread_mp.isfinite(t) else np.nan), np.array(float(m) if thread_mp.isfinite(m) else np.nan))
+        st = thread_mp.sqrt(t)
         xk = [(k - m) / st for k in _mp_kinks(kh, dps)]
         L = _mp_tail(n, dps)
     he = _hermite_poly_coeffs(n)[n]
-    with mpmath.workdps(dps + _GUARD_QUAD):
-        norm = 1 / mpmath.sqrt(2 * mpmath.pi)
+    with thread_mp.workdps(dps + _GUARD_QUAD):
+        norm = 1 / thread_mp.sqrt(2 * thread_mp.pi)
         pts = _points(L, _mp_width(st), xk)
-        val, err = mpmath.quad(
-            lambda x: fh(m + st * x) * mpmath.polyval(he, x) * mpmath.exp(-x * x / 2),
+        val, err = thread_mp.quad(
+            lambda x: fh(m + st * x) * thread_mp.polyval(he, x) * thread_mp.exp(-x * x / 2),
             pts, method="gauss-legendre", error=True,
         )
         val, err = val * norm / st**n, err * norm / st**n
         _mp_check(val, err, f"E[h^({n})(u)] for h = {eh}", dps)
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return +val

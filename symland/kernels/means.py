@@ -58,19 +58,20 @@ from __future__ import annotations
 import functools
 import operator
 
-import mpmath
 import numpy as np
 import sympy
 
 from . import gaussian_atoms as _atoms
 from . import fallback
 from .activation import Activation
-from .normal import MPMATH_MODULES, NUMPY_MODULES, BivariateNormalCDF, Phi, phi
+from .normal import MPMATH_FUNCTIONS, NUMPY_MODULES, BivariateNormalCDF, Phi, phi
 from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
 from .registry import activation
 from ..errors import DomainError, NoClosedFormError
 from ..numerics.precision import Precision, check_covariance, gram_determinant, mp_kernel_arguments
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "mu1_",
@@ -102,7 +103,9 @@ _sqrt2 = sympy.sqrt(2)
 
 @functools.lru_cache(maxsize=None)
 def _compile(expr, args, mp):
-    return sympy.lambdify(args, expr, modules=MPMATH_MODULES if mp else NUMPY_MODULES, cse=True)
+    if mp:
+        return lambdify_mpmath(args, expr, MPMATH_FUNCTIONS, cse=True)
+    return sympy.lambdify(args, expr, modules=NUMPY_MODULES, cse=True)
 
 
 # ---------------------------------------------------------------------------
@@ -470,7 +473,7 @@ def _nan_on_error(f):
         try:
             return f(*args)
         except (ZeroDivisionError, ValueError):
-            return mpmath.mpf("nan")
+            return thread_mp.mpf("nan")
 
     return g
 
@@ -546,7 +549,7 @@ def mean_partial_evaluator(s: Activation, t: Activation, index, mp: bool):
         return lambda a, b, c, D, m1, m2: expect2_float(fs, gt, a, b, c, D, m1, m2) / scale
 
     def one(a, b, c, D, m1, m2):
-        return expect2_mp(fs, gt, a, b, c, D, mpmath.mp.dps, m1, m2) / scale
+        return expect2_mp(fs, gt, a, b, c, D, thread_mp.dps, m1, m2) / scale
 
     fv = np.frompyfunc(one, 6, 1)
     return lambda *args: fv(*args)
@@ -579,11 +582,11 @@ def _reduction_evaluator(s, t, index, side, mp):
         return run
 
     def one(*args):
-        a, b, c, D, m1, m2 = order(*(mpmath.mpf(v) for v in args))
+        a, b, c, D, m1, m2 = order(*(thread_mp.mpf(v) for v in args))
         try:
-            return fallback.reduce_mp(s, t, i, j, l, a, b, c, D, mpmath.mp.dps, m1, m2, p, q)
+            return fallback.reduce_mp(s, t, i, j, l, a, b, c, D, thread_mp.dps, m1, m2, p, q)
         except DomainError:  # zero variance or a partial singular at D = 0: reported as not finite
-            return mpmath.mpf("nan")
+            return thread_mp.mpf("nan")
 
     fv = np.frompyfunc(one, 6, 1)
     return lambda *args: fv(*args)
@@ -604,7 +607,7 @@ def mean_diagonal_evaluator(s: Activation, index, mp: bool):
     h = _deriv_fn(s.expr**2, 2 * i + p, mp, f"diagonal with a mean of {s.name}")
     if not mp:
         return lambda t, m: expect1_float(h, t, m) / 2**i
-    fv = np.frompyfunc(lambda t, m: expect1_mp(h, t, mpmath.mp.dps, m) / 2**i, 2, 1)
+    fv = np.frompyfunc(lambda t, m: expect1_mp(h, t, thread_mp.dps, m) / 2**i, 2, 1)
     return lambda t, m: fv(t, m)
 
 
@@ -639,8 +642,8 @@ def kernel_with_means(s, a, b, c, mu1=0.0, mu2=0.0, dps=None, t=None, index=(0, 
     with prec:
         a, b, c, D, m1, m2 = mp_kernel_arguments(a, b, c, mu1=mu1, mu2=mu2)
         val = mean_partial_evaluator(s, t, index, True)(*(np.array(v, dtype=object) for v in (a, b, c, D, m1, m2)))
-        val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
-        if not mpmath.isfinite(val):
+        val = thread_mp.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
+        if not thread_mp.isfinite(val):
             raise DomainError(f"{what} is not finite at a={a}, b={b}, c={c}, mu1={m1}, mu2={m2}")
     return prec.finalize(val)
 
@@ -660,11 +663,11 @@ def diagonal_with_means(s, t, m=0.0, index=(0, 0), dps=None):
         return out if out.shape else float(out)
     prec = Precision(dps)
     with prec:
-        tt, mm = mpmath.mpf(t), mpmath.mpf(m)
-        if not (mpmath.isfinite(tt) and mpmath.isfinite(mm)) or tt < 0:
+        tt, mm = thread_mp.mpf(t), thread_mp.mpf(m)
+        if not (thread_mp.isfinite(tt) and thread_mp.isfinite(mm)) or tt < 0:
             raise DomainError("argument t is a variance and must be finite and >= 0; m must be finite")
         val = mean_diagonal_evaluator(s, (i, p), True)(np.array(tt, dtype=object), np.array(mm, dtype=object))
-        val = mpmath.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
-        if not mpmath.isfinite(val):
+        val = thread_mp.mpmathify(val.item() if isinstance(val, np.ndarray) else val)
+        if not thread_mp.isfinite(val):
             raise DomainError(f"diagonal partial {(i, p)} of {s.name!r} is not finite at t={tt}")
     return prec.finalize(val)

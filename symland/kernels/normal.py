@@ -3,7 +3,7 @@ r"""The normal distribution: $\Phi$, $\varphi$, Owen's $T$ and the bivariate nor
 SymPy forms (:func:`Phi`, :func:`phi`, the functions :class:`OwensT` and
 :class:`BivariateNormalCDF` with their derivative rules) for the closed-form kernels with
 means of :mod:`symland.kernels.means`, and their numeric evaluation for compiled
-expressions: :data:`NUMPY_MODULES` and :data:`MPMATH_MODULES` are the ``lambdify`` modules
+expressions: :data:`NUMPY_MODULES` and :data:`MPMATH_FUNCTIONS` (for :func:`~symland.numerics.compile.lambdify_mpmath`) are the ``lambdify`` modules
 that map the two functions to :func:`owens_t_float` / :func:`bvn_float` (float64) and
 :func:`owens_t_mp` / :func:`bvn_mp` (mpmath at the current working precision).
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import types
 
-import mpmath
 import numpy as np
 import scipy.special
 import sympy
+from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "Phi",
@@ -127,21 +127,21 @@ def owens_t_mp(h, a):
     $T(h, a) = \tfrac12\Phi(h) + \tfrac12\Phi(ah) - \Phi(h)\Phi(ah) - T(ah, 1/a)$
     ($h, a \ge 0$; $T$ is even in $h$, odd in $a$); $T(0, a) = \arctan(a)/(2\pi)$.
     """
-    h, a = mpmath.mpf(h), mpmath.mpf(a)
+    h, a = thread_mp.mpf(h), thread_mp.mpf(a)
     if a == 0:
-        return mpmath.mpf(0)
+        return thread_mp.mpf(0)
     if a < 0:
         return -owens_t_mp(h, -a)
     h = abs(h)
     if h == 0:  # the defining integral is elementary: atan(a) / (2 pi)
-        return mpmath.atan(a) / (2 * mpmath.pi)
-    if mpmath.isinf(a):
-        return mpmath.ncdf(-h) / 2
+        return thread_mp.atan(a) / (2 * thread_mp.pi)
+    if thread_mp.isinf(a):
+        return thread_mp.ncdf(-h) / 2
     if a > 1:
-        ph, pah = mpmath.ncdf(h), mpmath.ncdf(a * h)
+        ph, pah = thread_mp.ncdf(h), thread_mp.ncdf(a * h)
         return ph / 2 + pah / 2 - ph * pah - owens_t_mp(a * h, 1 / a)
-    f = lambda x: mpmath.exp(-h * h * (1 + x * x) / 2) / (1 + x * x)  # noqa: E731
-    return mpmath.quad(f, [0, a]) / (2 * mpmath.pi)
+    f = lambda x: thread_mp.exp(-h * h * (1 + x * x) / 2) / (1 + x * x)  # noqa: E731
+    return thread_mp.quad(f, [0, a]) / (2 * thread_mp.pi)
 
 
 #: elementary operations of :func:`bvn` for each kind of number
@@ -149,11 +149,12 @@ _FLOAT = types.SimpleNamespace(
     array=lambda v: np.asarray(v, dtype=float), owens_t=scipy.special.owens_t, ncdf=scipy.special.ndtr,
     atan2=np.arctan2, sign=np.sign, pi=np.pi, zero=0.0, quarter=0.25, half=0.5,
 )
+# every mpmath name is looked up at call time: the calling thread's own context
 _MP = types.SimpleNamespace(
-    array=lambda v: np.asarray(np.frompyfunc(mpmath.mpf, 1, 1)(v), dtype=object),
-    owens_t=np.frompyfunc(owens_t_mp, 2, 1), ncdf=np.frompyfunc(mpmath.ncdf, 1, 1),
-    atan2=np.frompyfunc(mpmath.atan2, 2, 1), sign=np.frompyfunc(mpmath.sign, 1, 1), pi=mpmath.pi,
-    zero=mpmath.mpf(0), quarter=mpmath.mpf(1) / 4, half=mpmath.mpf(1) / 2,
+    array=lambda v: np.asarray(np.frompyfunc(lambda x: thread_mp.mpf(x), 1, 1)(v), dtype=object),
+    owens_t=np.frompyfunc(owens_t_mp, 2, 1), ncdf=np.frompyfunc(lambda x: thread_mp.ncdf(x), 1, 1),
+    atan2=np.frompyfunc(lambda y, x: thread_mp.atan2(y, x), 2, 1),
+    sign=np.frompyfunc(lambda x: thread_mp.sign(x), 1, 1),
 )
 
 
@@ -172,6 +173,9 @@ def bvn(h, k, rho, q, mp: bool = False):
     :class:`~symland.numerics.precision.Precision` context), scalars or object arrays.
     """
     X = _MP if mp else _FLOAT
+    if mp:
+        X = types.SimpleNamespace(**vars(_MP), pi=thread_mp.pi, zero=thread_mp.mpf(0),
+                                  quarter=thread_mp.mpf(1) / 4, half=thread_mp.mpf(1) / 2)
     h, k, rho, q = np.broadcast_arrays(*(X.array(v) for v in (h, k, rho, q)))
     hz, kz, qz = h == 0, k == 0, q == 0
     with np.errstate(all="ignore"):
@@ -201,6 +205,6 @@ def bvn_mp(h, k, rho, q):
     return bvn(h, k, rho, q, mp=True)
 
 
-#: ``lambdify`` modules for expressions containing OwensT / BivariateNormalCDF
+#: ``lambdify`` modules (numpy) and functions (mpmath) for expressions containing OwensT / BivariateNormalCDF
 NUMPY_MODULES = [{"OwensT": owens_t_float, "BivariateNormalCDF": bvn_float}, "scipy", "numpy"]
-MPMATH_MODULES = [{"OwensT": owens_t_mp, "BivariateNormalCDF": bvn_mp}, "mpmath"]
+MPMATH_FUNCTIONS = {"OwensT": owens_t_mp, "BivariateNormalCDF": bvn_mp}

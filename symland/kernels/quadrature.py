@@ -27,9 +27,10 @@ import numpy as np
 import sympy
 
 from ..errors import ConvergenceError, NoClosedFormError
-from ..numerics.compile import compile_numpy
+from ..numerics.compile import compile_numpy, lambdify_mpmath
 from ..numerics.precision import gram_determinant
 from ..numerics.symbols import NONSMOOTH, z
+from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "FLOAT_NODES",
@@ -52,7 +53,7 @@ ACCURACY_STATEMENT = (
     "quadrature: float64 tensor composite Gauss-Legendre (panels adapted to the largest variance), "
     "relative error <= 1e-10 for the kernel and its Price partials up to total order 4 at "
     "variances <= 10 (diagonal E[s(u)^2] and its first two derivatives <= 1e-12; orders 3-4, "
-    "not used by loss, gradient or Hessian, <= 1e-8); mpmath.quad (nested "
+    "not used by loss, gradient or Hessian, <= 1e-8); thread_mp.quad (nested "
     "tanh-sinh) at any precision with its error estimate checked, ~10 s to a minute per value"
 )
 
@@ -100,7 +101,7 @@ def derivative_function(expr, order: int, mp: bool = False, what: str = "the act
             f"{what}: the derivative of order {order} is not a smooth function ({e}); "
             f"quadrature needs classical derivatives ({hint})"
         )
-    return sympy.lambdify(z, e, modules="mpmath" if mp else ["scipy", "numpy"])
+    return lambdify_mpmath(z, e) if mp else sympy.lambdify(z, e, modules=["scipy", "numpy"])
 
 
 def composite_normal(panels: int, points=()):
@@ -192,11 +193,11 @@ def expect2_float(f, g, a, b, c, D, m1=0.0, m2=0.0):
 
 
 def _mp_check(val, err, what):
-    tol = mpmath.mpf(10) ** (-mpmath.mp.dps + 2) * max(1, abs(val))
+    tol = thread_mp.mpf(10) ** (-thread_mp.dps + 2) * max(1, abs(val))
     if not (err <= tol):
         raise ConvergenceError(
-            f"mpmath quadrature of {what} did not reach {mpmath.mp.dps - 2} digits "
-            f"(error estimate {mpmath.nstr(err, 3)}); the integrand may be non-smooth",
+            f"mpmath quadrature of {what} did not reach {thread_mp.dps - 2} digits "
+            f"(error estimate {thread_mp.nstr(err, 3)}); the integrand may be non-smooth",
             [err],
         )
     return val
@@ -214,22 +215,22 @@ def expect1_mp(h, t, dps: int, m=0, split=None):
     The integral is split at the mean and, if given, at ``split`` (a point of $u$,
     or a list of them, where $h$ has a kink or jump), so tanh-sinh sees smooth pieces only.
     """
-    with mpmath.workdps(dps + _GUARD_QUAD):
-        t = mpmath.mpf(t)
-        m = mpmath.mpf(m)
-        st = mpmath.sqrt(t)
-        norm = 1 / mpmath.sqrt(2 * mpmath.pi)
-        points = {mpmath.mpf(0)}
+    with thread_mp.workdps(dps + _GUARD_QUAD):
+        t = thread_mp.mpf(t)
+        m = thread_mp.mpf(m)
+        st = thread_mp.sqrt(t)
+        norm = 1 / thread_mp.sqrt(2 * thread_mp.pi)
+        points = {thread_mp.mpf(0)}
         if split is not None and st > 0:
             for k in (split if isinstance(split, (list, tuple)) else [split]):
-                points.add((mpmath.mpf(k) - m) / st)
-        val, err = mpmath.quad(
-            lambda x: h(m + st * x) * mpmath.exp(-x * x / 2) * norm, [-mpmath.inf, *sorted(points), mpmath.inf],
+                points.add((thread_mp.mpf(k) - m) / st)
+        val, err = thread_mp.quad(
+            lambda x: h(m + st * x) * thread_mp.exp(-x * x / 2) * norm, [-thread_mp.inf, *sorted(points), thread_mp.inf],
             error=True,
         )
-        with mpmath.workdps(dps):
+        with thread_mp.workdps(dps):
             val = _mp_check(val, err, "a one-dimensional Gaussian expectation")
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return +val
 
 
@@ -242,38 +243,38 @@ def expect2_mp(f, g, a, b, c, D, dps: int, m1=0, m2=0):
     10 s per value at 20 digits, a minute at 30 (this path is for checking
     and polishing, the float64 path for exploring).
     """
-    with mpmath.workdps(dps + _GUARD_QUAD):
-        a, b, c, D, m1, m2 = (mpmath.mpf(v) for v in (a, b, c, D, m1, m2))
+    with thread_mp.workdps(dps + _GUARD_QUAD):
+        a, b, c, D, m1, m2 = (thread_mp.mpf(v) for v in (a, b, c, D, m1, m2))
         if a > 0:
-            sa = mpmath.sqrt(a)
-            mu, sig = c / sa, mpmath.sqrt(D / a)
+            sa = thread_mp.sqrt(a)
+            mu, sig = c / sa, thread_mp.sqrt(D / a)
         else:
-            sa, mu, sig = mpmath.mpf(0), mpmath.mpf(0), mpmath.sqrt(b)
-        norm = 1 / mpmath.sqrt(2 * mpmath.pi)
-        ii = [-mpmath.inf, 0, mpmath.inf]
-        worst = [mpmath.mpf(0)]
+            sa, mu, sig = thread_mp.mpf(0), thread_mp.mpf(0), thread_mp.sqrt(b)
+        norm = 1 / thread_mp.sqrt(2 * thread_mp.pi)
+        ii = [-thread_mp.inf, 0, thread_mp.inf]
+        worst = [thread_mp.mpf(0)]
 
         def inner(x, weight):
             m = m2 + mu * x
             if sig == 0:
                 return g(m)
-            val, err = mpmath.quad(lambda y: g(m + sig * y) * mpmath.exp(-y * y / 2), ii, error=True)
+            val, err = thread_mp.quad(lambda y: g(m + sig * y) * thread_mp.exp(-y * y / 2), ii, error=True)
             # the inner error enters the outer integral weighted by |f| times the outer density
             worst[0] = max(worst[0], err * norm * abs(weight))
             return val * norm
 
         def outer(x):
-            weight = f(m1 + sa * x) * mpmath.exp(-x * x / 2)
+            weight = f(m1 + sa * x) * thread_mp.exp(-x * x / 2)
             return weight * inner(x, weight * norm) if weight else weight
 
         if sa == 0:
-            val, err = f(m1) * inner(mpmath.mpf(0), f(m1)), mpmath.mpf(0)
+            val, err = f(m1) * inner(thread_mp.mpf(0), f(m1)), thread_mp.mpf(0)
         else:
-            val, err = mpmath.quad(outer, ii, error=True)
+            val, err = thread_mp.quad(outer, ii, error=True)
             val *= norm
-        with mpmath.workdps(dps):
+        with thread_mp.workdps(dps):
             val = _mp_check(val, max(err, worst[0]), "a two-dimensional Gaussian expectation")
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return +val
 
 

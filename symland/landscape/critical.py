@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import mpmath
 import numpy as np
 import scipy.integrate
 import scipy.optimize
@@ -38,6 +37,7 @@ from ..numerics.precision import Precision
 from ..problems.reduction import reduce_dimension
 from .newton_step import gauge_fixed_step, mp_norm, null_basis, pseudo_inverse_step, refined_solve
 from .point import CriticalPoint
+from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "CriticalPoint",
@@ -204,22 +204,22 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
         return cp
     work = prec.work_dps
     with prec:
-        tol = mpmath.mpf(10) ** (-dps) if tol is None else mpmath.mpf(tol)
+        tol = thread_mp.mpf(10) ** (-dps) if tol is None else thread_mp.mpf(tol)
         th = problem.check_theta(theta, Precision(work))
         history = []
         g = problem.gradient(th, dps=work)
         g0 = mp_norm(g)
         for it in range(max_iter + 1):
             gn = mp_norm(g)
-            history.append(mpmath.nstr(gn, 8))
+            history.append(thread_mp.nstr(gn, 8))
             if verbose:
-                print(f"refine: iteration {it}, |grad| = {mpmath.nstr(gn, 5)}")
+                print(f"refine: iteration {it}, |grad| = {thread_mp.nstr(gn, 5)}")
             if gn <= tol:
                 break
-            if it == max_iter or not mpmath.isfinite(gn) or (it > 3 and gn > 1e6 * max(g0, 1)):
+            if it == max_iter or not thread_mp.isfinite(gn) or (it > 3 and gn > 1e6 * max(g0, 1)):
                 raise ConvergenceError(
-                    f"Newton refinement did not reach |grad| <= {mpmath.nstr(tol, 3)} in {it} iterations "
-                    f"(last |grad| = {mpmath.nstr(gn, 5)}); the start may not be near a critical point",
+                    f"Newton refinement did not reach |grad| <= {thread_mp.nstr(tol, 3)} in {it} iterations "
+                    f"(last |grad| = {thread_mp.nstr(gn, 5)}); the start may not be near a critical point",
                     history,
                 )
             Hf = _float_hessian(problem, th)
@@ -362,17 +362,17 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
             # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
             red, theta_r = cp.reduction
             H = red.reduced.hessian(theta_r, dps=work)
-            lam = list(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
+            lam = list(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
             S = red.reduced.gram_gradient(theta_r, dps=work)
-            mu = list(mpmath.eigsy(mpmath.matrix((2 * S).tolist()), eigvals_only=True))
+            mu = list(thread_mp.eigsy(thread_mp.matrix((2 * S).tolist()), eigvals_only=True))
             lam = sorted(lam + mu * red.unused)
         else:
             H = problem.hessian(cp.theta, dps=work)
-            lam = sorted(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
-        hnorm = max(abs(v) for v in lam) if lam else mpmath.mpf(0)
-        thr = 1000 * max(hnorm, 1) * (mpmath.mpf(10) ** (-cp.digits) + mpmath.mpf(10) ** (-cp.dps))
+            lam = sorted(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
+        hnorm = max(abs(v) for v in lam) if lam else thread_mp.mpf(0)
+        thr = 1000 * max(hnorm, 1) * (thread_mp.mpf(10) ** (-cp.digits) + thread_mp.mpf(10) ** (-cp.dps))
         if cp.frozen:
-            thr = max(thr, 10 * mpmath.mpf(cp.null_rel) * hnorm)
+            thr = max(thr, 10 * thread_mp.mpf(cp.null_rel) * hnorm)
         index = sum(1 for v in lam if v < -thr)
         nullity = sum(1 for v in lam if abs(v) <= thr)
     sources = predicted_zero_modes(problem, cp.theta)

@@ -12,16 +12,16 @@ r"""Linear algebra of one Newton step $H\,\delta = -g$ on a (possibly degenerate
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 import scipy.linalg
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["mp_norm", "pseudo_inverse_step", "null_basis", "gauge_fixed_step", "refined_solve"]
 
 
 def mp_norm(v):
     """Euclidean norm of a vector of mpmath numbers at the current mpmath precision."""
-    return mpmath.sqrt(mpmath.fsum(x * x for x in v))
+    return thread_mp.sqrt(thread_mp.fsum(x * x for x in v))
 
 
 def pseudo_inverse_step(lam, Q, g, rel):
@@ -66,8 +66,8 @@ def refined_solve(Hf, Hmp, rhs, border=None, steps=6):
     Hexact = Hmp if Hmp is not None else Hf.astype(object)
     if m:
         Bo = border.astype(object)
-    x = np.array([mpmath.mpf(0)] * P, dtype=object)
-    mu = np.array([mpmath.mpf(0)] * m, dtype=object)
+    x = np.array([thread_mp.mpf(0)] * P, dtype=object)
+    mu = np.array([thread_mp.mpf(0)] * m, dtype=object)
     r = rhs.copy()
     rc = np.zeros(m)
     for _ in range(steps):
@@ -75,13 +75,13 @@ def refined_solve(Hf, Hmp, rhs, border=None, steps=6):
         if not np.any(full_r):
             break
         dx = scipy.linalg.lu_solve(lu, full_r)
-        x = x + np.array([mpmath.mpf(v) for v in dx[:P]], dtype=object)
+        x = x + np.array([thread_mp.mpf(v) for v in dx[:P]], dtype=object)
         if m:
-            mu = mu + np.array([mpmath.mpf(v) for v in dx[P:]], dtype=object)
+            mu = mu + np.array([thread_mp.mpf(v) for v in dx[P:]], dtype=object)
         r = rhs - Hexact @ x - (Bo @ mu if m else 0)
         if m:
             rc = -np.array([float(v) for v in (Bo.T @ x)])
         rn = float(mp_norm(r))
-        if rn <= 10.0 ** (-mpmath.mp.dps + 2) * max(1.0, float(mp_norm(rhs))):
+        if rn <= 10.0 ** (-thread_mp.dps + 2) * max(1.0, float(mp_norm(rhs))):
             break
     return x

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import mpmath
 import numpy as np
+from ..numerics.mpcontext import MPReal, thread_mp
 
 __all__ = ["CriticalPoint"]
 
@@ -48,8 +48,8 @@ class CriticalPoint:
     """
 
     theta: np.ndarray
-    loss: mpmath.mpf
-    gradient_norm: mpmath.mpf
+    loss: MPReal
+    gradient_norm: MPReal
     dps: int
     digits: int
     iterations: int
@@ -60,7 +60,7 @@ class CriticalPoint:
     predicted_nullity: int | None = None
     zero_mode_sources: dict | None = None
     kind: str | None = None
-    threshold: mpmath.mpf | None = None
+    threshold: MPReal | None = None
     reduction: tuple | None = dataclasses.field(default=None, repr=False)
     frozen: int = 0
     null_rel: float = 1e-9
@@ -72,11 +72,11 @@ class CriticalPoint:
     def to_dict(self) -> dict:
         """JSON-ready summary; every number a decimal string with all digits reached."""
         def s(x):
-            return mpmath.nstr(x, self.dps, strip_zeros=False) if x is not None else None
+            return thread_mp.nstr(x, self.dps, strip_zeros=False) if x is not None else None
 
         return {
             "loss": s(self.loss),
-            "gradient_norm": mpmath.nstr(self.gradient_norm, 5),
+            "gradient_norm": thread_mp.nstr(self.gradient_norm, 5),
             "digits": self.digits,
             "dps": self.dps,
             "index": self.index,
@@ -85,6 +85,6 @@ class CriticalPoint:
             "zero_mode_sources": self.zero_mode_sources,
             "kind": self.kind,
             "theta": [s(v) for v in self.theta],
-            "eigenvalues": None if self.eigenvalues is None else [mpmath.nstr(v, 20) for v in self.eigenvalues],
+            "eigenvalues": None if self.eigenvalues is None else [thread_mp.nstr(v, 20) for v in self.eigenvalues],
             "iterations": self.iterations,
         }

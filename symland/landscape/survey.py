@@ -22,10 +22,10 @@ any user executor is used as given — e.g. ``distributed.Client(...).get_execut
 runs the survey on a dask cluster.  Results are collected by start index, so the
 outcome is the same for every executor.
 
-mpmath's working precision is process-global, so within one process the
-high-precision stage of :func:`run_start` (refinement, classification) holds a
-lock; thread-based executors are correct but only the float64 solver stage
-runs concurrently.  Use processes for speed.
+Every mpmath computation runs in the calling thread's private mpmath context
+(:mod:`symland.numerics.mpcontext`), so thread-based executors run every stage
+concurrently and give the same digits as a serial run (CPU-bound Python threads still
+share one interpreter lock: use processes for speed).
 
 **End points at infinity.**  :func:`survey` takes an optional ``end_point`` classifier
 ``end_point(problem, theta, dps)``: it sees every float64 end point of a plain network with
@@ -45,10 +45,8 @@ import dataclasses
 import multiprocessing
 import os
 import sys
-import threading
 import time
 
-import mpmath
 import numpy as np
 
 from . import critical
@@ -65,19 +63,16 @@ from .symmetry import (
     group_points,
     symmetry_group,
 )
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["survey", "SurveyResult", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
-           "INITIALISATION", "MP_LOCK", "START_FAILURES"]
+           "INITIALISATION", "START_FAILURES"]
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
 SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton"}
 
 INITIALISATION = ("W_il ~ N(0, 1/d), trained a_i ~ N(0, 1); start j drawn by "
                   "numpy.random.default_rng(SeedSequence(seed).spawn(starts)[j])")
-
-#: serialises mpmath work between threads of one process (mp.dps is global); end-point
-#: classifiers hold it for their own mpmath work
-MP_LOCK = threading.RLock()
 
 #: exceptions that make a start a counted failure rather than a crash: the solver's own
 #: errors, singular linear systems, and mpmath divisions by zero at singular points
@@ -133,8 +128,7 @@ def run_start(problem, start_theta, dps, solver, gtol, end_point=None) -> StartO
     if channel is not None:
         return StartOutcome(None, "channel", None, *info, time.perf_counter() - t0, channel)
     try:
-        with MP_LOCK:
-            cp = critical.refine(problem, res.theta, dps)
+        cp = critical.refine(problem, res.theta, dps)
     except START_FAILURES as exc:
         note = "" if res.converged else f" (the {solver} solver stopped at |grad| = {res.gradient_norm:.3g})"
         return StartOutcome(None, "refine", f"{type(exc).__name__}: {exc}{note}", *info,
@@ -218,7 +212,7 @@ class SurveyResult:
                        "nullity = # zero eigenvalues",
                  f"{'#':>3}  {'loss':<{w}} {'index':>5} {'nullity':>7}  {'kind':<10} {'count':>5} {'digits':>6}"]
         for r, (cp, count) in enumerate(self.points, 1):
-            loss = mpmath.nstr(cp.loss, digits, strip_zeros=False)
+            loss = thread_mp.nstr(cp.loss, digits, strip_zeros=False)
             lines.append(f"{r:>3}  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {cp.kind:<10} {count:>5} "
                          f"{cp.digits:>6}")
         for ch, count, idx in self.channels:
@@ -233,7 +227,7 @@ class SurveyResult:
         """Rows that look like points of one critical manifold (same loss, index, nullity; unexplained zero modes)."""
         runs, cur = [], []
         for r, (cp, _) in enumerate(self.points, 1):
-            key = (mpmath.nstr(cp.loss, max(cp.digits, 1) - 2), cp.index, cp.nullity)
+            key = (thread_mp.nstr(cp.loss, max(cp.digits, 1) - 2), cp.index, cp.nullity)
             unexplained = cp.nullity is not None and cp.nullity > (cp.predicted_nullity or 0)
             if cur and cur[0][0] == key and unexplained:
                 cur.append((key, r))
@@ -256,8 +250,8 @@ class SurveyResult:
         for r, ((cp, count), idx) in enumerate(zip(self.points, self.start_indices), 1):
             d = {"rank": r, "count": count, "starts": list(idx)}
             d.update(cp.to_dict())
-            with mpmath.workdps(cp.dps):
-                d["theta_canonical"] = [mpmath.nstr(v, cp.dps, strip_zeros=False)
+            with thread_mp.workdps(cp.dps):
+                d["theta_canonical"] = [thread_mp.nstr(v, cp.dps, strip_zeros=False)
                                         for v in canonical_form(self.problem, cp)]
             pts.append(d)
         p = self.problem
@@ -313,8 +307,7 @@ def _warm_up(problem, theta, dps):
     problem.activation.homogeneity_degree
     try:
         problem.hessian(theta)
-        with MP_LOCK:
-            problem.hessian(theta, dps=dps)
+        problem.hessian(theta, dps=dps)
     except START_FAILURES:
         pass
 
@@ -401,10 +394,9 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         if out.point is None and out.stage != "channel":
             n_failed += 1
         elif show and out.point is not None:
-            with MP_LOCK:
-                sig = _Signature(problem, out.point, merge=merge)
-                if not any(_match(r, sig, _pair_tol(r, sig, tol)) for r in live_reps):
-                    live_reps.append(sig)
+            sig = _Signature(problem, out.point, merge=merge)
+            if not any(_match(r, sig, _pair_tol(r, sig, tol)) for r in live_reps):
+                live_reps.append(sig)
         prog.update(n_done, len(live_reps), n_failed)
 
     if executor is None and (workers == 1 or N == 1):

@@ -51,12 +51,12 @@ from __future__ import annotations
 import functools
 import math
 
-import mpmath
 import numpy as np
 
 from ..errors import ShapeError
 from ..numerics.precision import Precision
 from ..numerics.symbols import z
+from ..numerics.mpcontext import thread_mp, is_mpf
 
 __all__ = [
     "canonical_form",
@@ -73,7 +73,7 @@ def _infer_dps(theta):
     """Working digits of an object array of mpf (from the mantissa lengths), at least 16."""
     bits = 53
     for v in theta:
-        if isinstance(v, mpmath.mpf):
+        if is_mpf(v):
             bits = max(bits, int(v._mpf_[3]))
     return max(16, int(bits * math.log10(2)))
 
@@ -89,7 +89,7 @@ def _as_theta(problem, theta, dps):
     if arr.dtype == object:
         prec = Precision(_infer_dps(arr) if dps is None else int(dps))
         with prec:
-            arr = np.array([mpmath.mpf(v) for v in arr], dtype=object)
+            arr = np.array([thread_mp.mpf(v) for v in arr], dtype=object)
         return arr, prec.dps
     return problem.check_theta(arr), None
 

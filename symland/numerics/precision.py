@@ -23,8 +23,9 @@ The context owns
   doubled working precision in mpmath).
 
 A third member (ball arithmetic) is meant to be added as another ``Precision`` kind with
-the same methods.  The mpmath member currently sets mpmath's working precision for the
-duration of a ``with`` block (``mpmath.workdps``), which is restored on exit.
+the same methods.  The mpmath member sets the working precision of the calling thread's
+private mpmath context (:data:`~symland.numerics.mpcontext.thread_mp`) for the duration of a
+``with`` block; mpmath's process-wide ``mpmath.mp`` is never read or written.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ import math
 import numbers
 import threading
 
-import mpmath
 import numpy as np
 
 from ..errors import DomainError, PrecisionError, ShapeError
+from .mpcontext import thread_mp, to_result
 
 __all__ = [
     "GUARD_DIGITS",
+    "MAX_DPS",
     "ALIGNMENT_THRESHOLD",
     "ALIGNMENT_GUARD",
     "Precision",
@@ -60,6 +62,9 @@ __all__ = [
 
 #: guard digits carried beyond the requested ``dps`` by every mpmath evaluation
 GUARD_DIGITS = 15
+#: largest ``dps`` accepted: a 10,000-digit loss of a small problem takes minutes; beyond that a
+#: request is almost certainly a mistake (``dps=10**9`` would run for ever)
+MAX_DPS = 10_000
 #: D / (ab) below which a pair counts as near-aligned and extra digits are taken
 ALIGNMENT_THRESHOLD = 1e-6
 #: digits added on top of the estimated cancellation near alignment
@@ -73,13 +78,13 @@ def zeros(shape, mp: bool):
     """Zero array in float64, or a numpy object array of ``mpmath.mpf(0)`` when ``mp``."""
     if mp:
         out = np.empty(shape, dtype=object)
-        out.fill(mpmath.mpf(0))
+        out.fill(thread_mp.mpf(0))
         return out
     return np.zeros(shape)
 
 
 def check_dps(dps) -> int:
-    """Validate a requested number of decimal digits (``None`` means float64)."""
+    """Validate a requested number of decimal digits: an integer with ``16 <= dps <= MAX_DPS``."""
     if isinstance(dps, bool) or not isinstance(dps, numbers.Integral):
         raise PrecisionError(f"dps must be an integer number of decimal digits, got {dps!r}")
     dps = int(dps)
@@ -87,6 +92,8 @@ def check_dps(dps) -> int:
         raise PrecisionError(
             f"dps={dps} is below float64 precision; use dps=None for float64 or dps >= 16"
         )
+    if dps > MAX_DPS:
+        raise PrecisionError(f"dps={dps} is above the supported maximum MAX_DPS={MAX_DPS}")
     return dps
 
 
@@ -123,13 +130,13 @@ def exact_products():
     """Context manager: mpmath at ``2 * prec + 20`` bits, so that a product of two numbers of the
     current precision is exact and a difference of products (a Gram determinant) is rounded once,
     when the caller rounds the result back with unary ``+`` outside the block."""
-    return mpmath.workprec(2 * mpmath.mp.prec + 20)
+    return thread_mp.workprec(2 * thread_mp.prec + 20)
 
 
 def mp_gram_determinant(a, b, c):
     """$D = ab - c^2$ for mpmath numbers, computed with doubled precision (exact)."""
     with exact_products():
-        d = mpmath.mpf(a) * b - mpmath.mpf(c) * c
+        d = thread_mp.mpf(a) * b - thread_mp.mpf(c) * c
     return +d
 
 
@@ -146,9 +153,9 @@ def mp_kernel_arguments(a, b, c, **means):
     for nm, v in named.items():
         if np.ndim(v) != 0:
             raise DomainError(f"argument {nm} must be a scalar when dps is given")
-    vals = {nm: mpmath.mpf(v) for nm, v in named.items()}
+    vals = {nm: thread_mp.mpf(v) for nm, v in named.items()}
     for nm, v in vals.items():
-        if not mpmath.isfinite(v):
+        if not thread_mp.isfinite(v):
             raise DomainError(f"argument {nm} must be finite, got {v}")
     a, b, c = vals["a"], vals["b"], vals["c"]
     if a < 0 or b < 0:
@@ -156,7 +163,7 @@ def mp_kernel_arguments(a, b, c, **means):
     D = mp_gram_determinant(a, b, c)
     if D < 0:
         if D >= -COVARIANCE_SLACK * a * b:
-            D = mpmath.mpf(0)
+            D = thread_mp.mpf(0)
         else:
             raise DomainError("argument c: covariance must satisfy c**2 <= a*b (positive semi-definite)")
     return (a, b, c, D, *(vals[nm] for nm in means))
@@ -205,11 +212,13 @@ def alignment_digits(ratio, power, threshold=ALIGNMENT_THRESHOLD) -> int:
     """
     if ratio is None or not ratio > 0 or not ratio < threshold:
         return 0
-    return int(-power * float(mpmath.log10(ratio))) + ALIGNMENT_GUARD
+    return int(-power * float(thread_mp.log10(ratio))) + ALIGNMENT_GUARD
 
 
 def as_float_array(x, name, shape=None, ndim=None):
     """``x`` as a finite float64 array; ``ShapeError``/``DomainError`` naming ``name`` otherwise."""
+    if np.iscomplexobj(x) or (isinstance(x, complex)):
+        raise DomainError(f"argument {name} must be real; it has complex entries")
     try:
         arr = np.array(x, dtype=float)
     except (TypeError, ValueError):
@@ -231,10 +240,10 @@ def as_mp_array(x, name, shape):
     flat = arr.reshape(-1)
     for k, v in enumerate(flat):
         try:
-            flat[k] = mpmath.mpf(v)
+            flat[k] = thread_mp.mpf(v)
         except (TypeError, ValueError):
             raise DomainError(f"argument {name}: entry {k} ({v!r}) is not a real number") from None
-        if not mpmath.isfinite(flat[k]):
+        if not thread_mp.isfinite(flat[k]):
             raise DomainError(f"argument {name} must be finite; entry {k} is {flat[k]}")
     return flat.reshape(arr.shape)
 
@@ -264,7 +273,7 @@ class Precision:
     def working(self, extra: int = 0):
         """A fresh context manager: ``mpmath.workdps(dps + guard + extra)``, or silenced numpy errors."""
         if self.mp:
-            return mpmath.workdps(self.dps + self.guard + int(extra))
+            return thread_mp.workdps(self.dps + self.guard + int(extra))
         return np.errstate(all="ignore")
 
     def __enter__(self):
@@ -287,16 +296,16 @@ class Precision:
 
     def num(self, x):
         """One number of this kind."""
-        return mpmath.mpf(x) if self.mp else float(x)
+        return thread_mp.mpf(x) if self.mp else float(x)
 
     def sqrt(self, x):
-        return mpmath.sqrt(x) if self.mp else math.sqrt(x)
+        return thread_mp.sqrt(x) if self.mp else math.sqrt(x)
 
     def root(self, x, k):
-        return mpmath.root(x, k) if self.mp else x ** (1.0 / k)
+        return thread_mp.root(x, k) if self.mp else x ** (1.0 / k)
 
     def dot(self, u, v):
-        return mpmath.fsum(p * q for p, q in zip(u, v)) if self.mp else float(np.dot(u, v))
+        return thread_mp.fsum(p * q for p, q in zip(u, v)) if self.mp else float(np.dot(u, v))
 
     def array(self, x, name="x", shape=None):
         """Validated array of this kind (float64, or object array of finite mpf)."""
@@ -305,13 +314,14 @@ class Precision:
         return as_float_array(x, name, shape=shape)
 
     def finalize(self, x):
-        """Round to the requested ``dps`` (mpmath; scalars and arrays) or pass through (float64)."""
+        """Round to the requested ``dps`` (mpmath; scalars and arrays) or pass through (float64).
+
+        Rounded numbers belong to :func:`~symland.numerics.mpcontext.result_context` ``(dps)``:
+        arithmetic on them is done at ``dps`` digits, whatever thread does it and whatever
+        ``mpmath.mp.dps`` is."""
         if not self.mp:
             return x
-        with mpmath.workdps(self.dps):
-            if isinstance(x, np.ndarray):
-                return np.vectorize(lambda v: +v, otypes=[object])(x) if x.size else x
-            return +x
+        return to_result(x, self.dps)
 
 
 #: the float64 member of the context

@@ -53,7 +53,6 @@ import functools
 import itertools
 import math
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -65,6 +64,8 @@ from ..kernels.partials import kernel_partial_expr
 from ..numerics.precision import FLOAT64, Precision, exact_products
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from .gram import NEAR, finite
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "glu_pair_sum"]
 
@@ -292,7 +293,7 @@ class PairTerms:
             args = list(self.variables) + self.symbols_needed(order)
             outs = self.outputs(order)
             if mp:
-                f = sympy.lambdify(args, outs, modules="mpmath", cse=True)
+                f = lambdify_mpmath(args, outs, cse=True)
             else:
                 f = sympy.lambdify(args, outs, modules=["numpy"], cse=True)
             self._compiled[key] = (f, self.symbols_needed(order))
@@ -312,13 +313,13 @@ def _pair_gram(X1, X2, mp):
     """Variances, covariance and a stable $D = ab - c^2$ for rows of X1, X2 (paired)."""
     if mp:
         with exact_products():
-            A = np.array([mpmath.fsum(x * x for x in r) for r in X1], dtype=object)
-            B = np.array([mpmath.fsum(x * x for x in r) for r in X2], dtype=object)
-            C = np.array([mpmath.fsum(x * y for x, y in zip(r, s)) for r, s in zip(X1, X2)], dtype=object)
+            A = np.array([thread_mp.fsum(x * x for x in r) for r in X1], dtype=object)
+            B = np.array([thread_mp.fsum(x * x for x in r) for r in X2], dtype=object)
+            C = np.array([thread_mp.fsum(x * y for x, y in zip(r, s)) for r, s in zip(X1, X2)], dtype=object)
             D = A * B - C * C
         fin = np.vectorize(lambda v: +v, otypes=[object])
         A, B, C, D = (fin(x) if x.size else x for x in (A, B, C, D))
-        D = np.array([max(v, mpmath.mpf(0)) for v in D], dtype=object)
+        D = np.array([max(v, thread_mp.mpf(0)) for v in D], dtype=object)
         return A, B, C, D
     A = np.einsum("pd,pd->p", X1, X1)
     B = np.einsum("pd,pd->p", X2, X2)
@@ -376,7 +377,7 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
     ents = []
     for x, y in terms.pairs:
         if mp:
-            ents.append(np.array([mpmath.fsum(u * w for u, w in zip(X[k, x], X[k, y])) for k in range(p)],
+            ents.append(np.array([thread_mp.fsum(u * w for u, w in zip(X[k, x], X[k, y])) for k in range(p)],
                                  dtype=object))
         else:
             ents.append(np.einsum("pd,pd->p", X[:, x], X[:, y]))
@@ -396,7 +397,7 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
     # J[p, e, :] = d G_e / d vec(X)
     J = np.zeros((p, nE, r * d), dtype=dt)
     if mp:
-        J.fill(mpmath.mpf(0))
+        J.fill(thread_mp.mpf(0))
     for e, (x, y) in enumerate(terms.pairs):
         J[:, e, x * d:(x + 1) * d] += X[:, y]
         J[:, e, y * d:(y + 1) * d] += X[:, x]
@@ -413,7 +414,7 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
             k += 1
     H = np.zeros((p, N, N), dtype=dt)
     if mp:
-        H.fill(mpmath.mpf(0))
+        H.fill(thread_mp.mpf(0))
     H[:, :ns, :ns] = Fh[:, :ns, :ns]
     Hsv = np.matmul(Fh[:, :ns, ns:], J)  # (p, ns, r d)
     H[:, :ns, ns:] = Hsv
@@ -442,7 +443,7 @@ def glu_pair_sum(kind, act, order, mp, scalars, X, names, what):
     syms = terms.compiled(order, mp)[1]
     if kind == "self":
         if mp:
-            T = np.array([mpmath.fsum(x * x for x in r) for r in X[:, 0]], dtype=object)
+            T = np.array([thread_mp.fsum(x * x for x in r) for r in X[:, 0]], dtype=object)
         else:
             T = np.einsum("pd,pd->p", X[:, 0], X[:, 0])
         kv = _kernel_values(act, syms, None, None, None, None, T, mp, names, what)

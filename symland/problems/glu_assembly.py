@@ -16,7 +16,6 @@ more digits, also when float64 is requested.
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 
 from ..errors import DomainError
@@ -26,6 +25,7 @@ from ..numerics.precision import Precision, alignment_digits
 from .glu import check_activation, glu_pair_sum
 from .gram import WHAT, Evaluation, GramAssembly
 from .params import Layout
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["GluAssembly"]
 
@@ -160,7 +160,7 @@ class GluAssembly:
 
             def scatter(val, g, h, index):
                 nonlocal loss
-                loss = loss + (mpmath.fsum(val) if mp else float(np.sum(val)))
+                loss = loss + (thread_mp.fsum(val) if mp else float(np.sum(val)))
                 if order >= 1:
                     keep = index >= 0
                     np.add.at(grad, index[keep], g[keep])

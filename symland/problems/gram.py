@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import mpmath
 import numpy as np
 
 from ..errors import DomainError
@@ -40,6 +39,7 @@ from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
 from ..kernels.partials import singular_at_alignment
 from ..numerics.precision import FLOAT64, Precision, alignment_digits, exact_products
 from .params import Layout
+from ..numerics.mpcontext import localize, thread_mp
 
 __all__ = ["Evaluation", "GramAssembly", "gram_block", "near_ratio", "finite", "per_precision", "WHAT"]
 
@@ -79,7 +79,7 @@ class Evaluation:
 def finite(x, mp: bool):
     """Elementwise finiteness of a float64 array, or of an object array of mpf (``mp``)."""
     if mp:
-        return np.array([mpmath.isfinite(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
+        return np.array([thread_mp.isfinite(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
     return np.isfinite(x)
 
 
@@ -87,6 +87,9 @@ def per_precision(cache: dict, prec: Precision, compute):
     """``compute(prec)`` evaluated inside the context of ``prec`` and kept in ``cache`` per precision.
 
     A race between threads can only compute the same value twice (never store another one).
+    mpmath values are handed out as numbers of the calling thread's context (:func:`localize`):
+    the cached ones belong to the context of the thread that computed them, whose precision
+    that thread may be changing.
     """
     key = (prec.dps, prec.guard)
     value = cache.get(key)
@@ -94,7 +97,7 @@ def per_precision(cache: dict, prec: Precision, compute):
         with prec:
             value = compute(prec)
         cache[key] = value
-    return value
+    return localize(value) if prec.mp else value
 
 
 def gram_block(U, rows, prec: Precision):
@@ -288,26 +291,26 @@ class GramAssembly:
         dps = prec.dps
         exact = self.layout.check(theta, prec)
         first = self.evaluate(exact, prec, 1)
-        with mpmath.workdps(2 * dps + 40):
-            moved = np.array([mpmath.mpf(v) for v in exact], dtype=object)
-            eps = mpmath.mpf(10) ** (-(dps + 5))
+        with thread_mp.workdps(2 * dps + 40):
+            moved = np.array([thread_mp.mpf(v) for v in exact], dtype=object)
+            eps = thread_mp.mpf(10) ** (-(dps + 5))
             # move one neuron of each aligned pair (the student, or the lower-numbered student),
             # each along its own direction, so that no two moved neurons stay aligned
             movers = sorted({i for i, q in aligned if q >= self.n or i < q})
             for rank, i in enumerate(movers):
                 w = moved[i * self.d:(i + 1) * self.d]
                 # a fixed direction, different per neuron, orthogonalised against w_i
-                e = np.array([mpmath.mpf(1) / (j + 2 + 3 * i) ** (1 + (i % 3)) for j in range(self.d)],
+                e = np.array([thread_mp.mpf(1) / (j + 2 + 3 * i) ** (1 + (i % 3)) for j in range(self.d)],
                              dtype=object)
-                nw2 = mpmath.fsum(x * x for x in w)
-                e = e - (mpmath.fsum(x * y for x, y in zip(e, w)) / nw2) * w
-                ne = mpmath.sqrt(mpmath.fsum(x * x for x in e))
+                nw2 = thread_mp.fsum(x * x for x in w)
+                e = e - (thread_mp.fsum(x * y for x, y in zip(e, w)) / nw2) * w
+                ne = thread_mp.sqrt(thread_mp.fsum(x * x for x in e))
                 if ne == 0:
-                    e = np.array([mpmath.mpf(j == 0) for j in range(self.d)], dtype=object)
-                    e = e - (mpmath.fsum(x * y for x, y in zip(e, w)) / nw2) * w
-                    ne = mpmath.sqrt(mpmath.fsum(x * x for x in e))
+                    e = np.array([thread_mp.mpf(j == 0) for j in range(self.d)], dtype=object)
+                    e = e - (thread_mp.fsum(x * y for x, y in zip(e, w)) / nw2) * w
+                    ne = thread_mp.sqrt(thread_mp.fsum(x * x for x in e))
                 # distinct distances too: in d = 2 all orthogonal directions coincide
-                moved[i * self.d:(i + 1) * self.d] = w + ((rank + 1) * eps * mpmath.sqrt(nw2) / ne) * e
+                moved[i * self.d:(i + 1) * self.d] = w + ((rank + 1) * eps * thread_mp.sqrt(nw2) / ne) * e
             H = self._evaluate(moved, Precision(2 * dps + 20), 2, limit=True).hessian
         return dataclasses.replace(first, hessian=prec.finalize(H))
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import mpmath
 import numpy as np
 
 from .teacher_student import TeacherStudent
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["DimensionReduction", "reduce_dimension"]
 
@@ -65,7 +65,7 @@ class DimensionReduction:
         obj = theta_r.dtype == object
         W = np.zeros((full.n, full.d), dtype=object if obj else float)
         if obj:
-            W.fill(mpmath.mpf(0))
+            W.fill(thread_mp.mpf(0))
         W[:, self.coords] = Wr
         parts = [W.ravel()]
         if full.train_output:

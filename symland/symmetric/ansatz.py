@@ -44,7 +44,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -60,6 +59,8 @@ from ..numerics.symbols import (
     t_,
 )
 from ..problems.teacher_student import TeacherStudent
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import is_mpc, is_mpf, sympy_evalf, thread_mp, to_result
 
 __all__ = ["GroupAnsatz", "PairTerm", "prove_zero", "kernel_at", "recognise_rational", "mp_value"]
 
@@ -285,12 +286,12 @@ class GroupAnsatz:
         """
         train_output = self.train_output if train_output is None else train_output
         entries = self.gradient_entries(values, train_output)
-        with mpmath.workdps(dps + GUARD_DIGITS):
+        with thread_mp.workdps(dps + GUARD_DIGITS):
             nums = [mp_value(e, dps + GUARD_DIGITS) for _, e in entries]
             weights = ([1] * (self.n if train_output else 0)
                        + [self.sizes[G] for i in range(self.n) for G in range(self.q)])
-            res = mpmath.sqrt(mpmath.fsum(mp_value(w, dps) * x * x for w, x in zip(weights, nums)))
-        tiny = mpmath.mpf(10) ** (-(dps - 5))
+            res = thread_mp.sqrt(thread_mp.fsum(mp_value(w, dps) * x * x for w, x in zip(weights, nums)))
+        tiny = thread_mp.mpf(10) ** (-(dps - 5))
         if any(abs(x) > tiny for x in nums):
             return "not critical", res
         if all(prove_zero(e) for _, e in entries):
@@ -305,7 +306,7 @@ class GroupAnsatz:
         if status not in ("exact", "not critical"):
             status = f"{dps} digits"
         loss_exact = sympy.simplify(self.loss.xreplace(values))
-        with mpmath.workdps(dps):
+        with thread_mp.workdps(dps):
             return +mp_value(loss_exact, dps + GUARD_DIGITS), loss_exact, status
 
     def numeric_check(self, values, dps):
@@ -315,12 +316,12 @@ class GroupAnsatz:
         $\|\nabla_\theta L\|$ (:meth:`gradient_norm_squared`) at ``dps + GUARD_DIGITS`` digits, rounded to ``dps``;
         status ``"<dps> digits"`` when the norm is below $10^{-(dps - 5)}$, else ``"not critical"``.
         """
-        num = {u: sympy.Float(mpmath.nstr(v, dps + GUARD_DIGITS), dps + GUARD_DIGITS) for u, v in values.items()}
-        with mpmath.workdps(dps + GUARD_DIGITS):
-            gn = mpmath.sqrt(mp_value(self.gradient_norm_squared(num), dps + GUARD_DIGITS))
+        num = {u: sympy.Float(thread_mp.nstr(v, dps + GUARD_DIGITS), dps + GUARD_DIGITS) for u, v in values.items()}
+        with thread_mp.workdps(dps + GUARD_DIGITS):
+            gn = thread_mp.sqrt(mp_value(self.gradient_norm_squared(num), dps + GUARD_DIGITS))
             loss = mp_value(self.loss.xreplace(num), dps + GUARD_DIGITS)
-        status = f"{dps} digits" if gn < mpmath.mpf(10) ** (-(dps - 5)) else "not critical"
-        with mpmath.workdps(dps):
+        status = f"{dps} digits" if gn < thread_mp.mpf(10) ** (-(dps - 5)) else "not critical"
+        with thread_mp.workdps(dps):
             return num, +loss, +gn, status
 
     # -- solving the reduced problem ---------------------------------
@@ -367,33 +368,33 @@ class GroupAnsatz:
                                 "family": sorted(free, key=lambda v: v.name)})
                     continue
                 status, res = self.is_critical(vals, dps=dps)
-                with mpmath.workdps(dps):
+                with thread_mp.workdps(dps):
                     out.append({"values": vals, "exact": True, "loss": +mp_value(self.loss.xreplace(vals), dps),
                                 "critical": status, "gradient_norm": res})
             if out:
                 for s in out:
                     s["gradient_norm_full"] = self._full_assembly_norm(s, dps)
                 return out
-        f = sympy.lambdify(unknowns, eqs, modules="mpmath")
+        f = lambdify_mpmath(unknowns, eqs)
         if starts is None:
             starts = [[sympy.Rational(p, 4)] * len(unknowns) for p in (1, 2, 3, 5, -2)]
         seen = []
         for st in starts:
             x0 = [st[u] for u in unknowns] if isinstance(st, dict) else list(st)
-            with mpmath.workdps(dps + 2 * GUARD_DIGITS):
+            with thread_mp.workdps(dps + 2 * GUARD_DIGITS):
                 try:
-                    root = mpmath.findroot(lambda *x: f(*x), [mpmath.mpf(str(sympy.N(v, dps + 2 * GUARD_DIGITS))) for v in x0])
+                    root = thread_mp.findroot(lambda *x: f(*x), [thread_mp.mpf(str(sympy_evalf(v, dps + 2 * GUARD_DIGITS))) for v in x0])
                 except (ValueError, ZeroDivisionError, TypeError):
                     continue
                 root = [root] if len(unknowns) == 1 else [root[i] for i in range(len(unknowns))]
-                if any(not mpmath.isfinite(r) for r in root):
+                if any(not thread_mp.isfinite(r) for r in root):
                     continue
-                key = tuple(mpmath.nstr(r, dps // 2) for r in root)
+                key = tuple(thread_mp.nstr(r, dps // 2) for r in root)
             if key in seen:
                 continue
             seen.append(key)
             _, loss, gn, status = self.numeric_check(dict(zip(unknowns, root)), dps)
-            with mpmath.workdps(dps):
+            with thread_mp.workdps(dps):
                 out.append({"values": {u: +r for u, r in zip(unknowns, root)}, "exact": False, "loss": loss,
                             "critical": status, "gradient_norm": gn})
         for s in out:
@@ -406,10 +407,10 @@ class GroupAnsatz:
             return None
         prob = self.problem()
         theta = self.theta(sol["values"], dps=dps + GUARD_DIGITS)
-        with mpmath.workdps(dps + GUARD_DIGITS):
+        with thread_mp.workdps(dps + GUARD_DIGITS):
             g = prob.gradient(theta, dps=dps + GUARD_DIGITS)
-            n = mpmath.sqrt(mpmath.fsum(x * x for x in g))
-        with mpmath.workdps(dps):
+            n = thread_mp.sqrt(thread_mp.fsum(x * x for x in g))
+        with thread_mp.workdps(dps):
             return +n
 
     # -- concrete problems ----------------------------------------------
@@ -449,8 +450,8 @@ class GroupAnsatz:
         ms = self.concrete_sizes(sizes)
         k = sum(ms)
         d = k if d is None else d
-        with mpmath.workdps(dps + GUARD_DIGITS):
-            W = np.array([[mpmath.mpf(0)] * d for _ in range(self.n)], dtype=object)
+        with thread_mp.workdps(dps + GUARD_DIGITS):
+            W = np.array([[thread_mp.mpf(0)] * d for _ in range(self.n)], dtype=object)
             for i in range(self.n):
                 col = 0
                 for G, m in enumerate(ms):
@@ -461,7 +462,7 @@ class GroupAnsatz:
             parts = list(W.ravel())
             if train_output:
                 parts += [mp_value(x.xreplace(v), dps + GUARD_DIGITS) for x in self.a]
-        return np.array(parts, dtype=object)
+            return to_result(np.array(parts, dtype=object), dps)
 
     def __repr__(self):
         return f"GroupAnsatz({self.activation.name!r}, n={self.n}, sizes={self.sizes})"
@@ -469,9 +470,9 @@ class GroupAnsatz:
 
 def _exact_or_float(v):
     """SymPy value; an mpmath number keeps all its digits (sympify would round it to 15)."""
-    if isinstance(v, mpmath.mpf):
+    if is_mpf(v):
         digits = max(20, int(v._mpf_[3] * 0.30103) + 5)  # from the mantissa's own bit count
-        return sympy.Float(mpmath.nstr(v, digits), digits)
+        return sympy.Float(thread_mp.nstr(v, digits), digits)
     return sympy.sympify(v)
 
 
@@ -484,20 +485,20 @@ def _values(values):
 def mp_value(expr, dps):
     """An exact SymPy number (an mpmath number is returned as is) as an mpmath number evaluated to ``dps``
     digits; an imaginary part above $10^{-dps}$ is an error."""
-    if isinstance(expr, (mpmath.mpf, mpmath.mpc)):
+    if (is_mpf(expr) or is_mpc(expr)):
         return expr
     expr = sympy.sympify(expr)
     if expr.free_symbols:
         raise SymlandError(f"cannot evaluate {expr}: free symbols {sorted(map(str, expr.free_symbols))} "
                            "have no values")
-    val = expr.evalf(dps + GUARD_DIGITS)
-    with mpmath.workdps(dps + GUARD_DIGITS):
+    val = sympy_evalf(expr, dps + GUARD_DIGITS)
+    with thread_mp.workdps(dps + GUARD_DIGITS):
         if val.is_real is False or (val.as_real_imag()[1] != 0):
             re, im = val.as_real_imag()
             if abs(im) > 10 ** (-dps):
                 raise SymlandError(f"expression {expr} is not real (imaginary part {im})")
             val = re
-        return mpmath.mpf(sympy.Float(val, dps + GUARD_DIGITS)._mpf_)
+        return thread_mp.mpf(sympy.Float(val, dps + GUARD_DIGITS)._mpf_)
 
 
 def _algebraic_zero(c) -> bool:
@@ -549,9 +550,9 @@ def prove_zero(expr) -> bool:
              for m in expr.free_symbols if m.is_integer and m.is_positive}
     expr = expr.xreplace(shift)
     if not expr.free_symbols:
-        with mpmath.workdps(40):
+        with thread_mp.workdps(40):
             try:
-                if abs(mp_value(expr, 40)) > mpmath.mpf(10) ** -30:
+                if abs(mp_value(expr, 40)) > thread_mp.mpf(10) ** -30:
                     return False
             except SymlandError:
                 return False
@@ -586,8 +587,8 @@ def recognise_rational(x, dps):
     r"""Exact ``sympy.Rational`` $p/q$ ($q \le 10^8$) equal to the mpmath number ``x`` to within
     $10^{-(dps-5)}$ relative (``x`` known to ``dps`` digits), or None.  A candidate only: callers
     prove it by exact substitution."""
-    with mpmath.workdps(dps + GUARD_DIGITS):
-        fr = sympy.Rational(mpmath.nstr(x, dps + GUARD_DIGITS)).limit_denominator(10**8)
-        if abs(mpmath.mpf(fr.p) / fr.q - x) <= mpmath.mpf(10) ** (-(dps - 5)) * max(1, abs(x)):
+    with thread_mp.workdps(dps + GUARD_DIGITS):
+        fr = sympy.Rational(thread_mp.nstr(x, dps + GUARD_DIGITS)).limit_denominator(10**8)
+        if abs(thread_mp.mpf(fr.p) / fr.q - x) <= thread_mp.mpf(10) ** (-(dps - 5)) * max(1, abs(x)):
             return fr
     return None

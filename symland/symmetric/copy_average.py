@@ -40,7 +40,6 @@ import functools
 import sys
 import time
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -56,6 +55,8 @@ from ..landscape.critical import newton, refine
 from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..numerics.symbols import c_
 from .ansatz import GroupAnsatz, mp_value, prove_zero, recognise_rational
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = ["copy_average", "CopyAverageConfig", "CopyAverageResult", "partitions", "group_optimum",
            "decouples"]
@@ -107,11 +108,11 @@ def group_optimum(act, m: int, dps: int = 50):
     F = A.loss.xreplace({asym: a_of_g})
     dF = sympy.diff(F, g)
     work = dps + 2 * GUARD_DIGITS
-    f_mp = sympy.lambdify(g, dF, modules="mpmath")
-    F_mp = sympy.lambdify(g, F, modules="mpmath")
-    with mpmath.workdps(work):
+    f_mp = lambdify_mpmath(g, dF)
+    F_mp = lambdify_mpmath(g, F)
+    with thread_mp.workdps(work):
         # the optimum scales like 1/m for erf: scan g sqrt(m) in [1e-3, 1e2]
-        grid = [mpmath.mpf(10) ** (mpmath.mpf(e) / 40) / mpmath.sqrt(m) for e in range(-120, 81)]
+        grid = [thread_mp.mpf(10) ** (thread_mp.mpf(e) / 40) / thread_mp.sqrt(m) for e in range(-120, 81)]
         vals = []
         for x in grid:
             try:
@@ -125,12 +126,12 @@ def group_optimum(act, m: int, dps: int = 50):
             if v0 == 0:
                 roots.append(x0)
             elif v0 * v1 < 0:
-                roots.append(mpmath.findroot(f_mp, (x0, x1), solver="anderson"))
+                roots.append(thread_mp.findroot(f_mp, (x0, x1), solver="anderson"))
         if not roots:
             raise ConvergenceError(f"{act.name}, m={m}: no stationary g > 0 of the reduced loss in "
                                    "[1e-3, 1e2]/sqrt(m)")
         best = min(roots, key=F_mp)
-        a_val = sympy.lambdify(g, a_of_g, modules="mpmath")(best)
+        a_val = lambdify_mpmath(g, a_of_g)(best)
         g2 = recognise_rational(best**2, dps)
     exact_g = exact_a = None
     if g2 is not None:
@@ -139,7 +140,7 @@ def group_optimum(act, m: int, dps: int = 50):
         av = sympy.simplify(a_of_g.xreplace({g: cand_g}))
         if _proven(dF.xreplace({g: cand_g})):
             exact_g, exact_a = cand_g, av
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return +best, +a_val, exact_g, exact_a, tuple(+r for r in roots)
 
 
@@ -168,15 +169,15 @@ class CopyAverageConfig:
     a: list
     g_exact: list | None
     a_exact: list | None
-    loss: mpmath.mpf
-    loss_full: mpmath.mpf
+    loss: MPReal
+    loss_full: MPReal
     loss_exact: sympy.Expr | None
     critical: str
-    gradient_norm: mpmath.mpf
+    gradient_norm: MPReal
     index: int | None = None
     nullity: int | None = None
     kind: str | None = None
-    min_eigenvalue: mpmath.mpf | None = None
+    min_eigenvalue: MPReal | None = None
     nearby: dict | None = None
     theta: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
@@ -196,7 +197,7 @@ class CopyAverageConfig:
 
     def to_dict(self, dps) -> dict:
         def s(x, d=dps):
-            return None if x is None else mpmath.nstr(x, d, strip_zeros=False)
+            return None if x is None else thread_mp.nstr(x, d, strip_zeros=False)
         return {
             "partition": list(self.partition), "label": self.label,
             "g": [s(x) for x in self.g], "a": [s(x) for x in self.a],
@@ -240,12 +241,12 @@ class CopyAverageResult:
                 if c.g_exact is not None:
                     sc.append(f"m={m}: ({c.g_exact[i]}, {c.a_exact[i]})")
                 else:
-                    sc.append(f"m={m}: ({mpmath.nstr(c.g[i], 8)}, {mpmath.nstr(c.a[i], 8)})")
+                    sc.append(f"m={m}: ({thread_mp.nstr(c.g[i], 8)}, {thread_mp.nstr(c.a[i], 8)})")
             idx = "-" if c.index is None else str(c.index)
-            rows.append(f"{str(list(c.partition)):<14} {mpmath.nstr(c.loss, digits):<{digits + 4}} "
+            rows.append(f"{str(list(c.partition)):<14} {thread_mp.nstr(c.loss, digits):<{digits + 4}} "
                         f"{c.critical:<12} {idx:>5} {c.kind or '-':<11} " + "; ".join(sc))
             if c.nearby:
-                rows.append(f"{'':<14}   not critical (|grad| = {mpmath.nstr(c.gradient_norm, 3)}); Newton reaches "
+                rows.append(f"{'':<14}   not critical (|grad| = {thread_mp.nstr(c.gradient_norm, 3)}); Newton reaches "
                             f"a {c.nearby['kind']} (index {c.nearby['index']}) at loss {c.nearby['loss'][:digits]}, "
                             f"distance {c.nearby['distance'][:8]}")
         return head + "\n".join(rows)
@@ -282,15 +283,15 @@ def _solve_coupled(act, partition, dps):
     coeffs = [[gsy[i] if G == i else 0 for G in range(n)] for i in range(n)]
     A = GroupAnsatz(act, coeffs, list(asy), list(partition))
     eqs = list(A.gradient["a"]) + [A.gradient["w"][i][i] for i in range(n)]
-    f = sympy.lambdify(list(gsy) + list(asy), eqs, modules="mpmath")
+    f = lambdify_mpmath(list(gsy) + list(asy), eqs)
     start = []
     for m in partition:
         g0, a0, *_ = group_optimum(act, m, dps)
         start.append((g0, a0))
-    with mpmath.workdps(dps + 2 * GUARD_DIGITS):
+    with thread_mp.workdps(dps + 2 * GUARD_DIGITS):
         x0 = [s[0] for s in start] + [s[1] for s in start]
         try:
-            sol = mpmath.findroot(lambda *x: f(*x), x0)
+            sol = thread_mp.findroot(lambda *x: f(*x), x0)
         except (ValueError, ZeroDivisionError) as exc:
             raise ConvergenceError(f"{act.name} {partition}: coupled copy-average equations did not converge "
                                    f"({exc})") from None
@@ -313,7 +314,7 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
             g_ex, a_ex = [o[2] for o in opt], [o[3] for o in opt]
     elif p is not None and p > 0:
         g_ex, a_ex = _solve_homogeneous(act, partition)
-        with mpmath.workdps(dps + GUARD_DIGITS):
+        with thread_mp.workdps(dps + GUARD_DIGITS):
             g_num = [mp_value(x, dps + GUARD_DIGITS) for x in g_ex]
             a_num = [mp_value(x, dps + GUARD_DIGITS) for x in a_ex]
     else:
@@ -326,10 +327,10 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
         values, loss, _, status = A.numeric_check({**dict(zip(gsy, g_num)), **dict(zip(asy, a_num))}, dps)
     prob = A.problem()
     theta = A.theta(values, dps=dps + GUARD_DIGITS)
-    with mpmath.workdps(dps + GUARD_DIGITS):
+    with thread_mp.workdps(dps + GUARD_DIGITS):
         loss_full, grad = prob.loss_and_gradient(theta, dps=dps + GUARD_DIGITS)
-        gnorm = mpmath.sqrt(mpmath.fsum(x * x for x in grad))
-    with mpmath.workdps(dps):
+        gnorm = thread_mp.sqrt(thread_mp.fsum(x * x for x in grad))
+    with thread_mp.workdps(dps):
         loss_full, gnorm = +loss_full, +gnorm
         g_num = [+x for x in g_num]
         a_num = [+x for x in a_num]
@@ -343,7 +344,7 @@ def _configuration(act, partition, dps, classify_point, follow, progress):
         cfg.nearby = _follow(prob, theta, dps)
     if progress:
         print(f"copy-average {act.name} k={sum(partition)} {list(partition)}: {status}, "
-              f"loss {mpmath.nstr(loss, 12)}, index {cfg.index}", file=sys.stderr)
+              f"loss {thread_mp.nstr(loss, 12)}, index {cfg.index}", file=sys.stderr)
     return cfg
 
 
@@ -355,11 +356,11 @@ def _follow(prob, theta, dps):
         cp = refine(prob, res.theta, dps=dps)
     except (ConvergenceError, DomainError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
         return {"error": str(exc)}
-    with mpmath.workdps(dps):
-        dist = mpmath.sqrt(mpmath.fsum((x - y) ** 2 for x, y in zip(cp.theta, theta)))
-        return {"loss": mpmath.nstr(cp.loss, dps, strip_zeros=False), "index": cp.index, "kind": cp.kind,
-                "distance": mpmath.nstr(dist, 10), "gradient_norm": mpmath.nstr(cp.gradient_norm, 5),
-                "theta": [mpmath.nstr(x, dps, strip_zeros=False) for x in cp.theta]}
+    with thread_mp.workdps(dps):
+        dist = thread_mp.sqrt(thread_mp.fsum((x - y) ** 2 for x, y in zip(cp.theta, theta)))
+        return {"loss": thread_mp.nstr(cp.loss, dps, strip_zeros=False), "index": cp.index, "kind": cp.kind,
+                "distance": thread_mp.nstr(dist, 10), "gradient_norm": thread_mp.nstr(cp.gradient_norm, 5),
+                "theta": [thread_mp.nstr(x, dps, strip_zeros=False) for x in cp.theta]}
 
 
 def copy_average(activation_name, k: int, n: int, dps: int = 50, classify: bool = True, follow: bool = True,
@@ -391,4 +392,4 @@ def copy_average(activation_name, k: int, n: int, dps: int = 50, classify: bool 
     t0 = time.perf_counter()
     configs = [_configuration(act, part, dps, classify, follow, progress) for part in partitions(k, n)]
     configs.sort(key=lambda c: c.loss)
-    return CopyAverageResult(act.name, int(k), int(n), dps, decouples(act), configs, time.perf_counter() - t0)
+    return to_result(CopyAverageResult(act.name, int(k), int(n), dps, decouples(act), configs, time.perf_counter() - t0), dps)

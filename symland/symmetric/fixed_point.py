@@ -37,7 +37,6 @@ import math
 import sys
 import time
 
-import mpmath
 import numpy as np
 
 from ..errors import (
@@ -62,6 +61,7 @@ from .subspace import (
     fixed_point_subspace,
     young_type,
 )
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = [
     "SymmetricCriticalPoint",
@@ -145,22 +145,22 @@ def _mp_reduced_newton(problem, sub, s, dps, max_iter=16):
     lam, Q = np.linalg.eigh(_reduced_hessian(problem, sub, np.array(s, dtype=float)))
     hist = []
     with prec:
-        tol = mpmath.mpf(10) ** (-(dps + 5))
-        sm = np.array([mpmath.mpf(float(v)) for v in s], dtype=object)
+        tol = thread_mp.mpf(10) ** (-(dps + 5))
+        sm = np.array([thread_mp.mpf(float(v)) for v in s], dtype=object)
         for _ in range(max_iter + 1):
             g = problem.gradient(sub.lift(sm), dps=work)
-            gs = np.array([mpmath.fsum(g[sub.P[:, c] == 1]) for c in range(sub.dim)], dtype=object)
+            gs = np.array([thread_mp.fsum(g[sub.P[:, c] == 1]) for c in range(sub.dim)], dtype=object)
             gn = mp_norm(gs)
-            hist.append(mpmath.nstr(gn, 5))
+            hist.append(thread_mp.nstr(gn, 5))
             if gn <= tol:
                 return sm, gn
-            if len(hist) > 3 and gn > mpmath.mpf(hist[-3]):
+            if len(hist) > 3 and gn > thread_mp.mpf(hist[-3]):
                 break
             gf = np.array([float(v) for v in gs])
             # float step, then one mp residual correction would need mp H; the chord step suffices
             scale = max(float(max(abs(v) for v in gs)), 1e-300)
             step = pseudo_inverse_step(lam, Q, gf / scale, 1e-10)
-            sm = sm + np.array([mpmath.mpf(float(v)) * scale for v in step], dtype=object)
+            sm = sm + np.array([thread_mp.mpf(float(v)) * scale for v in step], dtype=object)
     raise ConvergenceError(f"reduced mpmath Newton in {sub.label} did not reach |P^T grad| <= 1e-{dps + 5}",
                            hist)
 
@@ -190,9 +190,9 @@ class SymmetricCriticalPoint:
     subspace: FixedPointSubspace
     scalars: dict
     theta: np.ndarray
-    loss: mpmath.mpf
-    gradient_norm: mpmath.mpf
-    reduced_gradient_norm: mpmath.mpf
+    loss: MPReal
+    gradient_norm: MPReal
+    reduced_gradient_norm: MPReal
     dps: int
     digits: int
     found_in: list
@@ -217,7 +217,7 @@ class SymmetricCriticalPoint:
     def to_dict(self) -> dict:
         """JSON-ready: every number a decimal string with all digits computed."""
         def s(x, d=None):
-            return mpmath.nstr(x, d or self.dps, strip_zeros=False)
+            return thread_mp.nstr(x, d or self.dps, strip_zeros=False)
 
         return {
             "k": self.k,
@@ -227,8 +227,8 @@ class SymmetricCriticalPoint:
             "subspace": self.subspace.label,
             "scalars": {n: s(v) for n, v in self.scalars.items()},
             "loss": s(self.loss),
-            "gradient_norm": mpmath.nstr(self.gradient_norm, 5),
-            "reduced_gradient_norm": mpmath.nstr(self.reduced_gradient_norm, 5),
+            "gradient_norm": thread_mp.nstr(self.gradient_norm, 5),
+            "reduced_gradient_norm": thread_mp.nstr(self.reduced_gradient_norm, 5),
             "dps": self.dps,
             "digits": self.digits,
             "index": self.index,
@@ -237,7 +237,7 @@ class SymmetricCriticalPoint:
             "index_method": self.index_method,
             "smallest_eigenvalues": None if self.eigenvalues is None else [
                 {"value": s(e["value"], 30), "multiplicity": e["multiplicity"],
-                 "bound": mpmath.nstr(e["bound"], 3), "estimate": mpmath.nstr(e["estimate"], 3)}
+                 "bound": thread_mp.nstr(e["bound"], 3), "estimate": thread_mp.nstr(e["estimate"], 3)}
                 for e in self.eigenvalues],
             "starts": self.starts,
             "function_class": self.function_class,
@@ -269,8 +269,8 @@ class SymmetricSearch:
                  f"{'isotropy':<16} {'loss':<{digits + 8}} {'index':>5} {'null':>4}  {'lambda_min':<14} "
                  f"{'kind':<18} {'fn':>3}  {'found in'}"]
         for p in self.points:
-            lm = mpmath.nstr(p.smallest_eigenvalue(), 8) if p.eigenvalues else "-"
-            lines.append(f"{p.isotropy:<16} {mpmath.nstr(p.loss, digits):<{digits + 8}} {p.index!s:>5} "
+            lm = thread_mp.nstr(p.smallest_eigenvalue(), 8) if p.eigenvalues else "-"
+            lines.append(f"{p.isotropy:<16} {thread_mp.nstr(p.loss, digits):<{digits + 8}} {p.index!s:>5} "
                          f"{p.nullity!s:>4}  {lm:<14} {p.kind!s:<18} {p.function_class!s:>3}  {', '.join(p.found_in)}")
         lines.append("(fn: rows with equal fn compute the same network function with equal index and nullity, "
                      "e.g. points of one manifold of identical neurons; lambda_min: smallest Hessian eigenvalue)")
@@ -294,7 +294,7 @@ def _kind(loss, index, nullity, dps):
         return "degenerate" if index == 0 else "saddle"
     if index > 0:
         return "saddle"
-    return "global minimum" if abs(loss) < mpmath.mpf(10) ** (-(dps - 5)) else "spurious minimum"
+    return "global minimum" if abs(loss) < thread_mp.mpf(10) ** (-(dps - 5)) else "spurious minimum"
 
 
 def _problem(act, k):
@@ -409,7 +409,7 @@ def symmetric_critical_points(activation="relu", k=6, isotropy=None, dps=50, sta
             n_conv[sub.label] += 1
             match = None
             for q in points:
-                if abs(q.loss - point.loss) <= mpmath.mpf(10) ** (-(dps // 2)) * max(1, abs(q.loss)) and \
+                if abs(q.loss - point.loss) <= thread_mp.mpf(10) ** (-(dps // 2)) * max(1, abs(q.loss)) and \
                         same_point(prob, q.theta, point.theta, tol=10.0 ** (-(dps // 3))):
                     match = q
                     break
@@ -423,7 +423,7 @@ def symmetric_critical_points(activation="relu", k=6, isotropy=None, dps=50, sta
             found_here.append((s, point))
             if show:
                 print(f"symmetric k={k} {sub.label}: start {j + 1}/{len(cand)}: new point, loss "
-                      f"{mpmath.nstr(point.loss, 12)} ({len(points)} distinct)", file=sys.stderr, flush=True)
+                      f"{thread_mp.nstr(point.loss, 12)} ({len(points)} distinct)", file=sys.stderr, flush=True)
         if show:
             print(f"symmetric k={k} {sub.label}: {n_conv[sub.label]}/{len(cand)} starts converged, "
                   f"{len(failures[sub.label])} failed", file=sys.stderr, flush=True)
@@ -440,9 +440,9 @@ def symmetric_critical_points(activation="relu", k=6, isotropy=None, dps=50, sta
         for cls, members in enumerate(group_points(prob, points, merge="function"), start=1):
             for i in members:
                 points[i].function_class = cls
-    return SymmetricSearch(problem=prob, k=k, activation=act_name, dps=dps, subspaces=subs, points=points,
-                           starts=n_starts, converged=n_conv, failures=failures,
-                           seconds=time.perf_counter() - t0)
+    search = SymmetricSearch(problem=prob, k=k, activation=act_name, dps=dps, subspaces=subs, points=points,
+                             starts=n_starts, converged=n_conv, failures=failures, seconds=time.perf_counter() - t0)
+    return to_result(search, dps)
 
 
 def _polish(prob, sub, s, dps):
@@ -453,12 +453,12 @@ def _polish(prob, sub, s, dps):
     prec = Precision(dps)
     with prec:
         gn = mp_norm(prob.gradient(cp.theta, dps=prec.work_dps))
-    if gn > mpmath.mpf(10) ** (5 - dps):
-        raise ConvergenceError(f"full-space gradient {mpmath.nstr(gn, 3)} at the lifted point of {sub.label} is "
+    if gn > thread_mp.mpf(10) ** (5 - dps):
+        raise ConvergenceError(f"full-space gradient {thread_mp.nstr(gn, 3)} at the lifted point of {sub.label} is "
                                f"above 1e-{dps - 5}", cp.history)
     with prec:
         scalars = {n: prec.finalize(v) for n, v in zip(sub.names, sub.project(cp.theta))}
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         young = young_type(cp.theta.reshape(sub.k, sub.k), tol=10.0 ** (-(dps // 2)))
     return SymmetricCriticalPoint(
         k=sub.k, isotropy=sub.label, subspace=sub, scalars=scalars, theta=cp.theta, loss=cp.loss,

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import math
 
-import mpmath
 import numpy as np
 
 from ..numerics.precision import GUARD_DIGITS
+from ..numerics.mpcontext import thread_mp
 
 __all__ = ["classify_hessian"]
 
@@ -111,11 +111,11 @@ def _mp_orthonormal(Qf):
     """Columns of the float matrix ``Qf`` as mpf, re-orthonormalised (modified Gram-Schmidt, twice)."""
     cols = []
     for c in range(Qf.shape[1]):
-        v = np.array([mpmath.mpf(float(x)) for x in Qf[:, c]], dtype=object)
+        v = np.array([thread_mp.mpf(float(x)) for x in Qf[:, c]], dtype=object)
         for _ in range(2):
             for q in cols:
-                v = v - mpmath.fsum(a * b for a, b in zip(q, v)) * q
-        v = v / mpmath.sqrt(mpmath.fsum(x * x for x in v))
+                v = v - thread_mp.fsum(a * b for a, b in zip(q, v)) * q
+        v = v / thread_mp.sqrt(thread_mp.fsum(x * x for x in v))
         cols.append(v)
     return np.array(cols, dtype=object).T.reshape(Qf.shape[0], len(cols))
 
@@ -137,18 +137,18 @@ def classify_hessian(H, n_eig=4, hessian_dps=30, method="auto"):
         raise ValueError(f"method must be 'auto', 'ldl' or 'eigsy', got {method!r}")
     H = np.asarray(H, dtype=object)
     n = H.shape[0]
-    with mpmath.workdps(hessian_dps + GUARD_DIGITS):
-        Hm = np.vectorize(mpmath.mpf, otypes=[object])(H)
+    with thread_mp.workdps(hessian_dps + GUARD_DIGITS):
+        Hm = np.vectorize(lambda v: thread_mp.mpf(v), otypes=[object])(H)
         Hf = np.array(Hm, dtype=float)
         Hf = (Hf + Hf.T) / 2
         lam, Q = np.linalg.eigh(Hf)
         hnorm = float(max(abs(lam[0]), abs(lam[-1]), 1e-300))
         diff = Hm - Hf.astype(object)
-        weyl = float(mpmath.sqrt(mpmath.fsum(v * v for v in diff.ravel()))) + 8 * n * _UNIT_ROUNDOFF * hnorm
+        weyl = float(thread_mp.sqrt(thread_mp.fsum(v * v for v in diff.ravel()))) + 8 * n * _UNIT_ROUNDOFF * hnorm
         zero_tol = 10.0 ** (3 - hessian_dps) * n * hnorm
         out = {"weyl_bound": weyl, "float_spectrum": lam}
         if method == "eigsy":
-            ev = sorted(mpmath.eigsy(mpmath.matrix(Hm.tolist()), eigvals_only=True))
+            ev = sorted(thread_mp.eigsy(thread_mp.matrix(Hm.tolist()), eigvals_only=True))
             out["index"] = sum(1 for v in ev if v < -zero_tol)
             out["nullity"] = sum(1 for v in ev if abs(v) <= zero_tol)
             out["method"] = "mpmath eigsy (full mp eigendecomposition)"
@@ -165,7 +165,7 @@ def classify_hessian(H, n_eig=4, hessian_dps=30, method="auto"):
             amb = np.flatnonzero(np.abs(lam) <= weyl)
             Y = _mp_orthonormal(Q[:, amb])
             HY = Hm @ Y
-            ritz = sorted(mpmath.eigsy(mpmath.matrix((Y.T @ HY).tolist()), eigvals_only=True))
+            ritz = sorted(thread_mp.eigsy(thread_mp.matrix((Y.T @ HY).tolist()), eigvals_only=True))
             neg = int(np.count_nonzero(lam < -weyl)) + sum(1 for v in ritz if v < -zero_tol)
             out["index"] = neg
             out["nullity"] = sum(1 for v in ritz if abs(v) <= zero_tol)
@@ -183,12 +183,12 @@ def classify_hessian(H, n_eig=4, hessian_dps=30, method="auto"):
             i = j
         eigs = []
         for ci, (i, j) in enumerate(clusters):
-            y = np.array([mpmath.mpf(float(v)) for v in Q[:, i]], dtype=object)
-            y = y / mpmath.sqrt(mpmath.fsum(v * v for v in y))
+            y = np.array([thread_mp.mpf(float(v)) for v in Q[:, i]], dtype=object)
+            y = y / thread_mp.sqrt(thread_mp.fsum(v * v for v in y))
             Hy = Hm @ y
-            theta = mpmath.fsum(a * b for a, b in zip(y, Hy))
+            theta = thread_mp.fsum(a * b for a, b in zip(y, Hy))
             r = Hy - theta * y
-            rn = mpmath.sqrt(mpmath.fsum(v * v for v in r))
+            rn = thread_mp.sqrt(thread_mp.fsum(v * v for v in r))
             gaps = []
             if i > 0:
                 gaps.append(float(theta) - lam[i - 1])

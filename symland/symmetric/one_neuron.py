@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -40,6 +39,8 @@ from ..landscape.survey import survey
 from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..problems.teacher_student import TeacherStudent
 from .ansatz import GroupAnsatz, mp_value, recognise_rational
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = ["one_neuron", "OneNeuronPoint", "OneNeuronResult", "symmetric_survey", "SymmetricSurvey",
            "refine_agreement"]
@@ -54,17 +55,17 @@ class OneNeuronPoint:
     activations, sign flip for odd ones).
     """
 
-    g: mpmath.mpf
-    a: mpmath.mpf
+    g: MPReal
+    a: MPReal
     g_exact: sympy.Expr | None
     a_exact: sympy.Expr | None
-    loss: mpmath.mpf
+    loss: MPReal
     loss_exact: sympy.Expr | None
     critical: str
     family: str
 
     def to_dict(self, dps):
-        s = lambda x: mpmath.nstr(x, dps, strip_zeros=False)  # noqa: E731
+        s = lambda x: thread_mp.nstr(x, dps, strip_zeros=False)  # noqa: E731
         return {"g": s(self.g), "a": s(self.a),
                 "g_exact": None if self.g_exact is None else str(self.g_exact),
                 "a_exact": None if self.a_exact is None else str(self.a_exact),
@@ -93,8 +94,8 @@ class OneNeuronResult:
                 f"method: {self.method}"]
         for p in self.points:
             ex = f"g = {p.g_exact}, a = {p.a_exact}" if p.g_exact is not None else "no closed form"
-            rows.append(f"  g = {mpmath.nstr(p.g, 12)}, a = {mpmath.nstr(p.a, 12)}, "
-                        f"loss = {mpmath.nstr(p.loss, digits)}  [{p.critical}]  {ex}  ({p.family})")
+            rows.append(f"  g = {thread_mp.nstr(p.g, 12)}, a = {thread_mp.nstr(p.a, 12)}, "
+                        f"loss = {thread_mp.nstr(p.loss, digits)}  [{p.critical}]  {ex}  ({p.family})")
         if not self.points:
             rows.append("  no non-trivial critical point found in the scanned range")
         return "\n".join(rows)
@@ -108,11 +109,11 @@ def _point(A, gs, asym, gval, aval, dps, family, exact):
     """Build a point: exact values are checked exactly, numeric ones at dps digits."""
     if exact:
         loss, loss_exact, status = A.exact_check({gs: gval, asym: aval}, dps)
-        with mpmath.workdps(dps):
+        with thread_mp.workdps(dps):
             return OneNeuronPoint(+mp_value(gval, dps + GUARD_DIGITS), +mp_value(aval, dps + GUARD_DIGITS), gval, aval,
                                   loss, loss_exact, status, family)
     _, loss, _, status = A.numeric_check({gs: gval, asym: aval}, dps)
-    with mpmath.workdps(dps):
+    with thread_mp.workdps(dps):
         return OneNeuronPoint(+gval, +aval, None, None, loss, None, status, family)
 
 
@@ -153,11 +154,11 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
     else:
         F = A.loss.xreplace({asym: a_of_g})
         dF = sympy.diff(F, gs)
-        f_mp = sympy.lambdify(gs, dF, modules="mpmath")
-        a_mp = sympy.lambdify(gs, a_of_g, modules="mpmath")
+        f_mp = lambdify_mpmath(gs, dF)
+        a_mp = lambdify_mpmath(gs, a_of_g)
         work = dps + 2 * GUARD_DIGITS
-        with mpmath.workdps(work):
-            pos = [mpmath.mpf(10) ** (mpmath.mpf(e) / 40) for e in range(-120, 81)]
+        with thread_mp.workdps(work):
+            pos = [thread_mp.mpf(10) ** (thread_mp.mpf(e) / 40) for e in range(-120, 81)]
             signs = [1] if (act.is_odd or act.is_even) else [1, -1]
             roots = []
             slopes = []  # sign of dF/dg on each scanned half-line
@@ -167,7 +168,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
                 for x in grid:
                     try:
                         v = f_mp(x)
-                        vals.append(v if mpmath.isfinite(v) and mpmath.im(v) == 0 else None)
+                        vals.append(v if thread_mp.isfinite(v) and thread_mp.im(v) == 0 else None)
                     except (ZeroDivisionError, ValueError, OverflowError):
                         vals.append(None)
                 finite = [v for v in vals if v is not None]
@@ -180,15 +181,15 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
                         continue
                     if v0 * v1 < 0:
                         try:
-                            roots.append(mpmath.findroot(f_mp, (x0, x1), solver="anderson"))
+                            roots.append(thread_mp.findroot(f_mp, (x0, x1), solver="anderson"))
                         except (ValueError, ZeroDivisionError):
                             continue
         family = "odd: (-g, -a) is the same function" if act.is_odd else (
             "even: (-g, a) is the same function" if act.is_even else "isolated")
         for r in roots:
-            with mpmath.workdps(work):
+            with thread_mp.workdps(work):
                 aval = a_mp(r)
-                if abs(aval) < mpmath.mpf(10) ** -(dps // 2):
+                if abs(aval) < thread_mp.mpf(10) ** -(dps // 2):
                     continue
                 g2 = recognise_rational(r * r, dps)
             if g2 is not None:
@@ -205,7 +206,7 @@ def one_neuron(activation_name, k: int, dps: int = 50) -> OneNeuronResult:
         if slopes:
             method += "; " + "; ".join(slopes) + " (F = L(g, a(g)) monotone there: no stationary point)"
     points.sort(key=lambda q: q.loss)
-    return OneNeuronResult(act.name, int(k), dps, method, points)
+    return to_result(OneNeuronResult(act.name, int(k), dps, method, points), dps)
 
 
 @dataclasses.dataclass
@@ -268,7 +269,7 @@ def symmetric_survey(activation_name, k: int, starts: int = 20, seed: int = 0, d
         else:
             asym += 1
             kind = "NOT symmetric"
-        rows.append(f"{kind:<14} loss {mpmath.nstr(pt.loss, 20)} index {pt.index} {pt.kind:<10} "
+        rows.append(f"{kind:<14} loss {thread_mp.nstr(pt.loss, 20)} index {pt.index} {pt.kind:<10} "
                     f"{sv} starts {count}  w = {np.array2string(w, precision=6)}, a = {a:.6g}")
     return SymmetricSurvey(prob.activation.name, k, starts * len(solvers), len(found), trivial, sym, asym,
                            failures, rows)
@@ -290,13 +291,13 @@ def refine_agreement(activation_name, k: int, point: OneNeuronPoint, dps: int = 
     start = np.array([float(point.g)] * k + [float(point.a)]) + offset * rng.standard_normal(k + 1)
     cp = refine(prob, start, dps=dps)
     p = act.homogeneity_degree
-    with mpmath.workdps(dps + GUARD_DIGITS):
+    with thread_mp.workdps(dps + GUARD_DIGITS):
         w, a = list(cp.theta[:k]), cp.theta[k]
-        nw = mpmath.sqrt(mpmath.fsum(x * x for x in w))
+        nw = thread_mp.sqrt(thread_mp.fsum(x * x for x in w))
         if p is not None:
-            ref_dir = [point.g / abs(point.g) / mpmath.sqrt(k)] * k
+            ref_dir = [point.g / abs(point.g) / thread_mp.sqrt(k)] * k
             diffs = [x / nw - y for x, y in zip(w, ref_dir)]
-            diffs.append(a * nw**p - point.a * (abs(point.g) * mpmath.sqrt(k)) ** p)
+            diffs.append(a * nw**p - point.a * (abs(point.g) * thread_mp.sqrt(k)) ** p)
         else:
             flip = -1 if (w[0] * point.g < 0) else 1
             sa = -1 if (flip == -1 and act.is_odd) else 1

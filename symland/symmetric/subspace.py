@@ -25,9 +25,10 @@ e.g. $\Delta S_k$: $W = \alpha I + \beta(J - I)$; $\Delta(S_{k-1}\times S_1)$: f
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import re
 
-import mpmath
 import numpy as np
 import sympy
 
@@ -162,15 +163,15 @@ class FixedPointSubspace:
     def project(self, theta):
         """Coordinates of the orthogonal projection of ``theta`` on the subspace: $(P^\\top P)^{-1}P^\\top\\theta$.
 
-        For mpf input the sums are taken at the current mpmath precision (use ``mpmath.workdps``).
+        For mpf input the sums are taken at the precision of the input numbers' own context.
         """
         theta = np.asarray(theta)
         if theta.shape != (self.k * self.k,):
             raise ShapeError(f"argument theta must have shape ({self.k * self.k},), got {theta.shape}")
         cnt = self.counts
         if theta.dtype == object:
-            return np.array([mpmath.fsum(theta[self.P[:, c] == 1]) / int(cnt[c]) for c in range(self.dim)],
-                            dtype=object)
+            sums = [functools.reduce(operator.add, theta[self.P[:, c] == 1]) for c in range(self.dim)]
+            return np.array([sm / int(cnt[c]) for c, sm in enumerate(sums)], dtype=object)
         return (self.P.T @ theta) / cnt
 
     def matrix(self, s):

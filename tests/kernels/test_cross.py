@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 import mpmath
+
+from symland.numerics.mpcontext import thread_mp
 import numpy as np
 import pytest
 import sympy
@@ -60,7 +62,7 @@ REF = {**CASES, **EXTRA}
 @functools.lru_cache(maxsize=None)
 def _selu_mp():
     # the constants at 60 digits whatever the caller's precision (an mpf rounds to the current one)
-    with mpmath.workdps(60):
+    with mpmath.workdps(60), thread_mp.workdps(60):
         lam, alp = (mpmath.mpf(str(sympy.N(v, 60))) for v in (_SELU_L, _SELU_A))
     return lambda t: lam * t if t > 0 else lam * alp * (mpmath.exp(t) - 1)
 
@@ -132,7 +134,7 @@ def test_symmetry_and_safe_form_50_digits():
     for s, t in (ALL_PAIRS if FULL else ALL_PAIRS[::4]):
         ex, ext, sf = (_lam(e) for e in (mixed.cross_kernel_expr(s, t), mixed.cross_kernel_expr(t, s),
                                           mixed.cross_kernel_safe_expr(s, t)))
-        with mpmath.workdps(60):
+        with mpmath.workdps(60), thread_mp.workdps(60):
             for a, b, c in pts:
                 a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
                 D = a * b - c * c
@@ -149,7 +151,7 @@ def test_equal_activations_give_the_registered_kernel():
         d = atoms.decompose(act.expr)
         ex, sf = mixed._combine(d, d)
         k = _lam(act.kernel_expr)
-        with mpmath.workdps(50):
+        with mpmath.workdps(50), thread_mp.workdps(50):
             for a, b, c in POINTS:
                 a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
                 D = a * b - c * c
@@ -187,7 +189,7 @@ def test_float64_cross_kernels_against_mpmath():
             cs = np.array([r * (a * b) ** 0.5 for r in rhos])
             got = mixed.cross_kernel(s, t, a, b, cs)
             for g, c in zip(got, cs):
-                with mpmath.workdps(60):
+                with mpmath.workdps(60), thread_mp.workdps(60):
                     ref = f(mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c), mpmath.mpf(a) * b - mpmath.mpf(c) ** 2)
                     err = abs(g - ref)
                 tol = 1e-12 if "relu_pow3" in (s, t) else 1e-13  # relu_pow3 x relu_pow3 at rho=-0.95: see lib tests
@@ -220,7 +222,7 @@ def test_one_dimensional_fallback_matches_closed_forms(s, t):
         ref = mixed.cross_partial(s, t, index, a, b, c, dps=30)
         i, j, l = index
         if index in [(0, 0, 0), (1, 0, 1)] or FULL:
-            with mpmath.workdps(35):
+            with mpmath.workdps(35), thread_mp.workdps(35):
                 A, B, C = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
                 got = fallback.reduce_mp(S, T, i, j, l, A, B, C, A * B - C * C, 30)
             assert abs(got - ref) <= mpmath.mpf(10) ** -25 * max(1, abs(ref)), (s, t, index, got, ref)
@@ -262,7 +264,7 @@ def test_selu_fixed_point_and_constants():
     assert abs(mixed.cross_kernel("selu", registry.monomial_activation(0), 1, 1, 0.3, dps=30)) < mpmath.mpf(10) ** -28
     # its mean function vs direct quadrature
     f = sympy.lambdify((atoms.mu, atoms.sigma), atoms.mean_function(selu.expr), "mpmath")
-    with mpmath.workdps(30):
+    with mpmath.workdps(30), thread_mp.workdps(30):
         for m, s in [(-0.7, 0.4), (0.3, 1.6)]:
             m, s = mpmath.mpf(m), mpmath.mpf(s)
             direct = mpmath.quad(lambda y: _selu_mp()(m + s * y) * _npdf(y), [-mpmath.inf, -m / s, mpmath.inf])
@@ -316,7 +318,7 @@ def test_atom_mean_functions_against_direct_quadrature(atom):
         fz = sympy.lambdify(z, expr, "mpmath")
     assert atoms.decompose(expr) == {atom: 1}
     m = sympy.lambdify((atoms.mu, atoms.sigma), atoms.atom_mean(atom), "mpmath")
-    with mpmath.workdps(30):
+    with mpmath.workdps(30), thread_mp.workdps(30):
         for mu, s in [(-0.8, 0.5), (0.4, 1.3)]:
             mu, s = mpmath.mpf(mu), mpmath.mpf(s)
             direct = mpmath.quad(lambda y: fz(mu + s * y) * _npdf(y), [-mpmath.inf, -mu / s, mpmath.inf])
@@ -352,7 +354,7 @@ def test_partial_evaluator_float_and_mp():
     ref = [float(mixed.cross_partial("gelu", "relu", (0, 0, 1), *v, dps=20)) for v in zip(a, b, c)]
     assert np.allclose(got, ref, rtol=1e-13, atol=0)
     evm = mixed.cross_partial_evaluator("gelu", "relu", (0, 0, 1), True)
-    with mpmath.workdps(30):
+    with mpmath.workdps(30), thread_mp.workdps(30):
         out = evm(np.array([mpmath.mpf(1)], dtype=object), np.array([mpmath.mpf("0.5")], dtype=object),
                   np.array([mpmath.mpf("0.3")], dtype=object), np.array([mpmath.mpf("0.41")], dtype=object))
         ref = mixed.cross_partial("gelu", "relu", (0, 0, 1), 1, "0.5", "0.3", dps=28)

@@ -27,6 +27,8 @@ import random
 import runpy
 
 import mpmath
+
+from symland.numerics.mpcontext import thread_mp
 import numpy as np
 import pytest
 import sympy
@@ -158,7 +160,7 @@ def _act_fn(name):
 def test_mean_functions_against_quadrature(name):
     """The hand-typed mean functions themselves, against direct 1-D mpmath quadrature."""
     f = _act_fn(name)
-    with mpmath.workdps(30):
+    with mpmath.workdps(30), thread_mp.workdps(30):
         for mu, s in ((mpf("0.37"), mpf("1.3")), (mpf("-1.1"), mpf("0.6"))):
             q = mpmath.quad(lambda y: f(mu + s * y) * _phi(y), [-mpmath.inf, -mu / s, mpmath.inf])
             assert abs(q - MEANS[name](mu, s)) < mpf(10) ** -26 * (1 + abs(q))
@@ -170,7 +172,7 @@ def ref_price(s_name, t_name, index, a, b, c, m1, m2, dps=32):
     P, Q = 2 * i + l + p, 2 * j + l + q
     s = _act_fn(s_name)
     mt = MEANS[t_name]
-    with mpmath.workdps(dps + 10):
+    with mpmath.workdps(dps + 10), thread_mp.workdps(dps + 10):
         a, b, c, m1, m2 = (mpf(v) for v in (a, b, c, m1, m2))
         sa = mpmath.sqrt(a)
         mu_c, sig = c / sa, mpmath.sqrt((a * b - c * c) / a)
@@ -209,7 +211,7 @@ def _digits(x, ref):
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("h,a", [(0.3, 0.5), (-1.7, 0.9), (0.8, 3.5), (2.2, -7.0), (0.0, 2.0), (1.5, 0.0), (0.4, 40.0)])
 def test_owens_t_against_definition(h, a):
-    with mpmath.workdps(40):
+    with mpmath.workdps(40), thread_mp.workdps(40):
         ref = mpmath.quad(lambda x: mpmath.exp(-mpf(h) ** 2 * (1 + x * x) / 2) / (1 + x * x), [0, mpf(a)]) / (2 * mpmath.pi)
         got = normal.owens_t_mp(h, a)
         assert _digits(got, ref) > 35
@@ -222,7 +224,7 @@ def test_owens_t_derivative_rules():
     T = normal.OwensT(h, a)
     dh = sympy.lambdify((h, a), sympy.diff(T, h), "mpmath")
     da = sympy.lambdify((h, a), sympy.diff(T, a), "mpmath")
-    with mpmath.workdps(40):
+    with mpmath.workdps(40), thread_mp.workdps(40):
         def Tq(hh, aa):
             return mpmath.quad(lambda x: mpmath.exp(-hh**2 * (1 + x * x) / 2) / (1 + x * x), [0, aa]) / (2 * mpmath.pi)
         for h0, a0 in ((mpf("0.7"), mpf("1.3")), (mpf("-1.2"), mpf("0.4"))):
@@ -245,7 +247,7 @@ BVN_CASES = [(0.3, -0.4, 0.5), (-1.2, -0.7, -0.6), (1.5, 0.0, 0.3), (0.0, -0.8, 
 
 @pytest.mark.parametrize("h,k,rho", BVN_CASES)
 def test_bivariate_normal_cdf(h, k, rho):
-    with mpmath.workdps(40):
+    with mpmath.workdps(40), thread_mp.workdps(40):
         ref = _bvn_ref(h, k, rho)
         q = mpmath.sqrt(1 - mpf(rho) ** 2)
         assert _digits(normal.bvn_mp(h, k, rho, q), ref) > 35
@@ -257,7 +259,7 @@ def test_bivariate_normal_cdf_derivative_rules():
     q = sympy.sqrt(1 - r**2)
     F = normal.BivariateNormalCDF(h, k, r, q)
     args = (mpf("0.4"), mpf("-0.9"), mpf("0.35"))
-    with mpmath.workdps(40):
+    with mpmath.workdps(40), thread_mp.workdps(40):
         for var, pos in ((h, 0), (k, 1), (r, 2)):
             got = sympy.lambdify((h, k, r), sympy.diff(F, var), "mpmath")(*args)
 
@@ -343,7 +345,7 @@ def test_covariance_partials_against_finite_differences(name):
     def k(*x, index=(0, 0, 0, 0, 0), dps=60):
         return bias.kernel_with_means(name, *x, dps=dps, index=index)
 
-    with mpmath.workdps(70):
+    with mpmath.workdps(70), thread_mp.workdps(70):
         for pos in range(3):
             up, dn = [a, b, c, m1, m2], [a, b, c, m1, m2]
             up[pos] += h
@@ -377,7 +379,7 @@ def test_diagonal_with_means(name):
     r"""$\partial_t^i\partial_m^p E[s(u)^2]$ = $2^{-i}t^{-n/2}\int s(m+\sqrt t y)^2\,\mathrm{He}_n(y)\varphi(y)dy$, $n = 2i+p$."""
     f = _act_fn(name)
     t, m = mpf("1.4"), mpf("-0.35")
-    with mpmath.workdps(40):
+    with mpmath.workdps(40), thread_mp.workdps(40):
         st = mpmath.sqrt(t)
         for i, p in ((0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)):
             n = 2 * i + p
@@ -433,7 +435,7 @@ def test_kinked_pair_partials_against_60_digit_finite_differences():
         return bias.kernel_with_means(s, *x, t=t, dps=70)
 
     h = mpf(10) ** -15
-    with mpmath.workdps(70):
+    with mpmath.workdps(70), thread_mp.workdps(70):
         for k in range(5) if full_run() else (2, 3):
             up, dn = list(x0), list(x0)
             up[k] += h
@@ -457,7 +459,7 @@ def test_kinked_pair_partials_against_60_digit_finite_differences():
 def test_selu_diagonal_with_means_by_parts():
     r"""$\partial_t^i\partial_m^p E[selu(u)^2]$ against central differences of a direct quadrature of
     $E[selu(u)^2]$ at 60 digits (no derivative of selu taken anywhere)."""
-    with mpmath.workdps(60):
+    with mpmath.workdps(60), thread_mp.workdps(60):
         lam, alp = _selu_constants()
 
         def phi_ref(t, m):

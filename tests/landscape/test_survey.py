@@ -11,6 +11,8 @@ import json
 import re
 
 import mpmath
+
+from symland.numerics.mpcontext import MPReal
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -341,7 +343,7 @@ def test_dedup_merges_symmetric_copies_not_different_points(minimum_and_saddle):
 def test_canonical_form_mp_keeps_precision(minimum_and_saddle):
     cp_min, _ = minimum_and_saddle
     c = canonical_form(ERF42, cp_min)
-    assert c.dtype == object and all(isinstance(x, mpmath.mpf) for x in c)
+    assert c.dtype == object and all(isinstance(x, MPReal) for x in c)
     with mpmath.workdps(40):
         ref = erf_loss_mp(closed_form_minimum(), 2, ERF42.teacher_weights, ERF42.teacher_output)
         assert abs(ERF42.loss(c, dps=30) - ref) < mpmath.mpf(10) ** -28

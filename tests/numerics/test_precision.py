@@ -6,6 +6,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import mpmath
+
+from symland.numerics.mpcontext import MPReal, result_context_of, thread_mp
 import numpy as np
 import pytest
 
@@ -47,7 +49,7 @@ def test_gram_determinant_exact_cases_and_mp():
     assert gram_determinant(2.0, 8.0, 4.0) == 0.0
     assert gram_determinant(1.0, 1.0, 0.0) == 1.0
     a, b, c = 1.3, 0.7, np.sqrt(1.3 * 0.7)
-    with mpmath.workdps(40):
+    with mpmath.workdps(40), thread_mp.workdps(40):
         got = mp_gram_determinant(a, b, c)
         ref = _exact_D(a, b, c)
         assert abs(got - mpmath.mpf(ref.numerator) / ref.denominator) < mpmath.mpf(10) ** -38 * abs(got)
@@ -71,15 +73,17 @@ def test_alignment_digits_rule():
 def test_precision_working_digits_and_finalize():
     prec = Precision(30)
     assert prec.mp and prec.dps == 30 and prec.work_dps == 30 + GUARD_DIGITS
-    outer = mpmath.mp.dps
+    outer, rest = mpmath.mp.dps, thread_mp.dps
     with prec:
-        assert mpmath.mp.dps == 30 + GUARD_DIGITS
+        # the working precision is the calling thread's private context's; mpmath.mp is untouched
+        assert thread_mp.dps == 30 + GUARD_DIGITS and mpmath.mp.dps == outer
         with prec.working(7):
-            assert mpmath.mp.dps == 30 + GUARD_DIGITS + 7
-        x = mpmath.mpf(1) / 3
-    assert mpmath.mp.dps == outer
+            assert thread_mp.dps == 30 + GUARD_DIGITS + 7 and mpmath.mp.dps == outer
+        x = thread_mp.mpf(1) / 3
+    assert mpmath.mp.dps == outer and thread_mp.dps == rest
     y = prec.finalize(x)
-    with mpmath.workdps(60):
+    assert result_context_of(y) == 30
+    with mpmath.workdps(60), thread_mp.workdps(60):
         assert abs(y - mpmath.mpf(1) / 3) < mpmath.mpf(10) ** -30
         assert abs(y - x) > 0  # rounded to 30 digits, not carrying the guard digits
         arr = prec.finalize(np.array([x, 2 * x], dtype=object))
@@ -105,9 +109,9 @@ def test_as_float_array_errors():
 
 
 def test_as_mp_array_errors():
-    with mpmath.workdps(30):
+    with mpmath.workdps(30), thread_mp.workdps(30):
         out = as_mp_array(["0.1", 2], "w", (2,))
-        assert out[0] == mpmath.mpf("0.1") and isinstance(out[1], mpmath.mpf)
+        assert out[0] == mpmath.mpf("0.1") and isinstance(out[1], MPReal)
     with pytest.raises(ShapeError, match="shape"):
         as_mp_array([1, 2], "w", (3,))
     with pytest.raises(DomainError, match="not a real number"):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 import mpmath
+
+from symland.numerics.mpcontext import MPReal, thread_mp
 import numpy as np
 import pytest
 
@@ -58,7 +60,7 @@ def test_params_round_trip(kind):
             assert getattr(q, name) is None, name
     np.testing.assert_array_equal(p.pack_params(q), theta)
     # mpmath object arrays keep every digit (no rounding to float64 or to the working precision)
-    with mpmath.workdps(40):
+    with mpmath.workdps(40), thread_mp.workdps(40):
         th_mp = np.array([mpmath.mpf(x) + mpmath.mpf(10) ** -30 for x in theta], dtype=object)
     qm = p.unpack(th_mp)
     flat = np.concatenate([np.ravel(getattr(qm, k)) for k in ("W",) + present])
@@ -78,9 +80,9 @@ def test_check_theta_in_each_precision():
     theta = np.linspace(-1, 1, p.num_params)
     np.testing.assert_array_equal(p.check_theta(theta), theta)
     np.testing.assert_array_equal(p.check_theta(list(theta), FLOAT64), theta)
-    with mpmath.workdps(50):
+    with mpmath.workdps(50), thread_mp.workdps(50):
         th = p.check_theta(theta, Precision(35))
-        assert th.dtype == object and all(isinstance(x, mpmath.mpf) for x in th)
+        assert th.dtype == object and all(isinstance(x, MPReal) for x in th)
         assert th[1] == mpmath.mpf(theta[1])
         third = p.check_theta([mpmath.mpf(1) / 3] * p.num_params, Precision(35))[0]
         assert abs(third - mpmath.mpf(1) / 3) < mpmath.mpf(10) ** -49  # the current working precision

@@ -23,6 +23,8 @@ from __future__ import annotations
 import concurrent.futures
 
 import mpmath
+
+from symland.numerics.mpcontext import MPReal
 import numpy as np
 import pytest
 import scipy.special
@@ -490,7 +492,7 @@ def test_float64_matches_mpmath(act, kind, train_output):
     assert isinstance(L, float)
     assert g.dtype == np.float64 and H.dtype == np.float64
     Lm, gm, Hm = p.loss(theta, dps=30), p.gradient(theta, dps=30), p.hessian(theta, dps=30)
-    assert isinstance(Lm, mpmath.mpf)
+    assert isinstance(Lm, MPReal)
     assert rel_err(L, float(Lm)) <= 1e-12
     assert rel_err(g, to_float(gm)) <= 1e-12
     assert rel_err(H, to_float(Hm)) <= 1e-12
