@@ -13,6 +13,8 @@ import threading
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symland import TeacherStudent, kernel, refine, survey
 
@@ -98,3 +100,27 @@ def test_survey_on_a_thread_executor_equals_the_serial_survey():
     key = lambda res: sorted((mpmath.nstr(pt.loss, 35), [mpmath.nstr(e, 35) for e in pt.eigenvalues])  # noqa: E731
                              for pt, _ in res.points)
     assert key(threaded) == key(serial)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.sampled_from(["erf", "relu", "gelu"]), st.integers(16, 60), st.integers(0, 10**6)),
+                min_size=2, max_size=6))
+def test_random_concurrent_calls_equal_serial_calls(calls):
+    """Property: any mix of problems, precisions and points, run on threads at once, gives the
+    digits the same calls give one after another."""
+    def one(call):
+        name, dps, seed = call
+        p = TeacherStudent.orthonormal(name, k=2, n=2)
+        th = _theta(p, seed)
+        L, g = p.loss_and_gradient(th, dps=dps)
+        return mpmath.nstr(L, dps + 5), [mpmath.nstr(x, dps + 5) for x in g]
+
+    serial = [one(c) for c in calls]
+    barrier = threading.Barrier(len(calls))
+
+    def synced(c):
+        barrier.wait()
+        return one(c)
+
+    with concurrent.futures.ThreadPoolExecutor(len(calls)) as ex:
+        assert list(ex.map(synced, calls)) == serial
