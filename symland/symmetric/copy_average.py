@@ -140,8 +140,8 @@ def group_optimum(act, m: int, dps: int = 50):
         av = sympy.simplify(a_of_g.xreplace({g: cand_g}))
         if _proven(dF.xreplace({g: cand_g})):
             exact_g, exact_a = cand_g, av
-    with thread_mp.workdps(dps):
-        return +best, +a_val, exact_g, exact_a, tuple(+r for r in roots)
+    # cached and shared between threads: numbers of the fixed-precision result context
+    return to_result((best, a_val, exact_g, exact_a, tuple(roots)), dps)
 
 
 @functools.lru_cache(maxsize=None)
