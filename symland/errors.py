@@ -12,6 +12,7 @@ __all__ = [
     "DomainError",
     "PrecisionError",
     "ConvergenceError",
+    "ExpressionError",
     "UnknownActivationError",
     "NoClosedFormError",
 ]
@@ -58,3 +59,7 @@ class UnknownActivationError(SymlandError, KeyError):
 
 class NoClosedFormError(SymlandError, ValueError):
     """A closed form was requested where none is known or none exists."""
+
+
+class ExpressionError(SymlandError, ValueError):
+    """A user expression (a string formula) is malformed or uses something not allowed."""

@@ -37,6 +37,7 @@ import sympy
 
 from .library import GELU, arccos_kernels
 from ..numerics.symbols import D_, a_, b_, c_, z
+from ..numerics.expression import to_sympy
 
 __all__ = ["mu", "sigma", "decompose", "mean_function", "atom_mean", "atom_pair", "atom_pair_supported", "tidy"]
 
@@ -192,7 +193,7 @@ def _freeze(expr, table):
 @functools.lru_cache(maxsize=None)
 def decompose(expr):
     """``{atom: coefficient}`` with ``expr`` equal (a.e.) to ``sum(coefficient * atom)``, or None."""
-    expr = sympy.sympify(expr)
+    expr = to_sympy(expr)
     if expr.free_symbols - {z}:
         return None
     table = {}
@@ -256,7 +257,7 @@ def atom_mean(atom):
 @functools.lru_cache(maxsize=None)
 def mean_function(expr):
     r"""$E[s(\mu + \sigma y)]$ in closed form for an activation expression, or None."""
-    d = decompose(sympy.sympify(expr))
+    d = decompose(to_sympy(expr))
     if d is None:
         return None
     return sum((x * atom_mean(A) for A, x in d.items()), sympy.Integer(0))

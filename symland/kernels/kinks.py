@@ -101,6 +101,7 @@ from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..numerics.symbols import D_, a_, c_, z
 from ..numerics.compile import lambdify_mpmath
 from ..numerics.mpcontext import sympy_evalf, thread_mp
+from ..numerics.expression import to_sympy
 
 __all__ = [
     "ACCURACY",
@@ -142,7 +143,7 @@ def _normalise(expr):
     """``expr`` (SymPy expression, string or :class:`Activation`) rewritten in :data:`z`."""
     if isinstance(expr, Activation):
         expr = expr.expr
-    expr = sympy.sympify(expr)
+    expr = to_sympy(expr)
     free = expr.free_symbols
     if len(free) > 1:
         raise ValueError(f"expression {expr} must depend on one variable, found {sorted(map(str, free))}")

@@ -53,6 +53,7 @@ import sympy
 
 from .activation import Activation
 from ..numerics.symbols import D_, a_, b_, c_, z
+from ..numerics.expression import to_sympy
 
 __all__ = [
     "polynomial_kernel",
@@ -95,7 +96,7 @@ _P_safe = 1 + a_ + b_ + D_
 
 def _exact(x) -> sympy.Expr:
     """Sympify a parameter and insist on an exact real constant (Rational, pi, sqrt ...)."""
-    x = sympy.sympify(x)
+    x = to_sympy(x)
     if x.free_symbols or x.atoms(sympy.Float) or not x.is_real:
         raise ValueError(f"parameter must be an exact real constant (Rational, pi), got {x!r}")
     return x
@@ -143,14 +144,14 @@ def polynomial_kernel(expr, var=None) -> sympy.Expr:
     ``expr`` is a polynomial with exact coefficients in one variable (``var``,
     default its only free symbol).  Returns an expanded polynomial in ``a, b, c``.
     """
-    expr = sympy.sympify(expr)
+    expr = to_sympy(expr)
     if var is None:
         free = expr.free_symbols
         if len(free) > 1:
             raise ValueError(f"expr must be a polynomial in one variable, found {sorted(map(str, free))}")
         var = free.pop() if free else z
     poly = sympy.Poly(expr, var)
-    if poly.free_symbols_in_domain or any(sympy.sympify(co).atoms(sympy.Float) for co in poly.coeffs()):
+    if poly.free_symbols_in_domain or any(to_sympy(co).atoms(sympy.Float) for co in poly.coeffs()):
         raise ValueError("polynomial coefficients must be exact constants (Rational, pi)")
     terms = poly.terms()
     total = sympy.Integer(0)

@@ -23,6 +23,7 @@ from .activation import Activation
 from .quadrature import check_kernel_against_quadrature
 from ..errors import UnknownActivationError
 from ..numerics.symbols import D_, a_, b_, c_, z
+from ..numerics.expression import to_sympy
 
 __all__ = [
     "activation",
@@ -61,7 +62,7 @@ def _as_kernel_symbols(expr, allowed, what):
     """Map the free symbols of a user expression onto symland's own symbols by name."""
     if expr is None:
         return None
-    expr = sympy.sympify(expr)
+    expr = to_sympy(expr)
     ours = {s.name: s for s in (a_, b_, c_, D_)}
     mapping = {}
     for sym in expr.free_symbols:
@@ -111,7 +112,7 @@ def register_activation(
         raise ValueError("name must be a non-empty string")
     if name in _REGISTRY and not replace:
         raise ValueError(f"activation {name!r} is already registered; pass replace=True")
-    expr = sympy.sympify(expr)
+    expr = to_sympy(expr)
     free = expr.free_symbols
     if len(free) > 1:
         raise ValueError(f"expr must depend on one variable, found {sorted(map(str, free))}")

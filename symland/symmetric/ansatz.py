@@ -61,6 +61,7 @@ from ..numerics.symbols import (
 from ..problems.teacher_student import TeacherStudent
 from ..numerics.compile import lambdify_mpmath
 from ..numerics.mpcontext import is_mpc, is_mpf, sympy_evalf, thread_mp, to_result
+from ..numerics.expression import to_sympy
 
 __all__ = ["GroupAnsatz", "PairTerm", "prove_zero", "kernel_at", "recognise_rational", "mp_value"]
 
@@ -77,7 +78,7 @@ def kernel_at(act, index, A, B, C):
     if not act.has_closed_form:
         raise NoClosedFormError(f"activation {act.name!r} has no closed-form kernel; the symbolic ansatz "
                                 "needs one (quadrature activations are not supported)")
-    A, B, C = (sympy.sympify(x) for x in (A, B, C))
+    A, B, C = (to_sympy(x) for x in (A, B, C))
     D = sympy.factor(sympy.expand(A * B - C**2))
     expr = kernel_partial_expr(act, tuple(index))
     return expr.xreplace({D_: D}).xreplace({a_: A, b_: B, c_: C})
@@ -85,7 +86,7 @@ def kernel_at(act, index, A, B, C):
 
 def phi_at(act, m, T):
     r"""$\varphi^{(m)}(T)$, $\varphi(t) = \kappa(t, t, t)$, at an exact value ``T``."""
-    return diagonal_expr(activation(act), m).xreplace({t_: sympy.sympify(T)})
+    return diagonal_expr(activation(act), m).xreplace({t_: to_sympy(T)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +110,7 @@ class PairTerm:
 
 def _sym(x, name):
     try:
-        v = sympy.sympify(x)
+        v = to_sympy(x)
     except (sympy.SympifyError, TypeError):
         raise SymlandError(f"argument {name} must be a SymPy expression or number, got {x!r}") from None
     if v.atoms(sympy.Float):
@@ -415,7 +416,7 @@ class GroupAnsatz:
 
     # -- concrete problems ----------------------------------------------
     def concrete_sizes(self, sizes=None):
-        subs = {} if sizes is None else {sympy.sympify(k): v for k, v in dict(sizes).items()}
+        subs = {} if sizes is None else {to_sympy(k): v for k, v in dict(sizes).items()}
         ms = [m.xreplace(subs) for m in self.sizes]
         if not all(m.is_Integer for m in ms):
             raise SymlandError(f"group sizes {ms} are not all integers; pass sizes={{symbol: value}}")
@@ -446,7 +447,7 @@ class GroupAnsatz:
         train_output = self.train_output if train_output is None else train_output
         v = _values(values)
         if sizes:
-            v.update({sympy.sympify(s): sympy.Integer(x) for s, x in dict(sizes).items()})
+            v.update({to_sympy(s): sympy.Integer(x) for s, x in dict(sizes).items()})
         ms = self.concrete_sizes(sizes)
         k = sum(ms)
         d = k if d is None else d
@@ -469,17 +470,17 @@ class GroupAnsatz:
 
 
 def _exact_or_float(v):
-    """SymPy value; an mpmath number keeps all its digits (sympify would round it to 15)."""
+    """SymPy value; an mpmath number keeps all its digits (a plain conversion would round it to 15)."""
     if is_mpf(v):
         digits = max(20, int(v._mpf_[3] * 0.30103) + 5)  # from the mantissa's own bit count
         return sympy.Float(thread_mp.nstr(v, digits), digits)
-    return sympy.sympify(v)
+    return to_sympy(v)
 
 
 def _values(values):
     if values is None:
         return {}
-    return {sympy.sympify(k): _exact_or_float(v) for k, v in dict(values).items()}
+    return {to_sympy(k): _exact_or_float(v) for k, v in dict(values).items()}
 
 
 def mp_value(expr, dps):
@@ -487,7 +488,7 @@ def mp_value(expr, dps):
     digits; an imaginary part above $10^{-dps}$ is an error."""
     if (is_mpf(expr) or is_mpc(expr)):
         return expr
-    expr = sympy.sympify(expr)
+    expr = to_sympy(expr)
     if expr.free_symbols:
         raise SymlandError(f"cannot evaluate {expr}: free symbols {sorted(map(str, expr.free_symbols))} "
                            "have no values")
@@ -502,7 +503,7 @@ def mp_value(expr, dps):
 
 
 def _algebraic_zero(c) -> bool:
-    c = sympy.sympify(c)
+    c = to_sympy(c)
     if c == 0:
         return True
     if c.free_symbols:
@@ -541,7 +542,7 @@ def prove_zero(expr) -> bool:
     their minimal polynomial, or by ``simplify`` when symbols are present).  Vanishing
     coefficients are sufficient for the expression to vanish, so a True answer is a proof.
     """
-    expr = sympy.sympify(expr)
+    expr = to_sympy(expr)
     if expr == 0:
         return True
     # a positive integer symbol m is 1 + mu with mu >= 0: every polynomial factor with
