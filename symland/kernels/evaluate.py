@@ -24,10 +24,12 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import sympy
 
 from . import fallback
 from .activation import Activation
 from .cross import cross_partial_evaluator
+from .gaussian_atoms import mean_function, mu, sigma
 from .means import kernel_with_means
 from .partials import check_index, diagonal_expr, expectation_index, kernel_partial_expr, singular_at_alignment
 from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
@@ -35,7 +37,7 @@ from .registry import activation
 from ..errors import DomainError
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
-from ..numerics.symbols import t_
+from ..numerics.symbols import t_, z
 from ..numerics.mpcontext import thread_mp
 
 __all__ = [
@@ -72,12 +74,16 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
     i, j, l = check_index(index)
     if act.has_closed_form:
         expr = kernel_partial_expr(act, (i, j, l))
+        value = (i, j, l) == (0, 0, 0)
         if not mp:
             f = compile_numpy(expr)
+            if value:
+                f = _at_zero_variance_float(act, f)
             if raw:  # the caller broadcasts constants and copies results aliasing an input
                 return f
             return lambda a, b, c, D: np.asarray(f(a, b, c, D) * np.ones(np.shape(a)), dtype=float)
-        fv = np.frompyfunc(_nan_on_pole(compile_mpmath(expr)), 4, 1)
+        one = _nan_on_pole(compile_mpmath(expr))
+        fv = np.frompyfunc(_at_zero_variance_mp(act, one) if value else one, 4, 1)
         return lambda a, b, c, D: fv(a, b, c, D)
     if fallback.reducible(act):  # kinked, with a closed-form mean function (SELU): 1-D reduction
         return cross_partial_evaluator(act, act, (i, j, l), mp)
@@ -96,6 +102,104 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
 
     fv = np.frompyfunc(one, 4, 1)
     return lambda a, b, c, D: fv(a, b, c, D)
+
+
+# ---------------------------------------------------------------------------
+# boundary points of closed forms: zero variance, tiny and huge scales
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _zero_variance_parts(act: Activation):
+    r"""$(s(0), M)$ with $M(t) = E[s(\sqrt t\,y)]$, $y \sim N(0, 1)$, as a SymPy expression in
+    :data:`~symland.numerics.symbols.t_` (``None`` when the activation has no closed-form mean).
+
+    At zero variance on one side ($a = 0$, so $u = 0$ and $c = 0$) the kernel is
+    $\kappa(0, b, 0) = s(0)\,E[s(v)] = s(0)\,M(b)$, and $\kappa(0, 0, 0) = s(0)^2$: the value of
+    the activation *at* 0 (``Heaviside(0) = 1/2``, ``sign(0) = 0``), which the closed forms in
+    $\theta = \arccos(c/\sqrt{ab})$ cannot see (they take $\theta = 0$ there).
+    """
+    s0 = sympy.nsimplify(act.expr.subs(z, 0))
+    m = mean_function(act.expr)
+    if m is None:
+        return s0, None
+    return s0, sympy.simplify(m.subs(mu, 0).subs(sigma, sympy.sqrt(t_)))
+
+
+def _zero_variance_value(act, mp: bool):
+    """``t -> kappa(0, t, 0)`` for one number ``t`` (float or mpf)."""
+    s0, m = _zero_variance_parts(act)
+    if s0 == 0:
+        return lambda t: thread_mp.mpf(0) if mp else 0.0
+    if m is not None:
+        f = variance_function_evaluator(m, mp)
+    else:
+        f = heat_evaluator(act.expr, 0, mp, f"the mean of activation {act.name!r}")
+    if mp:
+        return lambda t: thread_mp.mpf(s0) * (thread_mp.mpf(s0) if t == 0 else np.asarray(f(np.array(t, dtype=object))).item())
+    return lambda t: float(s0) * (float(s0) if t == 0 else float(np.asarray(f(np.array(t, dtype=float)))))
+
+
+def _at_zero_variance_float(act, f):
+    """``f`` (float64 kernel value) with entries at ``a == 0`` or ``b == 0`` replaced by
+    :func:`_zero_variance_parts`' exact value."""
+    def g(a, b, c, D):
+        out = f(a, b, c, D)
+        zero = (np.asarray(a) == 0) | (np.asarray(b) == 0)
+        if not np.any(zero):
+            return out
+        out = np.array(out * np.ones(np.shape(zero)), dtype=float)
+        value = _zero_variance_value(act, False)
+        A, B = np.broadcast_to(a, zero.shape), np.broadcast_to(b, zero.shape)
+        for k in np.flatnonzero(zero):
+            out.flat[k] = value(A.flat[k] + B.flat[k])  # the other variance (both zero: t = 0)
+        return out
+    return g
+
+
+def _at_zero_variance_mp(act, f):
+    """The mpmath scalar kernel ``f`` with the zero-variance value of :func:`_zero_variance_parts`."""
+    def g(a, b, c, D):
+        if a == 0 or b == 0:
+            return _zero_variance_value(act, True)(a + b)
+        return f(a, b, c, D)
+    return g
+
+
+def _diagonal_at_zero(act, f, mp: bool):
+    r"""$\varphi(t) = E[s(u)^2]$ with $\varphi(0) = s(0)^2$ (:func:`_zero_variance_parts`): the closed
+    form in $t$ is the limit $t \to 0^+$, which differs for a jump at 0 (step: $1/2$, not $1/4$)."""
+    s0, _ = _zero_variance_parts(act)
+    at_zero = s0**2
+
+    def g(t):
+        out = f(t)
+        zero = np.asarray(t) == 0
+        if not np.any(zero):
+            return out
+        out = np.array(out * np.ones(zero.shape), dtype=object if mp else float)
+        out[zero] = thread_mp.mpf(at_zero) if mp else float(at_zero)
+        return out
+    return g
+
+
+#: float64 covariances with max(a, b) outside [2**-RESCALE_EXP, 2**RESCALE_EXP] are rescaled
+#: (homogeneous activations; the scaling by a power of 2 is exact)
+RESCALE_EXP = 100
+
+
+def _scale_exponents(act, a, b):
+    r"""Per entry the power of 2, $e$, by which :func:`kernel_partial` divides $(a, b, c)$ in float64.
+
+    For an activation homogeneous of degree $p$ ($s(tz) = t^p s(z)$, $t > 0$),
+    $\partial^{i+j+l}\kappa(\lambda a, \lambda b, \lambda c) = \lambda^{p - (i+j+l)}
+    \partial^{i+j+l}\kappa(a, b, c)$; with $\lambda = 2^{-e}$ the scaling is exact.  Without it
+    $ab$ (and so $D = ab - c^2$) underflows below about $10^{-154}$, where relu, sign, step and
+    abs lose every digit, and overflows above $10^{154}$.  Zero for other activations and for
+    entries with $\max(a, b)$ inside $[2^{-R}, 2^{R}]$, $R$ = :data:`RESCALE_EXP`."""
+    big = np.maximum(a, b)
+    if not act.has_closed_form or act.homogeneity_degree is None:
+        return np.zeros(np.shape(big), dtype=int)
+    e = np.frexp(big)[1]
+    return np.where((big > 0) & (np.abs(e) > RESCALE_EXP), e, 0)
 
 
 def variance_function_evaluator(expr, mp: bool):
@@ -134,7 +238,8 @@ def diagonal_evaluator(act: Activation, m: int, mp: bool):
     otherwise $\varphi^{(m)}(t) = E[(s^2/2^m)^{(2m)}(u)]$ by quadrature (heat equation).
     """
     if act.has_closed_form:
-        return variance_function_evaluator(diagonal_expr(act, m), mp)
+        f = variance_function_evaluator(diagonal_expr(act, m), mp)
+        return _diagonal_at_zero(act, f, mp) if m == 0 else f
     if fallback.nonsmooth(act):  # kinks and jumps: by parts, split at the kinks
         return fallback.kinked_diagonal_evaluator(act, m, mp)
     return heat_evaluator(act.expr**2 / 2**m, 2 * m, mp, f"the diagonal of activation {act.name!r}")
@@ -172,18 +277,29 @@ def kernel_partial(act, index, a, b, c, dps=None):
     nonsmooth = singular_at_alignment(act)
     if dps is None:
         a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c)))
-        D = check_covariance(a, b, c, gram_determinant(a, b, c))
+        with np.errstate(all="ignore"):
+            check_covariance(a, b, c, np.zeros(a.shape))  # finite, variances >= 0 (c**2 <= ab below)
+        e = _scale_exponents(act, a, b)
+        as_, bs, cs = (np.ldexp(v, -e) for v in (a, b, c))
+        with np.errstate(all="ignore"):
+            D = check_covariance(as_, bs, cs, gram_determinant(as_, bs, cs))
         if nonsmooth and index != (0, 0, 0) and np.any((a == 0) | (b == 0)):
             raise _zero_variance_error(act, what)
         with np.errstate(all="ignore"):
-            out = np.array(partial_evaluator(act, index, False)(a, b, c, D), dtype=float)
+            scaled = np.array(partial_evaluator(act, index, False)(as_, bs, cs, D), dtype=float)
+            out = np.ldexp(scaled, ((act.homogeneity_degree or 0) - sum(index)) * e) if np.any(e) else scaled
         if not np.all(np.isfinite(out)):
             k = np.flatnonzero(~np.isfinite(out))[0]
             raise _nonfinite_error(act, what, a.flat[k], b.flat[k], c.flat[k])
+        lost = (e != 0) & (scaled != 0) & (np.abs(out) < np.finfo(float).tiny)
+        if np.any(lost):
+            k = np.flatnonzero(lost)[0]
+            raise DomainError(f"{what} of activation {act.name!r} at a={a.flat[k]}, b={b.flat[k]}, c={c.flat[k]} "
+                              "underflows float64 (its magnitude is below 2.2e-308); use dps=... for it")
         if nonsmooth:
             # near anti-alignment the value vanishes like theta^3 while the safe form subtracts
             # O(1) terms: recompute those (rare) entries in mpmath and round
-            near = (c < 0) & (D < 0.1 * a * b) & (a > 0) & (b > 0)
+            near = (cs < 0) & (D < 0.1 * as_ * bs) & (a > 0) & (b > 0)
             for k in np.flatnonzero(near):
                 out.flat[k] = float(kernel_partial(act, index, a.flat[k], b.flat[k], c.flat[k], dps=20))
         return out if out.shape else float(out)

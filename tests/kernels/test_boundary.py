@@ -1,0 +1,147 @@
+"""Closed-form kernels at their boundary points: zero variance, exact (anti-)alignment, tiny and
+huge scales; in float64 and in mpmath, against hand-derived references.
+
+Regressions: the step kernel at a zero variance was 0.5 in float64 and 0 at dps=30 (true 1/4
+with Heaviside(0) = 1/2), so a step network with a zero-norm neuron had loss 0.0323 / 0.6823
+against a Monte Carlo 0.2323; relu, sign, step and abs lost every digit when a*b underflowed.
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symland
+from symland.errors import DomainError
+
+
+def arccos_reference(name, a, b, c):
+    """Cho & Saul's arc-cosine kernels, typed from the formulas (40 digits, global mpmath):
+    rho = c / sqrt(ab), theta = acos(rho); relu sqrt(ab) (sin t + (pi - t) cos t) / (2 pi),
+    step (pi - t) / (2 pi), sign 1 - 2 t / pi, abs = 2 relu(c) + 2 relu(-c)."""
+    with mpmath.workdps(40):
+        a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
+        rho = max(-1, min(1, c / mpmath.sqrt(a * b)))
+        t = mpmath.acos(rho)
+
+        def relu(t):
+            return mpmath.sqrt(a * b) * (mpmath.sin(t) + (mpmath.pi - t) * mpmath.cos(t)) / (2 * mpmath.pi)
+        return {"relu": lambda: relu(t), "step": lambda: (mpmath.pi - t) / (2 * mpmath.pi),
+                "sign": lambda: 1 - 2 * t / mpmath.pi,
+                "abs": lambda: 2 * relu(t) + 2 * relu(mpmath.pi - t)}[name]()
+
+
+# kappa(0, b, 0) = s(0) E[s(v)]: step s(0) = 1/2, E = 1/2; sign s(0) = 0; relu, abs s(0) = 0
+ZERO_VARIANCE = {"step": 0.25, "sign": 0.0, "relu": 0.0, "abs": 0.0, "relu_pow2": 0.0, "erf": 0.0,
+                 "gelu": 0.0, "linear": 0.0}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_VARIANCE))
+@pytest.mark.parametrize("abc", [(0.0, 1.0, 0.0), (1.7, 0.0, 0.0), (0.0, 0.0, 0.0)])
+def test_zero_variance_is_s0_times_the_mean(name, abc):
+    assert symland.kernel(name, *abc) == ZERO_VARIANCE[name]
+    assert symland.kernel(name, *abc, dps=30) == ZERO_VARIANCE[name]
+
+
+def test_zero_variance_with_a_nonzero_s0():
+    # s(z) = exp(z): s(0) = 1, E[exp(v)] = exp(b/2), so kappa(0, b, 0) = exp(b/2) and kappa(0,0,0) = 1
+    assert abs(symland.kernel("exp", 0.0, 1.3, 0.0) - math.exp(0.65)) < 1e-14
+    with mpmath.workdps(40):
+        assert abs(symland.kernel("exp", 0.0, 1.3, 0.0, dps=30) - mpmath.exp(mpmath.mpf(1.3) / 2)) < mpmath.mpf(10) ** -29
+    assert symland.diagonal("step", 0, 0.0) == 0.25 and symland.diagonal("step", 0, 0.0, dps=30) == 0.25
+    assert symland.diagonal("step", 0, 2.0) == 0.5 and symland.diagonal("sign", 0, 0.0) == 0.0
+
+
+@pytest.mark.parametrize("name", ["relu", "step", "sign", "abs"])
+@pytest.mark.parametrize("scale", [1e-300, 1e-170, 1e-150, 1.0, 1e150, 1e170, 1e300])
+@pytest.mark.parametrize("rho", [-1.0, -0.6, 0.0, 0.3, 1.0])
+def test_homogeneous_kernels_at_every_scale(name, scale, rho):
+    a, b = scale, 2 * scale
+    c = rho * math.sqrt(2) * scale
+    ref = arccos_reference(name, a, b, c)
+    # at |rho| = 1 the float inputs are aligned only up to rounding (c**2 vs ab within an ulp), and
+    # the exact kernels of slightly different inputs differ by ~1e-16 relative (1e-23 scale where
+    # the value vanishes like theta^3): that is the tolerance there, 1e-13 / 1e-28 elsewhere
+    edge = abs(rho) == 1
+    got = symland.kernel(name, a, b, c)
+    assert abs(got - float(ref)) <= (1e-15 if edge else 1e-13) * abs(float(ref)) + (1e-20 * scale if edge else 0)
+    with mpmath.workdps(40):
+        mp = symland.kernel(name, a, b, c, dps=30)
+        tol = mpmath.mpf(10) ** (-15 if edge else -28)
+        assert abs(mp - ref) <= tol * abs(ref) + (mpmath.mpf(10) ** -20 * scale if edge else 0)
+
+
+def test_float64_refuses_what_it_cannot_represent():
+    # relu_pow2 kernel ~ a*b: 1e-340 underflows and 1e340 overflows float64; mpmath answers
+    with pytest.raises(DomainError, match="underflows float64"):
+        symland.kernel("relu_pow2", 1e-170, 1e-170, 0.0)
+    with pytest.raises(DomainError, match="not finite"):
+        symland.kernel("relu_pow2", 1e170, 1e170, 0.0)
+    # E[relu(u)^2 relu(v)^2] at c = 0 is (a/2)(b/2) = ab/4 (independent, E[relu(u)^2] = a/2)
+    with mpmath.workdps(40):
+        ref = mpmath.mpf(1e-170) ** 2 / 4
+        assert abs(symland.kernel("relu_pow2", 1e-170, 1e-170, 0.0, dps=20) - ref) < mpmath.mpf(10) ** -19 * ref
+
+
+def _monte_carlo_loss(s, W, a, n=4_000_000):
+    X = np.random.default_rng(5).normal(size=(n, 2))
+    f = a[0] * s(X @ W[0]) + a[1] * s(X @ W[1])
+    t = s(X[:, 0]) + s(X[:, 1])
+    r = 0.5 * (f - t) ** 2
+    return r.mean(), r.std() / math.sqrt(n)
+
+
+@pytest.mark.parametrize("name", ["step", "sign"])
+def test_network_with_a_zero_norm_neuron(name):
+    """Loss of sum_i a_i s(w_i.x) with w_0 = 0 against the teacher s(x1) + s(x2), by hand:
+    step: f = a0/2 + a1 step(w1.x); E[step step] = 1/4 + asin(rho)/(2 pi).
+    sign: f = a1 sign(w1.x) (sign(0) = 0); E[sign sign] = (2/pi) asin(rho)."""
+    W = np.array([[0.0, 0.0], [1.0, 0.5]])
+    a = np.array([0.7, 1.3])
+    r1, r2 = 1 / math.sqrt(1.25), 0.5 / math.sqrt(1.25)
+    if name == "step":
+        K = lambda r: 0.25 + math.asin(r) / (2 * math.pi)  # noqa: E731
+        ff = (a[0] / 2) ** 2 + 2 * (a[0] / 2) * a[1] / 2 + a[1] ** 2 / 2
+        ft = (a[0] / 2) * 1.0 + a[1] * (K(r1) + K(r2))
+        tt = 1.0 + 2 * 0.25
+        s = lambda z: np.heaviside(z, 0.5)  # noqa: E731
+    else:
+        K = lambda r: 2 / math.pi * math.asin(r)  # noqa: E731
+        ff, ft, tt = a[1] ** 2, a[1] * (K(r1) + K(r2)), 2.0
+        s = np.sign
+    exact = 0.5 * (ff - 2 * ft + tt)
+    mc, se = _monte_carlo_loss(s, W, a)
+    assert abs(mc - exact) < 5 * se
+    p = symland.TeacherStudent.orthonormal(name, k=2, n=2)
+    th = p.pack(W, a)
+    assert abs(p.loss(th) - exact) < 1e-14
+    assert abs(p.loss(th, dps=30) - exact) < 1e-15
+
+
+HOMOGENEOUS = ["relu", "step", "sign", "abs", "relu_pow2", "relu_pow3", "linear"]
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(st.sampled_from(HOMOGENEOUS), st.floats(-150, 150), st.floats(0.05, 20),
+       st.one_of(st.just(-1.0), st.just(0.0), st.just(1.0), st.floats(-1, 1)))
+def test_property_float64_equals_mpmath_or_refuses(name, log_scale, ratio, rho):
+    """At any scale and correlation, float64 equals the 30-digit value to 1e-12 relative or
+    raises DomainError; never a wrong number.  (At |rho| = 1 the float inputs are aligned only up
+    to rounding, where kernels vanishing like theta^3 may differ by ~1e-24 of their scale.)"""
+    s = 10.0 ** log_scale
+    a, b = s, s * ratio
+    c = rho * math.sqrt(a) * math.sqrt(b)
+    if c * c > a * b:
+        c *= 1 - 2e-16
+    with mpmath.workdps(40):
+        ref = symland.kernel(name, a, b, c, dps=30)
+        p = symland.activation(name).homogeneity_degree
+        slack = mpmath.mpf(10) ** -20 * (mpmath.mpf(a) * b) ** (mpmath.mpf(p) / 2) if abs(rho) > 0.999 else 0
+    try:
+        got = symland.kernel(name, a, b, c)
+    except DomainError:
+        return
+    assert abs(got - float(ref)) <= 1e-12 * abs(float(ref)) + float(slack) + 1e-300
