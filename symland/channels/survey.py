@@ -16,7 +16,7 @@ import dataclasses
 
 
 from ..landscape import survey as landscape_survey
-from ..landscape.survey import START_FAILURES, SurveyResult
+from ..landscape.survey import SurveyResult
 from .channel import detect, glu_limit
 from ..numerics.mpcontext import thread_mp
 
@@ -82,7 +82,7 @@ def channel_end_point(problem, theta, dps):
     loss_end = float(problem.loss(det.theta))
     try:
         lim = glu_limit(problem, det, dps=dps)
-    except START_FAILURES as exc:
+    except Exception as exc:  # noqa: BLE001 -- one hard end point never ends a survey
         return ChannelOutcome(det, None, f"GLU critical point not found: {type(exc).__name__}: {exc}", loss_end)
     return ChannelOutcome(det, lim, None, loss_end)
 

@@ -27,17 +27,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import scipy.integrate
+import scipy.linalg
 import scipy.optimize
 
 from ..errors import ConvergenceError, DomainError
+from ..numerics.arguments import check_count, check_positive
+from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import Precision
 from ..problems.reduction import reduce_dimension
 from .newton_step import gauge_fixed_step, mp_norm, null_basis, pseudo_inverse_step, refined_solve
 from .point import CriticalPoint
-from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "CriticalPoint",
@@ -81,12 +84,35 @@ def _result(problem, theta, gtol, nit, msg, **kw):
 
 
 def minimize(problem, theta0, gtol: float = 1e-10, max_iter: int = 2000) -> FlowResult:
-    """Minimise the loss from ``theta0`` with scipy ``trust-exact`` and the analytic Hessian."""
+    """Minimise the loss from ``theta0`` with scipy ``trust-exact`` and the analytic Hessian.
+
+    If the loss, gradient or Hessian cannot be evaluated at an iterate (e.g. the Hessian of a
+    kinked activation at exactly aligned neurons, where it is singular), the solver stops there:
+    the result is the last iterate, with ``converged`` decided by its gradient and the reason in
+    ``message``, instead of an exception from inside scipy.
+    """
     theta0 = problem.check_theta(theta0)
-    res = scipy.optimize.minimize(
-        problem.loss, theta0, jac=problem.gradient, hess=problem.hessian,
-        method="trust-exact", options={"gtol": gtol, "maxiter": max_iter},
-    )
+    gtol = check_positive(gtol, "gtol")
+    max_iter = check_count(max_iter, "max_iter")
+    last = [theta0]
+
+    def hessian(th):
+        H = problem.hessian(th)
+        if not np.all(np.isfinite(H)):
+            raise DomainError("the float64 Hessian is not finite at this iterate")
+        return H
+
+    try:
+        # overflow inside trust-exact's subproblem on huge trial steps is scipy's to handle (it
+        # shrinks the region); the end point is re-checked by _result
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            res = scipy.optimize.minimize(
+                problem.loss, theta0, jac=problem.gradient, hess=hessian, method="trust-exact",
+                options={"gtol": gtol, "maxiter": max_iter}, callback=lambda xk: last.__setitem__(0, np.array(xk)),
+            )
+    except (DomainError, ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+        return _result(problem, last[0], gtol, -1, f"trust-exact stopped: {type(exc).__name__}: {exc}")
     return _result(problem, res.x, gtol, int(res.nit), str(res.message))
 
 
@@ -100,6 +126,9 @@ def solve_flow(problem, theta0, t_max, gtol, method="BDF", rtol=1e-10, atol=1e-1
     if method not in ("BDF", "Radau", "LSODA"):
         raise ValueError(f"method must be 'BDF', 'Radau' or 'LSODA', got {method!r}")
     theta0 = problem.check_theta(theta0)
+    t_max = check_positive(t_max, "t_max")  # t_max < 0 would integrate gradient ascent
+    gtol = check_positive(gtol, "gtol")
+    rtol, atol = check_positive(rtol, "rtol"), check_positive(atol, "atol")
 
     def rhs(t, th):
         if on_rhs is not None:
@@ -140,6 +169,8 @@ def newton(problem, theta0, gtol: float = 1e-11, max_iter: int = 200) -> FlowRes
     backtracking on $|\nabla L|$.
     """
     theta = problem.check_theta(theta0).copy()
+    gtol = check_positive(gtol, "gtol")
+    max_iter = check_count(max_iter, "max_iter")
     g = problem.gradient(theta)
     gn = float(np.linalg.norm(g))
     for it in range(max_iter):
@@ -186,6 +217,11 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     """
     prec = Precision(dps)
     dps = prec.dps
+    # max_iter = 0 may only check a point that is already critical; a negative count would skip the test
+    max_iter = check_count(max_iter, "max_iter", minimum=0)
+    null_rel = check_positive(null_rel, "null_rel")
+    if tol is not None:
+        check_positive(tol, "tol")
     # GLU problems are solved in full: the reduction maps ordinary neurons only
     red = reduce_dimension(problem) if reduce and not getattr(problem, "glus", 0) else None
     if red is not None:
@@ -353,24 +389,54 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
     return out
 
 
+#: float64 unit roundoff
+_UNIT_ROUNDOFF = 2.0 ** -53
+
+
+def _symmetric_eigenvalues(H, methods: list):
+    r"""Eigenvalues of the symmetric mpmath matrix ``H``; appends ``(method, bound)`` to ``methods``.
+
+    mpmath's ``eigsy`` (bound ``None``: eigenvalues to the working precision).  Its QL iteration
+    can fail to converge on clustered spectra ("tridiag_eigen: no convergence"); then the
+    eigenvalues are LAPACK's of $H$ rounded to float64, each within the Weyl bound
+    $\varepsilon = \|H - H_f\|_F + 8\,n\,u\,\|H_f\|_2$ ($u = 2^{-53}$, the second term bounding
+    the backward error of the symmetric eigensolver) of an eigenvalue of $H$, and the caller
+    counts eigenvalues within $2\varepsilon$ of 0 as zero.
+    """
+    try:
+        lam = list(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
+        methods.append(("mpmath eigsy", None))
+        return lam
+    except (RuntimeError, ZeroDivisionError, ValueError) as exc:
+        Hf = np.array(H, dtype=float)
+        err = float(thread_mp.sqrt(thread_mp.fsum((x - thread_mp.mpf(float(x))) ** 2 for x in H.ravel())))
+        lamf = np.linalg.eigvalsh(Hf)
+        bound = err + 8 * len(Hf) * _UNIT_ROUNDOFF * float(np.max(np.abs(lamf), initial=0.0))
+        methods.append((f"float64 eigenvalues within a Weyl bound {bound:.2g} (mpmath eigsy failed: {exc})", bound))
+        return [thread_mp.mpf(float(v)) for v in lamf]
+
+
 def classify(problem, cp: CriticalPoint) -> CriticalPoint:
     """Fill in the Hessian spectrum, index, nullity and kind of a refined point (in place)."""
     prec = Precision(cp.dps)
     work = prec.work_dps
     with prec:
+        methods = []
         if cp.reduction is not None:
             # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
             red, theta_r = cp.reduction
             H = red.reduced.hessian(theta_r, dps=work)
-            lam = list(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
+            lam = _symmetric_eigenvalues(H, methods)
             S = red.reduced.gram_gradient(theta_r, dps=work)
-            mu = list(thread_mp.eigsy(thread_mp.matrix((2 * S).tolist()), eigvals_only=True))
+            mu = _symmetric_eigenvalues(2 * S, methods)
             lam = sorted(lam + mu * red.unused)
         else:
             H = problem.hessian(cp.theta, dps=work)
-            lam = sorted(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
+            lam = sorted(_symmetric_eigenvalues(H, methods))
         hnorm = max(abs(v) for v in lam) if lam else thread_mp.mpf(0)
         thr = 1000 * max(hnorm, 1) * (thread_mp.mpf(10) ** (-cp.digits) + thread_mp.mpf(10) ** (-cp.dps))
+        bound = max((m[1] for m in methods if m[1] is not None), default=0)
+        thr = max(thr, 2 * thread_mp.mpf(bound))  # a float64 spectrum is only known to its Weyl bound
         if cp.frozen:
             thr = max(thr, 10 * thread_mp.mpf(cp.null_rel) * hnorm)
         index = sum(1 for v in lam if v < -thr)
@@ -385,6 +451,7 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
         kind = "degenerate"
     else:
         kind = "minimum"
+    cp.spectrum_method = "; ".join(sorted({m[0] for m in methods}))
     cp.eigenvalues = [prec.finalize(v) for v in lam]
     cp.threshold = prec.finalize(thr)
     cp.index, cp.nullity, cp.predicted_nullity, cp.zero_mode_sources, cp.kind = (

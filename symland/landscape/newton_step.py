@@ -12,6 +12,8 @@ r"""Linear algebra of one Newton step $H\,\delta = -g$ on a (possibly degenerate
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 from ..numerics.mpcontext import thread_mp
@@ -46,11 +48,18 @@ def _bordered(Hf, border):
 
 
 def gauge_fixed_step(Hf, null, g):
-    r"""Float64 solution of $H\delta = -g$ with $N^\top\delta = 0$ (``null`` = $N$; plain solve when empty)."""
+    r"""Float64 solution of $H\delta = -g$ with $N^\top\delta = 0$ (``null`` = $N$; plain solve when empty).
+
+    The matrix is ill-conditioned by design near degenerate critical points (the border only
+    removes the directions below ``null_rel``); the step is an estimate that the mpmath solve
+    refines, so scipy's ``LinAlgWarning`` is not raised for it (it flooded every relu survey).
+    """
     A, m = _bordered(Hf, null)
-    if m:
-        return scipy.linalg.solve(A, np.concatenate([-g, np.zeros(m)]))[: len(g)]
-    return scipy.linalg.solve(Hf, -g, assume_a="sym")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        if m:
+            return scipy.linalg.solve(A, np.concatenate([-g, np.zeros(m)]))[: len(g)]
+        return scipy.linalg.solve(Hf, -g, assume_a="sym")
 
 
 def refined_solve(Hf, Hmp, rhs, border=None, steps=6):

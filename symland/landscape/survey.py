@@ -53,6 +53,7 @@ from . import critical
 from ..errors import ConvergenceError, DomainError, ShapeError
 from ..numerics.precision import check_dps
 from ..problems.teacher_student import TeacherStudent
+from .nonsmooth import dead_unit_point
 from .point import CriticalPoint
 from .symmetry import (
     _best,
@@ -66,7 +67,7 @@ from .symmetry import (
 from ..numerics.mpcontext import thread_mp
 
 __all__ = ["survey", "SurveyResult", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
-           "INITIALISATION", "START_FAILURES"]
+           "INITIALISATION", "START_FAILURES", "SurveyInterrupted"]
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
 SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton"}
@@ -120,7 +121,7 @@ def run_start(problem, start_theta, dps, solver, gtol, end_point=None) -> StartO
     fn = getattr(critical, SOLVERS[solver])
     try:
         res = fn(problem, start_theta, gtol=gtol)
-    except START_FAILURES as exc:
+    except Exception as exc:  # noqa: BLE001 -- one bad start never ends a survey: it is counted with its reason
         return StartOutcome(None, "solver", f"{type(exc).__name__}: {exc}", None, None, None,
                             time.perf_counter() - t0)
     info = (bool(res.converged), float(res.gradient_norm), int(res.iterations))
@@ -129,7 +130,13 @@ def run_start(problem, start_theta, dps, solver, gtol, end_point=None) -> StartO
         return StartOutcome(None, "channel", None, *info, time.perf_counter() - t0, channel)
     try:
         cp = critical.refine(problem, res.theta, dps)
-    except START_FAILURES as exc:
+    except Exception as exc:  # noqa: BLE001 -- counted with its reason, like a solver failure
+        try:
+            dead = dead_unit_point(problem, res.theta, dps)
+        except Exception:  # noqa: BLE001 -- the test could not be run: the start stays a failure
+            dead = None
+        if dead is not None:
+            return StartOutcome(dead[0], "done", None, *info, time.perf_counter() - t0)
         note = "" if res.converged else f" (the {solver} solver stopped at |grad| = {res.gradient_norm:.3g})"
         return StartOutcome(None, "refine", f"{type(exc).__name__}: {exc}{note}", *info,
                             time.perf_counter() - t0)
@@ -208,11 +215,11 @@ class SurveyResult:
                 f"{'(modulo symmetries)' if self.merge == 'orbit' else '(one per critical manifold)'}, "
                 f"{len(self.failures)} failed"
                 + (f", {sum(c for _, c, _ in self.channels)} in channels to infinity" if self.channels else ""))
-        lines = [head, "loss = 1/2 E[(f - f*)^2]; index = # negative Hessian eigenvalues, "
-                       "nullity = # zero eigenvalues",
+        lines = [head, "loss = 1/2 E[(f - f*)^2] (only correct digits: error from the digits of the point); "
+                       "index = # negative Hessian eigenvalues, nullity = # zero eigenvalues",
                  f"{'#':>3}  {'loss':<{w}} {'index':>5} {'nullity':>7}  {'kind':<10} {'count':>5} {'digits':>6}"]
         for r, (cp, count) in enumerate(self.points, 1):
-            loss = thread_mp.nstr(cp.loss, digits, strip_zeros=False)
+            loss = cp.loss_string(digits)
             lines.append(f"{r:>3}  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {cp.kind:<10} {count:>5} "
                          f"{cp.digits:>6}")
         for ch, count, idx in self.channels:
@@ -399,9 +406,18 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
                 live_reps.append(sig)
         prog.update(n_done, len(live_reps), n_failed)
 
+    def partial():
+        done = [o if o is not None else StartOutcome(None, "interrupted", "not run: the survey was interrupted",
+                                                     None, None, None, 0.0) for o in outcomes]
+        return _assemble(problem, done, seed if isinstance(starts, (int, np.integer)) else None,
+                         dps, solver, gtol, tol, merge, time.perf_counter() - t0)
+
     if executor is None and (workers == 1 or N == 1):
-        for j, th in enumerate(thetas):
-            record(j, run_start(problem, th, dps, solver, gtol, end_point))
+        try:
+            for j, th in enumerate(thetas):
+                record(j, run_start(problem, th, dps, solver, gtol, end_point))
+        except KeyboardInterrupt:
+            raise SurveyInterrupted(partial()) from None
     else:
         own = executor is None
         if own:
@@ -418,17 +434,45 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
             for j, th in enumerate(thetas):
                 futures[ex.submit(run_start, problem, th, dps, solver, gtol, end_point)] = j
             for fut in concurrent.futures.as_completed(futures):
-                record(futures[fut], fut.result())
-        except BaseException:
+                try:
+                    out = fut.result()
+                except Exception as exc:  # noqa: BLE001 -- a lost worker or an unpicklable result
+                    out = StartOutcome(None, "worker", f"{type(exc).__name__}: {exc}", None, None, None, 0.0)
+                record(futures[fut], out)
+        except BaseException as exc:
             for fut in futures:
                 fut.cancel()
             if own:
-                ex.shutdown(wait=False, cancel_futures=True)
+                _stop_workers(ex)
+            if isinstance(exc, KeyboardInterrupt):
+                raise SurveyInterrupted(partial()) from None
             raise
         if own:
             ex.shutdown(wait=True)
     return _assemble(problem, outcomes, seed if isinstance(starts, (int, np.integer)) else None,
                      dps, solver, gtol, tol, merge, time.perf_counter() - t0)
+
+
+class SurveyInterrupted(KeyboardInterrupt):
+    """Raised by :func:`survey` on an interrupt (Ctrl-C, or SIGTERM turned into one by the command
+    line): ``.result`` is the :class:`SurveyResult` of the starts finished so far (the others are
+    listed in its failures with stage ``"interrupted"``), so no finished work is lost."""
+
+    def __init__(self, result):
+        super().__init__("survey interrupted; the starts finished so far are in .result")
+        self.result = result
+
+
+def _stop_workers(ex):
+    """Shut a ``ProcessPoolExecutor`` down without waiting and terminate its worker processes
+    (a cancelled future does not stop a start that is already running)."""
+    procs = list(getattr(ex, "_processes", {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
 
 
 def _assemble(problem, outcomes, seed, dps, solver, gtol, tol, merge, seconds):

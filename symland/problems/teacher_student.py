@@ -73,8 +73,8 @@ class TeacherStudent:
         together with biases or a different teacher activation.
 
     ``theta = [W.ravel(), a (if trained), beta (if bias), glu_c, glu_w.ravel(), glu_v.ravel() (if glus)]``.
-    One problem object may be evaluated from several threads at once (float64; mpmath's
-    working precision is process-global).
+    One problem object may be evaluated from several threads at once, in float64 and at any
+    precision (each thread computes in its own mpmath context).
     """
 
     def __init__(self, activation_name, teacher_weights, teacher_output=None, n=None, train_output=True,
