@@ -1,4 +1,4 @@
-"""``python -m symland`` runs the command line."""
+"""``python -m symland``: the ``symland`` command line."""
 
 import sys
 

@@ -20,7 +20,6 @@ Loss convention $L = \\tfrac12 E[(f - f^*)^2]$; ``--json`` prints every number a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
@@ -37,7 +36,7 @@ from ..channels.training import load_trajectory
 from ..errors import ConvergenceError, DomainError, SymlandError
 from ..landscape.critical import minimize, refine
 from ..problems.teacher_student import TeacherStudent
-from .options import add_problem_options, format_number, load_arrays
+from .options import add_problem_options, digits, format_number, load_arrays, positive_int, strict_json
 
 __all__ = ["register"]
 
@@ -53,7 +52,7 @@ def _teacher(args, data, d):
 
 def _glu_from_args(args):
     if args.weights:
-        data = load_arrays(args.weights, "--weights")
+        data = load_arrays(args.weights, "--weights", ("W", "a", "V", "b", "glu_c", "glu_w", "glu_v"))
         for key in ("glu_c", "glu_w", "glu_v"):
             if key not in data:
                 raise SymlandError(f"--weights {args.weights!r}: a GLU point needs arrays glu_c (m,), glu_w (m, d), "
@@ -68,7 +67,7 @@ def _glu_from_args(args):
                           glu_v=np.atleast_2d(np.asarray(data["glu_v"], float)))
         source = f"weights file {args.weights}"
     else:
-        d = args.d or args.k
+        d = args.k if args.d is None else args.d
         V, b = _teacher(args, None, d)
         prob = TeacherStudent(args.activation, V, b, n=args.n, glus=args.glus)
         rng = np.random.default_rng(args.seed)
@@ -114,9 +113,9 @@ def _cmd_channel(args):
     out = {"convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
     if args.trajectory:
         tr = load_trajectory(args.trajectory)
-        data = load_arrays(args.trajectory, "--trajectory")
+        data = load_arrays(args.trajectory, "--trajectory", ("V", "b"))
         P = tr.thetas.shape[1]
-        d = int(data["V"].shape[1]) if "V" in data else (args.d or args.k)
+        d = int(data["V"].shape[1]) if "V" in data else (args.k if args.d is None else args.d)
         if P % (d + 1):
             raise SymlandError(f"--trajectory: rows of length {P} do not fit n neurons in d = {d} (n (d + 1) entries)")
         V, b = _teacher(args, data, d)
@@ -136,7 +135,7 @@ def _cmd_channel(args):
             out["glu_point"] = cp.to_dict()
         out["analysis"] = _analyse_glu(prob, theta, args)
     if args.json:
-        print(json.dumps(out, indent=2, default=str))
+        print(strict_json(out))
         return 0
     _print(out)
     return 0
@@ -195,11 +194,11 @@ def register(subparsers):
                               description=__doc__.replace("``", "").replace("\\", "\\"),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_problem_options(p, n_default=0)
-    p.add_argument("--glus", type=int, default=1, help="GLU units of the preset GLU problem (default 1)")
+    p.add_argument("--glus", type=positive_int, default=1, help="GLU units of the preset GLU problem (default 1)")
     p.add_argument("--trajectory", help="trajectory .npz (array 'thetas', T x num_params) of an ordinary network")
     p.add_argument("--eps", nargs="+", default=["1e-1", "1e-2", "1e-3"],
                    help="eps values at which to report the loss along the channel")
-    p.add_argument("--dps", type=int, default=30, help="decimal digits (default 30)")
+    p.add_argument("--dps", type=digits, default=30, help="decimal digits, 16..MAX_DPS (default 30)")
     p.add_argument("--no-refine", action="store_true", help="analyse the --weights GLU point as given")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_channel)

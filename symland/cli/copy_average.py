@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 
 import sympy
 
 from ..kernels.registry import known_activations
 from ..symmetric.copy_average import copy_average
+from .options import digits, positive_int, strict_json
 
 __all__ = ["register"]
 
@@ -16,7 +16,7 @@ def _cmd_copy_average(args):
     res = copy_average(args.activation, args.k, args.n, dps=args.dps, classify=not args.no_classify,
                        follow=not args.no_follow, progress=not args.quiet)
     if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
+        print(strict_json(res.to_dict()))
         return 0
     print(res.table(digits=min(args.dps, 30)))
     print("\nclosed forms:")
@@ -44,9 +44,9 @@ def register(subparsers):
                     "criticality and Hessian index.  Loss = 1/2 E[(f - f*)^2].")
     p.add_argument("--activation", default="erf", help=f"one of {', '.join(known_activations())} (closed-form "
                    "kernels only; default erf)")
-    p.add_argument("--k", type=int, default=5, help="teacher neurons (default 5)")
-    p.add_argument("--n", type=int, default=2, help="student neurons, n <= k (default 2)")
-    p.add_argument("--dps", type=int, default=50, help="decimal digits (default 50)")
+    p.add_argument("--k", type=positive_int, default=5, help="teacher neurons (default 5)")
+    p.add_argument("--n", type=positive_int, default=2, help="student neurons, n <= k (default 2)")
+    p.add_argument("--dps", type=digits, default=50, help="decimal digits, 16..MAX_DPS (default 50)")
     p.add_argument("--no-classify", action="store_true", help="skip the Hessian index (faster for large k)")
     p.add_argument("--no-follow", action="store_true",
                    help="do not follow non-critical configurations to the critical point Newton reaches")

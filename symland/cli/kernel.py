@@ -6,7 +6,6 @@ erf(z/sqrt 2)).
 
 from __future__ import annotations
 
-import json
 
 import sympy
 
@@ -14,6 +13,7 @@ from ..errors import SymlandError
 from ..kernels import coverage, cross, fallback, kinks, means, quadrature
 from ..kernels.registry import activation
 from ..kernels.partials import diagonal_expr, exact_partial_expr, kernel_partial_expr
+from .options import nonnegative_int, strict_json
 
 __all__ = ["register"]
 
@@ -52,7 +52,7 @@ def _cmd_kernel(args):
         raise SymlandError(f"--partial: activation {act.name!r} has no closed-form kernel ({path}); "
                            "its partials are evaluated numerically (symland.kernel_partial)")
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(strict_json(out))
         return 0
     print(f"activation {act.name}:  s(z) = {act.expr}   ({act.description})")
     if act.has_closed_form:
@@ -88,7 +88,7 @@ def register(subparsers):
     """Add the ``kernel`` subcommand."""
     p = subparsers.add_parser("kernel", help="closed form of an activation's dual kernel")
     p.add_argument("name")
-    p.add_argument("--partial", type=int, nargs=3, metavar=("I", "J", "L"),
+    p.add_argument("--partial", type=nonnegative_int, nargs=3, metavar=("I", "J", "L"),
                    help="also print the partial d_a^I d_b^J d_c^L kappa")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_kernel)

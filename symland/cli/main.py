@@ -16,10 +16,13 @@ Every number printed with ``--json`` is a decimal string carrying all digits com
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from .._version import __version__
 from ..errors import SymlandError
+from ..landscape.survey import SurveyInterrupted
 from . import channel, copy_average, kernel, points, symmetric
 
 __all__ = ["main", "build_parser"]
@@ -28,8 +31,15 @@ __all__ = ["main", "build_parser"]
 _SUBCOMMAND_MODULES = (kernel, points, copy_average, symmetric, channel)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``symland <command>: error: ...`` and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="symland", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="symland", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"symland {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in _SUBCOMMAND_MODULES:
@@ -37,14 +47,38 @@ def build_parser():
     return parser
 
 
+def _terminate(signum, frame):
+    """SIGTERM: stop like Ctrl-C, so that a survey terminates its worker processes."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
+    """Run one subcommand.  Exit status 0 on success; 2 with ONE line on stderr for every
+    expected failure (bad options, unreadable files, a refused computation: any
+    :class:`~symland.errors.SymlandError`, ``ValueError`` or ``OSError``), never a traceback;
+    130 on an interrupt (Ctrl-C or SIGTERM), after the worker processes were stopped.  A survey
+    interrupted this way prints the starts finished so far first."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
-    except SymlandError as exc:
-        print(f"symland {args.command}: error: {exc}", file=sys.stderr)
+    except SurveyInterrupted as exc:
+        print(exc.result.table(), file=sys.stdout)
+        print(f"symland {args.command}: interrupted; the starts finished so far are listed above", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"symland {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (SymlandError, ValueError, OSError, ArithmeticError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"symland {args.command}: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

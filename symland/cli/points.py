@@ -7,7 +7,6 @@ with all digits computed.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -17,7 +16,10 @@ from ..channels.survey import survey
 from ..landscape import critical
 from ..landscape.critical import refine
 from ..landscape.survey import SOLVERS
-from .options import add_problem_options, format_number, positive_int, problem_from_args
+from .options import (
+    add_problem_options, digits, format_number, nonnegative_int, positive_float, positive_int, problem_from_args,
+    strict_json,
+)
 from ..numerics.mpcontext import thread_mp
 
 __all__ = ["register"]
@@ -36,7 +38,7 @@ def _cmd_loss(args):
            "gradient_norm": format_number(gnorm, args.dps), "dps": args.dps,
            "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(strict_json(out))
     else:
         print(out["problem"])
         print(f"loss          = {out['loss']}")
@@ -68,7 +70,7 @@ def _cmd_critical(args):
            "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"}
     out.update(cp.to_dict())
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(strict_json(out))
         return 0
     print(out["problem"])
     if float_info:
@@ -77,7 +79,7 @@ def _cmd_critical(args):
               f"after {res.iterations} iterations")
     else:
         print(f"start: {start} (refined directly)")
-    print(f"loss          = {out['loss']}")
+    print(f"loss          = {out['loss']}  (correct digits only; error bound {out['loss_error']})")
     print(f"|grad loss|   = {out['gradient_norm']}")
     print(f"digits        = {cp.digits} (of dps {cp.dps})")
     print(f"index         = {cp.index}")
@@ -100,7 +102,7 @@ def _cmd_survey(args):
         out = res.to_dict()
         out["workers"] = args.workers or os.cpu_count() or 1
         out["seconds"] = round(time.perf_counter() - t0, 3)
-        print(json.dumps(out, indent=2))
+        print(strict_json(out))
     else:
         print(res.table())
         print(f"({res.seconds:.1f} s; full digits and parameters with --json)")
@@ -111,7 +113,7 @@ def register(subparsers):
     """Add the ``loss``, ``critical`` and ``survey`` subcommands."""
     p = subparsers.add_parser("loss", help="loss and gradient norm of a preset or weights file")
     add_problem_options(p)
-    p.add_argument("--dps", type=int, default=None, help="decimal digits (mpmath); default float64")
+    p.add_argument("--dps", type=digits, default=None, help="decimal digits (mpmath, 16..MAX_DPS); default float64")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_loss)
     p = subparsers.add_parser(
@@ -123,9 +125,9 @@ def register(subparsers):
     p.add_argument("--solver", choices=("none",) + _SOLVER_NAMES, default=None,
                    help="float64 stage before refinement (default: minimize for a random start, "
                         "none for --weights)")
-    p.add_argument("--gtol", type=float, default=1e-10, help="gradient tolerance of the float solver")
-    p.add_argument("--dps", type=int, default=50, help="decimal digits of the refinement (default 50)")
-    p.add_argument("--eigenvalues", type=int, default=6, help="how many smallest eigenvalues to print")
+    p.add_argument("--gtol", type=positive_float, default=1e-10, help="gradient tolerance of the float solver")
+    p.add_argument("--dps", type=digits, default=50, help="decimal digits of the refinement (default 50)")
+    p.add_argument("--eigenvalues", type=nonnegative_int, default=6, help="how many smallest eigenvalues to print")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_critical)
     p = subparsers.add_parser(
@@ -136,9 +138,9 @@ def register(subparsers):
                     "from the file.")
     add_problem_options(p)
     p.add_argument("--starts", type=positive_int, default=20, help="number of random starts (default 20)")
-    p.add_argument("--dps", type=int, default=30, help="decimal digits of the refinement (default 30)")
+    p.add_argument("--dps", type=digits, default=30, help="decimal digits of the refinement (default 30)")
     p.add_argument("--solver", choices=_SOLVER_NAMES, default="minimize", help="float64 solver (default minimize)")
-    p.add_argument("--gtol", type=float, default=1e-10, help="gradient tolerance of the float solver")
+    p.add_argument("--gtol", type=positive_float, default=1e-10, help="gradient tolerance of the float solver")
     p.add_argument("--merge", choices=("orbit", "function"), default="orbit",
                    help="merge points modulo the symmetry group (default), or also points computing the same "
                         "function with equal index and nullity (one row per critical manifold)")

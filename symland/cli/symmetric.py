@@ -5,12 +5,11 @@ Example: ``symland symmetric --activation relu --k 6 [--isotropy S_k S_{k-1}xS_1
 
 from __future__ import annotations
 
-import json
 
 
 from ..symmetric.fixed_point import symmetric_critical_points
 from ..symmetric.subspace import DEFAULT_ISOTROPIES, ISOTROPY_TYPES
-from .options import positive_int
+from .options import digits, nonnegative_int, positive_int, strict_json
 from ..numerics.mpcontext import thread_mp
 
 __all__ = ["register"]
@@ -21,7 +20,7 @@ def _cmd_symmetric(args):
                                     starts=args.starts, seed=args.seed, n_eig=args.eigenvalues,
                                     hessian_dps=args.hessian_dps, progress=args.progress)
     if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
+        print(strict_json(res.to_dict()))
         return 0
     print(f"symmetric critical points: {args.activation}, k = n = {args.k}, V = I, student output weights fixed to 1")
     for sub in res.subspaces:
@@ -56,10 +55,10 @@ def register(subparsers):
     p.add_argument("--isotropy", nargs="+", default=None,
                    help=f"isotropy types: {', '.join(ISOTROPY_TYPES)} or block sizes like 4,1,1 "
                         f"(default: {' '.join(DEFAULT_ISOTROPIES)})")
-    p.add_argument("--dps", type=int, default=50, help="digits of the refinement (default 50)")
-    p.add_argument("--hessian-dps", type=int, default=30, help="digits of the classifying Hessian (default 30)")
-    p.add_argument("--starts", type=int, default=30, help="random starts per isotropy type (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    p.add_argument("--dps", type=digits, default=50, help="digits of the refinement (default 50)")
+    p.add_argument("--hessian-dps", type=digits, default=30, help="digits of the classifying Hessian (default 30)")
+    p.add_argument("--starts", type=positive_int, default=30, help="random starts per isotropy type (default 30)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the random starts (default 0)")
     p.add_argument("--eigenvalues", type=positive_int, default=3,
                    help="how many smallest eigenvalue clusters to report (default 3)")
     p.add_argument("--progress", action="store_true", default=None, help="progress on stderr (default: if a tty)")

@@ -44,6 +44,7 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import signal
 import sys
 import time
 
@@ -426,7 +427,7 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
                       or multiprocessing.get_all_start_methods()[0])  # the first is the platform default
             if method == "fork":
                 _warm_up(problem, thetas[0], dps)  # forked workers inherit the compiled kernels
-            ex = concurrent.futures.ProcessPoolExecutor(max_workers=nworkers)
+            ex = concurrent.futures.ProcessPoolExecutor(max_workers=nworkers, initializer=_worker_signals)
         else:
             ex = executor
         futures = {}
@@ -461,6 +462,14 @@ class SurveyInterrupted(KeyboardInterrupt):
     def __init__(self, result):
         super().__init__("survey interrupted; the starts finished so far are in .result")
         self.result = result
+
+
+def _worker_signals():
+    """In a worker process: SIGTERM ends it (the default, not a handler inherited from the command
+    line), and Ctrl-C, which the terminal sends to every process of the group, is left to the parent,
+    which terminates its workers (:func:`_stop_workers`)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _stop_workers(ex):
