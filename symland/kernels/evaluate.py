@@ -31,13 +31,15 @@ from .activation import Activation
 from .cross import cross_partial_evaluator
 from .gaussian_atoms import mean_function, mu, sigma
 from .means import kernel_with_means
-from .partials import check_index, diagonal_expr, expectation_index, kernel_partial_expr, singular_at_alignment
+from .partials import (
+    check_index, diagonal_expr, exact_partial_expr, expectation_index, kernel_partial_expr, singular_at_alignment,
+)
 from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
 from .registry import activation
 from ..errors import DomainError
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
-from ..numerics.symbols import t_, z
+from ..numerics.symbols import a_, b_, c_, t_, z
 from ..numerics.mpcontext import thread_mp
 
 __all__ = [
@@ -77,12 +79,16 @@ def partial_evaluator(act: Activation, index, mp: bool, raw: bool = False):
         value = (i, j, l) == (0, 0, 0)
         if not mp:
             f = compile_numpy(expr)
+            if singular_at_alignment(act) or act.homogeneity_degree is not None:
+                f = _aligned_float(act, (i, j, l), f)
             if value:
                 f = _at_zero_variance_float(act, f)
             if raw:  # the caller broadcasts constants and copies results aliasing an input
                 return f
             return lambda a, b, c, D: np.asarray(f(a, b, c, D) * np.ones(np.shape(a)), dtype=float)
         one = _nan_on_pole(compile_mpmath(expr))
+        if singular_at_alignment(act) or act.homogeneity_degree is not None:
+            one = _aligned_mp(act, (i, j, l), one)
         fv = np.frompyfunc(_at_zero_variance_mp(act, one) if value else one, 4, 1)
         return lambda a, b, c, D: fv(a, b, c, D)
     if fallback.reducible(act):  # kinked, with a closed-form mean function (SELU): 1-D reduction
@@ -161,6 +167,63 @@ def _at_zero_variance_mp(act, f):
         if a == 0 or b == 0:
             return _zero_variance_value(act, True)(a + b)
         return f(a, b, c, D)
+    return g
+
+
+_POSITIVE_A, _POSITIVE_B = sympy.Symbol("a", positive=True), sympy.Symbol("b", positive=True)
+_ANGLE = sympy.Symbol("theta", positive=True)
+
+
+@functools.lru_cache(maxsize=None)
+def alignment_limit_expr(act: Activation, index, sign: int):
+    r"""$\lim \partial^{index}\kappa$ as the pair aligns ($c \to \sqrt{ab}$, ``sign`` $= 1$) or
+    anti-aligns ($c \to -\sqrt{ab}$, ``sign`` $= -1$), in ``a, b``; ``None`` when it is infinite.
+
+    The safe forms in $D = ab - c^2$ are $0/0$ at $D = 0$ for kernels that are smooth there
+    (relu_pow2, relu_pow3: their gradients exist at exactly aligned neurons).  The limit is taken
+    on the exact kernel along $c = \sqrt{ab}\cos\theta$, $\theta \to 0^+$ (or
+    $\theta \to \pi^-$), where the partial is continuous up to the boundary when the limit is
+    finite (SymPy ``limit``; a few seconds, once per activation, index and side).
+    """
+    e = exact_partial_expr(act, index).subs({a_: _POSITIVE_A, b_: _POSITIVE_B})
+    angle = _ANGLE if sign > 0 else sympy.pi - _ANGLE
+    e = e.subs(c_, sympy.sqrt(_POSITIVE_A * _POSITIVE_B) * sympy.cos(angle))
+    try:
+        lim = sympy.simplify(sympy.limit(e, _ANGLE, 0, "+"))
+    except (NotImplementedError, ValueError):
+        return None
+    if lim.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan, sympy.Limit) or lim.free_symbols - {_POSITIVE_A, _POSITIVE_B}:
+        return None
+    return lim.subs({_POSITIVE_A: a_, _POSITIVE_B: b_})
+
+
+def _aligned_float(act, index, f):
+    """``f`` with non-finite values at exactly (anti-)aligned pairs ($D = 0$, $a, b > 0$) replaced by
+    :func:`alignment_limit_expr` where that limit is finite."""
+    def g(a, b, c, D):
+        out = f(a, b, c, D)
+        bad = (np.asarray(D) == 0) & (np.asarray(a) > 0) & (np.asarray(b) > 0) & ~np.isfinite(out)
+        if not np.any(bad):
+            return out
+        out = np.array(out * np.ones(np.shape(bad)), dtype=float)
+        A, B, C = (np.broadcast_to(v, bad.shape) for v in (a, b, c))
+        for k in np.flatnonzero(bad):
+            lim = alignment_limit_expr(act, index, 1 if C.flat[k] > 0 else -1)
+            if lim is not None:
+                out.flat[k] = float(compile_numpy(lim)(A.flat[k], B.flat[k], C.flat[k], 0.0))
+        return out
+    return g
+
+
+def _aligned_mp(act, index, f):
+    """The mpmath scalar ``f`` with :func:`alignment_limit_expr` at exactly (anti-)aligned pairs."""
+    def g(a, b, c, D):
+        val = f(a, b, c, D)
+        if D == 0 and a > 0 and b > 0 and not thread_mp.isfinite(val):
+            lim = alignment_limit_expr(act, index, 1 if c > 0 else -1)
+            if lim is not None:
+                return compile_mpmath(lim)(a, b, c, D)
+        return val
     return g
 
 

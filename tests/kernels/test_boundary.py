@@ -145,3 +145,23 @@ def test_property_float64_equals_mpmath_or_refuses(name, log_scale, ratio, rho):
     except DomainError:
         return
     assert abs(got - float(ref)) <= 1e-12 * abs(float(ref)) + float(slack) + 1e-300
+
+
+@pytest.mark.parametrize("name", ["relu_pow2", "relu_pow3"])
+def test_gradient_at_exact_alignment_exists_and_matches_finite_differences(name):
+    """Regression: relu_pow2 / relu_pow3 refused the gradient when a student neuron is exactly
+    aligned with a teacher neuron (the safe forms are 0/0 at D = 0), where it exists (the loss is
+    C^1).  Reference: central differences of the 40-digit loss, h = 1e-12 (error O(h))."""
+    p = symland.TeacherStudent.orthonormal(name, k=2, n=2)
+    th = p.pack(np.array([[1.0, 0.0], [0.3, 0.8]]), np.array([0.7, 1.3]))  # w_0 = v_0: aligned
+    g64 = p.gradient(th)
+    with mpmath.workdps(45):
+        g = p.gradient(th, dps=40)
+        h = mpmath.mpf(10) ** -12
+        for j in range(p.num_params):
+            tp, tm = [mpmath.mpf(float(x)) for x in th], [mpmath.mpf(float(x)) for x in th]
+            tp[j] += h
+            tm[j] -= h
+            fd = (p.loss(np.array(tp, dtype=object), dps=40) - p.loss(np.array(tm, dtype=object), dps=40)) / (2 * h)
+            assert abs(g[j] - fd) < mpmath.mpf(10) ** -9, (j, g[j], fd)
+            assert abs(g64[j] - float(fd)) < 1e-12 * max(1, abs(float(fd)))
