@@ -38,8 +38,10 @@ from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_
 from .registry import activation
 from ..errors import DomainError
 from ..numerics.compile import compile_mpmath, compile_numpy
-from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
-from ..numerics.symbols import a_, b_, c_, t_, z
+from ..numerics.precision import (
+    ALIGNMENT_THRESHOLD, Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments,
+)
+from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from ..numerics.mpcontext import thread_mp
 
 __all__ = [
@@ -197,27 +199,61 @@ def alignment_limit_expr(act: Activation, index, sign: int):
     return lim.subs({_POSITIVE_A: a_, _POSITIVE_B: b_})
 
 
+@functools.lru_cache(maxsize=None)
+def removable_at_alignment(act: Activation, index) -> bool:
+    """True when the safe form of the partial is $0/0$ at $D = 0$ although the partial has a finite
+    limit there (:func:`alignment_limit_expr`): then float64 loses about $\tfrac12\log_{10}(ab/D)$
+    digits to cancellation as the pair aligns (relu_pow2 and relu_pow3 first partials)."""
+    e = kernel_partial_expr(act, index).subs(
+        {a_: sympy.Rational(7, 5), b_: sympy.Rational(9, 7), c_: sympy.Rational(3, 4), D_: 0})
+    if not (e.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan) or e.is_finite is False):
+        return False
+    return alignment_limit_expr(act, index, 1) is not None or alignment_limit_expr(act, index, -1) is not None
+
+
 def _aligned_float(act, index, f):
-    """``f`` with non-finite values at exactly (anti-)aligned pairs ($D = 0$, $a, b > 0$) replaced by
-    :func:`alignment_limit_expr` where that limit is finite."""
+    """``f`` for the pairs where its float64 safe form fails (:func:`removable_at_alignment`):
+    at $D = 0$ the limit :func:`alignment_limit_expr`; for $0 < D < 10^{-6}ab$ the safe form in
+    mpmath with the digits the cancellation costs (:func:`~symland.numerics.precision.alignment_digits`,
+    power 3/2), rounded to float64.  Other partials and other pairs are left to ``f``."""
+    if not removable_at_alignment(act, index):
+        return f
+    exact = compile_mpmath(kernel_partial_expr(act, index))
+
     def g(a, b, c, D):
         out = f(a, b, c, D)
-        bad = (np.asarray(D) == 0) & (np.asarray(a) > 0) & (np.asarray(b) > 0) & ~np.isfinite(out)
-        if not np.any(bad):
+        av, bv, dv = np.asarray(a), np.asarray(b), np.asarray(D)
+        with np.errstate(all="ignore"):
+            near = (av > 0) & (bv > 0) & (dv < ALIGNMENT_THRESHOLD * av * bv)
+        if not np.any(near):
             return out
-        out = np.array(out * np.ones(np.shape(bad)), dtype=float)
-        A, B, C = (np.broadcast_to(v, bad.shape) for v in (a, b, c))
-        for k in np.flatnonzero(bad):
-            lim = alignment_limit_expr(act, index, 1 if C.flat[k] > 0 else -1)
-            if lim is not None:
-                out.flat[k] = float(compile_numpy(lim)(A.flat[k], B.flat[k], C.flat[k], 0.0))
+        out = np.array(out * np.ones(np.shape(near)), dtype=float)
+        A, B, C, DD = (np.broadcast_to(v, near.shape) for v in (a, b, c, D))
+        for k in np.flatnonzero(near):
+            ak, bk, ck, dk = (float(v.flat[k]) for v in (A, B, C, DD))
+            if dk == 0:
+                lim = alignment_limit_expr(act, index, 1 if ck > 0 else -1)
+                out.flat[k] = np.nan if lim is None else float(compile_numpy(lim)(ak, bk, ck, 0.0))
+                continue
+            extra = alignment_digits(dk / (ak * bk), 1.5)
+            with thread_mp.workdps(20 + extra):
+                out.flat[k] = float(exact(*(thread_mp.mpf(v) for v in (ak, bk, ck, dk))))
         return out
     return g
 
 
 def _aligned_mp(act, index, f):
-    """The mpmath scalar ``f`` with :func:`alignment_limit_expr` at exactly (anti-)aligned pairs."""
+    """The mpmath scalar ``f`` with :func:`alignment_limit_expr` at exactly (anti-)aligned pairs and,
+    for partials whose safe form cancels there (:func:`removable_at_alignment`), the digits the
+    cancellation costs near them (power 3/2 of :func:`~symland.numerics.precision.alignment_digits`)."""
+    removable = removable_at_alignment(act, index)
+
     def g(a, b, c, D):
+        if removable and a > 0 and b > 0 and 0 < D:
+            extra = alignment_digits(D / (a * b), 1.5)
+            if extra:
+                with thread_mp.workdps(thread_mp.dps + extra):
+                    return +f(a, b, c, D)
         val = f(a, b, c, D)
         if D == 0 and a > 0 and b > 0 and not thread_mp.isfinite(val):
             lim = alignment_limit_expr(act, index, 1 if c > 0 else -1)
