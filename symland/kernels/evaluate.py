@@ -201,7 +201,7 @@ def alignment_limit_expr(act: Activation, index, sign: int):
 
 @functools.lru_cache(maxsize=None)
 def removable_at_alignment(act: Activation, index) -> bool:
-    """True when the safe form of the partial is $0/0$ at $D = 0$ although the partial has a finite
+    r"""True when the safe form of the partial is $0/0$ at $D = 0$ although the partial has a finite
     limit there (:func:`alignment_limit_expr`): then float64 loses about $\tfrac12\log_{10}(ab/D)$
     digits to cancellation as the pair aligns (relu_pow2 and relu_pow3 first partials)."""
     e = kernel_partial_expr(act, index).subs(

@@ -47,7 +47,7 @@ class DeadUnits:
     units: list
     min_rates: list
     reduced: CriticalPoint | None
-    method: str = "min over u of a_i g(u): float64, 64 starts on the sphere + BFGS (evidence, not a proof)"
+    method: str = "min over u of a_i g(u): float64, 16 starts on the sphere + BFGS (evidence, not a proof)"
 
 
 def _applies(problem) -> bool:
@@ -57,7 +57,7 @@ def _applies(problem) -> bool:
 
 
 def _min_rate(problem, W, a, i, rng):
-    """min over unit u of a_i g(u) (float64 kernels), by BFGS from 64 random points of the sphere."""
+    """min over unit u of a_i g(u) (float64 kernels), by BFGS from 16 random points of the sphere."""
     others = [j for j in range(len(W)) if j != i]
     V, b = problem.teacher_weights, problem.teacher_output
 
@@ -68,7 +68,7 @@ def _min_rate(problem, W, a, i, rng):
         return float(a[i] * g)
 
     best = np.inf
-    for x0 in rng.normal(size=(64, problem.d)):
+    for x0 in rng.normal(size=(16, problem.d)):
         res = scipy.optimize.minimize(rate, x0, method="BFGS", options={"gtol": 1e-10})
         best = min(best, float(res.fun), rate(x0))
     return best

@@ -52,6 +52,7 @@ import numpy as np
 
 from . import critical
 from ..errors import ConvergenceError, DomainError, ShapeError
+from ..numerics.arguments import check_count, check_positive
 from ..numerics.precision import check_dps
 from ..problems.teacher_student import TeacherStudent
 from .nonsmooth import dead_unit_point
@@ -164,6 +165,7 @@ def random_starts(problem, starts: int, seed: int = 0) -> np.ndarray:
     r"""``(starts, num_params)`` array of documented random starts (see the module docstring)."""
     if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
         raise ShapeError(f"starts must be a positive integer, got {starts!r}")
+    seed = check_count(seed, "seed", minimum=0)
     children = np.random.SeedSequence(seed).spawn(int(starts))
     out = np.empty((int(starts), problem.num_params))
     for j, child in enumerate(children):
@@ -382,8 +384,7 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
     if merge not in ("orbit", "function"):
         raise ValueError(f"merge must be 'orbit' or 'function', got {merge!r}")
-    if not (isinstance(gtol, (int, float)) and gtol > 0):
-        raise ValueError(f"gtol must be a positive number, got {gtol!r}")
+    gtol = check_positive(gtol, "gtol")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
                                 or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
