@@ -95,7 +95,7 @@ ACCURACY = {
     "1-D quadrature": (
         "float64 composite Gauss-Legendre split at u = 0: relative error <= 1e-10 for the kernel and "
         "its Price partials up to total order 4 at variances 0.3..4 and |c|/sqrt(ab) <= 0.95 (degrades "
-        "as D = ab - c^2 -> 0 for kinked activations); thread_mp.quad at any precision with its error "
+        "as D = ab - c^2 -> 0 for kinked activations); mpmath quad at any precision with its error "
         "estimate checked"
     ),
     "2-D quadrature": "see symland.kernels.quadrature.ACCURACY_STATEMENT",

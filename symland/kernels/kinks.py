@@ -535,7 +535,7 @@ def _mp_tail(n, dps):
 
 
 def _points(L, width, kinks):
-    """Interval end points for thread_mp.quad: [-L, L] cut into pieces of at most ``width`` and at the kinks."""
+    """Interval end points for mpmath quad: [-L, L] cut into pieces of at most ``width`` and at the kinks."""
     n = max(2, int(math.ceil(2 * float(L) / width)))
     pts = [-L + 2 * L * i / n for i in range(n + 1)]
     pts += [k for k in kinks if -L < k < L]

@@ -53,7 +53,7 @@ ACCURACY_STATEMENT = (
     "quadrature: float64 tensor composite Gauss-Legendre (panels adapted to the largest variance), "
     "relative error <= 1e-10 for the kernel and its Price partials up to total order 4 at "
     "variances <= 10 (diagonal E[s(u)^2] and its first two derivatives <= 1e-12; orders 3-4, "
-    "not used by loss, gradient or Hessian, <= 1e-8); thread_mp.quad (nested "
+    "not used by loss, gradient or Hessian, <= 1e-8); mpmath quad (nested "
     "tanh-sinh) at any precision with its error estimate checked, ~10 s to a minute per value"
 )
 
