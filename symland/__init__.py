@@ -42,23 +42,23 @@ from .kernels.registry import (
     relu_power_activation,
     sin_activation,
 )
-from .kernels.partials import diagonal_expr, exact_partial_expr, expectation_expr, kernel_partial_expr
-from .kernels.evaluate import diagonal, expectation, kernel, kernel_partial
 from .kernels.cross import closed_form_pairs, cross_kernel, cross_kernel_expr, cross_partial
+from .kernels.evaluate import diagonal, expectation, kernel, kernel_partial
+from .kernels.kinks import kink_points
 from .kernels.means import kernel_with_means, mean_kernel_method
 from .kernels.normal import BivariateNormalCDF, OwensT
-from .kernels.kinks import kink_points
+from .kernels.partials import diagonal_expr, exact_partial_expr, expectation_expr, kernel_partial_expr
 
 # --- problems: loss landscapes --------------------------------------------------------------------
-from .problems.teacher_student import TeacherStudent
-from .problems.params import Params
 from .problems.glu import glu_self_expectation
+from .problems.params import Params
+from .problems.teacher_student import TeacherStudent
 
 # --- landscape: critical points -----------------------------------------------------------------
-from .landscape.point import CriticalPoint
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
-from .landscape.symmetry import canonical_form, deduplicate, invariant_key, same_point
+from .landscape.point import CriticalPoint
 from .landscape.survey import SurveyResult
+from .landscape.symmetry import canonical_form, deduplicate, invariant_key, same_point
 
 # --- symmetric configurations -------------------------------------------------------------------
 from .symmetric.ansatz import GroupAnsatz, prove_zero

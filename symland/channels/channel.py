@@ -57,9 +57,9 @@ from ..errors import (
 )
 from ..kernels.quadrature import derivative_function
 from ..landscape.critical import newton, refine
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 from ..problems.teacher_student import TeacherStudent
 from .splitting import splitting_line
-from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = [
     "ChannelThresholds", "ChannelPair", "Detection", "ChannelExpansion", "GLULimit",

@@ -51,10 +51,10 @@ import dataclasses
 import numpy as np
 
 from ..errors import DomainError, ShapeError
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 from ..numerics.precision import Precision
 from ..problems.glu import psi_evaluator
 from ..problems.teacher_student import TeacherStudent
-from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = ["SplittingLine", "Segment", "splitting_line"]
 

@@ -17,8 +17,8 @@ import dataclasses
 
 from ..landscape import survey as landscape_survey
 from ..landscape.survey import SurveyResult
-from .channel import detect, glu_limit
 from ..numerics.mpcontext import thread_mp
+from .channel import detect, glu_limit
 
 __all__ = ["ChannelOutcome", "channel_end_point", "survey"]
 

@@ -11,8 +11,8 @@ import sympy
 
 from ..errors import SymlandError
 from ..kernels import coverage, cross, fallback, kinks, means, quadrature
-from ..kernels.registry import activation
 from ..kernels.partials import diagonal_expr, exact_partial_expr, kernel_partial_expr
+from ..kernels.registry import activation
 from .options import nonnegative_int, strict_json
 
 __all__ = ["register"]

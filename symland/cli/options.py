@@ -19,9 +19,9 @@ import numpy as np
 
 from ..errors import SymlandError
 from ..kernels.registry import known_activations
-from ..problems.teacher_student import TeacherStudent
 from ..numerics.mpcontext import is_mpf, thread_mp
 from ..numerics.precision import MAX_DPS
+from ..problems.teacher_student import TeacherStudent
 
 __all__ = ["add_problem_options", "problem_from_args", "load_arrays", "positive_int", "nonnegative_int", "digits",
            "positive_float", "strict_json", "format_number", "MAX_FILE_BYTES", "MAX_ARRAY_ENTRIES"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 
 
+from ..numerics.mpcontext import thread_mp
 from ..symmetric.fixed_point import symmetric_critical_points
 from ..symmetric.subspace import DEFAULT_ISOTROPIES, ISOTROPY_TYPES
 from .options import digits, nonnegative_int, positive_int, strict_json
-from ..numerics.mpcontext import thread_mp
 
 __all__ = ["register"]
 

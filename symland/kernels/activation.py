@@ -36,8 +36,8 @@ import functools
 
 import sympy
 
-from .quadrature import ACCURACY_STATEMENT
 from ..numerics.symbols import z
+from .quadrature import ACCURACY_STATEMENT
 
 __all__ = ["Activation", "z"]
 

@@ -61,17 +61,17 @@ import functools
 import numpy as np
 import sympy
 
+from ..errors import DomainError, NoClosedFormError
+from ..numerics.compile import compile_mpmath, compile_numpy
+from ..numerics.mpcontext import thread_mp, is_mpc
+from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
+from ..numerics.symbols import a_, b_
 from . import gaussian_atoms as _atoms
 from .activation import Activation
 from .fallback import quadrature2, reduce_float, reduce_mp
 from .partials import check_index
 from .price import safe_partial
 from .registry import activation
-from ..errors import DomainError, NoClosedFormError
-from ..numerics.compile import compile_mpmath, compile_numpy
-from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
-from ..numerics.symbols import a_, b_
-from ..numerics.mpcontext import thread_mp, is_mpc
 
 __all__ = [
     "cross_kernel_expr",

@@ -34,15 +34,15 @@ from .means import kernel_with_means
 from .partials import (
     check_index, diagonal_expr, exact_partial_expr, expectation_index, kernel_partial_expr, singular_at_alignment,
 )
-from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
-from .registry import activation
 from ..errors import DomainError
 from ..numerics.compile import compile_mpmath, compile_numpy
+from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
+from .registry import activation
 from ..numerics.precision import (
     ALIGNMENT_THRESHOLD, Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments,
 )
-from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from ..numerics.mpcontext import thread_mp
+from ..numerics.symbols import D_, a_, b_, c_, t_, z
 
 __all__ = [
     "kernel",

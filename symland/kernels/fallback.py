@@ -30,16 +30,16 @@ import operator
 import numpy as np
 import sympy
 
+from ..errors import DomainError
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import sympy_evalf, thread_mp
+from ..numerics.precision import GUARD_DIGITS
+from ..numerics.symbols import NONSMOOTH
 from . import gaussian_atoms as _atoms
 from . import kinks
 from .activation import Activation
 from .quadrature import composite_normal, derivative_function, expect1_mp, expect2_float, expect2_mp, hermite_table
 from .registry import activation
-from ..errors import DomainError
-from ..numerics.precision import GUARD_DIGITS
-from ..numerics.symbols import NONSMOOTH
-from ..numerics.compile import lambdify_mpmath
-from ..numerics.mpcontext import sympy_evalf, thread_mp
 
 __all__ = [
     "derivative_orders",

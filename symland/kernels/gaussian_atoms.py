@@ -35,9 +35,9 @@ import functools
 
 import sympy
 
-from .library import GELU, arccos_kernels
-from ..numerics.symbols import D_, a_, b_, c_, z
 from ..numerics.expression import to_sympy
+from ..numerics.symbols import D_, a_, b_, c_, z
+from .library import GELU, arccos_kernels
 
 __all__ = ["mu", "sigma", "decompose", "mean_function", "atom_mean", "atom_pair", "atom_pair_supported", "tidy"]
 

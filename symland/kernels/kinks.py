@@ -94,14 +94,14 @@ import math
 import numpy as np
 import sympy
 
-from .activation import Activation
-from .quadrature import hermite_table
 from ..errors import ConvergenceError, DomainError, NoClosedFormError
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.expression import to_sympy
+from ..numerics.mpcontext import sympy_evalf, thread_mp
 from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..numerics.symbols import D_, a_, c_, z
-from ..numerics.compile import lambdify_mpmath
-from ..numerics.mpcontext import sympy_evalf, thread_mp
-from ..numerics.expression import to_sympy
+from .activation import Activation
+from .quadrature import hermite_table
 
 __all__ = [
     "ACCURACY",

@@ -51,9 +51,9 @@ from __future__ import annotations
 
 import sympy
 
-from .activation import Activation
-from ..numerics.symbols import D_, a_, b_, c_, z
 from ..numerics.expression import to_sympy
+from ..numerics.symbols import D_, a_, b_, c_, z
+from .activation import Activation
 
 __all__ = [
     "polynomial_kernel",

@@ -61,17 +61,17 @@ import operator
 import numpy as np
 import sympy
 
+from ..errors import DomainError, NoClosedFormError
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import thread_mp
+from ..numerics.precision import Precision, check_covariance, gram_determinant, mp_kernel_arguments
+from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from . import gaussian_atoms as _atoms
 from . import fallback
 from .activation import Activation
 from .normal import MPMATH_FUNCTIONS, NUMPY_MODULES, BivariateNormalCDF, Phi, phi
 from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
 from .registry import activation
-from ..errors import DomainError, NoClosedFormError
-from ..numerics.precision import Precision, check_covariance, gram_determinant, mp_kernel_arguments
-from ..numerics.symbols import D_, a_, b_, c_, t_, z
-from ..numerics.compile import lambdify_mpmath
-from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "mu1_",

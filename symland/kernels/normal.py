@@ -19,6 +19,7 @@ import types
 import numpy as np
 import scipy.special
 import sympy
+
 from ..numerics.mpcontext import thread_mp
 
 __all__ = [

@@ -31,11 +31,11 @@ import operator
 import numpy as np
 import sympy
 
+from ..errors import NoClosedFormError
+from ..numerics.symbols import D_, a_, b_, c_, t_
 from .activation import Activation
 from .price import compact, safe_partial
 from .registry import activation
-from ..errors import NoClosedFormError
-from ..numerics.symbols import D_, a_, b_, c_, t_
 
 __all__ = [
     "MAX_ORDER",

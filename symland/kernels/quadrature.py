@@ -28,9 +28,9 @@ import sympy
 
 from ..errors import ConvergenceError, NoClosedFormError
 from ..numerics.compile import compile_numpy, lambdify_mpmath
+from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import gram_determinant
 from ..numerics.symbols import NONSMOOTH, z
-from ..numerics.mpcontext import thread_mp
 
 __all__ = [
     "FLOAT_NODES",

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import sympy
 
+from ..errors import UnknownActivationError
+from ..numerics.expression import to_sympy
+from ..numerics.symbols import D_, a_, b_, c_, z
 from . import library
 from .activation import Activation
 from .quadrature import check_kernel_against_quadrature
-from ..errors import UnknownActivationError
-from ..numerics.symbols import D_, a_, b_, c_, z
-from ..numerics.expression import to_sympy
 
 __all__ = [
     "activation",

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
+
 from ..numerics.mpcontext import thread_mp
 
 __all__ = ["mp_norm", "pseudo_inverse_step", "null_basis", "gauge_fixed_step", "refined_solve"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
 from ..numerics.mpcontext import MPReal, thread_mp
 from ..numerics.precision import GUARD_DIGITS
 

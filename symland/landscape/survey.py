@@ -50,11 +50,11 @@ import time
 
 import numpy as np
 
-from . import critical
 from ..errors import ConvergenceError, DomainError, ShapeError
 from ..numerics.arguments import check_count, check_positive
 from ..numerics.precision import check_dps
 from ..problems.teacher_student import TeacherStudent
+from . import critical
 from .nonsmooth import dead_unit_point
 from .point import CriticalPoint
 from .symmetry import (

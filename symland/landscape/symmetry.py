@@ -54,9 +54,9 @@ import math
 import numpy as np
 
 from ..errors import ShapeError
+from ..numerics.mpcontext import thread_mp, is_mpf
 from ..numerics.precision import Precision
 from ..numerics.symbols import z
-from ..numerics.mpcontext import thread_mp, is_mpf
 
 __all__ = [
     "canonical_form",

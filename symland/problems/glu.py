@@ -58,14 +58,14 @@ import sympy
 
 from ..errors import DomainError, NoClosedFormError
 from ..kernels.activation import Activation
-from ..kernels.registry import activation
 from ..kernels.evaluate import diagonal_evaluator, heat_evaluator, partial_evaluator, variance_function_evaluator
 from ..kernels.partials import kernel_partial_expr
+from ..kernels.registry import activation
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import FLOAT64, Precision, exact_products
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from .gram import NEAR, finite
-from ..numerics.compile import lambdify_mpmath
-from ..numerics.mpcontext import thread_mp
 
 __all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "glu_pair_sum"]
 

@@ -21,11 +21,11 @@ import numpy as np
 from ..errors import DomainError
 from ..kernels.activation import Activation
 from ..kernels.partials import singular_at_alignment
+from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import Precision, alignment_digits
 from .glu import check_activation, glu_pair_sum
 from .gram import WHAT, Evaluation, GramAssembly
 from .params import Layout
-from ..numerics.mpcontext import thread_mp
 
 __all__ = ["GluAssembly"]
 

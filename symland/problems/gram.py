@@ -37,9 +37,9 @@ from ..errors import DomainError
 from ..kernels.activation import Activation
 from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
 from ..kernels.partials import singular_at_alignment
+from ..numerics.mpcontext import localize, thread_mp
 from ..numerics.precision import FLOAT64, Precision, alignment_digits, exact_products
 from .params import Layout
-from ..numerics.mpcontext import localize, thread_mp
 
 __all__ = ["Evaluation", "GramAssembly", "gram_block", "near_ratio", "finite", "per_precision", "WHAT"]
 

@@ -53,8 +53,8 @@ import sympy
 from ..errors import DomainError
 from ..kernels import means as _means
 from ..kernels.activation import Activation
-from ..kernels.registry import activation
 from ..kernels.cross import cross_method, cross_partial_evaluator
+from ..kernels.registry import activation
 from ..numerics.precision import Precision
 from ..numerics.symbols import z
 from .gram import WHAT, Evaluation, finite, gram_block, per_precision

@@ -21,8 +21,8 @@ import dataclasses
 
 import numpy as np
 
-from .teacher_student import TeacherStudent
 from ..numerics.mpcontext import thread_mp
+from .teacher_student import TeacherStudent
 
 __all__ = ["DimensionReduction", "reduce_dimension"]
 

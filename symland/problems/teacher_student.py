@@ -27,9 +27,9 @@ from ..errors import ShapeError
 from ..kernels.activation import Activation
 from ..kernels.registry import activation
 from ..numerics.precision import FLOAT64, Precision, as_float_array
-from .means_assembly import MeansAssembly
 from .glu_assembly import GluAssembly
 from .gram import GramAssembly
+from .means_assembly import MeansAssembly
 from .params import Layout, Params
 
 __all__ = ["TeacherStudent"]

@@ -47,10 +47,10 @@ import functools
 import numpy as np
 import sympy
 
-from ..numerics.precision import GUARD_DIGITS
 from ..errors import NoClosedFormError, ShapeError, SymlandError
-from ..kernels.registry import activation
 from ..kernels.partials import diagonal_expr, kernel_partial_expr
+from ..kernels.registry import activation
+from ..numerics.precision import GUARD_DIGITS
 from ..numerics.symbols import (
     D_,
     a_,
@@ -58,10 +58,10 @@ from ..numerics.symbols import (
     c_,
     t_,
 )
-from ..problems.teacher_student import TeacherStudent
 from ..numerics.compile import lambdify_mpmath
-from ..numerics.mpcontext import is_mpc, is_mpf, sympy_evalf, thread_mp, to_result
 from ..numerics.expression import to_sympy
+from ..numerics.mpcontext import is_mpc, is_mpf, sympy_evalf, thread_mp, to_result
+from ..problems.teacher_student import TeacherStudent
 
 __all__ = ["GroupAnsatz", "PairTerm", "prove_zero", "kernel_at", "recognise_rational", "mp_value"]
 

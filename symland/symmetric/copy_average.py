@@ -52,11 +52,11 @@ from ..errors import (
 )
 from ..kernels.registry import activation
 from ..landscape.critical import newton, refine
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..numerics.symbols import c_
 from .ansatz import GroupAnsatz, mp_value, prove_zero, recognise_rational
-from ..numerics.compile import lambdify_mpmath
-from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = ["copy_average", "CopyAverageConfig", "CopyAverageResult", "partitions", "group_optimum",
            "decouples"]

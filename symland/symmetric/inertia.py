@@ -27,8 +27,8 @@ import math
 
 import numpy as np
 
-from ..numerics.precision import GUARD_DIGITS
 from ..numerics.mpcontext import thread_mp
+from ..numerics.precision import GUARD_DIGITS
 
 __all__ = ["classify_hessian"]
 

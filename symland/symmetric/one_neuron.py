@@ -36,11 +36,11 @@ from ..errors import NoClosedFormError, ShapeError, SymlandError
 from ..kernels.registry import activation
 from ..landscape.critical import refine
 from ..landscape.survey import survey
+from ..numerics.compile import lambdify_mpmath
+from ..numerics.mpcontext import MPReal, thread_mp, to_result
 from ..numerics.precision import GUARD_DIGITS, check_dps
 from ..problems.teacher_student import TeacherStudent
 from .ansatz import GroupAnsatz, mp_value, recognise_rational
-from ..numerics.compile import lambdify_mpmath
-from ..numerics.mpcontext import MPReal, thread_mp, to_result
 
 __all__ = ["one_neuron", "OneNeuronPoint", "OneNeuronResult", "symmetric_survey", "SymmetricSurvey",
            "refine_agreement"]
