@@ -132,6 +132,7 @@ def _zero_variance_parts(act: Activation):
     return s0, sympy.simplify(m.subs(mu, 0).subs(sigma, sympy.sqrt(t_)))
 
 
+@functools.lru_cache(maxsize=None)
 def _zero_variance_value(act, mp: bool):
     """``t -> kappa(0, t, 0)`` for one number ``t`` (float or mpf)."""
     s0, m = _zero_variance_parts(act)
