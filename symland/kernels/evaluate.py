@@ -217,17 +217,15 @@ def _aligned_float(act, index, f):
     at $D = 0$ the limit :func:`alignment_limit_expr`; for $0 < D < 10^{-6}ab$ the safe form in
     mpmath with the digits the cancellation costs (:func:`~symland.numerics.precision.alignment_digits`,
     power 3/2), rounded to float64.  Other partials and other pairs are left to ``f``."""
-    if not removable_at_alignment(act, index):
-        return f
-    exact = compile_mpmath(kernel_partial_expr(act, index))
-
     def g(a, b, c, D):
         out = f(a, b, c, D)
         av, bv, dv = np.asarray(a), np.asarray(b), np.asarray(D)
         with np.errstate(all="ignore"):
             near = (av > 0) & (bv > 0) & (dv < ALIGNMENT_THRESHOLD * av * bv)
-        if not np.any(near):
+        # decided only when a pair is near alignment: the symbolic limits take seconds
+        if not np.any(near) or not removable_at_alignment(act, index):
             return out
+        exact = compile_mpmath(kernel_partial_expr(act, index))
         out = np.array(out * np.ones(np.shape(near)), dtype=float)
         A, B, C, DD = (np.broadcast_to(v, near.shape) for v in (a, b, c, D))
         for k in np.flatnonzero(near):
@@ -247,10 +245,8 @@ def _aligned_mp(act, index, f):
     """The mpmath scalar ``f`` with :func:`alignment_limit_expr` at exactly (anti-)aligned pairs and,
     for partials whose safe form cancels there (:func:`removable_at_alignment`), the digits the
     cancellation costs near them (power 3/2 of :func:`~symland.numerics.precision.alignment_digits`)."""
-    removable = removable_at_alignment(act, index)
-
     def g(a, b, c, D):
-        if removable and a > 0 and b > 0 and 0 < D:
+        if a > 0 and b > 0 and 0 < D < ALIGNMENT_THRESHOLD * a * b and removable_at_alignment(act, index):
             extra = alignment_digits(D / (a * b), 1.5)
             if extra:
                 with thread_mp.workdps(thread_mp.dps + extra):
