@@ -98,27 +98,18 @@ class _ArbFunctions:
     def e(self):
         return flint.arb.const_e()
 
-    sqrt = staticmethod(lambda x: as_ball(x).sqrt())
-    exp = staticmethod(lambda x: as_ball(x).exp())
-    log = staticmethod(lambda x: as_ball(x).log())
-    sin = staticmethod(lambda x: as_ball(x).sin())
-    cos = staticmethod(lambda x: as_ball(x).cos())
-    tan = staticmethod(lambda x: as_ball(x).tan())
-    sinh = staticmethod(lambda x: as_ball(x).sinh())
-    cosh = staticmethod(lambda x: as_ball(x).cosh())
-    tanh = staticmethod(lambda x: as_ball(x).tanh())
-    asin = staticmethod(lambda x: as_ball(x).asin())
-    acos = staticmethod(lambda x: as_ball(x).acos())
-    atan = staticmethod(lambda x: as_ball(x).atan())
     atan2 = staticmethod(lambda y, x: flint.arb.atan2(as_ball(y), as_ball(x)))
-    erf = staticmethod(lambda x: as_ball(x).erf())
-    erfc = staticmethod(lambda x: as_ball(x).erfc())
-    erfi = staticmethod(lambda x: as_ball(x).erfi())
     fabs = staticmethod(lambda x: abs(as_ball(x)))
 
     def __getattr__(self, name):
         raise NoClosedFormError(f"function {name} has no ball-arithmetic (arb) form in symland")
 
+
+#: one-argument functions whose ``arb`` method has the same name as mpmath's
+_UNARY = ("sqrt", "exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan",
+          "erf", "erfc", "erfi")
+for _name in _UNARY:
+    setattr(_ArbFunctions, _name, staticmethod(lambda x, _name=_name: getattr(as_ball(x), _name)()))
 
 #: the adapter compiled ball expressions call through the name ``mpmath``
 ARB = _ArbFunctions()
