@@ -301,17 +301,15 @@ class _Parser:
         name = tok[1]
         if name in self.functions:
             self.fail(tok, f"function {name} needs arguments")
-        if callable(self.symbols):
-            found = self.symbols(name)
-            if found is None:
-                self.fail(tok, "unknown symbol")
-            return found
-        if self.symbols is None:
+        if self.symbols is None or callable(self.symbols):
             if name.startswith("_"):
                 self.fail(tok, "names may not start with an underscore")
             if name in RESERVED:
                 self.fail(tok, f"{name} is not allowed (the language is real and finite)")
-            return sympy.Symbol(name)
+            found = sympy.Symbol(name) if self.symbols is None else self.symbols(name)
+            if found is None:
+                self.fail(tok, "unknown symbol")
+            return found
         if name not in self.symbols:
             allowed = ", ".join(sorted(self.symbols)) or "none"
             self.fail(tok, f"unknown symbol (allowed symbols: {allowed})")
@@ -323,7 +321,8 @@ def parse_expression(text: str, what: str = "expression", symbols=None, function
 
     ``symbols``: ``None`` (any identifier is a plain ``sympy.Symbol``, see :data:`RESERVED`),
     an iterable of allowed names (plain symbols), a mapping from the allowed names to the SymPy
-    symbols to use, or a callable ``name -> symbol`` that returns None to refuse a name.
+    symbols to use, or a callable ``name -> symbol`` that returns None to refuse a name (the
+    callable is asked only for names ``symbols=None`` would accept).
     ``functions``: extra functions by name, added to :data:`FUNCTIONS`: a SymPy function class
     (its ``nargs`` gives the number of arguments) or a ``(callable, least, most)`` triple
     (``most=None``: no upper bound).  ``what`` names the argument in error messages.
