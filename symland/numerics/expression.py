@@ -242,7 +242,7 @@ class _Parser:
             if abs(exponent.p) > MAX_EXPONENT:
                 self.fail(tok, f"exponent {exponent} larger than {MAX_EXPONENT} in absolute value")
             number = _coefficient(base)
-            if number is not None and abs(number.p) != number.q and abs(exponent.p) * _bits(number) > MAX_BITS:
+            if number is not None and abs(exponent.p) * (_bits(number) - 1) >= MAX_BITS:  # certainly too big
                 self.fail(tok, f"power of an exact number larger than {MAX_BITS} bits")
             if base.is_zero and exponent.is_negative:
                 self.fail(tok, "division by zero")
