@@ -201,3 +201,28 @@ def test_fixed_output_weights():
         assert status == "not critical"
     with pytest.raises(SymlandError, match="train_output=False"):
         GroupAnsatz("erf", [[g]], [sympy.Symbol("a")], [2], train_output=False)
+
+
+def test_string_entries_are_parsed_and_share_symbols_by_name(tmp_path):
+    # strings are read by the restricted parser (they were passed to sympify, i.e. eval); a string
+    # size is a positive integer symbol shared with the coefficients that name it
+    m = sympy.Symbol("m", positive=True, integer=True)
+    g, a = sympy.symbols("g a")
+    by_hand = GroupAnsatz("erf", [[g]], [a], [m])
+    parsed = GroupAnsatz("erf", [["g"]], ["a"], ["m"])
+    assert parsed.sizes == [m] and parsed.loss == by_hand.loss
+    # the erf average of test_erf_average_is_critical_for_every_group_size, written as strings
+    good = {"g": "1/sqrt(m*(2*m - 1))", "a": "m"}
+    assert all(prove_zero(e) for _, e in parsed.gradient_entries(good))
+    assert parsed.concrete_sizes({"m": 3}) == [3]
+    # a string key finds the ansatz's own symbol even when it carries assumptions
+    gp, ap = sympy.symbols("g a", positive=True)
+    B = GroupAnsatz("erf", [[gp]], [ap], [3])
+    assert B.is_critical({"g": "1/sqrt(15)", "a": 3})[0] == "exact"
+    marker = tmp_path / "pwned"
+    for bad in (f"__import__('os').system('touch {marker}')", "g.__class__", "g[0]", "lambda: 1"):
+        with pytest.raises(SymlandError, match="argument coefficients"):
+            GroupAnsatz("erf", [[bad]], ["a"], [1])
+        with pytest.raises(SymlandError, match="expr"):
+            prove_zero(bad)
+    assert not marker.exists()
