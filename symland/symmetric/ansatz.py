@@ -203,8 +203,10 @@ class GroupAnsatz:
     @classmethod
     def from_rows(cls, activation_name, W, output, teacher_output=None, train_output=True):
         """Explicit student rows ``W`` (n x k, teacher basis): every teacher neuron its own group."""
-        W = sympy.Matrix(W)
-        return cls(activation_name, W.tolist(), output, [1] * W.shape[1], teacher_output, train_output)
+        rows = [list(r) for r in W]  # not sympy.Matrix(W): it would sympify (eval) string entries
+        if not rows or any(len(r) != len(rows[0]) for r in rows):
+            raise ShapeError("argument W must be a non-empty n x k nested sequence (rows of equal length)")
+        return cls(activation_name, rows, output, [1] * len(rows[0]), teacher_output, train_output)
 
     # -- structure -----------------------------------------------------
     @property
@@ -374,7 +376,7 @@ class GroupAnsatz:
         (a family, e.g. under a rescaling symmetry) is returned with ``family`` listing them and
         ``critical`` decided by :func:`prove_zero` on the symbolic gradient.
         """
-        unknowns = list(self.symbols if unknowns is None else unknowns)
+        unknowns = list(self.symbols if unknowns is None else (self._key(u, "unknowns") for u in unknowns))
         if not unknowns:
             raise SymlandError("argument unknowns: the ansatz has no free scalars to solve for")
         eqs = [sympy.diff(self.loss, u) for u in unknowns]
@@ -410,7 +412,11 @@ class GroupAnsatz:
             starts = [[sympy.Rational(p, 4)] * len(unknowns) for p in (1, 2, 3, 5, -2)]
         seen = []
         for st in starts:
-            x0 = [st[u] for u in unknowns] if isinstance(st, dict) else list(st)
+            if isinstance(st, dict):
+                st = self._values(st)
+                x0 = [st[u] for u in unknowns]
+            else:  # strings parsed here, never handed to sympy.N (which would sympify them)
+                x0 = [_exact_or_float(v, self._resolver(remember=False)) for v in st]
             with thread_mp.workdps(dps + 2 * GUARD_DIGITS):
                 try:
                     root = thread_mp.findroot(lambda *x: f(*x), [thread_mp.mpf(str(sympy_evalf(v, dps + 2 * GUARD_DIGITS))) for v in x0])

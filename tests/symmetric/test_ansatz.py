@@ -226,3 +226,21 @@ def test_string_entries_are_parsed_and_share_symbols_by_name(tmp_path):
         with pytest.raises(SymlandError, match="expr"):
             prove_zero(bad)
     assert not marker.exists()
+
+
+def test_rows_unknowns_and_starts_given_as_strings_are_parsed(tmp_path):
+    # sympy.Matrix(W) and sympy.N(start) would have sympified (evaluated) these strings
+    marker = tmp_path / "pwned"
+    hostile = f"__import__('os').system('touch {marker}')"
+    with pytest.raises(SymlandError, match="argument coefficients"):
+        GroupAnsatz.from_rows("erf", [[hostile]], [1])
+    A = GroupAnsatz.from_rows("erf", [["g", "g", "g"]], ["a"])
+    g, a = sympy.symbols("g a")
+    assert A.loss == GroupAnsatz("erf", [[g]], [a], [3]).loss
+    with pytest.raises(SymlandError, match="unknowns"):
+        A.solve(unknowns=[hostile], exact=False)
+    with pytest.raises(SymlandError, match="values"):
+        A.solve(unknowns=["g", "a"], starts=[[hostile, 1]], exact=False)
+    with pytest.raises(ShapeError, match="rows of equal length"):
+        GroupAnsatz.from_rows("erf", [["g", 0], ["g"]], [1, 1])
+    assert not marker.exists()
