@@ -203,6 +203,8 @@ class GroupAnsatz:
     @classmethod
     def from_rows(cls, activation_name, W, output, teacher_output=None, train_output=True):
         """Explicit student rows ``W`` (n x k, teacher basis): every teacher neuron its own group."""
+        if isinstance(W, sympy.MatrixBase):
+            W = W.tolist()
         rows = [list(r) for r in W]  # not sympy.Matrix(W): it would sympify (eval) string entries
         if not rows or any(len(r) != len(rows[0]) for r in rows):
             raise ShapeError("argument W must be a non-empty n x k nested sequence (rows of equal length)")

@@ -237,6 +237,7 @@ def test_rows_unknowns_and_starts_given_as_strings_are_parsed(tmp_path):
     A = GroupAnsatz.from_rows("erf", [["g", "g", "g"]], ["a"])
     g, a = sympy.symbols("g a")
     assert A.loss == GroupAnsatz("erf", [[g]], [a], [3]).loss
+    assert GroupAnsatz.from_rows("erf", sympy.Matrix([[g, g, g]]), [a]).loss == A.loss  # a Matrix still works
     with pytest.raises(SymlandError, match="unknowns"):
         A.solve(unknowns=[hostile], exact=False)
     with pytest.raises(SymlandError, match="values"):
