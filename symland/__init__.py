@@ -18,6 +18,7 @@ from ._version import __version__
 from .errors import (
     ConvergenceError,
     DomainError,
+    ExpressionError,
     NoClosedFormError,
     PrecisionError,
     ShapeError,
@@ -26,6 +27,7 @@ from .errors import (
 )
 
 # --- numerics: the precision context ------------------------------------------------------------
+from .numerics.expression import format_expression, parse_expression
 from .numerics.precision import Precision, gram_determinant
 
 # --- kernels: activations and Gaussian expectations ---------------------------------------------
@@ -101,9 +103,12 @@ __all__ = [
     "ConvergenceError",
     "UnknownActivationError",
     "NoClosedFormError",
+    "ExpressionError",
     # numerics
     "Precision",
     "gram_determinant",
+    "parse_expression",
+    "format_expression",
     # kernels
     "Activation",
     "activation",

@@ -140,10 +140,11 @@ _REFUSED = (sympy.floor, sympy.ceiling, sympy.frac, sympy.Mod, sympy.re, sympy.i
 
 
 def _normalise(expr):
-    """``expr`` (SymPy expression, string or :class:`Activation`) rewritten in :data:`z`."""
+    """``expr`` (SymPy expression, string or :class:`Activation`) rewritten in :data:`z`; a string
+    is parsed by the restricted expression parser, never evaluated as Python."""
     if isinstance(expr, Activation):
         expr = expr.expr
-    expr = to_sympy(expr)
+    expr = to_sympy(expr, "expr")
     free = expr.free_symbols
     if len(free) > 1:
         raise ValueError(f"expression {expr} must depend on one variable, found {sorted(map(str, free))}")

@@ -144,7 +144,9 @@ def polynomial_kernel(expr, var=None) -> sympy.Expr:
     ``expr`` is a polynomial with exact coefficients in one variable (``var``,
     default its only free symbol).  Returns an expanded polynomial in ``a, b, c``.
     """
-    expr = to_sympy(expr)
+    expr = to_sympy(expr, "expr")
+    if var is not None:
+        var = to_sympy(var, "var")  # sympy.Poly would sympify (eval) a string generator
     if var is None:
         free = expr.free_symbols
         if len(free) > 1:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import sympy
 
-from ..errors import UnknownActivationError
+from ..errors import ExpressionError, UnknownActivationError
 from ..numerics.expression import to_sympy
 from ..numerics.symbols import D_, a_, b_, c_, z
 from . import library
 from .activation import Activation
+from .normal import BivariateNormalCDF, OwensT
 from .quadrature import check_kernel_against_quadrature
 
 __all__ = [
@@ -58,16 +59,21 @@ def activation(name) -> Activation:
         ) from None
 
 
+#: symland's own special functions, accepted in user formulas besides the parser's allow-list
+USER_FUNCTIONS = {"OwensT": OwensT, "BivariateNormalCDF": BivariateNormalCDF}
+
+
 def _as_kernel_symbols(expr, allowed, what):
-    """Map the free symbols of a user expression onto symland's own symbols by name."""
+    """Map the free symbols of a user expression onto symland's own symbols by name; a string is
+    parsed (never evaluated) with only the names in ``allowed`` as symbols."""
     if expr is None:
         return None
-    expr = to_sympy(expr)
     ours = {s.name: s for s in (a_, b_, c_, D_)}
+    expr = to_sympy(expr, what, symbols={name: ours[name] for name in allowed}, functions=USER_FUNCTIONS)
     mapping = {}
     for sym in expr.free_symbols:
         if sym.name not in allowed:
-            raise ValueError(
+            raise ExpressionError(
                 f"{what} may only depend on symbols {sorted(allowed)}, found {sym.name!r}"
             )
         mapping[sym] = ours[sym.name]
@@ -95,11 +101,14 @@ def register_activation(
     name : str
         Registry name.
     expr : sympy expression or str
-        $s(z)$ with exactly one free symbol (any name) and exact constants.
-    kernel : sympy expression, optional
-        Exact $\kappa(a, b, c)$ in symbols named ``a, b, c``.  Without it the
-        activation is evaluated by quadrature.
-    safe_kernel : sympy expression, optional
+        $s(z)$ with at most one free symbol (any name) and exact constants.  A string is
+        read by :func:`symland.numerics.expression.parse_expression` (never evaluated as
+        Python; decimals become exact rationals), which also accepts ``OwensT`` and
+        ``BivariateNormalCDF``.
+    kernel : sympy expression or str, optional
+        Exact $\kappa(a, b, c)$ in symbols named ``a, b, c`` (a string may use no other
+        names).  Without it the activation is evaluated by quadrature.
+    safe_kernel : sympy expression or str, optional
         Numerically safe form in ``a, b, c, D`` (``D = ab - c^2``); defaults to
         ``kernel`` itself.
     check : bool
@@ -112,10 +121,10 @@ def register_activation(
         raise ValueError("name must be a non-empty string")
     if name in _REGISTRY and not replace:
         raise ValueError(f"activation {name!r} is already registered; pass replace=True")
-    expr = to_sympy(expr)
+    expr = to_sympy(expr, "expr", functions=USER_FUNCTIONS)
     free = expr.free_symbols
     if len(free) > 1:
-        raise ValueError(f"expr must depend on one variable, found {sorted(map(str, free))}")
+        raise ExpressionError(f"expr must depend on one variable, found {sorted(map(str, free))}")
     if free:
         expr = expr.xreplace({free.pop(): z})
     if expr.atoms(sympy.Float):

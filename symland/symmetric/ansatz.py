@@ -108,11 +108,10 @@ class PairTerm:
         return self.weight * self.multiplicity * k
 
 
-def _sym(x, name):
-    try:
-        v = to_sympy(x)
-    except (sympy.SympifyError, TypeError):
-        raise SymlandError(f"argument {name} must be a SymPy expression or number, got {x!r}") from None
+def _sym(x, name, resolve=None):
+    """An ansatz entry as an exact SymPy object; a string is parsed (never evaluated), its names
+    resolved to symbols by ``resolve`` (see :func:`~symland.numerics.expression.parse_expression`)."""
+    v = to_sympy(x, f"argument {name}", symbols=resolve)
     if v.atoms(sympy.Float):
         raise SymlandError(f"argument {name} must use exact constants (Rational, sqrt, pi), found a float in {v}")
     return v
@@ -131,6 +130,14 @@ class GroupAnsatz:
         Student output weights $a_i$ (symbols, or fixed numbers such as ``1``).
     sizes : length-q sequence
         Group sizes $m_G$: positive integers or SymPy symbols (declare them ``positive=True``).
+
+    Entries may also be strings, read by the restricted parser
+    :func:`~symland.numerics.expression.parse_expression` (never evaluated as Python; decimals
+    become exact rationals).  A name in a string is the SymPy symbol of that name among the
+    non-string entries if there is one; otherwise a new symbol, declared a positive integer
+    when it first appears in a string of ``sizes`` (so ``sizes=["m"]`` and a coefficient
+    ``"1/sqrt(m)"`` share one positive integer ``m``).  String keys of ``values`` and ``sizes``
+    in the methods below name symbols the same way.
     teacher_output : length-q sequence, optional
         $b_G$ (default all 1).
     train_output : bool
@@ -148,10 +155,13 @@ class GroupAnsatz:
             raise NoClosedFormError(f"activation {self.activation.name!r} has no closed-form kernel; "
                                     "the symbolic ansatz needs one")
         rows = [list(r) for r in coefficients]
+        sizes = list(sizes)
+        b = [1] * len(sizes) if teacher_output is None else list(teacher_output)
+        self._names = _names_of([sizes, *rows, list(output), b])
         self.n = len(rows)
         if self.n < 1:
             raise ShapeError("argument coefficients must have at least one row (one student neuron)")
-        self.sizes = [_sym(m, "sizes") for m in sizes]
+        self.sizes = [_sym(m, "sizes", self._resolver(positive=True, integer=True)) for m in sizes]
         self.q = len(self.sizes)
         for m in self.sizes:
             if m.is_positive is False or (m.is_number and not (m.is_integer and m > 0)):
@@ -159,23 +169,46 @@ class GroupAnsatz:
                                    f"got {m}")
         if any(len(r) != self.q for r in rows):
             raise ShapeError(f"argument coefficients must be {self.n} x {self.q} (one column per group in sizes)")
-        self.c = [[_sym(x, "coefficients") for x in r] for r in rows]
-        self.a = [_sym(x, "output") for x in output]
+        self.c = [[_sym(x, "coefficients", self._resolver()) for x in r] for r in rows]
+        self.a = [_sym(x, "output", self._resolver()) for x in output]
         if len(self.a) != self.n:
             raise ShapeError(f"argument output must have {self.n} entries (one per student), got {len(self.a)}")
-        b = [1] * self.q if teacher_output is None else list(teacher_output)
         if len(b) != self.q:
             raise ShapeError(f"argument teacher_output must have {self.q} entries (one per group)")
-        self.b = [_sym(x, "teacher_output") for x in b]
+        self.b = [_sym(x, "teacher_output", self._resolver()) for x in b]
         self.train_output = bool(train_output)
         if not self.train_output and any(x.free_symbols for x in self.a):
             raise SymlandError("argument output must be numbers when train_output=False (fixed output weights)")
 
+    def _resolver(self, remember=True, **assumptions):
+        """``name -> symbol`` for strings: the known symbol of that name, else a new one (remembered
+        for the later entries when ``remember``)."""
+        def resolve(name):
+            if name in self._names:
+                return self._names[name]
+            new = sympy.Symbol(name, **assumptions)
+            return self._names.setdefault(name, new) if remember else new
+        return resolve
+
+    def _key(self, key, what):
+        """A key of ``values``/``sizes``: a string names a symbol of the ansatz (or a new plain one)."""
+        return to_sympy(key, what, symbols=self._resolver(remember=False))
+
+    def _values(self, values):
+        """``{symbol: exact value}`` from user ``values`` (keys and string values resolved by name)."""
+        if values is None:
+            return {}
+        return {self._key(k, "values"): _exact_or_float(v, self._resolver(remember=False)) for k, v in dict(values).items()}
+
     @classmethod
     def from_rows(cls, activation_name, W, output, teacher_output=None, train_output=True):
         """Explicit student rows ``W`` (n x k, teacher basis): every teacher neuron its own group."""
-        W = sympy.Matrix(W)
-        return cls(activation_name, W.tolist(), output, [1] * W.shape[1], teacher_output, train_output)
+        if isinstance(W, sympy.MatrixBase):
+            W = W.tolist()
+        rows = [list(r) for r in W]  # not sympy.Matrix(W): it would sympify (eval) string entries
+        if not rows or any(len(r) != len(rows[0]) for r in rows):
+            raise ShapeError("argument W must be a non-empty n x k nested sequence (rows of equal length)")
+        return cls(activation_name, rows, output, [1] * len(rows[0]), teacher_output, train_output)
 
     # -- structure -----------------------------------------------------
     @property
@@ -265,11 +298,11 @@ class GroupAnsatz:
         g = self.gradient
         e = sympy.Add(*[x**2 for x in g["a"]]) if self.train_output else sympy.Integer(0)
         e += sympy.Add(*[self.sizes[G] * g["w"][i][G] ** 2 for i in range(self.n) for G in range(self.q)])
-        return e if values is None else e.xreplace(_values(values))
+        return e if values is None else e.xreplace(self._values(values))
 
     def gradient_entries(self, values, train_output=None):
         """``[(name, expr)]`` of every distinct gradient component at ``values`` (dict symbol -> exact)."""
-        v = _values(values)
+        v = self._values(values)
         out = []
         if self.train_output if train_output is None else train_output:
             out += [(f"dL/da_{i}", e.xreplace(v)) for i, e in enumerate(self.gradient["a"])]
@@ -306,7 +339,7 @@ class GroupAnsatz:
         status, _ = self.is_critical(values, dps=dps + GUARD_DIGITS)
         if status not in ("exact", "not critical"):
             status = f"{dps} digits"
-        loss_exact = sympy.simplify(self.loss.xreplace(values))
+        loss_exact = sympy.simplify(self.loss.xreplace(self._values(values)))
         with thread_mp.workdps(dps):
             return +mp_value(loss_exact, dps + GUARD_DIGITS), loss_exact, status
 
@@ -345,7 +378,7 @@ class GroupAnsatz:
         (a family, e.g. under a rescaling symmetry) is returned with ``family`` listing them and
         ``critical`` decided by :func:`prove_zero` on the symbolic gradient.
         """
-        unknowns = list(self.symbols if unknowns is None else unknowns)
+        unknowns = list(self.symbols if unknowns is None else (self._key(u, "unknowns") for u in unknowns))
         if not unknowns:
             raise SymlandError("argument unknowns: the ansatz has no free scalars to solve for")
         eqs = [sympy.diff(self.loss, u) for u in unknowns]
@@ -381,7 +414,11 @@ class GroupAnsatz:
             starts = [[sympy.Rational(p, 4)] * len(unknowns) for p in (1, 2, 3, 5, -2)]
         seen = []
         for st in starts:
-            x0 = [st[u] for u in unknowns] if isinstance(st, dict) else list(st)
+            if isinstance(st, dict):
+                st = self._values(st)
+                x0 = [st[u] for u in unknowns]
+            else:  # strings parsed here, never handed to sympy.N (which would sympify them)
+                x0 = [_exact_or_float(v, self._resolver(remember=False)) for v in st]
             with thread_mp.workdps(dps + 2 * GUARD_DIGITS):
                 try:
                     root = thread_mp.findroot(lambda *x: f(*x), [thread_mp.mpf(str(sympy_evalf(v, dps + 2 * GUARD_DIGITS))) for v in x0])
@@ -416,7 +453,7 @@ class GroupAnsatz:
 
     # -- concrete problems ----------------------------------------------
     def concrete_sizes(self, sizes=None):
-        subs = {} if sizes is None else {to_sympy(k): v for k, v in dict(sizes).items()}
+        subs = {} if sizes is None else {self._key(k, "sizes"): to_sympy(v, "sizes") for k, v in dict(sizes).items()}
         ms = [m.xreplace(subs) for m in self.sizes]
         if not all(m.is_Integer for m in ms):
             raise SymlandError(f"group sizes {ms} are not all integers; pass sizes={{symbol: value}}")
@@ -445,9 +482,9 @@ class GroupAnsatz:
     def theta(self, values, dps=50, d=None, sizes=None, train_output=None):
         """Packed parameters (mpmath object array at ``dps`` digits) of the configuration at ``values``."""
         train_output = self.train_output if train_output is None else train_output
-        v = _values(values)
+        v = self._values(values)
         if sizes:
-            v.update({to_sympy(s): sympy.Integer(x) for s, x in dict(sizes).items()})
+            v.update({self._key(s, "sizes"): sympy.Integer(x) for s, x in dict(sizes).items()})
         ms = self.concrete_sizes(sizes)
         k = sum(ms)
         d = k if d is None else d
@@ -469,18 +506,25 @@ class GroupAnsatz:
         return f"GroupAnsatz({self.activation.name!r}, n={self.n}, sizes={self.sizes})"
 
 
-def _exact_or_float(v):
-    """SymPy value; an mpmath number keeps all its digits (a plain conversion would round it to 15)."""
+def _names_of(groups) -> dict:
+    """``{name: symbol}`` of the free symbols of the SymPy objects in nested ``groups`` (the first
+    symbol of a name wins); strings and numbers are skipped."""
+    names = {}
+    for group in groups:
+        for x in group:
+            if isinstance(x, sympy.Basic):
+                for s in sorted(x.free_symbols, key=sympy.default_sort_key):
+                    names.setdefault(s.name, s)
+    return names
+
+
+def _exact_or_float(v, resolve=None):
+    """SymPy value; an mpmath number keeps all its digits (a plain conversion would round it to 15);
+    a string is parsed, its names resolved by ``resolve``."""
     if is_mpf(v):
         digits = max(20, int(v._mpf_[3] * 0.30103) + 5)  # from the mantissa's own bit count
         return sympy.Float(thread_mp.nstr(v, digits), digits)
-    return to_sympy(v)
-
-
-def _values(values):
-    if values is None:
-        return {}
-    return {to_sympy(k): _exact_or_float(v) for k, v in dict(values).items()}
+    return to_sympy(v, "values", symbols=resolve)
 
 
 def mp_value(expr, dps):
@@ -541,8 +585,11 @@ def prove_zero(expr) -> bool:
     that every coefficient of the resulting polynomial vanishes (as algebraic numbers, by
     their minimal polynomial, or by ``simplify`` when symbols are present).  Vanishing
     coefficients are sufficient for the expression to vanish, so a True answer is a proof.
+
+    A string is read by :func:`~symland.numerics.expression.parse_expression` (never evaluated
+    as Python); its names are plain symbols without assumptions.
     """
-    expr = to_sympy(expr)
+    expr = to_sympy(expr, "expr")
     if expr == 0:
         return True
     # a positive integer symbol m is 1 + mu with mu >= 0: every polynomial factor with

@@ -74,22 +74,27 @@ def parse_isotropy(k, isotropy) -> tuple:
     """
     k = check_k(k)
     if isinstance(isotropy, str):
+        if len(isotropy) > 1000:
+            raise ShapeError(f"isotropy {isotropy[:40]!r}...: longer than 1000 characters")
         name = isotropy.strip().replace(" ", "").replace("*", "x").replace("×", "x")
         m = re.fullmatch(r"(?:diag|Delta|Δ)\((.*)\)", name)
         if m:
             name = m.group(1)
         if name in ISOTROPY_TYPES:
             blocks = ISOTROPY_TYPES[name](k)
-        elif re.fullmatch(r"\d+(,\d+)*", name):
+        elif re.fullmatch(r"[0-9]+(,[0-9]+)*", name):
             blocks = tuple(int(v) for v in name.split(","))
-        elif re.fullmatch(r"S_?\{?\d+\}?(xS_?\{?\d+\}?)*", name):
-            blocks = tuple(int(v) for v in re.findall(r"\d+", name))
+        elif re.fullmatch(r"S_?\{?[0-9]+\}?(xS_?\{?[0-9]+\}?)*", name):
+            blocks = tuple(int(v) for v in re.findall(r"[0-9]+", name))
         else:
             raise ShapeError(f"isotropy {isotropy!r} is not understood: use one of {', '.join(ISOTROPY_TYPES)}, "
                              "explicit block sizes like '4,1,1' or 'S_4xS_1xS_1'")
     else:
         try:
-            blocks = tuple(int(v) for v in isotropy)
+            blocks = tuple(isotropy)
+            if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in blocks):
+                raise TypeError  # int(1.9) would silently be 1
+            blocks = tuple(int(v) for v in blocks)
         except TypeError:
             raise ShapeError(f"isotropy must be a name, a string or a sequence of block sizes, "
                              f"got {isotropy!r}") from None

@@ -29,7 +29,7 @@ import symland
 from symland.numerics import symbols
 from symland.kernels import registry as _registry
 from symland.kernels.evaluate import partial_evaluator
-from symland.errors import UnknownActivationError
+from symland.errors import ExpressionError, UnknownActivationError
 from conftest import FULL
 from references import INNER, MU, SIGMA
 
@@ -514,6 +514,42 @@ def test_register_rejects_foreign_symbols_and_bad_expr(registry_cleanup):
         symland.register_activation("_test_two", x * y)
     with pytest.raises(ValueError, match="name"):
         symland.register_activation("", symbols.z)
+
+
+def test_register_from_strings_parses_exactly(registry_cleanup):
+    # the relu kernels of _relu_kernels_in_user_symbols, written as text; 2.0 is read as the integer 2
+    name = "_test_relu_text"
+    registry_cleanup.append(name)
+    kern = "(sqrt(a*b - c**2) + c*(pi - acos(c/sqrt(a*b)))) / (2.0*pi)"
+    safe = "(sqrt(D) + c*(pi - atan2(sqrt(D), c))) / (2*pi)"
+    act = symland.register_activation(name, "Max(x, 0)", kernel=kern, safe_kernel=safe, check=False)
+    hand_kern, hand_safe = _relu_kernels_in_user_symbols()
+    ours = {s.name: s for s in (symbols.a_, symbols.b_, symbols.c_, symbols.D_)}
+    assert act.kernel_expr == hand_kern.xreplace({s: ours[s.name] for s in hand_kern.free_symbols})
+    assert act.safe_kernel_expr == hand_safe.xreplace({s: ours[s.name] for s in hand_safe.free_symbols})
+    assert not act.kernel_expr.atoms(sympy.Float)
+    got = symland.kernel(act, 1.0, 2.0, 0.3)
+    assert _close(mpmath.mpf(got), ref_kernel_formula("relu", 1.0, 2.0, 0.3), 1e-13)
+
+
+def test_register_refuses_strings_outside_the_language(registry_cleanup, tmp_path):
+    registry_cleanup.append("_test_text_bad")
+    marker = tmp_path / "pwned"
+    hostile = f"__import__('os').system('touch {marker}')"
+    cases = [  # (expr, kernel, safe_kernel, text the message must contain)
+        (hostile, None, None, "^expr: character .* not allowed"),  # the quote
+        ("z", hostile, None, "^kernel: character .* not allowed"),
+        ("z", "a*b", hostile, "^safe_kernel: character .* not allowed"),
+        ("z", "a*b", "__import__(a)", "^safe_kernel: unknown function"),
+        ("z", "a*b*D", None, r"kernel: unknown symbol .*'D'"),  # D only in the safe form
+        ("z", "a*q", None, r"kernel: unknown symbol .*position 2 \('q'\)"),
+        ("z.real", None, None, "expr: character '.'"),
+        ("x*y", None, None, "one variable"),
+    ]
+    for expr, kern, safe, message in cases:
+        with pytest.raises(ExpressionError, match=message):
+            symland.register_activation("_test_text_bad", expr, kernel=kern, safe_kernel=safe, check=False)
+    assert not marker.exists() and "_test_text_bad" not in symland.known_activations()
 
 
 def test_register_duplicate_names(registry_cleanup):

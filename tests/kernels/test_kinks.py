@@ -30,7 +30,7 @@ import symland
 from symland.kernels import quadrature
 from symland.numerics.symbols import z
 from symland.kernels.means import kernel_with_means
-from symland.errors import ConvergenceError, DomainError, NoClosedFormError, PrecisionError
+from symland.errors import ConvergenceError, DomainError, ExpressionError, NoClosedFormError, PrecisionError
 from symland.kernels.kinks import (
     expect1_float,
     expect1_mp,
@@ -100,6 +100,16 @@ def test_kink_points_any_symbol_and_refusals():
         kink_points(sympy.Heaviside(z) / z)
     with pytest.raises(ValueError, match="one variable"):
         kink_points(sympy.Max(z, w))
+
+
+def test_kink_points_of_strings_are_parsed_not_evaluated(tmp_path):
+    # decimals are exact: the kink of Heaviside(w - 0.5) is 1/2, not the float 0.5
+    assert kink_points("Min(Max(w, 0), 6) + Heaviside(w - 0.5)") == (0, sympy.Rational(1, 2), 6)
+    marker = tmp_path / "pwned"
+    for bad in (f"__import__('os').system('touch {marker}')", "Max(z, 0).func", "z if z else 0"):
+        with pytest.raises(ExpressionError, match="expr"):
+            kink_points(bad)
+    assert not marker.exists()
 
 
 # ---------------------------------------------------------------------------

@@ -201,3 +201,47 @@ def test_fixed_output_weights():
         assert status == "not critical"
     with pytest.raises(SymlandError, match="train_output=False"):
         GroupAnsatz("erf", [[g]], [sympy.Symbol("a")], [2], train_output=False)
+
+
+def test_string_entries_are_parsed_and_share_symbols_by_name(tmp_path):
+    # strings are read by the restricted parser (they were passed to sympify, i.e. eval); a string
+    # size is a positive integer symbol shared with the coefficients that name it
+    m = sympy.Symbol("m", positive=True, integer=True)
+    g, a = sympy.symbols("g a")
+    by_hand = GroupAnsatz("erf", [[g]], [a], [m])
+    parsed = GroupAnsatz("erf", [["g"]], ["a"], ["m"])
+    assert parsed.sizes == [m] and parsed.loss == by_hand.loss
+    # the erf average of test_erf_average_is_critical_for_every_group_size, written as strings
+    good = {"g": "1/sqrt(m*(2*m - 1))", "a": "m"}
+    assert all(prove_zero(e) for _, e in parsed.gradient_entries(good))
+    assert parsed.concrete_sizes({"m": 3}) == [3]
+    # a string key finds the ansatz's own symbol even when it carries assumptions
+    gp, ap = sympy.symbols("g a", positive=True)
+    B = GroupAnsatz("erf", [[gp]], [ap], [3])
+    assert B.is_critical({"g": "1/sqrt(15)", "a": 3})[0] == "exact"
+    marker = tmp_path / "pwned"
+    for bad in (f"__import__('os').system('touch {marker}')", "g.__class__", "g[0]", "lambda: 1"):
+        with pytest.raises(SymlandError, match="argument coefficients"):
+            GroupAnsatz("erf", [[bad]], ["a"], [1])
+        with pytest.raises(SymlandError, match="expr"):
+            prove_zero(bad)
+    assert not marker.exists()
+
+
+def test_rows_unknowns_and_starts_given_as_strings_are_parsed(tmp_path):
+    # sympy.Matrix(W) and sympy.N(start) would have sympified (evaluated) these strings
+    marker = tmp_path / "pwned"
+    hostile = f"__import__('os').system('touch {marker}')"
+    with pytest.raises(SymlandError, match="argument coefficients"):
+        GroupAnsatz.from_rows("erf", [[hostile]], [1])
+    A = GroupAnsatz.from_rows("erf", [["g", "g", "g"]], ["a"])
+    g, a = sympy.symbols("g a")
+    assert A.loss == GroupAnsatz("erf", [[g]], [a], [3]).loss
+    assert GroupAnsatz.from_rows("erf", sympy.Matrix([[g, g, g]]), [a]).loss == A.loss  # a Matrix still works
+    with pytest.raises(SymlandError, match="unknowns"):
+        A.solve(unknowns=[hostile], exact=False)
+    with pytest.raises(SymlandError, match="values"):
+        A.solve(unknowns=["g", "a"], starts=[[hostile, 1]], exact=False)
+    with pytest.raises(ShapeError, match="rows of equal length"):
+        GroupAnsatz.from_rows("erf", [["g", 0], ["g"]], [1, 1])
+    assert not marker.exists()

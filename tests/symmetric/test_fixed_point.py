@@ -94,6 +94,14 @@ def test_parse_isotropy_names_and_errors():
         symmetric_critical_points("tanh", 3, isotropy="S_k", starts=1)
 
 
+def test_parse_isotropy_refuses_lossy_and_hostile_input():
+    # int(1.9) was silently 1: float block sizes summing to k looked like (1, 1)
+    for bad in ((1.9, 1.9), (True, True), "1" * 5000, "\u0661,\u0661", "__import__('os')"):
+        with pytest.raises(ShapeError):
+            parse_isotropy(2, bad)
+    assert parse_isotropy(2, (np.int64(1), 1)) == (1, 1)
+
+
 def test_gradient_lies_in_the_fixed_subspace():
     """The premise of symmetric criticality: at theta = P s the full gradient is fixed by the group."""
     prob = TeacherStudent.orthonormal("relu", 5, 5, train_output=False)
