@@ -306,8 +306,8 @@ def _aligned_float(act, index, f):
                 continue
             extra = max(_near_alignment_digits(dk / (ak * bk)), alignment_digits(dk / (ak * bk), 1.5))
             with thread_mp.workdps(20 + extra):
-                A, B, DK = (thread_mp.mpf(v) for v in (ak, bk, dk))
-                out.flat[k] = float(exact(A, B, _consistent_covariance(A, B, ck, DK), DK))
+                am, bm, dm = (thread_mp.mpf(v) for v in (ak, bk, dk))
+                out.flat[k] = float(exact(am, bm, _consistent_covariance(am, bm, ck, dm), dm))
         return out
     return g
 
@@ -433,10 +433,21 @@ def _zero_variance_error(act, what):
     )
 
 
+#: smallest magnitude of a float64 result symland returns: 2**-1034, whose subnormal rounding
+#: (absolute 2**-1075) is at most 2**-41 = 4.5e-13 relative; a nonzero value below it raises
+SMALLEST_TRUSTED = 2.0**-1034
+
+
+def _representable(val, out) -> bool:
+    """True when ``out`` (float64) is the value ``val`` to within :data:`SMALLEST_TRUSTED`'s relative rounding."""
+    return bool(np.isfinite(out)) and (val == 0 or abs(out) >= SMALLEST_TRUSTED)
+
+
 def _unrepresentable_error(act, what, a, b, c, value):
     """DomainError for a (correct) value that float64 cannot hold: overflow, or below its normal range."""
     rule = "overflows float64 (its magnitude is above 1.8e308)" if abs(value) > 1 else \
-        "underflows float64 (its magnitude is below 2.2e-308)"
+        f"underflows float64 (its magnitude is below {SMALLEST_TRUSTED:.1e}, where a subnormal float " \
+        "keeps fewer than 12 digits)"
     return DomainError(f"{what} of activation {act.name!r} at a={a}, b={b}, c={c} is not representable: "
                        f"its value {rule}; use dps=... for it")
 
@@ -449,13 +460,13 @@ def _rounded_from_mpmath(act, index, what, a, b, c) -> float:
     partial itself is not finite."""
     val = kernel_partial(act, index, a, b, c, dps=20)
     out = float(val)
-    if not np.isfinite(out) or (val != 0 and abs(out) < np.finfo(float).tiny):
+    if not _representable(val, out):
         raise _unrepresentable_error(act, what, a, b, c, out)
     return out
 
 
 #: float64 covariances of closed-form kernels that are not homogeneous, with an entry of magnitude
-#: outside [2**-FLOAT_SAFE_EXP, 2**FLOAT_SAFE_EXP], are evaluated in mpmath and rounded: the safe
+#: above 2**FLOAT_SAFE_EXP, are evaluated in mpmath and rounded: the safe
 #: forms multiply variances up to the 9th power (order-4 gelu partials) and exponentiate them
 FLOAT_SAFE_EXP = 30
 
@@ -465,19 +476,16 @@ def _extreme_entries(act, a, b, c, out):
 
     Non-homogeneous closed forms: a non-finite float64 value (overflow in an intermediate, such as
     $e^{-(a+b)/2}\sinh c$ = 0 * inf for ``sin``, or $D = ab - c^2$ overflowing in ``erf``), or a
-    nonzero entry of magnitude outside $[2^{-E}, 2^{E}]$, $E$ = :data:`FLOAT_SAFE_EXP` (where
+    covariance entry of magnitude above $2^{E}$, $E$ = :data:`FLOAT_SAFE_EXP` (where
     intermediate powers can under- or overflow while the value itself is representable: ``gauss``
     partials at $a = 10^{100}$ came back as 0 instead of $5\cdot10^{-262}$).  Homogeneous ones
-    are rescaled exactly instead (:func:`_scale_exponents`) and never recomputed here."""
+    are rescaled exactly instead (:func:`_scale_exponents`) and never recomputed here.  (Tiny
+    entries are harmless: the non-homogeneous safe forms are accurate down to subnormal values.)"""
     if act.homogeneity_degree is not None:
         return np.zeros(out.shape, dtype=bool)
     with np.errstate(all="ignore"):
-        mags = [np.abs(v) for v in (a, b, c)]
-        big = np.maximum.reduce(mags) > 2.0**FLOAT_SAFE_EXP
-        small = np.zeros(out.shape, dtype=bool)
-        for m in mags:
-            small |= (m > 0) & (m < 2.0**-FLOAT_SAFE_EXP)
-    return ~np.isfinite(out) | big | small
+        big = np.maximum.reduce([np.abs(v) for v in (a, b, c)]) > 2.0**FLOAT_SAFE_EXP
+    return ~np.isfinite(out) | big
 
 
 def _kernel_partial_float(act, index, what, a, b, c):
@@ -510,7 +518,7 @@ def _kernel_partial_float(act, index, what, a, b, c):
     if np.any(bad):
         k = np.flatnonzero(bad)[0]
         raise _nonfinite_error(act, what, a.flat[k], b.flat[k], c.flat[k])
-    lost = ~np.isfinite(out) | ((e != 0) & (scaled != 0) & (np.abs(out) < np.finfo(float).tiny))
+    lost = ~np.isfinite(out) | ((e != 0) & (scaled != 0) & (np.abs(out) < SMALLEST_TRUSTED))
     if np.any(lost):
         k = np.flatnonzero(lost)[0]
         raise _unrepresentable_error(act, what, a.flat[k], b.flat[k], c.flat[k], out.flat[k])
