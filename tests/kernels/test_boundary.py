@@ -273,3 +273,50 @@ def test_property_partials_float64_equal_mpmath_or_refuse(name, index, log_scale
         return
     with mpmath.workdps(40):
         assert abs(got - ref) <= mpmath.mpf(1e-12) * abs(ref) + mpmath.mpf(1e-300), (got, ref)
+
+
+# E[s(u) t(v)] with u = 0 (a = 0): s(0) E[t(v)], by hand: step(0) = 1/2, sign(0) = 0, relu(0) = 0;
+# E[sign(v)] = E[erf(v/sqrt2)] = 0, E[relu(v)] = sqrt(b / (2 pi)), E[exp(v)] = exp(b/2), E[step(v)] = 1/2
+CROSS_ZERO = [("step", "sign", 0.0), ("sign", "step", 0.0), ("step", "erf", 0.0), ("step", "step", 0.25),
+              ("step", "relu", math.sqrt(1.5 / (2 * math.pi)) / 2), ("step", "exp", math.exp(0.75) / 2),
+              ("sign", "exp", 0.0), ("step", "relu_pow2", 1.5 / 4)]
+
+
+@pytest.mark.parametrize("s,t,value", CROSS_ZERO)
+def test_cross_kernel_at_zero_variance(s, t, value):
+    """Regression: cross kernels at a zero variance used the closed form's theta = 0 limit (step x
+    sign gave 0.5 in float64 and -0.5 at dps=30, step x step 0.5 / 0; true 0 and 1/4)."""
+    assert abs(symland.cross_kernel(s, t, 0.0, 1.5, 0.0) - value) <= 1e-15 * (1 + value)
+    with mpmath.workdps(40):
+        assert abs(symland.cross_kernel(s, t, 0.0, 1.5, 0.0, dps=30) - value) <= 1e-15 * (1 + value)
+    # the other side: E[s(u) t(0)] with b = 0; both zero: s(0) t(0)
+    s0 = {"step": 0.5, "sign": 0.0, "erf": 0.0, "relu": 0.0, "relu_pow2": 0.0, "exp": 1.0}
+    assert symland.cross_kernel(t, s, 1.5, 0.0, 0.0) == pytest.approx(value, abs=1e-15)
+    assert symland.cross_kernel(s, t, 0.0, 0.0, 0.0) == s0[s] * s0[t]
+    assert symland.cross_kernel(s, t, 0.0, 0.0, 0.0, dps=20) == s0[s] * s0[t]
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_homogeneous_cross_kernels_at_extreme_scales(scale):
+    """Regression: step x sign at a = 1e-200 gave 0.5 (ab underflowed).  References: by hand
+    E[step(u) sign(v)] = E[sign(v) 1{u > 0}] = asin(rho) / pi; step x relu (degree 0 + 1) by the
+    homogeneity K(l a, l b, l c) = l^(1/2) K(a, b, c) from the 30-digit value at scale 1."""
+    a, b, c = scale, 2 * scale, 0.5 * scale
+    rho = 0.5 / math.sqrt(2)
+    assert abs(symland.cross_kernel("step", "sign", a, b, c) - math.asin(rho) / math.pi) <= 1e-14
+    ref1 = symland.cross_kernel("step", "relu", 1.0, 2.0, 0.5, dps=30)
+    with mpmath.workdps(40):
+        ref = ref1 * mpmath.sqrt(mpmath.mpf(scale))
+        got = symland.cross_kernel("step", "relu", a, b, c)
+        assert abs(got - ref) <= 1e-14 * ref
+
+
+def test_mixed_cross_kernel_at_tiny_scale_in_mpmath():
+    """Regression: step x erf at a = 1e-200 was 0 at dps=30 (a difference of O(1) terms).  By hand:
+    erf(v/sqrt2) = sqrt(2/pi) v (1 + O(v^2)) and E[1{u>0} v] = c / sqrt(2 pi a), so the kernel is
+    c / (pi sqrt(a)) up to a relative O(1e-200)."""
+    a, b, c = 1e-200, 2e-200, 5e-201
+    with mpmath.workdps(40):
+        ref = mpmath.mpf(c) / (mpmath.pi * mpmath.sqrt(mpmath.mpf(a)))
+        got = symland.cross_kernel("step", "erf", a, b, c, dps=30)
+        assert abs(got - ref) <= mpmath.mpf(10) ** -28 * ref
