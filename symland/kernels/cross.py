@@ -65,7 +65,7 @@ from ..errors import DomainError, NoClosedFormError
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.mpcontext import thread_mp, is_mpc
 from ..numerics.precision import Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments
-from ..numerics.symbols import a_, b_
+from ..numerics.symbols import a_, b_, t_, z
 from . import gaussian_atoms as _atoms
 from .activation import Activation
 from .fallback import quadrature2, reduce_float, reduce_mp
@@ -212,6 +212,92 @@ def closed_form_pairs(names) -> list[tuple[str, str]]:
     return [(x, y) for k, x in enumerate(names) for y in names[k + 1:] if has_cross_closed_form(x, y)]
 
 
+# ---------------------------------------------------------------------------
+# boundary points: zero variance, tiny and huge scales
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def zero_variance_expr(s: Activation, t: Activation):
+    r"""$K_{s,t}(0, b, 0) = s(0)\,E[t(v)] = s(0)\,m_t(0, \sqrt b)$ as an expression in the other
+    variance :data:`~symland.numerics.symbols.t_` (``None`` without a closed-form mean of ``t``).
+
+    With $a = 0$, $u = 0$ almost surely (and $c = 0$), so the value *at* 0 of ``s`` enters
+    (``Heaviside(0) = 1/2``, ``sign(0) = 0``), which the closed forms in
+    $\theta = \arccos(c/\sqrt{ab})$ cannot see.  At $t = 0$ as well the value is $s(0)t(0)$
+    (:func:`_zero_variance_value`)."""
+    s0 = sympy.nsimplify(s.expr.subs(z, 0))
+    if s0 == 0:
+        return sympy.Integer(0)
+    m = _atoms.mean_function(t.expr)
+    if m is None:
+        return None
+    return sympy.simplify(s0 * m.subs(_atoms.mu, 0).subs(_atoms.sigma, sympy.sqrt(t_)))
+
+
+def _zero_variance_value(s, t, a, b, mp: bool):
+    """$E[s(u)t(v)]$ at ``a == 0`` or ``b == 0`` (one scalar pair); ``None`` when unknown."""
+    if a == 0 and b == 0:
+        v = sympy.nsimplify(s.expr.subs(z, 0)) * sympy.nsimplify(t.expr.subs(z, 0))
+        return thread_mp.mpf(v) if mp else float(v)
+    first, second, var = (s, t, b) if a == 0 else (t, s, a)
+    expr = zero_variance_expr(first, second)
+    if expr is None:
+        return None
+    if mp:
+        return compile_mpmath(expr, (t_,))(thread_mp.mpf(var))
+    return float(compile_numpy(expr, (t_,))(float(var)))
+
+
+def _refuse_kinked_partial_at_zero_variance(s, t, index):
+    """DomainError for a partial (not the value) of a pair with a kink or jump at zero variance."""
+    if index != (0, 0, 0) and (_kinked(s) or _kinked(t)):
+        raise DomainError(f"cross kernel partial {index} of ({s.name}, {t.name}) is undefined at zero "
+                          "variance (a = 0 or b = 0): the derivative of a non-smooth activation at 0 has no value")
+
+
+def _at_zero_variance(s, t, index, a, b, out, mp: bool):
+    """Replace the value at zero-variance entries by :func:`_zero_variance_value` (float64 arrays)."""
+    zero = (a == 0) | (b == 0)
+    if not np.any(zero):
+        return out
+    _refuse_kinked_partial_at_zero_variance(s, t, index)
+    if index != (0, 0, 0):
+        return out
+    for k in np.flatnonzero(zero):
+        val = _zero_variance_value(s, t, a.flat[k], b.flat[k], mp)
+        out.flat[k] = np.nan if val is None else val
+    return out
+
+
+def _scale_digits(s, t, a, b) -> int:
+    r"""Extra mpmath digits for a closed-form pair that is not homogeneous at a scale far from 1:
+    $|\log_{10}\max(a, b)|$ (a kinked-times-smooth closed form such as relu x erf is a difference of
+    $O(1)$ terms worth $O(\sqrt{ab})$ at small scales; measured loss about half of this: 20 digits
+    at $10^{-40}$, where 30 requested digits came back with 27)."""
+    if _pair_degree(s, t) is not None or _cross_cached(s, t) is None or not max(a, b) > 0:
+        return 0
+    return int(abs(float(thread_mp.log10(max(a, b)))))
+
+
+def _pair_degree(s, t):
+    """$p + q$ for two homogeneous activations ($s(\lambda z) = \lambda^p s(z)$), else ``None``."""
+    p, q = s.homogeneity_degree, t.homogeneity_degree
+    return None if p is None or q is None else p + q
+
+
+def _pair_scale_exponents(s, t, a, b):
+    r"""Even powers of 2, $e$, by which the float64 path divides $(a, b, c)$ of a homogeneous pair:
+    $\partial^{n}K(\lambda a, \lambda b, \lambda c) = \lambda^{(p+q)/2 - n}\partial^n K(a, b, c)$
+    ($\lambda = 2^{-e}$, $e$ even so that $\lambda^{1/2}$ is exact too); zero unless
+    $\max(a, b)$ is outside $[2^{-100}, 2^{100}]$ (below it $ab$ underflows: step x sign at
+    $a = 10^{-200}$ gave 0.5 where the kernel is 0.115)."""
+    big = np.maximum(a, b)
+    if _pair_degree(s, t) is None or _cross_cached(s, t) is None:
+        return np.zeros(np.shape(big), dtype=int)
+    e = np.frexp(big)[1]
+    e = e + (e % 2)
+    return np.where((big > 0) & (np.abs(e) > 100), e, 0)
+
+
 def _evaluate(s, t, index, a, b, c, D, dps):
     """Dispatch on the method; a, b, c, D already validated (arrays for float64, mpf for mpmath)."""
     i, j, l = index
@@ -258,12 +344,24 @@ def cross_partial(s, t, index, a, b, c, dps=None):
     what = f"cross kernel partial {index} of ({s.name}, {t.name})"
     if dps is None:
         a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c)))
-        D = check_covariance(a, b, c, gram_determinant(a, b, c))
-        out = np.array(_evaluate(s, t, index, a, b, c, D, None), dtype=float).reshape(a.shape)
+        with np.errstate(all="ignore"):
+            check_covariance(a, b, c, np.zeros(a.shape))  # finite, variances >= 0 (c**2 <= ab below)
+        e = _pair_scale_exponents(s, t, a, b)
+        as_, bs, cs = (np.ldexp(v, -e) for v in (a, b, c))
+        D = check_covariance(as_, bs, cs, gram_determinant(as_, bs, cs))
+        scaled = np.array(_evaluate(s, t, index, as_, bs, cs, D, None), dtype=float).reshape(a.shape)
+        power = ((_pair_degree(s, t) or 0) - 2 * sum(index)) * e // 2 if np.any(e) else 0  # e is even
+        with np.errstate(all="ignore"):
+            out = np.array(np.ldexp(scaled, power), dtype=float)
+        if np.any(np.isfinite(scaled) & ~np.isfinite(out)) or np.any((scaled != 0) & (out == 0)):
+            raise DomainError(f"{what} at scale max(a, b) = {float(np.max(np.maximum(a, b)))} is not "
+                              "representable in float64 (over- or underflows); use dps=... for it")
+        if _cross_cached(s, t) is not None:
+            out = _at_zero_variance(s, t, index, a, b, out, False)
         if _kinked_pair(s, t):
             # kinked pairs vanish like a power of pi - theta as c -> -sqrt(ab) while the safe form
             # still adds O(1) terms for some partials: recompute those (rare) entries in mpmath
-            for k in np.flatnonzero((c < 0) & (D < 0.1 * a * b) & (a > 0) & (b > 0)):
+            for k in np.flatnonzero((cs < 0) & (D < 0.1 * as_ * bs) & (a > 0) & (b > 0)):
                 out.flat[k] = float(cross_partial(s, t, index, a.flat[k], b.flat[k], c.flat[k], dps=20))
         if not np.all(np.isfinite(out)):
             k = np.flatnonzero(~np.isfinite(out))[0]
@@ -276,9 +374,16 @@ def cross_partial(s, t, index, a, b, c, dps=None):
         # kinked pairs vanish like (pi - theta)^3 near anti-alignment (theta^2 ~ D/ab) while the
         # safe form is a difference of O(1) terms: 3/2 log10(ab/D) more digits
         extra = alignment_digits(D / (a * b) if a * b > 0 else None, 1.5) if _kinked_pair(s, t) else 0
+        extra += _scale_digits(s, t, a, b)
     with prec.working(extra):
         # closed forms evaluate with guard digits; quadrature adds its own and checks its error estimate
-        val = _evaluate(s, t, index, a, b, c, D, prec.dps)
+        val = None
+        if _cross_cached(s, t) is not None and (a == 0 or b == 0):
+            _refuse_kinked_partial_at_zero_variance(s, t, index)
+            if index == (0, 0, 0):
+                val = _zero_variance_value(s, t, a, b, True)
+        if val is None:
+            val = _evaluate(s, t, index, a, b, c, D, prec.dps)
         val = thread_mp.mpmathify(val)
         if is_mpc(val):
             if abs(val.imag) > thread_mp.mpf(10) ** (-prec.dps) * max(1, abs(val.real)):

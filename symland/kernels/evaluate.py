@@ -39,7 +39,8 @@ from ..numerics.compile import compile_mpmath, compile_numpy
 from .quadrature import derivative_function, expect1_float, expect1_mp, expect2_float, expect2_mp
 from .registry import activation
 from ..numerics.precision import (
-    ALIGNMENT_THRESHOLD, Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments,
+    ALIGNMENT_THRESHOLD, Precision, alignment_digits, check_covariance, gram_determinant, mp_gram_determinant,
+    mp_kernel_arguments,
 )
 from ..numerics.mpcontext import thread_mp
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
@@ -212,18 +213,86 @@ def removable_at_alignment(act: Activation, index) -> bool:
     return alignment_limit_expr(act, index, 1) is not None or alignment_limit_expr(act, index, -1) is not None
 
 
+#: D / (ab) below which partials that cancel near (anti-)alignment (:func:`cancels_near_alignment`)
+#: are evaluated with more digits: in float64 the relu_pow3 partial (2, 0, 0) had lost 4 digits
+#: at D/ab = 0.02 and all of them (a wrong sign) at 2e-6
+CANCELLATION_THRESHOLD = 0.25
+#: the digits lost near alignment by those partials, as a power of ab/D (measured up to 2.8 for
+#: relu_pow2 and relu_pow3 partials of order <= 4)
+CANCELLATION_POWER = 3
+#: relative error of a float64 safe form beyond which it counts as cancelling near alignment
+_CANCELLATION_TOLERANCE = 1e-14
+
+
+@functools.lru_cache(maxsize=None)
+def cancels_near_alignment(act: Activation, index, sign: int) -> bool:
+    r"""True when the float64 safe form of the partial loses digits as $D/(ab) \to 0$ with
+    $c > 0$ (``sign`` $= 1$, alignment) or $c < 0$ (``sign`` $= -1$, anti-alignment).
+
+    Measured once per activation, index and side: the compiled float64 safe form against the same
+    form at 40 digits, at $a = 1, b = 2$, $c = $ ``sign`` $\sqrt2(1 - \delta)$, $\delta = 10^{-3},
+    10^{-4}, 10^{-5}$; a relative error above ``1e-14`` at any of them means cancellation (the
+    relu_pow2 and relu_pow3 partials: terms in $D^{-k/2}$ that nearly cancel).  Only kinked
+    closed forms (:func:`~symland.kernels.partials.singular_at_alignment`) are measured; smooth
+    kernels are analytic across $D = 0$."""
+    if not act.has_closed_form or not singular_at_alignment(act):
+        return False
+    expr = kernel_partial_expr(act, index)
+    f, g = compile_numpy(expr), compile_mpmath(expr)
+    for delta in (1e-3, 1e-4, 1e-5):
+        a, b, c = 1.0, 2.0, sign * 2.0**0.5 * (1 - delta)
+        D = float(gram_determinant(a, b, c))
+        with np.errstate(all="ignore"):
+            got = float(np.asarray(f(a, b, c, D)))
+        with thread_mp.workdps(40):
+            A, B, C = thread_mp.mpf(a), thread_mp.mpf(b), thread_mp.mpf(c)
+            ref = g(A, B, C, A * B - C * C)
+            if ref != 0 and not abs(got - ref) <= _CANCELLATION_TOLERANCE * abs(ref):
+                return True
+    return False
+
+
+def _near_alignment_digits(ratio) -> int:
+    r"""Digits an evaluation of a cancelling partial (:func:`cancels_near_alignment`) loses at
+    ``ratio`` $= D/(ab)$, plus guard (0 outside :data:`CANCELLATION_THRESHOLD`)."""
+    return alignment_digits(ratio, CANCELLATION_POWER, threshold=CANCELLATION_THRESHOLD)
+
+
+def _consistent_covariance(a, b, c, D):
+    r"""$\operatorname{sign}(c)\sqrt{ab - D}$ at the current mpmath precision: the covariance that
+    makes $(a, b, c, D)$ consistent ($D = ab - c^2$) to working precision.
+
+    A safe form that cancels near alignment amplifies any inconsistency between $c^2$ and
+    $ab - D$ by up to $(ab/D)^3$; the caller's $D$ (from the residual vector of the weights, or
+    from exact products) is the accurate quantity, so $c$ is the one adjusted (a relative change
+    of the order of the rounding of the inputs)."""
+    root = thread_mp.sqrt(thread_mp.mpf(a) * b - D)
+    return root if c > 0 else -root
+
+
 def _aligned_float(act, index, f):
-    """``f`` for the pairs where its float64 safe form fails (:func:`removable_at_alignment`):
-    at $D = 0$ the limit :func:`alignment_limit_expr`; for $0 < D < 10^{-6}ab$ the safe form in
-    mpmath with the digits the cancellation costs (:func:`~symland.numerics.precision.alignment_digits`,
-    power 3/2), rounded to float64.  Other partials and other pairs are left to ``f``."""
+    r"""``f`` for the pairs where its float64 safe form fails.  At $D = 0$: the limit
+    :func:`alignment_limit_expr` for partials that are $0/0$ there (:func:`removable_at_alignment`).
+    For $0 < D <$ :data:`CANCELLATION_THRESHOLD` $\cdot ab$, partials that cancel
+    (:func:`cancels_near_alignment`): the safe form in mpmath with the digits the cancellation
+    costs (:func:`_near_alignment_digits`), rounded to float64; and for
+    $0 < D < 10^{-6}ab$ also the removable ones.  Other partials and other pairs are left to ``f``."""
     def g(a, b, c, D):
         out = f(a, b, c, D)
         av, bv, dv = np.asarray(a), np.asarray(b), np.asarray(D)
         with np.errstate(all="ignore"):
-            near = (av > 0) & (bv > 0) & (dv < ALIGNMENT_THRESHOLD * av * bv)
+            near = (av > 0) & (bv > 0) & (dv < CANCELLATION_THRESHOLD * av * bv)
         # decided only when a pair is near alignment: the symbolic limits take seconds
-        if not np.any(near) or not removable_at_alignment(act, index):
+        if not np.any(near):
+            return out
+        cv = np.asarray(c)
+        with np.errstate(all="ignore"):
+            close = near & (dv < ALIGNMENT_THRESHOLD * av * bv)
+        removable = bool(np.any(close)) and removable_at_alignment(act, index)
+        cancels = near & (((cv > 0) & cancels_near_alignment(act, index, 1))
+                          | ((cv < 0) & cancels_near_alignment(act, index, -1)))
+        near = (close & removable) | cancels
+        if not np.any(near):
             return out
         exact = compile_mpmath(kernel_partial_expr(act, index))
         out = np.array(out * np.ones(np.shape(near)), dtype=float)
@@ -231,26 +300,32 @@ def _aligned_float(act, index, f):
         for k in np.flatnonzero(near):
             ak, bk, ck, dk = (float(v.flat[k]) for v in (A, B, C, DD))
             if dk == 0:
-                lim = alignment_limit_expr(act, index, 1 if ck > 0 else -1)
-                out.flat[k] = np.nan if lim is None else float(compile_numpy(lim)(ak, bk, ck, 0.0))
+                if removable:
+                    lim = alignment_limit_expr(act, index, 1 if ck > 0 else -1)
+                    out.flat[k] = np.nan if lim is None else float(compile_numpy(lim)(ak, bk, ck, 0.0))
                 continue
-            extra = alignment_digits(dk / (ak * bk), 1.5)
+            extra = max(_near_alignment_digits(dk / (ak * bk)), alignment_digits(dk / (ak * bk), 1.5))
             with thread_mp.workdps(20 + extra):
-                out.flat[k] = float(exact(*(thread_mp.mpf(v) for v in (ak, bk, ck, dk))))
+                am, bm, dm = (thread_mp.mpf(v) for v in (ak, bk, dk))
+                out.flat[k] = float(exact(am, bm, _consistent_covariance(am, bm, ck, dm), dm))
         return out
     return g
 
 
 def _aligned_mp(act, index, f):
-    """The mpmath scalar ``f`` with :func:`alignment_limit_expr` at exactly (anti-)aligned pairs and,
-    for partials whose safe form cancels there (:func:`removable_at_alignment`), the digits the
-    cancellation costs near them (power 3/2 of :func:`~symland.numerics.precision.alignment_digits`)."""
+    r"""The mpmath scalar ``f`` with :func:`alignment_limit_expr` at exactly (anti-)aligned pairs and,
+    near them, the digits a cancelling safe form costs: power 3 of
+    :func:`~symland.numerics.precision.alignment_digits` below :data:`CANCELLATION_THRESHOLD` for
+    :func:`cancels_near_alignment`, power 3/2 below ``1e-6`` for :func:`removable_at_alignment`."""
     def g(a, b, c, D):
-        if a > 0 and b > 0 and 0 < D < ALIGNMENT_THRESHOLD * a * b and removable_at_alignment(act, index):
-            extra = alignment_digits(D / (a * b), 1.5)
+        if a > 0 and b > 0 and 0 < D < CANCELLATION_THRESHOLD * a * b:
+            ratio = D / (a * b)
+            extra = _near_alignment_digits(ratio) if cancels_near_alignment(act, index, 1 if c > 0 else -1) else 0
+            if not extra and ratio < ALIGNMENT_THRESHOLD and removable_at_alignment(act, index):
+                extra = alignment_digits(ratio, 1.5)
             if extra:
                 with thread_mp.workdps(thread_mp.dps + extra):
-                    return +f(a, b, c, D)
+                    return +f(a, b, _consistent_covariance(a, b, c, D), D)
         val = f(a, b, c, D)
         if D == 0 and a > 0 and b > 0 and not thread_mp.isfinite(val):
             lim = alignment_limit_expr(act, index, 1 if c > 0 else -1)
@@ -358,6 +433,104 @@ def _zero_variance_error(act, what):
     )
 
 
+#: smallest magnitude of a float64 result symland returns: 2**-1034, whose subnormal rounding
+#: (absolute 2**-1075) is at most 2**-41 = 4.5e-13 relative; a nonzero value below it raises
+SMALLEST_TRUSTED = 2.0**-1034
+
+
+def _representable(val, out) -> bool:
+    """True when ``out`` (float64) is the value ``val`` to within :data:`SMALLEST_TRUSTED`'s relative rounding."""
+    return bool(np.isfinite(out)) and (val == 0 or abs(out) >= SMALLEST_TRUSTED)
+
+
+def _unrepresentable_error(act, what, a, b, c, value):
+    """DomainError for a (correct) value that float64 cannot hold: overflow, or below its normal range."""
+    rule = "overflows float64 (its magnitude is above 1.8e308)" if abs(value) > 1 else \
+        f"underflows float64 (its magnitude is below {SMALLEST_TRUSTED:.1e}, where a subnormal float " \
+        "keeps fewer than 12 digits)"
+    return DomainError(f"{what} of activation {act.name!r} at a={a}, b={b}, c={c} is not representable: "
+                       f"its value {rule}; use dps=... for it")
+
+
+def _rounded_from_mpmath(act, index, what, a, b, c) -> float:
+    r"""The partial at one float64 covariance, evaluated in mpmath (20 digits) and rounded to float64.
+
+    Raises DomainError when the value is not representable in float64 (non-zero below the normal
+    range, or above the largest float), and passes on the mpmath path's DomainError where the
+    partial itself is not finite."""
+    val = kernel_partial(act, index, a, b, c, dps=20)
+    out = float(val)
+    if not _representable(val, out):
+        raise _unrepresentable_error(act, what, a, b, c, out)
+    return out
+
+
+#: float64 covariances of closed-form kernels that are not homogeneous, with an entry of magnitude
+#: above 2**FLOAT_SAFE_EXP, are evaluated in mpmath and rounded: the safe
+#: forms multiply variances up to the 9th power (order-4 gelu partials) and exponentiate them
+FLOAT_SAFE_EXP = 30
+
+
+def _extreme_entries(act, a, b, c, out):
+    r"""Mask of the entries that :func:`_kernel_partial_float` recomputes in mpmath.
+
+    Non-homogeneous closed forms: a non-finite float64 value (overflow in an intermediate, such as
+    $e^{-(a+b)/2}\sinh c$ = 0 * inf for ``sin``, or $D = ab - c^2$ overflowing in ``erf``), or a
+    covariance entry of magnitude above $2^{E}$, $E$ = :data:`FLOAT_SAFE_EXP` (where
+    intermediate powers can under- or overflow while the value itself is representable: ``gauss``
+    partials at $a = 10^{100}$ came back as 0 instead of $5\cdot10^{-262}$).  Homogeneous ones
+    are rescaled exactly instead (:func:`_scale_exponents`) and never recomputed here.  (Tiny
+    entries are harmless: the non-homogeneous safe forms are accurate down to subnormal values.)"""
+    if act.homogeneity_degree is not None:
+        return np.zeros(out.shape, dtype=bool)
+    with np.errstate(all="ignore"):
+        big = np.maximum.reduce([np.abs(v) for v in (a, b, c)]) > 2.0**FLOAT_SAFE_EXP
+    return ~np.isfinite(out) | big
+
+
+def _kernel_partial_float(act, index, what, a, b, c):
+    r"""float64 branch of :func:`kernel_partial` (numpy broadcasting over ``a, b, c``).
+
+    Homogeneous activations are evaluated on the covariance divided by an exact power of 2
+    (:func:`_scale_exponents`) and scaled back; non-homogeneous ones at extreme or overflowing
+    entries in mpmath (:func:`_extreme_entries`); kinked kernels near anti-alignment, where they
+    vanish like $\theta^3$ while the safe form subtracts $O(1)$ terms, in mpmath.  A value float64
+    cannot represent raises :class:`~symland.errors.DomainError`, as does a partial that is not
+    finite (a kinked activation's partial at zero variance or at $c^2 = ab$)."""
+    nonsmooth = singular_at_alignment(act)
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c)))
+    with np.errstate(all="ignore"):
+        check_covariance(a, b, c, np.zeros(a.shape))  # finite, variances >= 0 (c**2 <= ab below)
+    e = _scale_exponents(act, a, b)
+    as_, bs, cs = (np.ldexp(v, -e) for v in (a, b, c))
+    with np.errstate(all="ignore"):
+        D = check_covariance(as_, bs, cs, gram_determinant(as_, bs, cs))
+    if nonsmooth and index != (0, 0, 0) and np.any((a == 0) | (b == 0)):
+        raise _zero_variance_error(act, what)
+    with np.errstate(all="ignore"):
+        scaled = np.array(partial_evaluator(act, index, False)(as_, bs, cs, D), dtype=float)
+        # an array even for 0-d input (np.ldexp returns a read-only numpy scalar there)
+        out = np.array(np.ldexp(scaled, ((act.homogeneity_degree or 0) - sum(index)) * e), dtype=float)
+    if act.has_closed_form:
+        for k in np.flatnonzero(_extreme_entries(act, a, b, c, out)):
+            out.flat[k] = _rounded_from_mpmath(act, index, what, a.flat[k], b.flat[k], c.flat[k])
+    bad = ~np.isfinite(out) & ((e == 0) | ~np.isfinite(scaled))  # singular, not an overflow of the rescaling
+    if np.any(bad):
+        k = np.flatnonzero(bad)[0]
+        raise _nonfinite_error(act, what, a.flat[k], b.flat[k], c.flat[k])
+    lost = ~np.isfinite(out) | ((e != 0) & (scaled != 0) & (np.abs(out) < SMALLEST_TRUSTED))
+    if np.any(lost):
+        k = np.flatnonzero(lost)[0]
+        raise _unrepresentable_error(act, what, a.flat[k], b.flat[k], c.flat[k], out.flat[k])
+    if nonsmooth:
+        # near anti-alignment the value vanishes like theta^3 while the safe form subtracts
+        # O(1) terms: recompute those (rare) entries in mpmath and round
+        near = (cs < 0) & (D < 0.1 * as_ * bs) & (a > 0) & (b > 0)
+        for k in np.flatnonzero(near):
+            out.flat[k] = _rounded_from_mpmath(act, index, what, a.flat[k], b.flat[k], c.flat[k])
+    return out if out.shape else float(out)
+
+
 def kernel_partial(act, index, a, b, c, dps=None):
     r"""Evaluate $\partial_a^i\partial_b^j\partial_c^l\kappa(a, b, c)$.
 
@@ -372,33 +545,7 @@ def kernel_partial(act, index, a, b, c, dps=None):
     what = "kernel" if index == (0, 0, 0) else f"kernel partial {index}"
     nonsmooth = singular_at_alignment(act)
     if dps is None:
-        a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c)))
-        with np.errstate(all="ignore"):
-            check_covariance(a, b, c, np.zeros(a.shape))  # finite, variances >= 0 (c**2 <= ab below)
-        e = _scale_exponents(act, a, b)
-        as_, bs, cs = (np.ldexp(v, -e) for v in (a, b, c))
-        with np.errstate(all="ignore"):
-            D = check_covariance(as_, bs, cs, gram_determinant(as_, bs, cs))
-        if nonsmooth and index != (0, 0, 0) and np.any((a == 0) | (b == 0)):
-            raise _zero_variance_error(act, what)
-        with np.errstate(all="ignore"):
-            scaled = np.array(partial_evaluator(act, index, False)(as_, bs, cs, D), dtype=float)
-            out = np.ldexp(scaled, ((act.homogeneity_degree or 0) - sum(index)) * e) if np.any(e) else scaled
-        if not np.all(np.isfinite(out)):
-            k = np.flatnonzero(~np.isfinite(out))[0]
-            raise _nonfinite_error(act, what, a.flat[k], b.flat[k], c.flat[k])
-        lost = (e != 0) & (scaled != 0) & (np.abs(out) < np.finfo(float).tiny)
-        if np.any(lost):
-            k = np.flatnonzero(lost)[0]
-            raise DomainError(f"{what} of activation {act.name!r} at a={a.flat[k]}, b={b.flat[k]}, c={c.flat[k]} "
-                              "underflows float64 (its magnitude is below 2.2e-308); use dps=... for it")
-        if nonsmooth:
-            # near anti-alignment the value vanishes like theta^3 while the safe form subtracts
-            # O(1) terms: recompute those (rare) entries in mpmath and round
-            near = (cs < 0) & (D < 0.1 * as_ * bs) & (a > 0) & (b > 0)
-            for k in np.flatnonzero(near):
-                out.flat[k] = float(kernel_partial(act, index, a.flat[k], b.flat[k], c.flat[k], dps=20))
-        return out if out.shape else float(out)
+        return _kernel_partial_float(act, index, what, a, b, c)
     prec = Precision(dps)
     with prec:
         a, b, c, D = mp_kernel_arguments(a, b, c)  # rounding-level D < 0 clipped as in float64
@@ -408,6 +555,8 @@ def kernel_partial(act, index, a, b, c, dps=None):
         # while their safe form is a difference of O(1) terms: 3/2 log10(ab/D) more digits
         extra = alignment_digits(D / (a * b) if a * b > 0 else None, 1.5) if nonsmooth else 0
     with prec.working(extra):
+        if D > 0:  # exact again at the working precision: the safe forms cancel near alignment
+            D = mp_gram_determinant(a, b, c)
         val = partial_evaluator(act, index, True)(
             np.array(a, dtype=object), np.array(b, dtype=object), np.array(c, dtype=object), np.array(D, dtype=object)
         )
