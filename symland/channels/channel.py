@@ -56,7 +56,9 @@ from ..errors import (
     SymlandError,
 )
 from ..kernels.quadrature import derivative_function
-from ..landscape.critical import newton, refine
+from ..landscape.critical import check_problem, newton, refine
+from ..numerics.arguments import check_count, check_positive
+from ..numerics.precision import as_float_array, check_dps
 from ..numerics.mpcontext import MPReal, thread_mp, to_result
 from ..problems.teacher_student import TeacherStudent
 from .splitting import splitting_line
@@ -72,6 +74,7 @@ __all__ = [
 # problems and the tangent-neuron map
 # ---------------------------------------------------------------------------
 def _require_glu(problem):
+    check_problem(problem)
     if not getattr(problem, "glus", 0):
         raise ShapeError("glu_problem must have GLU units (TeacherStudent(..., glus=m) with m >= 1)")
     if not problem.train_output:
@@ -88,6 +91,8 @@ def channel_problem(glu_problem):
 
 def glu_problem_for(problem, pairs: int = 1):
     """The GLU problem whose units are the limits of ``pairs`` neuron pairs of ``problem`` (``n - 2 pairs`` ordinary)."""
+    check_problem(problem)
+    pairs = check_count(pairs, "pairs")
     if not problem.train_output:
         raise ShapeError("problem must train its output weights for a channel (train_output=True)")
     if problem.n < 2 * pairs:
@@ -97,6 +102,8 @@ def glu_problem_for(problem, pairs: int = 1):
 
 
 def _check_eps(eps):
+    if isinstance(eps, (bool, np.bool_)):
+        raise DomainError(f"argument eps must be a real number, got {eps!r}")
     try:
         e = thread_mp.mpf(eps)
     except (TypeError, ValueError):
@@ -116,6 +123,8 @@ def channel_point(glu_problem, theta_glu, eps, dps=None):
     _require_glu(glu_problem)
     e = _check_eps(eps)
     mp = dps is not None
+    if mp:
+        dps = check_dps(dps)
     params = glu_problem.unpack(theta_glu)
     W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
     if mp:
@@ -146,7 +155,7 @@ def channel_loss(glu_problem, theta_glu, eps, dps: int = 30):
     The pair's terms are $O(\varepsilon^{-2})$ and cancel to $O(1)$, so the loss is
     computed at ``dps + 2 log10(1/eps) + 5`` digits and rounded to ``dps``.
     """
-    work = dps + _lost_digits(eps)
+    work = check_dps(dps) + _lost_digits(eps)
     prob = channel_problem(glu_problem)
     theta = channel_point(glu_problem, theta_glu, eps, dps=work)
     L = prob.loss(theta, dps=work)
@@ -191,9 +200,12 @@ def channel_expansion(glu_problem, theta_glu, dps: int = 30, eps0="1e-3", points
     conditioning ($\sim \varepsilon_0^{-k}$), so $C_0, C_1, C_2$ come out to about ``dps``
     digits.  A coefficient counts as zero below ``zero_tol`` $= 10^{-dps/2}$.
     """
-    if points < 3:
-        raise ValueError(f"points must be at least 3, got {points}")
+    dps = check_dps(dps)
+    points = check_count(points, "points", minimum=3, maximum=40)
+    _require_glu(glu_problem)
     e0 = _check_eps(eps0)
+    if not e0 < 1:
+        raise DomainError(f"argument eps0 must be < 1 (the expansion is in small eps), got {eps0!r}")
     emin = e0 / 2 ** (points - 1)
     work = dps + (points + 1) * int(math.ceil(-float(thread_mp.log10(emin)))) + 10
     prob = channel_problem(glu_problem)
@@ -286,14 +298,14 @@ def rate_constants(glu_problem, theta_glu, unit: int = 0, nodes: int = 80) -> di
     $C_1 = -\tfrac12|v|^2E[r s']$ at critical points.  Smooth activations only.
     """
     _require_glu(glu_problem)
-    if not 0 <= unit < glu_problem.glus:
-        raise ShapeError(f"unit must index a GLU unit (0 <= unit < {glu_problem.glus}), got {unit}")
+    unit = check_count(unit, "unit", minimum=0, maximum=glu_problem.glus - 1)
+    nodes = check_count(nodes, "nodes", minimum=2, maximum=1000)
     act = glu_problem.activation
     fns = {}
     for k in range(4):
         f = derivative_function(act.expr, k)
         fns[k] = (lambda f: lambda x: np.broadcast_to(np.asarray(f(x), dtype=float), np.shape(x)))(f)
-    params = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
+    params = glu_problem.unpack(glu_problem.check_theta(theta_glu))
     W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
     r = [_Mono(float(a[i]), 0, W[i], ()) for i in range(glu_problem.n)]
     for j in range(glu_problem.glus):
@@ -331,7 +343,16 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
     _require_glu(glu_problem)
     if glu_problem.glus != 1:
         raise ShapeError("splitting_comparison supports one GLU unit (glus == 1)")
-    params = glu_problem.unpack(np.asarray(theta_glu, dtype=float))
+    check_count(unit, "unit", minimum=0, maximum=0)
+    dps = check_dps(dps)
+    if isinstance(eps_values, (str, bytes)) or not hasattr(eps_values, "__iter__"):
+        raise DomainError(f"argument eps_values must be a sequence of positive numbers, got {eps_values!r}")
+    eps_values = list(eps_values)
+    if not eps_values:
+        raise DomainError("argument eps_values must not be empty")
+    for e in eps_values:
+        _check_eps(e)
+    params = glu_problem.unpack(glu_problem.check_theta(theta_glu))
     W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
     no, d = glu_problem.n, glu_problem.d
     small = TeacherStudent(glu_problem.activation, glu_problem.teacher_weights, glu_problem.teacher_output,
@@ -409,6 +430,15 @@ class ChannelThresholds:
     close: float = 0.25
     growth: float = 1.01
     window: float = 0.5
+
+    def __post_init__(self):
+        """Each threshold finite and > 0; ``growth >= 1`` (a factor of growth); ``window <= 1`` (a fraction)."""
+        for name in ("big", "close", "growth", "window"):
+            check_positive(getattr(self, name), name)
+        if not self.growth >= 1:
+            raise DomainError(f"argument growth must be >= 1 (a growth factor), got {self.growth}")
+        if not self.window <= 1:
+            raise DomainError(f"argument window must be <= 1 (a fraction of the trajectory), got {self.window}")
 
 
 @dataclasses.dataclass
@@ -494,6 +524,9 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
     enter a pair with flipped sign, $(w_j, a_j) \to (-w_j, -a_j)$ (the same
     function); the returned ``theta`` then holds the flipped neurons (same loss).
     """
+    check_problem(problem)
+    if thresholds is not None and not isinstance(thresholds, ChannelThresholds):
+        raise DomainError(f"argument thresholds must be a ChannelThresholds, got {type(thresholds).__name__}")
     th = thresholds or ChannelThresholds()
     if getattr(problem, "glus", 0):
         raise ShapeError("problem: detection runs on ordinary networks (glus = 0)")
@@ -504,7 +537,7 @@ def detect(problem, theta=None, trajectory=None, thresholds: ChannelThresholds |
         raise ShapeError("problem: channels need trained output weights (train_output=True)")
     path = None
     if trajectory is not None:
-        path = np.asarray(getattr(trajectory, "thetas", trajectory), dtype=float)
+        path = as_float_array(getattr(trajectory, "thetas", trajectory), "trajectory")
         if path.ndim != 2 or path.shape[1] != problem.num_params:
             raise ShapeError(f"trajectory must have rows of length {problem.num_params}, got shape {path.shape}")
         if theta is None:
@@ -577,6 +610,9 @@ def _linear_units(problem, W, a, path, th):
 
 def extract_glu(problem, detection: Detection):
     """``(glu_problem, theta_glu)``: the detected pairs replaced by their GLU limits (other neurons in order)."""
+    check_problem(problem)
+    if not isinstance(detection, Detection):
+        raise DomainError(f"argument detection must be a Detection (from detect), got {type(detection).__name__}")
     if detection.kind != "channel":
         raise SymlandError("extract_glu needs a detection of kind 'channel'")
     params = problem.unpack(detection.theta)
@@ -624,6 +660,7 @@ def glu_limit(problem, detection: Detection, dps: int = 30) -> GLULimit:
     digits.  Raises :class:`~symland.errors.ConvergenceError` if no GLU critical
     point is found near the extracted one.
     """
+    dps = check_dps(dps)
     gp, theta = extract_glu(problem, detection)
     res = newton(gp, theta)
     cp = refine(gp, res.theta, dps=dps)

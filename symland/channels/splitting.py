@@ -51,8 +51,10 @@ import dataclasses
 import numpy as np
 
 from ..errors import DomainError, ShapeError
+from ..landscape.critical import symmetric_eigenvalues
+from ..numerics.arguments import check_positive
 from ..numerics.mpcontext import MPReal, thread_mp, to_result
-from ..numerics.precision import Precision
+from ..numerics.precision import Precision, check_dps
 from ..problems.glu import psi_evaluator
 from ..problems.teacher_student import TeacherStudent
 
@@ -81,7 +83,9 @@ class SplittingLine:
     Attributes: ``base`` ((n-1)-neuron problem), ``base_theta`` (mpmath array), ``problem``
     (the n-neuron problem), ``neuron``, ``a``, ``w`` (split neuron, mpmath), ``M`` ($d\times d$
     numpy object array), ``aM_eigenvalues`` (ascending eigenvalues of $aM$), ``base_eigenvalues``
-    (of $\nabla^2L_{n-1}$), ``threshold`` (eigenvalues with modulus below it count as 0),
+    (of $\nabla^2L_{n-1}$), ``threshold`` (eigenvalues with modulus below it count as 0;
+    at least twice the Weyl bound when ``spectrum_method`` says mpmath's eigensolver failed and
+    float64 eigenvalues were used),
     ``dps``.
     """
 
@@ -96,6 +100,7 @@ class SplittingLine:
     base_eigenvalues: list
     threshold: MPReal
     dps: int
+    spectrum_method: str = "mpmath eigsy"
 
     # -- the line ------------------------------------------------------
     def theta(self, lam, dps=None):
@@ -194,7 +199,7 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
     be below ``tol``, default $10^{-dps/2}$).  Everything is computed at ``dps`` digits; see
     the module docstring for the formulas.
     """
-    prec = Precision(dps)
+    prec = Precision(check_dps(dps))
     dps = prec.dps
     if not isinstance(problem, TeacherStudent) or not (problem.is_plain or problem.glus):
         raise ShapeError("problem must be a plain TeacherStudent (no biases or mixed activations)")
@@ -205,6 +210,8 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
                          "moves output weight between the copies")
     if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < problem.n:
         raise ShapeError(f"neuron must be an integer in 0..{problem.n - 1}, got {neuron!r}")
+    if tol is not None:
+        check_positive(tol, "tol")
     work = prec.work_dps
     with prec:
         th = problem.check_theta(theta, Precision(work))
@@ -233,13 +240,17 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
                 M[r, s] = (Hii[r, s] - a * a * gauss) / a
         aM = a * M
         aM = (aM + aM.T) / 2
-        mu = sorted(thread_mp.eigsy(thread_mp.matrix(aM.tolist()), eigvals_only=True)) if d else []
-        lam = sorted(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
+        methods = []  # mpmath eigsy, or float64 within a Weyl bound when it fails to converge
+        mu = sorted(symmetric_eigenvalues(aM, methods)) if d else []
+        lam = sorted(symmetric_eigenvalues(H, methods))
         hnorm = max([abs(v) for v in lam] + [abs(v) for v in mu] + [thread_mp.mpf(1)])
         thr = hnorm * (thread_mp.mpf(10) ** (-(dps // 2)) + 10 * gn)
+        bound = max((m[1] for m in methods if m[1] is not None), default=0)
+        thr = max(thr, 2 * thread_mp.mpf(bound))  # a float64 spectrum is only known to its Weyl bound
     r = prec.finalize
     big = TeacherStudent(problem.activation, problem.teacher_weights, problem.teacher_output, n=n1 + 1)
     return SplittingLine(
         base=problem, base_theta=r(th), problem=big, neuron=int(neuron), a=r(a), w=r(w), M=r(M),
-        aM_eigenvalues=[r(v) for v in mu], base_eigenvalues=[r(v) for v in lam], threshold=r(thr), dps=dps)
+        aM_eigenvalues=[r(v) for v in mu], base_eigenvalues=[r(v) for v in lam], threshold=r(thr), dps=dps,
+        spectrum_method="; ".join(sorted({m[0] for m in methods})))
 

@@ -31,7 +31,9 @@ import numpy as np
 
 from ..errors import DomainError, ShapeError, SymlandError
 from ..kernels.quadrature import derivative_function
-from ..landscape.critical import solve_flow
+from ..landscape.critical import check_problem, solve_flow
+from ..numerics.arguments import check_count, check_flag, check_positive, check_unit_interval
+from ..problems.teacher_student import MAX_ENTRIES
 
 __all__ = ["Trajectory", "SampleLoss", "flow_trajectory", "sgd", "adam", "load_trajectory"]
 
@@ -102,6 +104,7 @@ def load_trajectory(path) -> Trajectory:
 
 
 def _plain(problem):
+    check_problem(problem)
     if getattr(problem, "glus", 0):
         raise ShapeError("problem: training runs on ordinary networks (glus = 0); a GLU unit is the end of a "
                          "channel, not a trainable neuron pair")
@@ -109,12 +112,15 @@ def _plain(problem):
 
 
 def _positive(name, value, integer=False):
-    ok = (isinstance(value, (int, np.integer)) and not isinstance(value, bool)) if integer else \
-        (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool))
-    if not ok or not np.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a positive finite number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return value
+    """A positive integer (``integer=True``, at most :data:`MAX_STEPS`) or a positive finite number;
+    :class:`~symland.errors.DomainError` (a ``ValueError``) naming ``name`` otherwise."""
+    if integer:
+        return check_count(value, name, maximum=MAX_STEPS)
+    return check_positive(value, name)
+
+
+#: largest step, record and sample count accepted by the training functions
+MAX_STEPS = 100_000_000
 
 
 class SampleLoss:
@@ -134,6 +140,10 @@ class SampleLoss:
             raise ShapeError("problem: the finite-sample loss is written for plain networks (no biases, one "
                              "activation for teacher and student); use the population loss for this problem")
         _positive("samples", samples, integer=True)
+        if samples * problem.d > MAX_ENTRIES:
+            raise DomainError(f"argument samples: a {samples} x {problem.d} sample has more than "
+                              f"MAX_ENTRIES = {MAX_ENTRIES} entries")
+        check_count(seed, "seed", minimum=0)
         self.rng = np.random.default_rng(seed)
         self.X = self.rng.normal(size=(int(samples), problem.d))
         act = problem.activation
@@ -182,6 +192,9 @@ def flow_trajectory(problem, theta0, t_max: float = 1e6, records: int = 200, gto
     problem = _plain(problem)
     _positive("t_max", t_max)
     _positive("records", records, integer=True)
+    if records > 1_000_000:
+        raise DomainError(f"argument records must be <= 1000000, got {records}")
+    progress = check_flag(progress, "progress")
     t_eval = np.concatenate([[0.0], np.logspace(-2, np.log10(t_max), max(records - 1, 1))])
     t_eval = np.unique(np.clip(t_eval, 0.0, t_max))
     state = {"calls": 0, "next": 1.0}
@@ -220,10 +233,10 @@ class _Objective:
         self.sample = None if samples is None else SampleLoss(problem, samples, seed)
         if batch_size is not None:
             if self.sample is None:
-                raise ValueError("batch_size needs samples (mini-batches are drawn from a finite sample)")
+                raise DomainError("argument batch_size needs samples (mini-batches are drawn from a finite sample)")
             _positive("batch_size", batch_size, integer=True)
             if batch_size > samples:
-                raise ValueError(f"batch_size must be at most samples = {samples}, got {batch_size}")
+                raise DomainError(f"argument batch_size must be at most samples = {samples}, got {batch_size}")
         self.batch_size = batch_size
 
     def step_gradient(self, theta):
@@ -245,6 +258,8 @@ class _Objective:
 def _discrete(method, problem, theta0, steps, record_every, samples, batch_size, seed, progress, update, settings):
     _positive("steps", steps, integer=True)
     _positive("record_every", record_every, integer=True)
+    check_count(seed, "seed", minimum=0)
+    progress = check_flag(progress, "progress")
     obj = _Objective(problem, samples, batch_size, seed)
     theta = problem.check_theta(theta0).copy()
     times, thetas, rows = [], [], []
@@ -281,8 +296,7 @@ def sgd(problem, theta0, lr: float = 0.05, steps: int = 10000, momentum: float =
     (``samples=N, batch_size=B``; batch drawn without replacement each step).
     """
     _positive("lr", lr)
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+    momentum = check_unit_interval(momentum, "momentum")
     buf = {"m": 0.0}
 
     def update(g, t):
@@ -305,9 +319,7 @@ def adam(problem, theta0, lr: float = 1e-2, steps: int = 10000, beta1: float = 0
     """
     _positive("lr", lr)
     _positive("eps", eps)
-    for name, beta in (("beta1", beta1), ("beta2", beta2)):
-        if not 0 <= beta < 1:
-            raise ValueError(f"{name} must lie in [0, 1), got {beta!r}")
+    beta1, beta2 = check_unit_interval(beta1, "beta1"), check_unit_interval(beta2, "beta2")
     buf = {"m": 0.0, "v": 0.0}
 
     def update(g, t):

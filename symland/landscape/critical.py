@@ -35,10 +35,11 @@ import scipy.linalg
 import scipy.optimize
 
 from ..errors import ConvergenceError, DomainError
-from ..numerics.arguments import check_count, check_positive
+from ..numerics.arguments import check_choice, check_count, check_flag, check_positive
 from ..numerics.mpcontext import thread_mp
-from ..numerics.precision import Precision
+from ..numerics.precision import Precision, check_dps
 from ..problems.reduction import reduce_dimension
+from ..problems.teacher_student import TeacherStudent
 from .newton_step import gauge_fixed_step, mp_norm, null_basis, pseudo_inverse_step, refined_solve
 from .point import CriticalPoint
 
@@ -52,6 +53,9 @@ __all__ = [
     "refine",
     "classify",
     "predicted_zero_modes",
+    "check_problem",
+    "symmetric_eigenvalues",
+    "MAX_ITER",
 ]
 
 
@@ -77,6 +81,18 @@ class FlowResult:
 # ---------------------------------------------------------------------------
 # float64 solvers
 # ---------------------------------------------------------------------------
+#: largest accepted ``max_iter`` of the solvers (a count beyond it is a mistake, not a request)
+MAX_ITER = 1_000_000
+
+
+def check_problem(problem):
+    """``problem`` itself when it is a :class:`~symland.problems.teacher_student.TeacherStudent`,
+    else :class:`~symland.errors.DomainError` naming the argument."""
+    if not isinstance(problem, TeacherStudent):
+        raise DomainError(f"argument problem must be a TeacherStudent, got {type(problem).__name__}")
+    return problem
+
+
 def _result(problem, theta, gtol, nit, msg, **kw):
     loss, g = problem.loss_and_gradient(theta)
     gn = float(np.linalg.norm(g))
@@ -91,9 +107,9 @@ def minimize(problem, theta0, gtol: float = 1e-10, max_iter: int = 2000) -> Flow
     the result is the last iterate, with ``converged`` decided by its gradient and the reason in
     ``message``, instead of an exception from inside scipy.
     """
-    theta0 = problem.check_theta(theta0)
+    theta0 = check_problem(problem).check_theta(theta0)
     gtol = check_positive(gtol, "gtol")
-    max_iter = check_count(max_iter, "max_iter")
+    max_iter = check_count(max_iter, "max_iter", maximum=MAX_ITER)
     last = [theta0]
 
     def hessian(th):
@@ -123,9 +139,8 @@ def solve_flow(problem, theta0, t_max, gtol, method="BDF", rtol=1e-10, atol=1e-1
     Shared by :func:`gradient_flow` and the recorded flow of the channels layer; ``on_rhs(t)`` is
     called at every right-hand-side evaluation (progress output), ``t_eval`` as in ``solve_ivp``.
     """
-    if method not in ("BDF", "Radau", "LSODA"):
-        raise ValueError(f"method must be 'BDF', 'Radau' or 'LSODA', got {method!r}")
-    theta0 = problem.check_theta(theta0)
+    method = check_choice(method, "method", ("BDF", "Radau", "LSODA"))
+    theta0 = check_problem(problem).check_theta(theta0)
     t_max = check_positive(t_max, "t_max")  # t_max < 0 would integrate gradient ascent
     gtol = check_positive(gtol, "gtol")
     rtol, atol = check_positive(rtol, "rtol"), check_positive(atol, "atol")
@@ -155,6 +170,7 @@ def gradient_flow(problem, theta0, t_max: float = 1e7, gtol: float = 1e-10, meth
     $-\nabla^2 L$).  With ``trajectory=True`` the result carries ``times`` and
     ``trajectory`` (one row per accepted step).
     """
+    trajectory = check_flag(trajectory, "trajectory")
     sol = solve_flow(problem, theta0, t_max, gtol, method=method, rtol=rtol, atol=atol)
     theta = sol.y[:, -1]
     extra = {"times": sol.t, "trajectory": sol.y.T} if trajectory else {}
@@ -168,9 +184,9 @@ def newton(problem, theta0, gtol: float = 1e-11, max_iter: int = 200) -> FlowRes
     Step: pseudo-inverse of the Hessian (eigenvalues below $10^{-9}\|H\|$ dropped),
     backtracking on $|\nabla L|$.
     """
-    theta = problem.check_theta(theta0).copy()
+    theta = check_problem(problem).check_theta(theta0).copy()
     gtol = check_positive(gtol, "gtol")
-    max_iter = check_count(max_iter, "max_iter")
+    max_iter = check_count(max_iter, "max_iter", maximum=MAX_ITER)
     g = problem.gradient(theta)
     gn = float(np.linalg.norm(g))
     for it in range(max_iter):
@@ -215,17 +231,24 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     back; its full-space Hessian spectrum is the reduced one plus $2S_{WW}$ for
     each unused direction, so ``d`` does not drive the cost.
     """
-    prec = Precision(dps)
+    check_problem(problem)
+    prec = Precision(check_dps(dps))  # an integer number of digits (dps=None would mean float64 here)
     dps = prec.dps
     # max_iter = 0 may only check a point that is already critical; a negative count would skip the test
-    max_iter = check_count(max_iter, "max_iter", minimum=0)
+    max_iter = check_count(max_iter, "max_iter", minimum=0, maximum=MAX_ITER)
     null_rel = check_positive(null_rel, "null_rel")
+    if not null_rel < 1:
+        raise DomainError(f"argument null_rel must be < 1 (a fraction of ||H||), got {null_rel}")
     if tol is not None:
         check_positive(tol, "tol")
+    classify_point, verbose = check_flag(classify_point, "classify_point"), check_flag(verbose, "verbose")
+    reduce = check_flag(reduce, "reduce")
+    with prec:  # validated before either path (the reduced one starts from float64 values)
+        theta = problem.check_theta(theta, Precision(prec.work_dps))
     # GLU problems are solved in full: the reduction maps ordinary neurons only
     red = reduce_dimension(problem) if reduce and not getattr(problem, "glus", 0) else None
     if red is not None:
-        start = np.array([float(v) for v in np.asarray(theta).ravel()])
+        start = np.array([float(v) for v in theta])
         theta_r = red.reduce(start)
         cp = refine(red.reduced, theta_r, dps=dps, tol=tol, max_iter=max_iter, classify_point=False,
                     null_rel=null_rel, verbose=verbose, reduce=False)
@@ -393,7 +416,7 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
 _UNIT_ROUNDOFF = 2.0 ** -53
 
 
-def _symmetric_eigenvalues(H, methods: list):
+def symmetric_eigenvalues(H, methods: list):
     r"""Eigenvalues of the symmetric mpmath matrix ``H``; appends ``(method, bound)`` to ``methods``.
 
     mpmath's ``eigsy`` (bound ``None``: eigenvalues to the working precision).  Its QL iteration
@@ -418,6 +441,11 @@ def _symmetric_eigenvalues(H, methods: list):
 
 def classify(problem, cp: CriticalPoint) -> CriticalPoint:
     """Fill in the Hessian spectrum, index, nullity and kind of a refined point (in place)."""
+    check_problem(problem)
+    if not isinstance(cp, CriticalPoint):
+        raise DomainError(f"argument cp must be a CriticalPoint (from refine), got {type(cp).__name__}")
+    if len(cp.theta) != problem.num_params:
+        raise DomainError(f"argument cp: its theta has {len(cp.theta)} entries, problem has {problem.num_params}")
     prec = Precision(cp.dps)
     work = prec.work_dps
     with prec:
@@ -426,13 +454,13 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
             # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
             red, theta_r = cp.reduction
             H = red.reduced.hessian(theta_r, dps=work)
-            lam = _symmetric_eigenvalues(H, methods)
+            lam = symmetric_eigenvalues(H, methods)
             S = red.reduced.gram_gradient(theta_r, dps=work)
-            mu = _symmetric_eigenvalues(2 * S, methods)
+            mu = symmetric_eigenvalues(2 * S, methods)
             lam = sorted(lam + mu * red.unused)
         else:
             H = problem.hessian(cp.theta, dps=work)
-            lam = sorted(_symmetric_eigenvalues(H, methods))
+            lam = sorted(symmetric_eigenvalues(H, methods))
         hnorm = max(abs(v) for v in lam) if lam else thread_mp.mpf(0)
         thr = 1000 * max(hnorm, 1) * (thread_mp.mpf(10) ** (-cp.digits) + thread_mp.mpf(10) ** (-cp.dps))
         bound = max((m[1] for m in methods if m[1] is not None), default=0)

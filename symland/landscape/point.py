@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from ..numerics.arguments import check_count
 from ..numerics.mpcontext import MPReal, thread_mp
 from ..numerics.precision import GUARD_DIGITS
 
@@ -105,6 +106,8 @@ class CriticalPoint:
     def loss_string(self, max_digits: int | None = None) -> str:
         """The loss with only its correct significant digits (:attr:`loss_error`), at most
         ``max_digits`` (default ``dps``); ``"0 (|loss| < 1e-59)"`` style when the value is noise."""
+        if max_digits is not None:
+            max_digits = check_count(max_digits, "max_digits", minimum=1)
         return correct_digits(self.loss, self.loss_error, self.dps if max_digits is None else max_digits)
 
     def theta_float(self) -> np.ndarray:

@@ -51,8 +51,8 @@ import time
 import numpy as np
 
 from ..errors import ConvergenceError, DomainError, ShapeError
-from ..numerics.arguments import check_count, check_positive
-from ..numerics.precision import check_dps
+from ..numerics.arguments import check_choice, check_count, check_flag, check_positive
+from ..numerics.precision import as_float_array, check_dps
 from ..problems.teacher_student import TeacherStudent
 from . import critical
 from .nonsmooth import dead_unit_point
@@ -69,7 +69,10 @@ from .symmetry import (
 from ..numerics.mpcontext import thread_mp
 
 __all__ = ["survey", "SurveyResult", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
-           "INITIALISATION", "START_FAILURES", "SurveyInterrupted"]
+           "INITIALISATION", "START_FAILURES", "SurveyInterrupted", "MAX_STARTS"]
+
+#: largest number of starts of one survey (random or explicit)
+MAX_STARTS = 1_000_000
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
 SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton"}
@@ -163,8 +166,9 @@ def _classify_end_point(problem, theta, dps, end_point):
 
 def random_starts(problem, starts: int, seed: int = 0) -> np.ndarray:
     r"""``(starts, num_params)`` array of documented random starts (see the module docstring)."""
-    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
-        raise ShapeError(f"starts must be a positive integer, got {starts!r}")
+    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or not 1 <= starts <= MAX_STARTS:
+        raise ShapeError(f"starts must be a positive integer <= MAX_STARTS = {MAX_STARTS}, got {starts!r}")
+    critical.check_problem(problem)
     seed = check_count(seed, "seed", minimum=0)
     children = np.random.SeedSequence(seed).spawn(int(starts))
     out = np.empty((int(starts), problem.num_params))
@@ -330,11 +334,32 @@ def _check_starts(problem, starts, seed):
                          "run symland.minimize / symland.refine per start instead")
     if isinstance(starts, (int, np.integer)) and not isinstance(starts, bool):
         return random_starts(problem, starts, seed)
-    arr = np.asarray(starts, dtype=float)
-    if arr.ndim != 2 or arr.shape[1] != problem.num_params or arr.shape[0] < 1:
+    if isinstance(starts, (bool, np.bool_, float, str, bytes)) or np.ndim(starts) == 0:
         raise ShapeError(f"starts must be a positive integer or an array of shape (N, {problem.num_params}), "
-                         f"got shape {arr.shape}")
-    return np.array([problem.check_theta(row) for row in arr])
+                         f"got {starts!r}")
+    arr = as_float_array(starts, "starts")  # refuses complex, NaN/inf and non-numeric entries
+    if arr.ndim != 2 or arr.shape[1] != problem.num_params or not 1 <= arr.shape[0] <= MAX_STARTS:
+        raise ShapeError(f"starts must be a positive integer or an array of shape (N, {problem.num_params}) "
+                         f"with 1 <= N <= {MAX_STARTS}, got shape {arr.shape}")
+    return arr
+
+
+def _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point, progress):
+    """The scalar options of :func:`survey`; each violation a :class:`~symland.errors.DomainError` naming it."""
+    check_choice(solver, "solver", tuple(SOLVERS))
+    check_choice(merge, "merge", ("orbit", "function"))
+    check_positive(gtol, "gtol")
+    if workers is not None:
+        check_count(workers, "workers", maximum=4096)
+    if tol is not None:
+        check_positive(tol, "tol")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise DomainError(f"argument executor must be a concurrent.futures.Executor (with submit), "
+                          f"got {type(executor).__name__}")
+    if end_point is not None and not callable(end_point):
+        raise DomainError(f"argument end_point must be callable or None, got {type(end_point).__name__}")
+    if progress is not None:
+        check_flag(progress, "progress")
 
 
 def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize", progress=None,
@@ -374,20 +399,19 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         critical point (module docstring); a module-level function, so that worker processes can
         receive it.  Default ``None``: every end point is refined.
 
+    Every argument is validated before any start runs: a wrong value raises
+    :class:`~symland.errors.DomainError` (``solver``, ``merge``, ``gtol``, ``tol``, ``workers``,
+    ``executor``, ``end_point``, ``progress``, ``seed``), :class:`~symland.errors.PrecisionError`
+    (``dps``) or :class:`~symland.errors.ShapeError` (``problem``, ``starts``); all are
+    ``ValueError`` subclasses.
+
     Starts whose solver or refinement fails are listed in ``result.failures``
     with the reason, never as points.  Distinct points are sorted by loss; each
     carries the number of starts that reached its orbit.
     """
     t0 = time.perf_counter()
     dps = check_dps(dps)
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
-    if merge not in ("orbit", "function"):
-        raise ValueError(f"merge must be 'orbit' or 'function', got {merge!r}")
-    gtol = check_positive(gtol, "gtol")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
-                                or workers < 1):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point, progress)
     thetas = _check_starts(problem, starts, seed)
     N = len(thetas)
     show = sys.stderr.isatty() if progress is None else bool(progress)

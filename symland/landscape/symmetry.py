@@ -53,9 +53,11 @@ import math
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DomainError, ShapeError
+from ..numerics.arguments import check_choice, check_count, check_positive
 from ..numerics.mpcontext import thread_mp, is_mpf
-from ..numerics.precision import Precision
+from ..numerics.precision import MAX_DPS, Precision, check_dps
+from ..problems.teacher_student import TeacherStudent
 from ..numerics.symbols import z
 
 __all__ = [
@@ -76,6 +78,24 @@ def _infer_dps(theta):
         if is_mpf(v):
             bits = max(bits, int(v._mpf_[3]))
     return max(16, int(bits * math.log10(2)))
+
+
+_NOT_GIVEN = object()
+
+
+def _check_options(problem, digits=_NOT_GIVEN, tol=None, dps=None):
+    """Validate the shared arguments of the public functions here (DomainError / PrecisionError naming
+    the argument): ``problem`` a TeacherStudent, ``digits`` (when given) an integer in 1..MAX_DPS,
+    ``tol`` finite and > 0, ``dps`` as :func:`~symland.numerics.precision.check_dps` (these two may be
+    ``None``: the defaults)."""
+    if not isinstance(problem, TeacherStudent):
+        raise DomainError(f"argument problem must be a TeacherStudent, got {type(problem).__name__}")
+    if digits is not _NOT_GIVEN:
+        check_count(digits, "digits", minimum=1, maximum=MAX_DPS)
+    if tol is not None:
+        check_positive(tol, "tol")
+    if dps is not None:
+        check_dps(dps)
 
 
 def _as_theta(problem, theta, dps):
@@ -291,6 +311,7 @@ def canonical_form(problem, theta, digits: int = 8, tol=None, dps=None):
     $10^{-\lfloor dps/2\rfloor}$ in mpmath).  The loss is unchanged and the map is
     idempotent.
     """
+    _check_options(problem, digits, tol, dps)
     theta, dps = _as_theta(problem, theta, dps)
     tol = _default_tol(dps) if tol is None else float(tol)
     with Precision(dps):
@@ -304,6 +325,7 @@ def invariants(problem, theta, tol=None, dps=None):
     ``F[i] = (a_i, |w_i|^2, w_i . v_1, ..., w_i . v_k)`` after the sign/scale
     convention and in canonical neuron order; float64 or mpf object arrays.
     """
+    _check_options(problem, tol=tol, dps=dps)
     theta, dps = _as_theta(problem, theta, dps)
     tol = _default_tol(dps) if tol is None else float(tol)
     with Precision(dps):
@@ -318,6 +340,7 @@ def invariant_key(problem, theta, digits: int = 8, tol=None, dps=None) -> tuple:
     distance of a ``digits``-decimal boundary; :func:`same_point` compares
     with a tolerance instead and has no such edge.
     """
+    _check_options(problem, digits, tol, dps)
     theta, dps = _as_theta(problem, theta, dps)
     tol = _default_tol(dps) if tol is None else float(tol)
     with Precision(dps):
@@ -343,8 +366,7 @@ class _Signature:
     """
 
     def __init__(self, problem, point, dps=None, loss=None, merge="orbit"):
-        if merge not in ("orbit", "function"):
-            raise ValueError(f"merge must be 'orbit' or 'function', got {merge!r}")
+        check_choice(merge, "merge", ("orbit", "function"))
         self.extra = None
         if hasattr(point, "theta") and hasattr(point, "loss"):
             loss = point.loss if loss is None else loss
@@ -542,12 +564,15 @@ def same_point(problem, theta1, theta2, tol=None) -> bool:
     Default ``tol``: $10^{-\lfloor digits/2\rfloor}$ from the digits the points
     reached (CriticalPoints), $10^{-\lfloor dps/2\rfloor}$ for mpf arrays, else $10^{-6}$.
     """
+    _check_options(problem, tol=tol)
     s1, s2 = _Signature(problem, theta1), _Signature(problem, theta2)
     return _match(s1, s2, _pair_tol(s1, s2, tol))
 
 
 def group_points(problem, points, tol=None, merge="orbit"):
     """Indices of ``points`` grouped by orbit (``merge`` as in :func:`deduplicate`): index lists, first-seen order."""
+    _check_options(problem, tol=tol)
+    check_choice(merge, "merge", ("orbit", "function"))
     sigs = [_Signature(problem, p, merge=merge) for p in points]
     groups, reps = [], []
     for idx, s in enumerate(sigs):
@@ -582,9 +607,14 @@ def deduplicate(problem, points, tol=None, merge="orbit"):
     then smallest gradient norm, then first given); the list is sorted by loss
     ascending (ties: first seen first).
     """
+    _check_options(problem, tol=tol)
+    if isinstance(points, (str, bytes)) or not hasattr(points, "__iter__"):
+        raise DomainError(f"argument points must be a list of CriticalPoint objects, got {type(points).__name__}")
     pts, weights = [], []
     for p in points:
         if isinstance(p, tuple):
+            if len(p) != 2 or isinstance(p[1], bool) or not isinstance(p[1], (int, np.integer)) or p[1] < 1:
+                raise DomainError(f"argument points: a pair must be (CriticalPoint, count >= 1), got {p!r}")
             pts.append(p[0])
             weights.append(int(p[1]))
         else:

@@ -14,16 +14,28 @@ kind of problem, with ``None`` for the parts a problem does not have.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DomainError, ShapeError
 from ..numerics.precision import FLOAT64, Precision, as_float_array
 
 __all__ = ["Params", "Layout"]
 
 #: the GLU parts of theta, in their packed order
 GLU_PARTS = ("glu_c", "glu_w", "glu_v")
+
+
+def _check_real_entries(arr, name):
+    """Every entry of the object array ``arr`` a finite real number (mpf, float, int; not a string,
+    complex or bool), checked without converting, so that no digit is lost; DomainError otherwise."""
+    for k, v in enumerate(arr.reshape(-1)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise DomainError(f"argument {name}: entry {k} ({v!r}) is not a real number")
+        if not math.isfinite(v):
+            raise DomainError(f"argument {name} must be finite; entry {k} is {v}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -96,6 +108,7 @@ class Layout:
             theta = np.array(theta, dtype=object)
             if theta.shape != (self.size,):
                 raise ShapeError(f"argument theta must have shape {(self.size,)}, got {theta.shape}")
+            _check_real_entries(theta, "theta")
         else:
             theta = self.check(theta)
         parts = self.split(theta)

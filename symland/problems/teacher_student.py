@@ -26,18 +26,37 @@ import numpy as np
 from ..errors import ShapeError
 from ..kernels.activation import Activation
 from ..kernels.registry import activation
+from ..numerics.arguments import check_flag
 from ..numerics.precision import FLOAT64, Precision, as_float_array
 from .glu_assembly import GluAssembly
 from .gram import GramAssembly
 from .means_assembly import MeansAssembly
 from .params import Layout, Params
 
-__all__ = ["TeacherStudent"]
+__all__ = ["TeacherStudent", "MAX_ENTRIES"]
+
+#: largest number of entries of one weight matrix (student ``n x d``, teacher ``k x d``): 80 MB of
+#: float64; a larger problem is refused with :class:`~symland.errors.ShapeError` before anything is allocated
+MAX_ENTRIES = 10_000_000
 
 
 def _is_count(value, minimum) -> bool:
     """True for an integer (not a bool) ``>= minimum``."""
     return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= minimum
+
+
+def _check_shape_count(value, name, minimum=1):
+    """``value`` as an int: an integer (not a bool) ``>= minimum``, else :class:`ShapeError` naming it."""
+    if not _is_count(value, minimum):
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ShapeError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
+
+
+def _check_entries(rows, d, name):
+    """Refuse a ``rows x d`` weight matrix above :data:`MAX_ENTRIES` entries (ShapeError naming ``name``)."""
+    if rows * d > MAX_ENTRIES:
+        raise ShapeError(f"{name}: a {rows} x {d} weight matrix has more than MAX_ENTRIES = {MAX_ENTRIES} entries")
 
 
 class TeacherStudent:
@@ -79,6 +98,7 @@ class TeacherStudent:
 
     def __init__(self, activation_name, teacher_weights, teacher_output=None, n=None, train_output=True,
                  student_output=None, bias=False, teacher_activation=None, teacher_bias=None, glus=0):
+        train_output, bias = check_flag(train_output, "train_output"), check_flag(bias, "bias")
         self.activation: Activation = activation(activation_name)
         teacher_act = self.activation if teacher_activation is None else activation(teacher_activation)
         means = bool(bias) or teacher_bias is not None or teacher_act.name != self.activation.name
@@ -96,6 +116,7 @@ class TeacherStudent:
             raise ShapeError(f"glus must be a non-negative integer, got {glus!r}")
         if not _is_count(n, 0 if glus else 1):
             raise ShapeError(f"n must be a positive integer (or 0 when glus >= 1), got {n!r}")
+        _check_entries(int(n) + int(glus), d, "n")
         self.teacher_weights, self.teacher_output = V, b
         self.n, self.k, self.d, self.glus = int(n), k, d, int(glus)
         self.train_output = bool(train_output)
@@ -123,10 +144,14 @@ class TeacherStudent:
 
         ``options`` go to the constructor (``glus``, ``bias``, ``teacher_activation``, ``teacher_bias``).
         """
-        d = k if d is None else d
+        k = _check_shape_count(k, "k")
+        d = k if d is None else _check_shape_count(d, "d")
         if d < k:
             raise ShapeError(f"orthonormal teacher needs d >= k, got d={d}, k={k}")
-        return cls(activation_name, np.eye(d)[:k], np.ones(k), n=n, train_output=train_output,
+        _check_entries(k, d, "k")
+        V = np.zeros((k, d))
+        V[np.arange(k), np.arange(k)] = 1.0
+        return cls(activation_name, V, np.ones(k), n=n, train_output=train_output,
                    student_output=student_output, **options)
 
     @property
