@@ -42,7 +42,7 @@ from .registry import activation
 from ..numerics.precision import (
     ALIGNMENT_THRESHOLD, Precision, alignment_digits, check_covariance, gram_determinant, mp_kernel_arguments,
 )
-from ..numerics.ball import lambdify_ball, may_be_zero, unbounded_ball
+from ..numerics.ball import as_ball, lambdify_ball, may_be_zero, unbounded_ball
 from ..numerics.mpcontext import thread_mp
 from ..numerics.symbols import KERNEL_ARGS, D_, a_, b_, c_, t_, z
 
@@ -373,7 +373,7 @@ def ball_partial_evaluator(act: Activation, index):
     def one(a, b, c, D):
         if may_be_zero(a) or may_be_zero(b):
             return unbounded_ball()
-        return f(a, b, c, D)
+        return as_ball(f(a, b, c, D))  # a constant partial compiles to a Python number
 
     fv = np.frompyfunc(one, 4, 1)
     return lambda a, b, c, D: np.asarray(fv(a, b, c, D), dtype=object)
@@ -387,7 +387,7 @@ def ball_diagonal_evaluator(act: Activation, m: int):
     form is the limit $t \to 0^+$; a zero-norm neuron is refused by the caller)."""
     require_closed_form(act)
     f = lambdify_ball((t_,), diagonal_expr(act, m))
-    fv = np.frompyfunc(lambda t: unbounded_ball() if may_be_zero(t) else f(t), 1, 1)
+    fv = np.frompyfunc(lambda t: unbounded_ball() if may_be_zero(t) else as_ball(f(t)), 1, 1)
     return lambda t: np.asarray(fv(t), dtype=object)
 
 

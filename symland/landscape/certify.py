@@ -44,6 +44,7 @@ degenerate.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
 import time
 
@@ -51,6 +52,7 @@ import numpy as np
 
 from ..errors import ConvergenceError, DomainError, NoClosedFormError
 from ..kernels.partials import kernel_partial_expr, require_closed_form
+from ..numerics.arguments import check_positive
 from ..numerics.ball import BallPrecision, as_ball, ball_precision, flint, lambdify_ball
 from ..numerics.mpcontext import thread_mp, to_result
 from ..numerics.precision import check_dps
@@ -99,8 +101,8 @@ def enclose(problem, theta, dps: int = 50, order: int = 2) -> Evaluation:
     neurons, raise :class:`~symland.errors.DomainError`.
     """
     require_ball_form(problem)
-    if order not in (0, 1, 2):
-        raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+    if isinstance(order, bool) or order not in (0, 1, 2):
+        raise DomainError(f"argument order must be 0 (loss), 1 (+ gradient) or 2 (+ Hessian), got {order!r}")
     return problem._assembly.evaluate(theta, BallPrecision(check_dps(dps)), order)
 
 
@@ -167,9 +169,26 @@ class Certificate:
 
 
 def _interval_strings(x, digits):
-    with ball_precision(max(16, digits)):
-        lo, hi = x.lower(), x.upper()
-        return lo.str(digits, radius=False), hi.str(digits, radius=False)
+    """Decimal strings ``(lower, upper)`` with ``lower <= x <= upper`` for every point of the ball,
+    checked in ball arithmetic (a rounded decimal is stepped outward until it is a bound)."""
+    with ball_precision(max(16, digits + 10)):
+        return _decimal_bound(x, digits, down=True), _decimal_bound(x, digits, down=False)
+
+
+def _decimal_bound(x, digits, down):
+    end = x.lower() if down else x.upper()
+    text = end.str(digits, radius=False, more=True)
+    value = decimal.Decimal(text)
+    step = decimal.Decimal(10) ** ((value.adjusted() if value else -digits) - digits + 1)
+    with decimal.localcontext() as ctx:
+        ctx.prec = digits + 20
+        for _ in range(64):
+            candidate = flint.arb(str(value))
+            if (candidate <= x) if down else (candidate >= x):
+                return str(value)
+            value = value - step if down else value + step
+            step *= 2
+    raise AssertionError(f"no decimal bound found for {x}")  # unreachable: steps double
 
 
 def _lower(x) -> float:
@@ -291,6 +310,9 @@ def certify(problem, point, dps: int = 50, refine_point: bool = True, max_move: 
     """
     t0 = time.perf_counter()
     dps = check_dps(dps)
+    max_move = check_positive(max_move, "max_move")
+    if radius is not None:
+        radius = check_positive(radius, "radius")
     require_ball_form(problem)
     start = problem.check_theta(np.array([float(v) for v in np.ravel(point)]))
     evidence = {}
@@ -338,8 +360,8 @@ def certify(problem, point, dps: int = 50, refine_point: bool = True, max_move: 
         candidates = sorted({10.0 ** -(dps // 2), 100 * _upper(yg)}, reverse=True)
     result = None
     for r in candidates:
-        if not 0 < r < 1e-2 * max(1.0, float(np.max(np.abs(xf)))):
-            continue
+        if radius is None and not 0 < r < 1e-2 * max(1.0, float(np.max(np.abs(xf)))):
+            continue  # an automatic radius this large means the centre is far from critical
         try:
             worst, HX, gc = _krawczyk(problem, center_balls, Y, r, dps)
         except DomainError as exc:

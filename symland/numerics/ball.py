@@ -163,19 +163,20 @@ def _sign(x):
 def _integer_power(x, n: int):
     r"""$x^n$ for an integer $n$ by repeated squaring of balls (python-flint's ``**`` goes through
     $\exp(n\log x)$ and returns ``nan`` for a ball that contains 0 or negative numbers); an even
-    power is taken of $|x|$, so it never encloses negative values."""
+    power is taken of $|x|$ and intersected with $[0, \infty)$, so it never encloses negative values."""
     x = as_ball(x)
     if n < 0:
         return 1 / _integer_power(x, -n)
-    if n % 2 == 0:
-        x = abs(x)
+    even = n % 2 == 0
+    if even:
+        x = abs(x).nonnegative_part()
     out, base = flint.arb(1), x
     while n:
         if n & 1:
             out = out * base
         base = base * base
         n >>= 1
-    return out
+    return out.nonnegative_part() if even else out
 
 
 def _real_power(x, p):
