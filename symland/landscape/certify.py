@@ -25,6 +25,9 @@ exactly one critical point and determines its Hessian inertia:
   ($\min_i \underline{M_{ii}} - R_i \le \lambda_{\min}(M) \le \min_i \overline{M_{ii}}$) and
   Ostrowski's theorem ($\lambda_i(Q^\top HQ) = \vartheta_i\lambda_i(H)$ with
   $\vartheta_i \in [1 - \|E\|, 1 + \|E\|]$).
+  The Hessian enclosure is finite only where the loss is $C^2$ on the whole box: kinked kernels
+  (relu, step, ...) are singular at aligned pairs and zero-norm neurons, and a box reaching one
+  is refused (its enclosure is not finite), so the mean-value form behind the test is valid.
 * **Loss.**  $L(x^*) \in L(x) + \nabla L(x)^\top(X - x) + \tfrac12 (X - x)^\top H(X)(X - x)$
   (Taylor with the Lagrange remainder; $x^*$ the critical point in $X$).
 
@@ -321,6 +324,8 @@ def certify(problem, point, dps: int = 50, refine_point: bool = True, max_move: 
             cp = refine(problem, point, dps=dps, classify_point=False)
         except ConvergenceError as exc:
             return _refuse("not critical", f"Newton refinement did not converge: {exc}", t0, dps=dps)
+        except DomainError as exc:
+            return _refuse("failed", f"refinement cannot evaluate the problem at this point: {exc}", t0, dps=dps)
         center = cp.theta
         move = float(np.max(np.abs(_float_theta(center) - start)))
         evidence["refinement_move"] = move

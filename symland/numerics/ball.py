@@ -137,15 +137,15 @@ def hull(*balls):
     return out
 
 
-def _heaviside(x):
-    r"""$H(x)$ on a ball: 1 or 0 when the ball lies on one side of 0, else the hull $[0, 1]$
-    (which contains every convention for $H(0)$)."""
+def _heaviside(x, at_zero=None):
+    r"""$H(x)$ on a ball: 1 or 0 when the ball lies on one side of 0, else the hull of 0, 1 and the
+    value at 0 (``at_zero``, SymPy's second argument; the hull $[0, 1]$ contains the default 1/2)."""
     x = as_ball(x)
     if x > 0:
         return flint.arb(1)
     if x < 0:
         return flint.arb(0)
-    return hull(flint.arb(0), flint.arb(1))
+    return hull(flint.arb(0), flint.arb(1), *(() if at_zero is None else (as_ball(at_zero),)))
 
 
 def _sign(x):
@@ -245,7 +245,7 @@ class _BallPrinter(MpmathPrinter):
         return f"mpmath.rpow({self._print(base)}, {self._print(exp)})"
 
     def _print_Heaviside(self, expr):
-        return f"mpmath.heaviside({self._print(expr.args[0])})"
+        return f"mpmath.heaviside({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_sign(self, expr):
         return f"mpmath.sign({self._print(expr.args[0])})"

@@ -79,6 +79,8 @@ def test_switching_functions_and_powers_enclose_every_point_of_the_ball(mid, rad
 def test_refusals_name_the_function():
     with pytest.raises(NoClosedFormError, match="besselj"):
         lambdify_ball((x,), sympy.besselj(1, x))
+    with pytest.raises(NoClosedFormError, match="OwensT"):  # the kernels with means use it; Arb has none
+        lambdify_ball((x,), sympy.Function("OwensT")(x, x / 2))
     with pytest.raises(NoClosedFormError, match="Piecewise"):
         lambdify_ball((x,), sympy.Piecewise((x, x > 1), (0, True)))
     with ball_precision(20):
