@@ -58,7 +58,7 @@ from ..kernels.partials import kernel_partial_expr, require_closed_form
 from ..numerics.arguments import check_positive
 from ..numerics.ball import BallPrecision, as_ball, ball_precision, flint, lambdify_ball
 from ..numerics.mpcontext import thread_mp, to_result
-from ..numerics.precision import check_dps
+from ..numerics.precision import GUARD_DIGITS, Precision, check_dps
 from ..numerics.symbols import KERNEL_ARGS
 from ..problems.gram import Evaluation
 from .critical import predicted_zero_modes, refine
@@ -236,10 +236,9 @@ def _float_theta(theta):
     return np.array([float(v) for v in np.ravel(theta)])
 
 
-def _krawczyk(problem, center_balls, Y, r, dps):
-    r"""$\max_i |K(X)_i - x_i|$ as an ``arb`` upper bound, the Hessian enclosure $H(X)$ and the
-    gradient at the centre (balls), for the box of max-norm radius ``r`` around ``center_balls``."""
-    g = enclose(problem, center_balls, dps, 1).gradient
+def _krawczyk(problem, center_balls, g, Y, r, dps):
+    r"""$\max_i |K(X)_i - x_i|$ as an ``arb`` upper bound and the Hessian enclosure $H(X)$, for the box
+    of max-norm radius ``r`` around ``center_balls`` (``g``: the gradient enclosed at the centre)."""
     box = np.array([(c + flint.arb(0, r)) for c in center_balls], dtype=object)
     HX = enclose(problem, box, dps, 2).hessian
     N = len(center_balls)
@@ -249,19 +248,19 @@ def _krawczyk(problem, center_balls, Y, r, dps):
         M = flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)]) - Ym * Hm
         K = -(Ym * gm) + M * flint.arb_mat(N, 1, [flint.arb(0, r)] * N)
         worst = _fold_max([abs(K[i, 0]).upper() for i in range(N)])
-    return worst, HX, g
+    return worst, HX
 
 
 def _inertia(HX, Q, dps):
-    """Gershgorin on $Q^\\top H(X) Q$: ``(index, lambda_min ball, min |lambda| lower bound)`` or
-    ``(None, reason, None)`` when a disc contains 0 or $Q$ is not proven nonsingular."""
+    """Gershgorin on $Q^\\top H(X) Q$: ``(index, lambda_min ball, min |lambda| lower bound)``, or the
+    reason (a string) when a disc contains 0 or $Q$ is not proven nonsingular."""
     N = HX.shape[0]
     with ball_precision(dps):
         Qm, Hm = _arb_mat(Q), _arb_mat(HX)
         E = Qm.transpose() * Qm - flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)])
         e = _fold_max([sum((abs(E[i, j]) for j in range(N)), flint.arb(0)).upper() for i in range(N)])
         if not e < 1:
-            return None, f"the approximate eigenvectors are not proven independent (||Q^T Q - I|| <= {float(e):.3g})", None
+            return f"the approximate eigenvectors are not proven independent (||Q^T Q - I|| <= {float(e):.3g})"
         M = Qm.transpose() * Hm * Qm
         lows, highs, negative, gaps = [], [], 0, []
         for i in range(N):
@@ -273,8 +272,8 @@ def _inertia(HX, Q, dps):
             elif lo > 0:
                 gaps.append(lo)
             else:
-                return None, (f"Gershgorin disc {i} of Q^T H(X) Q contains 0 ([{float(lo):.3g}, {float(hi):.3g}]): "
-                              "the Hessian may be singular in the ball"), None
+                return (f"Gershgorin disc {i} of Q^T H(X) Q contains 0 ([{float(lo):.3g}, {float(hi):.3g}]): "
+                        "the Hessian may be singular in the ball")
             lows.append(lo)
             highs.append(M[i, i].upper())
         lam_lo, lam_hi = _fold_min(lows), _fold_min(highs)
@@ -303,7 +302,8 @@ def certify(problem, point, dps: int = 50, refine_point: bool = True, max_move: 
     problem.  With ``refine_point`` (default) the centre is ``point`` refined to ``dps`` digits by
     :func:`~symland.landscape.critical.refine`; if refinement fails or moves the point by more
     than ``max_move`` $\cdot\max(1, \|point\|_\infty)$ (max-norm), the point is refused as
-    ``"not critical"``.  ``radius`` (max-norm radius of the ball) defaults to the first of
+    ``"not critical"``.  Without refinement the centre is ``point`` rounded to ``dps`` digits.
+    ``radius`` (max-norm radius of the ball) defaults to the first of
     $10^{-\lfloor dps/2\rfloor}$ and $100\,\|Y\nabla L(x)\|_\infty$ that passes the Krawczyk test.
     The certificate (:class:`Certificate`, method in the module docstring) holds the ball, the
     loss enclosure, the proven index, nullity 0 and an enclosure of the smallest eigenvalue
@@ -314,94 +314,116 @@ def certify(problem, point, dps: int = 50, refine_point: bool = True, max_move: 
     t0 = time.perf_counter()
     dps = check_dps(dps)
     max_move = check_positive(max_move, "max_move")
-    if radius is not None:
-        radius = check_positive(radius, "radius")
+    radius = None if radius is None else check_positive(radius, "radius")
     require_ball_form(problem)
-    start = problem.check_theta(np.array([float(v) for v in np.ravel(point)]))
     evidence = {}
-    if refine_point:
-        try:
-            cp = refine(problem, point, dps=dps, classify_point=False)
-        except ConvergenceError as exc:
-            return _refuse("not critical", f"Newton refinement did not converge: {exc}", t0, dps=dps)
-        except DomainError as exc:
-            return _refuse("failed", f"refinement cannot evaluate the problem at this point: {exc}", t0, dps=dps)
-        center = cp.theta
-        move = float(np.max(np.abs(_float_theta(center) - start)))
-        evidence["refinement_move"] = move
-        if move > max_move * max(1.0, float(np.max(np.abs(start)))):
-            return _refuse("not critical", f"the point is not a critical point: refinement moved it by {move:.3g} "
-                           f"(max-norm) to the nearest critical point, above max_move={max_move:g} (relative)",
-                           t0, center=center, dps=dps, evidence=evidence)
-    else:
-        center = point
+    center = _centre(problem, point, dps, refine_point, max_move, evidence)
+    if isinstance(center, str):
+        return _refuse(evidence.pop("status"), center, t0, dps=dps, evidence=evidence)
+    fields = {"center": center, "dps": dps, "evidence": evidence}
     with ball_precision(dps):
-        center_balls = list(BallPrecision(dps).array(center, "point", shape=(problem.num_params,)))
-    xf = _float_theta(center)
-    Hf = np.array(problem.hessian(xf), dtype=float)
+        center_balls = [as_ball(v) for v in center]  # exact: the centre is a vector of binary numbers
+    Hf = np.array(problem.hessian(_float_theta(center)), dtype=float)
+    nullity = _numerical_nullity(problem, center, Hf, evidence)
+    if nullity:
+        return _refuse("degenerate", f"not certified: degenerate, nullity {nullity} (|eigenvalue| <= {NULL_REL:g} "
+                       "* ||H|| at the centre; reduced coordinates for the symmetry are not implemented)",
+                       t0, nullity=nullity, **fields)
+    try:
+        g = enclose(problem, center_balls, dps, 1).gradient
+        proof = _unique_zero(problem, center_balls, g, np.linalg.inv(Hf), radius, dps, evidence)
+    except DomainError as exc:
+        return _refuse("failed", f"no finite enclosure of the gradient or Hessian near the centre: {exc}", t0,
+                       **fields)
+    if isinstance(proof, str):
+        return _refuse("failed", proof, t0, **fields)
+    r, contraction, HX = proof
+    inertia = _proven_inertia(problem, center, Hf, HX, dps, tight_eigenvalues, evidence)
+    if isinstance(inertia, str):
+        return _refuse("failed", f"inertia not proven: {inertia}", t0, radius=r, **fields)
+    index, lam_min, gap = inertia
+    loss = _loss_at_critical_point(problem, center_balls, g, HX, r, dps)
+    N = problem.num_params
+    kind = "minimum" if index == 0 else ("maximum" if index == N else "saddle")
+    return Certificate(True, "certified", "", radius=r, loss=loss, index=index, nullity=0, kind=kind,
+                       lambda_min=lam_min, min_abs_eigenvalue=gap, contraction=contraction,
+                       seconds=time.perf_counter() - t0, **fields)
+
+
+def _centre(problem, point, dps, refine_point, max_move, evidence):
+    """The centre (object array of mpf at ``dps`` digits), or the reason it is refused (a string,
+    with ``evidence["status"]`` set)."""
+    start = problem.check_theta(np.array([float(v) for v in np.ravel(point)]))
+    if not refine_point:
+        with thread_mp.workdps(dps + GUARD_DIGITS):
+            exact = problem.check_theta(point, Precision(dps))
+        return to_result(exact, dps)
+    try:
+        cp = refine(problem, point, dps=dps, classify_point=False)
+    except ConvergenceError as exc:
+        evidence["status"] = "not critical"
+        return f"Newton refinement did not converge: {exc}"
+    except DomainError as exc:
+        evidence["status"] = "failed"
+        return f"refinement cannot evaluate the problem at this point: {exc}"
+    move = float(np.max(np.abs(_float_theta(cp.theta) - start)))
+    evidence["refinement_move"] = move
+    if move > max_move * max(1.0, float(np.max(np.abs(start)))):
+        evidence["status"] = "not critical"
+        return (f"the point is not a critical point: refinement moved it by {move:.3g} (max-norm) to the nearest "
+                f"critical point, above max_move={max_move:g} (relative)")
+    return cp.theta
+
+
+def _numerical_nullity(problem, center, Hf, evidence) -> int:
+    """Number of float64 Hessian eigenvalues with $|\lambda| \le$ ``NULL_REL`` $\max(1, \|H\|)$ at the
+    centre (evidence of a degenerate point; the symmetries that explain zero modes go to ``evidence``)."""
     lam = np.linalg.eigvalsh(Hf)
     hnorm = max(1.0, float(np.max(np.abs(lam))))
     near_zero = [float(v) for v in lam if abs(v) <= NULL_REL * hnorm]
     evidence["eigenvalues_float64_smallest_abs"] = sorted((float(v) for v in lam), key=abs)[:4]
     if near_zero:
         evidence["near_zero_eigenvalues"] = near_zero
-        evidence["zero_modes_explained_by_symmetry"] = predicted_zero_modes(problem, xf)
-        return _refuse("degenerate", f"not certified: degenerate, nullity {len(near_zero)} (|eigenvalue| <= "
-                       f"{NULL_REL:g} * ||H|| at the centre; reduced coordinates for the symmetry are not implemented)",
-                       t0, center=center, nullity=len(near_zero), dps=dps, evidence=evidence)
-    Y = np.linalg.inv(Hf)
-    try:
-        g = enclose(problem, center_balls, dps, 1).gradient
-    except DomainError as exc:
-        return _refuse("failed", f"no finite enclosure of the gradient at the centre: {exc}", t0, center=center,
-                       dps=dps, evidence=evidence)
+        evidence["zero_modes_explained_by_symmetry"] = predicted_zero_modes(problem, _float_theta(center))
+    return len(near_zero)
+
+
+def _unique_zero(problem, center_balls, g, Y, radius, dps, evidence):
+    """Krawczyk over the candidate radii: ``(r, contraction, H(X))`` for the first that passes, or
+    the reason none did."""
     with ball_precision(dps):
         yg = _fold_max([abs(sum((as_ball(Y[i, j]) * g[j] for j in range(len(g))), flint.arb(0))).upper()
                         for i in range(len(g))])
     evidence["newton_step_bound"] = _upper(yg)
+    scale = max(1.0, max(abs(float(v.mid())) for v in center_balls))
     if radius is not None:
-        candidates = [float(radius)]
-    else:
-        candidates = sorted({10.0 ** -(dps // 2), 100 * _upper(yg)}, reverse=True)
-    result = None
+        candidates = [radius]
+    else:  # an automatic radius above 1e-2 (relative) means the centre is far from critical
+        candidates = [r for r in sorted({10.0 ** -(dps // 2), 100 * _upper(yg)}, reverse=True) if r < 1e-2 * scale]
+    ratios = []
     for r in candidates:
-        if radius is None and not 0 < r < 1e-2 * max(1.0, float(np.max(np.abs(xf)))):
-            continue  # an automatic radius this large means the centre is far from critical
-        try:
-            worst, HX, gc = _krawczyk(problem, center_balls, Y, r, dps)
-        except DomainError as exc:
-            return _refuse("failed", f"no finite enclosure of the Hessian on the ball of radius {r:.3g}: {exc}", t0,
-                           center=center, dps=dps, evidence=evidence)
-        evidence[f"krawczyk_{r:.3g}"] = float(worst / r)
+        worst, HX = _krawczyk(problem, center_balls, g, Y, r, dps)
+        ratios.append(float(worst / r))
+        evidence[f"krawczyk_{r:.3g}"] = ratios[-1]
         if worst < r:
-            result = (r, worst, HX, gc)
-            break
-    if result is None:
-        return _refuse("failed", f"Krawczyk test failed for radii {[f'{r:.3g}' for r in candidates]}: K(X) is not "
-                       f"inside X (max |K - x| / r = {[evidence.get(f'krawczyk_{r:.3g}') for r in candidates]}); the "
-                       "point may not be near a nondegenerate critical point", t0, center=center, dps=dps,
-                       evidence=evidence)
-    r, worst, HX, gc = result
-    index = None
-    if not tight_eigenvalues:
-        index, lam_min, gap = _inertia(HX, _eigenvectors(Hf), dps)
+            return r, ratios[-1], HX
+    return (f"Krawczyk test failed for radii {[f'{r:.3g}' for r in candidates]} (max |K - x| / r = "
+            f"{[f'{q:.3g}' for q in ratios]}; |Y grad L| <= {_upper(yg):.3g}): K(X) is not inside X, the point may "
+            "not be near a nondegenerate critical point")
+
+
+def _proven_inertia(problem, center, Hf, HX, dps, tight, evidence):
+    """``(index, lambda_min ball, min |lambda| bound)`` from :func:`_inertia` with float64 eigenvectors,
+    or mpmath ones when float64 does not close the test (or ``tight``); the reason as a string otherwise."""
+    if not tight:
         evidence["eigenvectors"] = "float64"
-    if index is None:
-        if not tight_eigenvalues:
-            evidence["gershgorin_float64"] = lam_min
-        eig_dps = dps if tight_eigenvalues else _EIG_DPS
-        Hmp = problem.hessian(center, dps=eig_dps)
-        index, lam_min, gap = _inertia(HX, _eigenvectors(Hf, Hmp, eig_dps), dps)
-        evidence["eigenvectors"] = f"mpmath, {eig_dps} digits"
-    if index is None:
-        return _refuse("failed", f"inertia not proven: {lam_min}", t0, center=center, radius=r, dps=dps,
-                       evidence=evidence)
-    loss = _loss_at_critical_point(problem, center_balls, gc, HX, r, dps)
-    N = problem.num_params
-    kind = "minimum" if index == 0 else ("maximum" if index == N else "saddle")
-    return Certificate(True, "certified", "", center=to_result(center, dps), radius=r, loss=loss, index=index,
-                       nullity=0, kind=kind, lambda_min=lam_min, min_abs_eigenvalue=gap,
-                       contraction=float(worst / r), dps=dps, seconds=time.perf_counter() - t0, evidence=evidence)
+        out = _inertia(HX, _eigenvectors(Hf), dps)
+        if not isinstance(out, str):
+            return out
+        evidence["gershgorin_float64"] = out
+    eig_dps = dps if tight else _EIG_DPS
+    evidence["eigenvectors"] = f"mpmath, {eig_dps} digits"
+    return _inertia(HX, _eigenvectors(Hf, problem.hessian(center, dps=eig_dps), eig_dps), dps)
 
 
 def _loss_at_critical_point(problem, center_balls, g, HX, r, dps):

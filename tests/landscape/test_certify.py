@@ -109,3 +109,17 @@ def test_refusals(erf_copy_average):
     # no arb form: a quadrature activation
     with pytest.raises(symland.NoClosedFormError, match="no ball enclosure"):
         symland.certify(symland.TeacherStudent.orthonormal("tanh", 2, 2), np.ones(6) * 0.5)
+
+
+def test_a_given_centre_and_a_larger_ball(erf_copy_average):
+    problem, configs = erf_copy_average
+    minimum = configs[(3, 1)]
+    cert = symland.certify(problem, minimum.theta, dps=40, refine_point=False, radius=1e-8)
+    assert cert.certified and cert.radius == 1e-8 and cert.index == 0
+    # a ball of radius 1e-8 around a critical point: the loss is known to about r^2 ||H|| ~ 1e-16
+    assert _in_interval(sympy.N(minimum.loss_exact, 70), cert.loss_interval(30))
+    with mpmath.workdps(40):
+        lo, hi = (mpmath.mpf(v) for v in cert.loss_interval(30))
+        assert 1e-20 < hi - lo < 1e-12
+    with pytest.raises(symland.DomainError, match="radius"):
+        symland.certify(problem, minimum.theta, radius=-1.0)
