@@ -25,9 +25,10 @@ The context owns
 The third member, ball arithmetic, is :class:`symland.numerics.ball.BallPrecision` (a subclass
 with the same methods on python-flint ``arb`` balls; it lives beside the optional python-flint
 import).  Code that must tell the members apart reads ``prec.kind`` (``"float64"``,
-``"mpmath"`` or ``"ball"``) or the flags ``prec.mp`` (object arrays) and ``prec.ball``.  The mpmath member sets the working precision of the calling thread's
-private mpmath context (:data:`~symland.numerics.mpcontext.thread_mp`) for the duration of a
-``with`` block; mpmath's process-wide ``mpmath.mp`` is never read or written.
+``"mpmath"`` or ``"ball"``) or the flags ``prec.mp`` (object arrays) and ``prec.ball``.
+The mpmath member sets the working precision of the calling thread's private mpmath context
+(:data:`~symland.numerics.mpcontext.thread_mp`) for the duration of a ``with`` block; mpmath's
+process-wide ``mpmath.mp`` is never read or written.
 """
 
 from __future__ import annotations

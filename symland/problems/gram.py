@@ -259,7 +259,7 @@ class GramAssembly:
                 reason = f"{zero} may have zero norm in the box of parameters (no rigorous enclosure there)"
         elif is_ball(D[i, q]) and may_be_zero(D[i, q]):
             reason = (f"student neuron {i} and {unit} may be aligned in the box of parameters (the ball of "
-                      f"c**2 - a*b contains 0), where the {self.activation.name} kernel partial {idx} is singular")
+                      f"a*b - c**2 contains 0), where the {self.activation.name} kernel partial {idx} is singular")
         elif D[i, q] == 0:
             reason = (f"student neuron {i} and {unit} are exactly aligned (c**2 = a*b), where the "
                       f"{self.activation.name} kernel partial {idx} is singular")
