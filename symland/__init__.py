@@ -57,6 +57,7 @@ from .problems.params import Params
 from .problems.teacher_student import TeacherStudent
 
 # --- landscape: critical points -----------------------------------------------------------------
+from .landscape.certify import Certificate, certify, enclose
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
 from .landscape.point import CriticalPoint
 from .landscape.survey import SurveyResult
@@ -149,6 +150,9 @@ __all__ = [
     "newton",
     "refine",
     "classify",
+    "certify",
+    "Certificate",
+    "enclose",
     "canonical_form",
     "invariant_key",
     "same_point",

@@ -32,7 +32,8 @@ from .cross import cross_partial_evaluator
 from .gaussian_atoms import mean_function, mu, sigma
 from .means import kernel_with_means
 from .partials import (
-    check_index, diagonal_expr, exact_partial_expr, expectation_index, kernel_partial_expr, singular_at_alignment,
+    check_index, diagonal_expr, exact_partial_expr, expectation_index, kernel_partial_expr, require_closed_form,
+    singular_at_alignment,
 )
 from ..errors import DomainError
 from ..numerics.compile import compile_mpmath, compile_numpy
@@ -42,8 +43,9 @@ from ..numerics.precision import (
     ALIGNMENT_THRESHOLD, Precision, alignment_digits, check_covariance, gram_determinant, mp_gram_determinant,
     mp_kernel_arguments,
 )
+from ..numerics.ball import as_ball, lambdify_ball, may_be_zero, unbounded_ball
 from ..numerics.mpcontext import thread_mp
-from ..numerics.symbols import D_, a_, b_, c_, t_, z
+from ..numerics.symbols import KERNEL_ARGS, D_, a_, b_, c_, t_, z
 
 __all__ = [
     "kernel",
@@ -52,6 +54,8 @@ __all__ = [
     "diagonal",
     "partial_evaluator",
     "diagonal_evaluator",
+    "ball_partial_evaluator",
+    "ball_diagonal_evaluator",
 ]
 
 
@@ -414,6 +418,52 @@ def diagonal_evaluator(act: Activation, m: int, mp: bool):
     if fallback.nonsmooth(act):  # kinks and jumps: by parts, split at the kinks
         return fallback.kinked_diagonal_evaluator(act, m, mp)
     return heat_evaluator(act.expr**2 / 2**m, 2 * m, mp, f"the diagonal of activation {act.name!r}")
+
+
+# ---------------------------------------------------------------------------
+# ball arithmetic (python-flint arb): rigorous enclosures on numpy object arrays of balls
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def ball_partial_evaluator(act: Activation, index):
+    r"""Function ``(a, b, c, D) -> partial`` on object arrays of ``arb`` balls (call it inside
+    :func:`~symland.numerics.ball.ball_precision`): each entry a ball containing
+    $\partial^{index}\kappa(a, b, c)$ for every covariance in the input balls.
+
+    The same safe form in $(a, b, c, D)$ as float64 and mpmath
+    (:func:`~symland.kernels.partials.kernel_partial_expr`), compiled by
+    :func:`~symland.numerics.ball.lambdify_ball`; ``D`` must be a ball containing $ab - c^2$
+    (:meth:`~symland.numerics.ball.BallPrecision.gram_determinant`).  Evaluating $a, b, c, D$ as
+    independent balls only widens the result, so it stays an enclosure.  Entries are the
+    non-finite ball (the caller's finiteness check names the pair) where no finite enclosure is
+    valid: a variance ball that contains 0 (the closed forms are the limit $a \to 0^+$, which is
+    not the value at 0 for a jump), or a singular point of the formula (e.g. $1/\sqrt D$ with
+    $0 \in D$ near alignment).  Activations without a closed form raise
+    :class:`~symland.errors.NoClosedFormError` (no rigorous quadrature in symland), as do formulas
+    with a function that has no ``arb`` form.
+    """
+    index = check_index(index)
+    require_closed_form(act)
+    f = lambdify_ball(KERNEL_ARGS, kernel_partial_expr(act, index))
+
+    def one(a, b, c, D):
+        if may_be_zero(a) or may_be_zero(b):
+            return unbounded_ball()
+        return as_ball(f(a, b, c, D))  # a constant partial compiles to a Python number
+
+    fv = np.frompyfunc(one, 4, 1)
+    return lambda a, b, c, D: np.asarray(fv(a, b, c, D), dtype=object)
+
+
+@functools.lru_cache(maxsize=None)
+def ball_diagonal_evaluator(act: Activation, m: int):
+    r"""Function ``t -> phi^(m)(t)`` on object arrays of ``arb`` balls, $\varphi(t) = E[s(u)^2]$,
+    $u \sim N(0, t)$: the closed form :func:`~symland.kernels.partials.diagonal_expr` compiled by
+    :func:`~symland.numerics.ball.lambdify_ball`; the non-finite ball where ``t`` may be 0 (the closed
+    form is the limit $t \to 0^+$; a zero-norm neuron is refused by the caller)."""
+    require_closed_form(act)
+    f = lambdify_ball((t_,), diagonal_expr(act, m))
+    fv = np.frompyfunc(lambda t: unbounded_ball() if may_be_zero(t) else as_ball(f(t)), 1, 1)
+    return lambda t: np.asarray(fv(t), dtype=object)
 
 
 # ---------------------------------------------------------------------------

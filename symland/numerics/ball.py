@@ -2,24 +2,37 @@ r"""Ball arithmetic (python-flint ``arb``): rigorous enclosures of compiled SymP
 
 An ``arb`` is a midpoint and a radius; every operation returns a ball guaranteed to contain the
 exact result for every point of its input balls.  This module is the third numeric member next
-to float64 and mpmath (:mod:`symland.numerics.precision`), written against the same compiled
-form: :func:`lambdify_ball` prints an expression exactly as
+to float64 and mpmath: :class:`BallPrecision` has the methods of
+:class:`~symland.numerics.precision.Precision` that the problem assembly uses, on numpy object
+arrays of ``arb``.
+
+Compilation (:func:`lambdify_ball`) prints an expression as
 :func:`~symland.numerics.compile.lambdify_mpmath` does (``mpmath.asin(x)``, ``mpmath.pi``,
-``mpmath.mpf(p)/mpmath.mpf(q)``) and binds the name ``mpmath`` to :data:`ARB`, an adapter whose
-functions are the ``arb`` ones.  Integers become exact balls, so a rational constant is one
-correctly rounded division.
+``mpmath.mpf(p)/mpmath.mpf(q)``; integer powers by repeated squaring, since python-flint's ``**``
+is ``nan`` on a ball containing 0) and binds the name ``mpmath`` to :data:`ARB`, an adapter whose
+functions are the ``arb`` ones.  Integers become exact balls, so ``Rational(p, q)`` is one
+correctly rounded division (exact when ``q`` is a power of 2, otherwise a ball of a few ulps that
+contains ``p/q``); a SymPy ``Float`` becomes the exact ball of its binary value.  Functions that
+switch on their argument are evaluated rigorously: ``Abs``, ``Max``, ``Min`` by the ``arb``
+operations (``Max`` of two overlapping balls is their rigorous maximum), ``Heaviside`` and
+``sign`` of a ball that contains the switching point 0 by the hull (union) of every value they
+take there (``[0, 1]``, ``[-1, 1]``), never by one branch.  ``Piecewise`` with general conditions
+is refused.  Functions without an ``arb`` form raise :class:`~symland.errors.NoClosedFormError`
+naming the function.  A result that is not a finite ball (``sqrt`` or ``1/x`` of a ball that
+reaches 0, ``atan2`` across its branch cut) is reported by :func:`check_ball` as a
+:class:`~symland.errors.DomainError`.
 
-python-flint keeps its working precision in one process-wide context (``flint.ctx.prec``).
-:func:`ball_precision` holds one lock for the whole computation and restores the caller's
-precision afterwards, so concurrent calls from many threads are serialised and no caller sees
-the context changed.
+**Threads and the global precision.** python-flint keeps its working precision in one
+process-wide context (``flint.ctx.prec``).  Every ``arb`` computation in symland runs inside
+:func:`ball_precision` (or a :class:`BallPrecision` ``with`` block, which uses it): it holds one
+re-entrant lock for the whole computation, sets ``flint.ctx.dps = dps + GUARD_DIGITS`` and
+restores the caller's value on exit.  Concurrent ball computations are therefore serialised
+(never interleaved), and no caller sees ``flint.ctx`` changed.  Code outside symland that
+changes ``flint.ctx`` from another thread at the same time is not guarded against.
 
-Functions without an ``arb`` form (and Piecewise expressions, whose branch choice on a ball that
-straddles the switching point could not be rigorous) raise
-:class:`~symland.errors.NoClosedFormError` naming the reason; a result that is not a finite ball
-(for example ``atan2`` across its branch cut) raises :class:`~symland.errors.DomainError`.
-python-flint is the optional ``certify`` extra: importing this module without it raises
-``ImportError`` with the install command.
+python-flint is the optional ``certify`` extra.  This module imports without it (so the layers
+above can import it unconditionally); every function that computes raises ``ImportError`` with
+the install command when it is missing.
 """
 
 from __future__ import annotations
@@ -28,26 +41,38 @@ import contextlib
 import functools
 import threading
 
+import numpy as np
 import sympy
 from sympy.printing.pycode import MpmathPrinter
 
-from ..errors import DomainError, NoClosedFormError
+from ..errors import DomainError, NoClosedFormError, ShapeError
 from .mpcontext import is_mpf
-from .precision import GUARD_DIGITS, check_dps
+from .precision import GUARD_DIGITS, Precision, check_dps
 
 try:
     import flint
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("ball arithmetic needs python-flint: pip install -e '.[certify]'") from exc
+except ImportError:  # pragma: no cover - exercised only without the extra
+    flint = None
 
-__all__ = ["ARB", "ball_precision", "as_ball", "lambdify_ball", "check_ball"]
+__all__ = ["ARB", "HAVE_FLINT", "require_flint", "ball_precision", "as_ball", "is_ball", "lambdify_ball",
+           "check_ball", "may_be_zero", "unbounded_ball", "BallPrecision", "ball_array", "hull"]
+
+#: True when python-flint is installed
+HAVE_FLINT = flint is not None
 
 _FLINT_LOCK = threading.RLock()
+
+
+def require_flint():
+    """Raise ``ImportError`` naming the extra when python-flint is not installed."""
+    if flint is None:
+        raise ImportError("ball arithmetic needs python-flint: pip install -e '.[certify]'")
 
 
 @contextlib.contextmanager
 def ball_precision(dps: int):
     """Hold the python-flint lock and set ``flint.ctx.dps = dps + GUARD_DIGITS`` (restored on exit)."""
+    require_flint()
     dps = check_dps(dps)
     with _FLINT_LOCK:
         saved = flint.ctx.prec
@@ -58,35 +83,119 @@ def ball_precision(dps: int):
             flint.ctx.prec = saved
 
 
+def is_ball(x) -> bool:
+    """True for a python-flint ``arb``."""
+    return flint is not None and isinstance(x, flint.arb)
+
+
+def _exact_mpf_tuple(sign, man, exp, name):
+    if not man and exp:
+        raise DomainError(f"argument {name} must be finite")
+    return flint.arb(flint.fmpz((-1) ** sign * int(man))) * flint.arb(2) ** int(exp)
+
+
 def as_ball(x, name: str = "x"):
     """``x`` as an ``arb``: an ``arb`` as it is; an int exactly; a float exactly (its binary value);
-    an mpmath number from its exact mantissa and exponent; a decimal string, rounded to a ball
-    that contains it; a pair ``(mid, rad)``."""
+    an mpmath number from its exact mantissa and exponent (also the tuple ``(sign, man, exp, bc)``
+    the mpmath printer emits for a SymPy ``Float``); a decimal string, rounded to a ball that
+    contains it; a pair ``(mid, rad)``: the ball with that midpoint and radius (radius >= 0).
+    Non-finite or non-real input raises :class:`~symland.errors.DomainError` naming ``name``."""
+    require_flint()
     if isinstance(x, flint.arb):
         return x
+    if isinstance(x, tuple) and len(x) == 4 and all(isinstance(v, int) for v in x):
+        return _exact_mpf_tuple(*x[:3], name)
     if isinstance(x, tuple) and len(x) == 2:
-        return flint.arb(as_ball(x[0], name).mid(), as_ball(x[1], name).mid())
-    if isinstance(x, bool):
+        mid, rad = as_ball(x[0], name), as_ball(x[1], name)
+        if not rad >= 0:
+            raise DomainError(f"argument {name}: the radius of a (mid, rad) ball must be >= 0, got {x[1]!r}")
+        return mid + flint.arb(0, rad.upper())
+    if isinstance(x, (bool, np.bool_)):
         raise DomainError(f"argument {name} must be a real number, got a bool")
-    if isinstance(x, int):
-        return flint.arb(x)
-    if isinstance(x, float):
-        return flint.arb(x)
-    if is_mpf(x):
-        sign, man, exp, _ = x._mpf_
-        if not man and exp:  # inf / nan
+    if isinstance(x, (int, np.integer)):
+        return flint.arb(int(x))
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
             raise DomainError(f"argument {name} must be finite, got {x}")
-        return flint.arb(flint.fmpz((-1) ** sign * int(man))) * flint.arb(2) ** exp
-    if isinstance(x, str):
-        return flint.arb(x)
-    try:
         return flint.arb(float(x))
-    except (TypeError, ValueError):
-        raise DomainError(f"argument {name} must be a real number, got {x!r}") from None
+    if is_mpf(x):
+        return _exact_mpf_tuple(*x._mpf_[:3], name)
+    if isinstance(x, str):
+        try:
+            return flint.arb(x)
+        except (ValueError, TypeError):
+            raise DomainError(f"argument {name}: {x!r} is not a decimal number") from None
+    raise DomainError(f"argument {name} must be a real number (int, float, mpf, decimal string, "
+                      f"(mid, rad) or arb), got {type(x).__name__}")
+
+
+def hull(*balls):
+    """The smallest ball containing every argument (their union)."""
+    out = balls[0]
+    for b in balls[1:]:
+        out = out.union(b)
+    return out
+
+
+def _heaviside(x, at_zero=None):
+    r"""$H(x)$ on a ball: 1 or 0 when the ball lies on one side of 0, else the hull of 0, 1 and the
+    value at 0 (``at_zero``, SymPy's second argument; the hull $[0, 1]$ contains the default 1/2)."""
+    x = as_ball(x)
+    if x > 0:
+        return flint.arb(1)
+    if x < 0:
+        return flint.arb(0)
+    return hull(flint.arb(0), flint.arb(1), *(() if at_zero is None else (as_ball(at_zero),)))
+
+
+def _sign(x):
+    """``sign`` on a ball: -1, 0 or 1 when decided, else the hull of the values it can take."""
+    x = as_ball(x)
+    if x > 0:
+        return flint.arb(1)
+    if x < 0:
+        return flint.arb(-1)
+    if x.is_zero():
+        return flint.arb(0)
+    return hull(flint.arb(-1 if not x >= 0 else 0), flint.arb(1 if not x <= 0 else 0))
+
+
+def _integer_power(x, n: int):
+    r"""$x^n$ for an integer $n$ by repeated squaring of balls (python-flint's ``**`` goes through
+    $\exp(n\log x)$ and returns ``nan`` for a ball that contains 0 or negative numbers); an even
+    power is taken of $|x|$ and intersected with $[0, \infty)$, so it never encloses negative values."""
+    x = as_ball(x)
+    if n < 0:
+        return 1 / _integer_power(x, -n)
+    even = n % 2 == 0
+    if even:
+        x = abs(x).nonnegative_part()
+    out, base = flint.arb(1), x
+    while n:
+        if n & 1:
+            out = out * base
+        base = base * base
+        n >>= 1
+    return out.nonnegative_part() if even else out
+
+
+def _real_power(x, p):
+    """$x^p$ for a non-integer exponent (``arb`` power; not finite where undefined, e.g. ``x < 0``)."""
+    return as_ball(x) ** as_ball(p)
+
+
+def _fold(op):
+    def f(*args):
+        out = as_ball(args[0])
+        for v in args[1:]:
+            out = getattr(out, op)(as_ball(v))
+        return out
+    f.__name__ = op
+    return f
 
 
 class _ArbFunctions:
-    """The names the fully qualified mpmath printer emits, mapped to ``arb`` operations."""
+    """The names the ball printer emits, mapped to ``arb`` operations."""
 
     mpf = staticmethod(lambda v: flint.arb(v) if isinstance(v, int) else as_ball(v))
 
@@ -100,6 +209,12 @@ class _ArbFunctions:
 
     atan2 = staticmethod(lambda y, x: flint.arb.atan2(as_ball(y), as_ball(x)))
     fabs = staticmethod(lambda x: abs(as_ball(x)))
+    heaviside = staticmethod(_heaviside)
+    sign = staticmethod(_sign)
+    ipow = staticmethod(_integer_power)
+    rpow = staticmethod(_real_power)
+    max = staticmethod(_fold("max"))
+    min = staticmethod(_fold("min"))
 
     def __getattr__(self, name):
         raise NoClosedFormError(f"function {name} has no ball-arithmetic (arb) form in symland")
@@ -114,28 +229,159 @@ for _name in _UNARY:
 #: the adapter compiled ball expressions call through the name ``mpmath``
 ARB = _ArbFunctions()
 
+
+class _BallPrinter(MpmathPrinter):
+    """The fully qualified mpmath printer, with the switching functions sent to the rigorous adapter
+    (the stock printer writes Python conditionals, which pick one branch for a straddling ball) and
+    powers to :func:`_integer_power` (integer exponents), ``sqrt`` then an integer power (half-integer
+    exponents), or the ``arb`` power (others)."""
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp.is_Integer:
+            return f"mpmath.ipow({self._print(base)}, {int(exp)})"
+        if exp.is_Rational and exp.q == 2:
+            return f"mpmath.ipow(mpmath.sqrt({self._print(base)}), {int(exp.p)})"
+        return f"mpmath.rpow({self._print(base)}, {self._print(exp)})"
+
+    def _print_Heaviside(self, expr):
+        return f"mpmath.heaviside({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_sign(self, expr):
+        return f"mpmath.sign({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr):
+        return f"mpmath.max({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Min(self, expr):
+        return f"mpmath.min({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Piecewise(self, expr):
+        raise NoClosedFormError(f"{expr} branches on general conditions: a ball straddling a switching point "
+                                "has no single branch, so symland does not evaluate Piecewise on balls")
+
+
 _PRINTER_SETTINGS = {"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True}
 #: SymPy functions whose arb form the adapter provides (Abs prints as Python's abs, valid on balls)
-_SUPPORTED = {name for name in vars(_ArbFunctions) if not name.startswith("_")} | {"Abs"}
+_SUPPORTED = ({name for name in vars(_ArbFunctions) if not name.startswith("_")}
+              | {"Abs", "Heaviside", "Max", "Min"})
 
 
 @functools.lru_cache(maxsize=None)
 def lambdify_ball(args: tuple, expr: sympy.Expr):
     """A function of ``arb`` balls evaluating ``expr`` rigorously (see the module docstring)."""
-    if expr.has(sympy.Piecewise, sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min):
-        raise NoClosedFormError(f"{expr} branches on its arguments: a ball straddling the switching point has "
-                                "no single branch, so symland does not evaluate it on balls")
+    require_flint()
+    if expr.has(sympy.Piecewise):
+        _BallPrinter(_PRINTER_SETTINGS).doprint(expr.atoms(sympy.Piecewise).pop())  # raises, naming it
     unknown = sorted({type(f).__name__ for f in expr.atoms(sympy.Function)} - _SUPPORTED)
     if unknown:
         raise NoClosedFormError(f"{', '.join(unknown)}: no ball-arithmetic (arb) form in symland")
-    return sympy.lambdify(args, expr, modules=[{"mpmath": ARB}], printer=MpmathPrinter(_PRINTER_SETTINGS))
+    return sympy.lambdify(args, expr, modules=[{"mpmath": ARB}], printer=_BallPrinter(_PRINTER_SETTINGS))
 
 
 def check_ball(value, what: str):
     """``value`` if it is a finite ball, else :class:`~symland.errors.DomainError` naming ``what``."""
-    if not isinstance(value, flint.arb):
+    if not is_ball(value):
         value = as_ball(value, what)
     if not value.is_finite():
         raise DomainError(f"{what}: the enclosure is not finite ({value}); the input balls reach a singular "
                           "point of the formula (e.g. D = 0 or a branch cut)")
     return value
+
+
+def unbounded_ball():
+    """The ball ``nan`` (not finite): the marker ball evaluators return where they refuse to enclose."""
+    return flint.arb("nan")
+
+
+def may_be_zero(x) -> bool:
+    """True when ``x`` (a ball, or a float/mpf) is or may be 0."""
+    return bool(x.contains(0)) if is_ball(x) else x == 0
+
+
+def ball_array(x, name: str = "x", shape=None):
+    """``x`` (array-like of anything :func:`as_ball` accepts, or one ``(mid, rad)`` pair per entry
+    as a trailing axis of length 2 is *not* inferred: pass pairs as tuples in an object array) as a
+    numpy object array of finite balls; :class:`~symland.errors.ShapeError` when the shape differs."""
+    if isinstance(x, np.ndarray) and x.dtype == object:
+        arr = x
+    elif isinstance(x, (list, tuple)) and any(isinstance(v, tuple) for v in x):
+        arr = np.empty(len(x), dtype=object)
+        for k, v in enumerate(x):
+            arr[k] = v
+    else:
+        arr = np.array(x, dtype=object)
+    if shape is not None and arr.shape != tuple(shape):
+        raise ShapeError(f"argument {name} must have shape {tuple(shape)}, got {arr.shape}")
+    out = np.empty(arr.shape, dtype=object)
+    flat_in, flat_out = arr.reshape(-1), out.reshape(-1)
+    for k, v in enumerate(flat_in):
+        b = as_ball(v, f"{name}[{k}]")
+        if not b.is_finite():
+            raise DomainError(f"argument {name} must be finite; entry {k} is {b}")
+        flat_out[k] = b
+    return out
+
+
+class BallPrecision(Precision):
+    """The ball member of the precision context: numpy object arrays of python-flint ``arb`` balls
+    at ``dps + GUARD_DIGITS`` working digits.
+
+    Same methods as :class:`~symland.numerics.precision.Precision` (``zeros``, ``num``, ``sqrt``,
+    ``dot``, ``array``, ``finalize``, ``working``, ``boosted``, ``gram_determinant``); flags:
+    ``mp = True`` (object arrays, scalar-by-scalar code paths), ``ball = True``, ``kind = "ball"``.
+    Results are balls that contain the exact value for every point of the input balls;
+    :meth:`finalize` leaves them as they are (a ball is never rounded to fewer digits: that would
+    drop its guarantee).  ``with prec:`` holds the python-flint lock (:func:`ball_precision`).
+    """
+
+    ball = True
+    kind = "ball"
+
+    def __init__(self, dps: int = 50, guard: int = GUARD_DIGITS):
+        require_flint()
+        super().__init__(dps, guard)
+
+    def __repr__(self):
+        return f"BallPrecision(dps={self.dps})"
+
+    def working(self, extra: int = 0):
+        """A fresh context manager: the python-flint lock at ``dps + extra`` (+ guard) digits."""
+        return ball_precision(self.dps + int(extra))
+
+    def boosted(self, extra: int) -> "BallPrecision":
+        return self if not extra else BallPrecision(self.dps + int(extra), self.guard)
+
+    def zeros(self, shape):
+        out = np.empty(shape, dtype=object)
+        out.fill(flint.arb(0))
+        return out
+
+    def num(self, x):
+        return as_ball(x)
+
+    def sqrt(self, x):
+        return as_ball(x).sqrt()
+
+    def root(self, x, k):
+        return as_ball(x).root(int(k))
+
+    def dot(self, u, v):
+        return sum((as_ball(p) * q for p, q in zip(u, v)), flint.arb(0))
+
+    def array(self, x, name="x", shape=None):
+        """Validated object array of finite balls (entries: float, int, mpf, decimal string,
+        ``(mid, rad)`` tuple, ``arb``)."""
+        return ball_array(x, name, shape)
+
+    def finalize(self, x):
+        return x
+
+    @staticmethod
+    def gram_determinant(a, b, c):
+        r"""A ball containing $D = ab - c^2$ for every point of the balls, intersected with
+        $[0, \infty)$ (valid because a covariance has $c^2 \le ab$; the caller has checked that)."""
+        D = as_ball(a) * as_ball(b) - as_ball(c) * as_ball(c)
+        if D < 0:
+            raise DomainError("argument c: the covariance ball has c**2 > a*b everywhere (not positive semi-definite)")
+        return D.nonnegative_part()

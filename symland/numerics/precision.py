@@ -22,10 +22,13 @@ The context owns
 * the accurate Gram determinant $D = ab - c^2$ (error-free products in float64,
   doubled working precision in mpmath).
 
-A third member (ball arithmetic) is meant to be added as another ``Precision`` kind with
-the same methods.  The mpmath member sets the working precision of the calling thread's
-private mpmath context (:data:`~symland.numerics.mpcontext.thread_mp`) for the duration of a
-``with`` block; mpmath's process-wide ``mpmath.mp`` is never read or written.
+The third member, ball arithmetic, is :class:`symland.numerics.ball.BallPrecision` (a subclass
+with the same methods on python-flint ``arb`` balls; it lives beside the optional python-flint
+import).  Code that must tell the members apart reads ``prec.kind`` (``"float64"``,
+``"mpmath"`` or ``"ball"``) or the flags ``prec.mp`` (object arrays) and ``prec.ball``.
+The mpmath member sets the working precision of the calling thread's private mpmath context
+(:data:`~symland.numerics.mpcontext.thread_mp`) for the duration of a ``with`` block; mpmath's
+process-wide ``mpmath.mp`` is never read or written.
 """
 
 from __future__ import annotations
@@ -255,6 +258,9 @@ class Precision:
     precision; the arithmetic helpers work inside or outside such a block.
     """
 
+    #: True only for the ball member (:class:`symland.numerics.ball.BallPrecision`)
+    ball = False
+
     def __init__(self, dps=None, guard: int = GUARD_DIGITS):
         self.dps = None if dps is None else check_dps(dps)
         self.mp = self.dps is not None
@@ -263,6 +269,11 @@ class Precision:
 
     def __repr__(self):
         return "Precision(float64)" if not self.mp else f"Precision(dps={self.dps})"
+
+    @property
+    def kind(self) -> str:
+        """``"float64"`` or ``"mpmath"`` (``"ball"`` for the ball member)."""
+        return "mpmath" if self.mp else "float64"
 
     # -- working precision ---------------------------------------------------
     @property

@@ -22,9 +22,13 @@ and every Hessian block is a sum of rank-one terms $u_p (\ldots)^\top$ plus a
 multiple of the identity (see :meth:`GramAssembly.hessian_matrix`), so nothing of
 size $P^2 d^2$ beyond the result itself is ever formed.
 
-One assembly serves both precisions (:class:`~symland.numerics.precision.Precision`):
-float64 numpy arrays, or numpy object arrays of ``mpmath.mpf`` at ``dps`` digits plus
-guard digits.
+One assembly serves every member of the precision context
+(:class:`~symland.numerics.precision.Precision`): float64 numpy arrays, numpy object arrays of
+``mpmath.mpf`` at ``dps`` digits plus guard digits, or numpy object arrays of python-flint
+``arb`` balls (:class:`~symland.numerics.ball.BallPrecision`).  With balls, ``theta`` may be a
+box (one ball per parameter) and every result is an enclosure valid for every point of the box;
+pairs where no finite enclosure exists (zero-norm neurons, kinked kernels at aligned neurons)
+raise :class:`~symland.errors.DomainError`.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ import numpy as np
 
 from ..errors import DomainError
 from ..kernels.activation import Activation
-from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
+from ..kernels.evaluate import ball_diagonal_evaluator, ball_partial_evaluator, diagonal_evaluator, partial_evaluator
 from ..kernels.partials import singular_at_alignment
+from ..numerics.ball import is_ball, may_be_zero
 from ..numerics.mpcontext import localize, thread_mp
 from ..numerics.precision import FLOAT64, Precision, alignment_digits, exact_products
 from .params import Layout
@@ -76,10 +81,14 @@ class Evaluation:
         return Evaluation(*(fin(getattr(self, f.name)) for f in dataclasses.fields(self)))
 
 
+def _finite_number(v) -> bool:
+    return bool(v.is_finite()) if is_ball(v) else bool(thread_mp.isfinite(v))
+
+
 def finite(x, mp: bool):
-    """Elementwise finiteness of a float64 array, or of an object array of mpf (``mp``)."""
+    """Elementwise finiteness of a float64 array, or of an object array of mpf or arb balls (``mp``)."""
     if mp:
-        return np.array([thread_mp.isfinite(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
+        return np.array([_finite_number(v) for v in np.ravel(x)], dtype=bool).reshape(np.shape(x))
     return np.isfinite(x)
 
 
@@ -91,7 +100,7 @@ def per_precision(cache: dict, prec: Precision, compute):
     the cached ones belong to the context of the thread that computed them, whose precision
     that thread may be changing.
     """
-    key = (prec.dps, prec.guard)
+    key = (prec.kind, prec.dps, prec.guard)
     value = cache.get(key)
     if value is None:
         with prec:
@@ -105,8 +114,16 @@ def gram_block(U, rows, prec: Precision):
 
     mpmath: every product at doubled precision (exact), rounded once.  float64: pairs with
     $D < 10^{-6}AB$ get $D = |u_i|^2\,|u_q - (G_{iq}/|u_i|^2)u_i|^2$ from the residual vector;
-    self pairs (``q == rows[i]``) keep $D = 0$.
+    self pairs (``q == rows[i]``) keep $D = 0$.  Balls: every product a rigorous ball, and
+    $D$ the ball of :meth:`~symland.numerics.ball.BallPrecision.gram_determinant` (clipped at 0).
     """
+    if prec.ball:
+        G = U[rows] @ U.T
+        g_all = np.array([prec.dot(row, row) for row in U], dtype=object)
+        A = g_all[rows][:, None] * np.ones((1, len(U)), dtype=object)
+        B = np.ones((len(rows), 1), dtype=object) * g_all[None, :]
+        D = np.frompyfunc(prec.gram_determinant, 3, 1)(A, B, G)
+        return A, B, G, np.asarray(D, dtype=object)
     if prec.mp:
         with exact_products():
             G = U[rows] @ U.T
@@ -210,7 +227,10 @@ class GramAssembly:
         else:
             A_, B_ = A, B
         for idx in indices:
-            val = partial_evaluator(self.activation, idx, mp, raw=not mp)(A_, B_, G_, D_)
+            if prec.ball:
+                val = ball_partial_evaluator(self.activation, idx)(A_, B_, G_, D_)
+            else:
+                val = partial_evaluator(self.activation, idx, mp, raw=not mp)(A_, B_, G_, D_)
             if mp:
                 val = np.array(val, dtype=object)
                 self._check_finite(val, offdiag_mask, A, B, D, idx, what)
@@ -231,10 +251,15 @@ class GramAssembly:
             return
         i, q = (int(v) for v in np.argwhere(bad)[0])
         unit = self._unit_name(q)
-        if A[i, q] == 0 or B[i, q] == 0:
-            zero = f"student neuron {i}" if A[i, q] == 0 else unit
+        if may_be_zero(A[i, q]) or may_be_zero(B[i, q]):
+            zero = f"student neuron {i}" if may_be_zero(A[i, q]) else unit
             reason = (f"{zero} has zero norm, where the {self.activation.name} "
                       f"kernel partial {idx} is undefined")
+            if is_ball(A[i, q]):
+                reason = f"{zero} may have zero norm in the box of parameters (no rigorous enclosure there)"
+        elif is_ball(D[i, q]) and may_be_zero(D[i, q]):
+            reason = (f"student neuron {i} and {unit} may be aligned in the box of parameters (the ball of "
+                      f"a*b - c**2 contains 0), where the {self.activation.name} kernel partial {idx} is singular")
         elif D[i, q] == 0:
             reason = (f"student neuron {i} and {unit} are exactly aligned (c**2 = a*b), where the "
                       f"{self.activation.name} kernel partial {idx} is singular")
@@ -247,7 +272,8 @@ class GramAssembly:
 
     def diagonal(self, m, t, prec, what):
         r"""$\varphi^{(m)}(t)$ on an array of squared norms, finite or a :class:`DomainError`."""
-        val = np.array(diagonal_evaluator(self.activation, m, prec.mp)(t), dtype=object if prec.mp else float)
+        evaluator = ball_diagonal_evaluator(self.activation, m) if prec.ball else diagonal_evaluator(self.activation, m, prec.mp)
+        val = np.array(evaluator(t), dtype=object if prec.mp else float)
         ok = finite(val, prec.mp)
         if not np.all(ok):
             i = int(np.flatnonzero(~ok)[0])
@@ -334,12 +360,12 @@ class GramAssembly:
                     ratio = np.where(mask & (A > 0) & (B > 0), D / np.where(A * B > 0, A * B, 1.0), np.inf)
                 if np.min(ratio) < _FLOAT_ALIGNED:
                     return self._evaluate(theta, Precision(20), order).as_float()
-            if prec.mp and singular and not boosted and not limit:
+            if prec.mp and not prec.ball and singular and not boosted and not limit:
                 aligned = [(int(i), int(q)) for i, q in zip(*np.nonzero(mask))
                            if D[i, q] == 0 and A[i, q] > 0 and B[i, q] > 0]
                 if aligned:
                     return self._aligned_limit(theta, prec, aligned)
-            if prec.mp and singular and not boosted:
+            if prec.mp and not prec.ball and singular and not boosted:
                 # second partials of a kinked kernel grow like D^(-1/2) and cancel in the chain rule
                 extra = alignment_digits(near_ratio(A, B, D, mask), 0.5)
                 if extra:

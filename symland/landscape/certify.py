@@ -1,0 +1,438 @@
+r"""Certified critical points: proofs by ball arithmetic (python-flint ``arb``), not just digits.
+
+:func:`enclose` evaluates the loss, gradient and Hessian of a plain teacher-student problem on a
+*box* of parameters (one ball per entry of ``theta``) and returns enclosures valid for every
+point of the box (:class:`~symland.numerics.ball.BallPrecision`).
+
+:func:`certify` proves that a ball $X = \{\theta : \|\theta - x\|_\infty \le r\}$ contains
+exactly one critical point and determines its Hessian inertia:
+
+* **Existence and uniqueness (Krawczyk).**  With $x$ the refined point, $Y \approx H(x)^{-1}$
+  (any fixed matrix; float64 here) and $H(X)$ the Hessian enclosed over the whole box,
+
+  .. math:: K(X) = x - Y\nabla L(x) + (I - Y H(X))(X - x).
+
+  If $K(X)$ lies in the interior of $X$, then $X$ contains exactly one zero of $\nabla L$, and
+  $Y$ and every Hessian in $H(X)$ are nonsingular (Krawczyk 1969, Moore 1977, Rump 1983).
+* **Inertia over the box (Sylvester + Gershgorin).**  $Q$ = approximate eigenvectors of $H(x)$
+  (float64, or mpmath when float64 is not accurate enough), $E = Q^\top Q - I$ enclosed; if
+  $\|E\|_\infty < 1$, $Q$ is nonsingular and $Q^\top H Q$ has the inertia of $H$ (Sylvester's
+  law).  Every Gershgorin disc of the enclosed $M = Q^\top H(X) Q$ that lies strictly on one side
+  of 0 proves one eigenvalue on that side (discs left of 0 and right of 0 form disjoint unions,
+  so each union holds as many eigenvalues as discs).  When every disc excludes 0: nullity 0 and
+  index = number of discs left of 0, for every Hessian in $H(X)$, in particular at the critical
+  point.  The smallest eigenvalue of $H$ is enclosed by Gershgorin and the Rayleigh quotient
+  ($\min_i \underline{M_{ii}} - R_i \le \lambda_{\min}(M) \le \min_i \overline{M_{ii}}$) and
+  Ostrowski's theorem ($\lambda_i(Q^\top HQ) = \vartheta_i\lambda_i(H)$ with
+  $\vartheta_i \in [1 - \|E\|, 1 + \|E\|]$).
+  The Hessian enclosure is finite only where the loss is $C^2$ on the whole box: kinked kernels
+  (relu, step, ...) are singular at aligned pairs and zero-norm neurons, and a box reaching one
+  is refused (its enclosure is not finite), so the mean-value form behind the test is valid.
+* **Loss.**  $L(x^*) \in L(x) + \nabla L(x)^\top(X - x) + \tfrac12 (X - x)^\top H(X)(X - x)$
+  (Taylor with the Lagrange remainder; $x^*$ the critical point in $X$).
+
+Refusals are certificates with ``certified = False`` and the reason (``status``): a point that
+refinement moves by more than ``max_move`` is not critical (``"not critical"``); a Hessian with
+(numerically) zero eigenvalues is ``"degenerate"`` with the nullity and the evidence (the
+near-zero eigenvalues, the zero modes explained by known symmetries); a Krawczyk or Gershgorin
+test that does not close is ``"failed"`` with the numbers.  Problems with biases, a different
+teacher activation or GLU units, and activations without a closed-form kernel (or whose kernel
+needs a function without an ``arb`` form) raise :class:`~symland.errors.NoClosedFormError`.
+
+Reduced coordinates for degenerate points with known symmetries (duplicated neurons, relu
+rescaling with trained outputs, GLU gauges) are not implemented: such points are reported as
+degenerate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import math
+import time
+
+import numpy as np
+
+from ..errors import ConvergenceError, DomainError, NoClosedFormError
+from ..kernels.partials import kernel_partial_expr, require_closed_form
+from ..numerics.arguments import check_positive
+from ..numerics.ball import BallPrecision, as_ball, ball_precision, flint, lambdify_ball
+from ..numerics.mpcontext import thread_mp, to_result
+from ..numerics.precision import GUARD_DIGITS, Precision, check_dps
+from ..numerics.symbols import KERNEL_ARGS
+from ..problems.gram import Evaluation
+from .critical import predicted_zero_modes, refine
+
+__all__ = ["Certificate", "certify", "enclose"]
+
+#: kernel partials a Hessian needs (checked for an arb form before any work)
+_HESSIAN_INDICES = ((0, 0, 0), (1, 0, 0), (0, 0, 1), (2, 0, 0), (1, 1, 0), (1, 0, 1), (0, 0, 2))
+#: an approximate eigenvalue below this times max(1, ||H||) counts as zero (degenerate evidence)
+NULL_REL = 1e-9
+#: digits of the mpmath eigenvectors used when float64 ones do not close the Gershgorin test
+_EIG_DPS = 30
+
+
+def require_ball_form(problem):
+    """:class:`~symland.errors.NoClosedFormError` unless the problem is plain and every kernel
+    partial up to the Hessian has an ``arb`` form (naming what is missing)."""
+    if not getattr(problem, "is_plain", False):
+        raise NoClosedFormError(
+            f"{problem!r}: ball enclosures are implemented for plain problems only (no biases, one "
+            "activation, no GLU units)")
+    act = problem.activation
+    try:
+        require_closed_form(act)
+    except NoClosedFormError as exc:
+        raise NoClosedFormError(f"{exc}; quadrature has no rigorous error bound in symland, so there is no "
+                                "ball enclosure and no certificate") from None
+    for index in _HESSIAN_INDICES:
+        lambdify_ball(KERNEL_ARGS, kernel_partial_expr(act, index))
+
+
+def enclose(problem, theta, dps: int = 50, order: int = 2) -> Evaluation:
+    r"""Rigorous enclosures of the loss (order 0), gradient (1) and Hessian (2) on a box.
+
+    ``theta``: one entry per parameter, each a float, int, mpmath number or decimal string (a
+    point: the exact binary value, or a ball containing the decimal) or a ``(mid, rad)`` tuple or
+    a python-flint ``arb`` (a ball).  Returns an
+    :class:`~symland.problems.gram.Evaluation` whose ``loss`` is an ``arb`` and whose
+    ``gradient``/``hessian`` are numpy object arrays of ``arb``, each containing the exact value
+    at every point of the box, computed with ``dps`` (+ guard) digits.  Plain problems with a
+    closed-form kernel only (:class:`~symland.errors.NoClosedFormError` otherwise); pairs of
+    neurons that may be aligned within the box where a kinked kernel is singular, and zero-norm
+    neurons, raise :class:`~symland.errors.DomainError`.
+    """
+    require_ball_form(problem)
+    if isinstance(order, bool) or order not in (0, 1, 2):
+        raise DomainError(f"argument order must be 0 (loss), 1 (+ gradient) or 2 (+ Hessian), got {order!r}")
+    return problem._assembly.evaluate(theta, BallPrecision(check_dps(dps)), order)
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    r"""The outcome of :func:`certify`.
+
+    ``certified`` is True when the ball of centre ``center`` and radius ``radius`` (max-norm) is
+    proven to contain exactly one critical point, with Hessian ``index`` (number of negative
+    eigenvalues) and nullity 0 at every point of the ball; ``kind`` is then ``"minimum"`` (a
+    strict local minimum), ``"saddle"`` or ``"maximum"``.  ``loss`` is an ``arb`` containing the
+    loss at that critical point; ``lambda_min`` an ``arb`` containing the smallest Hessian
+    eigenvalue there, ``min_abs_eigenvalue`` a proven lower bound on every $|\lambda|$.
+    ``contraction`` is $\max_i |K(X)_i - x_i| / r$ (< 1 proves the claim).
+    Otherwise ``status`` is ``"not critical"``, ``"degenerate"`` (``nullity`` the number of
+    numerically zero eigenvalues) or ``"failed"``, and ``reason`` says why; ``evidence`` holds
+    the numbers behind either outcome.  ``center`` is an object array of mpmath numbers at
+    ``dps`` digits.
+    """
+
+    certified: bool
+    status: str
+    reason: str
+    center: object = None
+    radius: float | None = None
+    loss: object = None
+    index: int | None = None
+    nullity: int | None = None
+    kind: str | None = None
+    lambda_min: object = None
+    min_abs_eigenvalue: float | None = None
+    contraction: float | None = None
+    dps: int | None = None
+    seconds: float = 0.0
+    evidence: dict = dataclasses.field(default_factory=dict)
+
+    def __bool__(self):
+        return self.certified
+
+    def loss_interval(self, digits: int = 30):
+        """``(lower, upper)`` decimal strings bracketing the loss (outward rounded)."""
+        return _interval_strings(self.loss, digits)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: numbers as decimal strings, intervals as ``[lower, upper]``."""
+        out = {"certified": self.certified, "status": self.status, "reason": self.reason,
+               "radius": None if self.radius is None else repr(self.radius), "index": self.index,
+               "nullity": self.nullity, "kind": self.kind, "dps": self.dps, "seconds": round(self.seconds, 3),
+               "contraction": self.contraction, "min_abs_eigenvalue": self.min_abs_eigenvalue}
+        out["loss"] = None if self.loss is None else list(self.loss_interval())
+        out["lambda_min"] = None if self.lambda_min is None else list(_interval_strings(self.lambda_min, 20))
+        out["center"] = None if self.center is None else [thread_mp.nstr(v, self.dps) for v in self.center]
+        out["evidence"] = {k: (v if isinstance(v, (int, float, str, list, dict)) or v is None else str(v))
+                           for k, v in self.evidence.items()}
+        return out
+
+    def __str__(self):
+        if not self.certified:
+            return f"not certified ({self.status}): {self.reason}"
+        lo, hi = self.loss_interval(20)
+        lam_lo, lam_hi = _interval_strings(self.lambda_min, 12)
+        return (f"certified {self.kind} (index {self.index}, nullity 0) in the ball of radius {self.radius:.3g} "
+                f"around the centre; loss in [{lo}, {hi}]; lambda_min in [{lam_lo}, {lam_hi}]")
+
+
+def _interval_strings(x, digits):
+    """Decimal strings ``(lower, upper)`` with ``lower <= x <= upper`` for every point of the ball,
+    checked in ball arithmetic (a rounded decimal is stepped outward until it is a bound)."""
+    with ball_precision(max(16, digits + 10)):
+        return _decimal_bound(x, digits, down=True), _decimal_bound(x, digits, down=False)
+
+
+def _decimal_bound(x, digits, down):
+    end = x.lower() if down else x.upper()
+    text = end.str(digits, radius=False, more=True)
+    value = decimal.Decimal(text)
+    step = decimal.Decimal(10) ** ((value.adjusted() if value else -digits) - digits + 1)
+    with decimal.localcontext() as ctx:
+        ctx.prec = digits + 20
+        for _ in range(64):
+            candidate = flint.arb(str(value))
+            if (candidate <= x) if down else (candidate >= x):
+                return str(value)
+            value = value - step if down else value + step
+            step *= 2
+    raise AssertionError(f"no decimal bound found for {x}")  # unreachable: steps double
+
+
+def _lower(x) -> float:
+    """A float ``<=`` every point of the ball ``x`` (outward rounded)."""
+    v = float(x.lower())
+    return v if flint.arb(v) <= x.lower() else math.nextafter(v, -math.inf)
+
+
+def _upper(x) -> float:
+    """A float ``>=`` every point of the ball ``x`` (outward rounded)."""
+    v = float(x.upper())
+    return v if flint.arb(v) >= x.upper() else math.nextafter(v, math.inf)
+
+
+def _fold_min(balls):
+    """Rigorous minimum of a non-empty list of balls (``arb.min``; Python's ``min`` is not rigorous)."""
+    out = balls[0]
+    for b in balls[1:]:
+        out = out.min(b)
+    return out
+
+
+def _fold_max(balls):
+    """Rigorous maximum of a non-empty list of balls."""
+    out = balls[0]
+    for b in balls[1:]:
+        out = out.max(b)
+    return out
+
+
+def _arb_mat(M):
+    """An ``arb_mat`` from a 2-D array (object array of ``arb``, floats or mpf; floats/mpf exactly)."""
+    rows, cols = M.shape
+    return flint.arb_mat(rows, cols, [as_ball(v) for v in np.ravel(M)])
+
+
+def _refuse(status, reason, t0, **fields):
+    return Certificate(False, status, reason, seconds=time.perf_counter() - t0, **fields)
+
+
+def _float_theta(theta):
+    return np.array([float(v) for v in np.ravel(theta)])
+
+
+def _krawczyk(problem, center_balls, g, Y, r, dps):
+    r"""$\max_i |K(X)_i - x_i|$ as an ``arb`` upper bound and the Hessian enclosure $H(X)$, for the box
+    of max-norm radius ``r`` around ``center_balls`` (``g``: the gradient enclosed at the centre)."""
+    box = np.array([(c + flint.arb(0, r)) for c in center_balls], dtype=object)
+    HX = enclose(problem, box, dps, 2).hessian
+    N = len(center_balls)
+    with ball_precision(dps):
+        Ym, Hm = _arb_mat(Y), _arb_mat(HX)
+        gm = flint.arb_mat(N, 1, list(g))
+        M = flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)]) - Ym * Hm
+        K = -(Ym * gm) + M * flint.arb_mat(N, 1, [flint.arb(0, r)] * N)
+        worst = _fold_max([abs(K[i, 0]).upper() for i in range(N)])
+    return worst, HX
+
+
+def _inertia(HX, Q, dps):
+    """Gershgorin on $Q^\\top H(X) Q$: ``(index, lambda_min ball, min |lambda| lower bound)``, or the
+    reason (a string) when a disc contains 0 or $Q$ is not proven nonsingular."""
+    N = HX.shape[0]
+    with ball_precision(dps):
+        Qm, Hm = _arb_mat(Q), _arb_mat(HX)
+        E = Qm.transpose() * Qm - flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)])
+        e = _fold_max([sum((abs(E[i, j]) for j in range(N)), flint.arb(0)).upper() for i in range(N)])
+        if not e < 1:
+            return f"the approximate eigenvectors are not proven independent (||Q^T Q - I|| <= {float(e):.3g})"
+        M = Qm.transpose() * Hm * Qm
+        lows, highs, negative, gaps = [], [], 0, []
+        for i in range(N):
+            R = sum((abs(M[i, j]) for j in range(N) if j != i), flint.arb(0)).upper()
+            lo, hi = M[i, i].lower() - R, M[i, i].upper() + R
+            if hi < 0:
+                negative += 1
+                gaps.append(-hi)
+            elif lo > 0:
+                gaps.append(lo)
+            else:
+                return (f"Gershgorin disc {i} of Q^T H(X) Q contains 0 ([{float(lo):.3g}, {float(hi):.3g}]): "
+                        "the Hessian may be singular in the ball")
+            lows.append(lo)
+            highs.append(M[i, i].upper())
+        lam_lo, lam_hi = _fold_min(lows), _fold_min(highs)
+        # Ostrowski: lambda(H) = lambda(Q^T H Q) / theta, theta in [1 - e, 1 + e]
+        scale_lo = [lam_lo / (1 - e), lam_lo / (1 + e)]
+        scale_hi = [lam_hi / (1 - e), lam_hi / (1 + e)]
+        lam_min = _fold_min(scale_lo).lower().union(_fold_max(scale_hi).upper())
+        gap = _fold_min(gaps) / (1 + e)
+    return negative, lam_min, _lower(gap)
+
+
+def _eigenvectors(H_float, H_mp=None, dps: int = _EIG_DPS):
+    """Approximate eigenvectors of the Hessian at the centre: float64, or mpmath at ``dps`` digits."""
+    if H_mp is None:
+        return np.linalg.eigh(H_float)[1]
+    with thread_mp.workdps(dps):
+        _, Qmp = thread_mp.eigsy(thread_mp.matrix(H_mp.tolist()))
+        return np.array(Qmp.tolist(), dtype=object)
+
+
+def certify(problem, point, dps: int = 50, refine_point: bool = True, max_move: float = 1e-7,
+            radius: float | None = None, tight_eigenvalues: bool = False) -> Certificate:
+    r"""Prove that a ball around ``point`` contains exactly one critical point, and its inertia.
+
+    ``point``: a packed parameter vector (float64 or mpmath numbers) of a plain teacher-student
+    problem.  With ``refine_point`` (default) the centre is ``point`` refined to ``dps`` digits by
+    :func:`~symland.landscape.critical.refine`; if refinement fails or moves the point by more
+    than ``max_move`` $\cdot\max(1, \|point\|_\infty)$ (max-norm), the point is refused as
+    ``"not critical"``.  Without refinement the centre is ``point`` rounded to ``dps`` digits.
+    ``radius`` (max-norm radius of the ball) defaults to the first of
+    $10^{-\lfloor dps/2\rfloor}$ and $100\,\|Y\nabla L(x)\|_\infty$ that passes the Krawczyk test.
+    The certificate (:class:`Certificate`, method in the module docstring) holds the ball, the
+    loss enclosure, the proven index, nullity 0 and an enclosure of the smallest eigenvalue
+    (about 10 digits with float64 eigenvectors; ``tight_eigenvalues=True`` takes mpmath
+    eigenvectors at ``dps`` digits instead, costlier, and encloses it to about the digits of the ball).
+    Ball computations hold python-flint's precision lock (:mod:`symland.numerics.ball`).
+    """
+    t0 = time.perf_counter()
+    dps = check_dps(dps)
+    max_move = check_positive(max_move, "max_move")
+    radius = None if radius is None else check_positive(radius, "radius")
+    require_ball_form(problem)
+    evidence = {}
+    center = _centre(problem, point, dps, refine_point, max_move, evidence)
+    if isinstance(center, str):
+        return _refuse(evidence.pop("status"), center, t0, dps=dps, evidence=evidence)
+    fields = {"center": center, "dps": dps, "evidence": evidence}
+    with ball_precision(dps):
+        center_balls = [as_ball(v) for v in center]  # exact: the centre is a vector of binary numbers
+    Hf = np.array(problem.hessian(_float_theta(center)), dtype=float)
+    nullity = _numerical_nullity(problem, center, Hf, evidence)
+    if nullity:
+        return _refuse("degenerate", f"not certified: degenerate, nullity {nullity} (|eigenvalue| <= {NULL_REL:g} "
+                       "* ||H|| at the centre; reduced coordinates for the symmetry are not implemented)",
+                       t0, nullity=nullity, **fields)
+    try:
+        g = enclose(problem, center_balls, dps, 1).gradient
+        proof = _unique_zero(problem, center_balls, g, np.linalg.inv(Hf), radius, dps, evidence)
+    except DomainError as exc:
+        return _refuse("failed", f"no finite enclosure of the gradient or Hessian near the centre: {exc}", t0,
+                       **fields)
+    if isinstance(proof, str):
+        return _refuse("failed", proof, t0, **fields)
+    r, contraction, HX = proof
+    inertia = _proven_inertia(problem, center, Hf, HX, dps, tight_eigenvalues, evidence)
+    if isinstance(inertia, str):
+        return _refuse("failed", f"inertia not proven: {inertia}", t0, radius=r, **fields)
+    index, lam_min, gap = inertia
+    loss = _loss_at_critical_point(problem, center_balls, g, HX, r, dps)
+    N = problem.num_params
+    kind = "minimum" if index == 0 else ("maximum" if index == N else "saddle")
+    return Certificate(True, "certified", "", radius=r, loss=loss, index=index, nullity=0, kind=kind,
+                       lambda_min=lam_min, min_abs_eigenvalue=gap, contraction=contraction,
+                       seconds=time.perf_counter() - t0, **fields)
+
+
+def _centre(problem, point, dps, refine_point, max_move, evidence):
+    """The centre (object array of mpf at ``dps`` digits), or the reason it is refused (a string,
+    with ``evidence["status"]`` set)."""
+    start = problem.check_theta(np.array([float(v) for v in np.ravel(point)]))
+    if not refine_point:
+        with thread_mp.workdps(dps + GUARD_DIGITS):
+            exact = problem.check_theta(point, Precision(dps))
+        return to_result(exact, dps)
+    try:
+        cp = refine(problem, point, dps=dps, classify_point=False)
+    except ConvergenceError as exc:
+        evidence["status"] = "not critical"
+        return f"Newton refinement did not converge: {exc}"
+    except DomainError as exc:
+        evidence["status"] = "failed"
+        return f"refinement cannot evaluate the problem at this point: {exc}"
+    move = float(np.max(np.abs(_float_theta(cp.theta) - start)))
+    evidence["refinement_move"] = move
+    if move > max_move * max(1.0, float(np.max(np.abs(start)))):
+        evidence["status"] = "not critical"
+        return (f"the point is not a critical point: refinement moved it by {move:.3g} (max-norm) to the nearest "
+                f"critical point, above max_move={max_move:g} (relative)")
+    return cp.theta
+
+
+def _numerical_nullity(problem, center, Hf, evidence) -> int:
+    """Number of float64 Hessian eigenvalues with $|\lambda| \le$ ``NULL_REL`` $\max(1, \|H\|)$ at the
+    centre (evidence of a degenerate point; the symmetries that explain zero modes go to ``evidence``)."""
+    lam = np.linalg.eigvalsh(Hf)
+    hnorm = max(1.0, float(np.max(np.abs(lam))))
+    near_zero = [float(v) for v in lam if abs(v) <= NULL_REL * hnorm]
+    evidence["eigenvalues_float64_smallest_abs"] = sorted((float(v) for v in lam), key=abs)[:4]
+    if near_zero:
+        evidence["near_zero_eigenvalues"] = near_zero
+        evidence["zero_modes_explained_by_symmetry"] = predicted_zero_modes(problem, _float_theta(center))
+    return len(near_zero)
+
+
+def _unique_zero(problem, center_balls, g, Y, radius, dps, evidence):
+    """Krawczyk over the candidate radii: ``(r, contraction, H(X))`` for the first that passes, or
+    the reason none did."""
+    with ball_precision(dps):
+        yg = _fold_max([abs(sum((as_ball(Y[i, j]) * g[j] for j in range(len(g))), flint.arb(0))).upper()
+                        for i in range(len(g))])
+    evidence["newton_step_bound"] = _upper(yg)
+    scale = max(1.0, max(abs(float(v.mid())) for v in center_balls))
+    if radius is not None:
+        candidates = [radius]
+    else:  # an automatic radius above 1e-2 (relative) means the centre is far from critical
+        candidates = [r for r in sorted({10.0 ** -(dps // 2), 100 * _upper(yg)}, reverse=True) if r < 1e-2 * scale]
+    ratios = []
+    for r in candidates:
+        worst, HX = _krawczyk(problem, center_balls, g, Y, r, dps)
+        ratios.append(float(worst / r))
+        evidence[f"krawczyk_{r:.3g}"] = ratios[-1]
+        if worst < r:
+            return r, ratios[-1], HX
+    return (f"Krawczyk test failed for radii {[f'{r:.3g}' for r in candidates]} (max |K - x| / r = "
+            f"{[f'{q:.3g}' for q in ratios]}; |Y grad L| <= {_upper(yg):.3g}): K(X) is not inside X, the point may "
+            "not be near a nondegenerate critical point")
+
+
+def _proven_inertia(problem, center, Hf, HX, dps, tight, evidence):
+    """``(index, lambda_min ball, min |lambda| bound)`` from :func:`_inertia` with float64 eigenvectors,
+    or mpmath ones when float64 does not close the test (or ``tight``); the reason as a string otherwise."""
+    if not tight:
+        evidence["eigenvectors"] = "float64"
+        out = _inertia(HX, _eigenvectors(Hf), dps)
+        if not isinstance(out, str):
+            return out
+        evidence["gershgorin_float64"] = out
+    eig_dps = dps if tight else _EIG_DPS
+    evidence["eigenvectors"] = f"mpmath, {eig_dps} digits"
+    return _inertia(HX, _eigenvectors(Hf, problem.hessian(center, dps=eig_dps), eig_dps), dps)
+
+
+def _loss_at_critical_point(problem, center_balls, g, HX, r, dps):
+    r"""$L(x) + g^\top\delta + \tfrac12\delta^\top H(X)\delta$ with $\delta \in [-r, r]^N$: contains the
+    loss at every point of the box, in particular at the critical point."""
+    L = enclose(problem, center_balls, dps, 0).loss
+    with ball_precision(dps):
+        delta = flint.arb(0, r)
+        first = sum((gi * delta for gi in g), flint.arb(0))
+        bound = sum((abs(h).upper() for h in np.ravel(HX)), flint.arb(0)) * flint.arb(r) ** 2 / 2
+        second = flint.arb(0, 1) * bound
+        return L + first + second
