@@ -167,7 +167,7 @@ def test_bad_input():
         channel_point(GLU, generic_point(), 0)
     with pytest.raises(ShapeError, match="GLU"):
         channel_problem(TeacherStudent.orthonormal("erf", 2, 2))
-    with pytest.raises(ShapeError, match="unit"):
+    with pytest.raises(DomainError, match="unit"):
         rate_constants(GLU, generic_point(), unit=1)
     with pytest.raises(ShapeError, match="trajectory"):
         detect(channel_problem(GLU), trajectory=np.zeros((3, 5)))
