@@ -100,7 +100,7 @@ class SplittingLine:
     base_eigenvalues: list
     threshold: MPReal
     dps: int
-    spectrum_method: str = "mpmath eigsy"
+    spectrum_method: str = ""
 
     # -- the line ------------------------------------------------------
     def theta(self, lam, dps=None):
@@ -240,13 +240,13 @@ def splitting_line(problem: TeacherStudent, theta, neuron: int, dps: int = 40, t
                 M[r, s] = (Hii[r, s] - a * a * gauss) / a
         aM = a * M
         aM = (aM + aM.T) / 2
-        methods = []  # mpmath eigsy, or float64 within a Weyl bound when it fails to converge
+        methods = []  # (method, largest rigorous error bound of an eigenvalue)
         mu = sorted(symmetric_eigenvalues(aM, methods)) if d else []
         lam = sorted(symmetric_eigenvalues(H, methods))
         hnorm = max([abs(v) for v in lam] + [abs(v) for v in mu] + [thread_mp.mpf(1)])
         thr = hnorm * (thread_mp.mpf(10) ** (-(dps // 2)) + 10 * gn)
         bound = max((m[1] for m in methods if m[1] is not None), default=0)
-        thr = max(thr, 2 * thread_mp.mpf(bound))  # a float64 spectrum is only known to its Weyl bound
+        thr = max(thr, 2 * thread_mp.mpf(bound))  # an eigenvalue is only known to its error bound
     r = prec.finalize
     big = TeacherStudent(problem.activation, problem.teacher_weights, problem.teacher_output, n=n1 + 1)
     return SplittingLine(

@@ -87,7 +87,7 @@ def _cmd_critical(args):
     print(f"nullity       = {cp.nullity} (explained by symmetries: {cp.predicted_nullity}{src})")
     print(f"kind          = {cp.kind}")
     m = min(args.eigenvalues, len(cp.eigenvalues))
-    eig = ", ".join(thread_mp.nstr(v, 12) for v in cp.eigenvalues[:m])
+    eig = ", ".join(cp.eigenvalue_strings(12)[:m])
     print(f"smallest {m} Hessian eigenvalues: {eig}")
     print(f"({out['convention']}; mpmath at {cp.dps} digits)")
     return 0

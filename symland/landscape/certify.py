@@ -376,7 +376,7 @@ def _centre(problem, point, dps, refine_point, max_move, evidence):
 
 
 def _numerical_nullity(problem, center, Hf, evidence) -> int:
-    """Number of float64 Hessian eigenvalues with $|\lambda| \le$ ``NULL_REL`` $\max(1, \|H\|)$ at the
+    r"""Number of float64 Hessian eigenvalues with $|\lambda| \le$ ``NULL_REL`` $\max(1, \|H\|)$ at the
     centre (evidence of a degenerate point; the symmetries that explain zero modes go to ``evidence``)."""
     lam = np.linalg.eigvalsh(Hf)
     hnorm = max(1.0, float(np.max(np.abs(lam))))

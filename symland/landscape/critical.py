@@ -42,6 +42,7 @@ from ..problems.reduction import reduce_dimension
 from ..problems.teacher_student import TeacherStudent
 from .newton_step import gauge_fixed_step, mp_norm, null_basis, pseudo_inverse_step, refined_solve
 from .point import CriticalPoint
+from .spectrum import hessian_spectrum
 
 __all__ = [
     "CriticalPoint",
@@ -412,31 +413,13 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
     return out
 
 
-#: float64 unit roundoff
-_UNIT_ROUNDOFF = 2.0 ** -53
-
-
 def symmetric_eigenvalues(H, methods: list):
-    r"""Eigenvalues of the symmetric mpmath matrix ``H``; appends ``(method, bound)`` to ``methods``.
-
-    mpmath's ``eigsy`` (bound ``None``: eigenvalues to the working precision).  Its QL iteration
-    can fail to converge on clustered spectra ("tridiag_eigen: no convergence"); then the
-    eigenvalues are LAPACK's of $H$ rounded to float64, each within the Weyl bound
-    $\varepsilon = \|H - H_f\|_F + 8\,n\,u\,\|H_f\|_2$ ($u = 2^{-53}$, the second term bounding
-    the backward error of the symmetric eigensolver) of an eigenvalue of $H$, and the caller
-    counts eigenvalues within $2\varepsilon$ of 0 as zero.
-    """
-    try:
-        lam = list(thread_mp.eigsy(thread_mp.matrix(H.tolist()), eigvals_only=True))
-        methods.append(("mpmath eigsy", None))
-        return lam
-    except (RuntimeError, ZeroDivisionError, ValueError) as exc:
-        Hf = np.array(H, dtype=float)
-        err = float(thread_mp.sqrt(thread_mp.fsum((x - thread_mp.mpf(float(x))) ** 2 for x in H.ravel())))
-        lamf = np.linalg.eigvalsh(Hf)
-        bound = err + 8 * len(Hf) * _UNIT_ROUNDOFF * float(np.max(np.abs(lamf), initial=0.0))
-        methods.append((f"float64 eigenvalues within a Weyl bound {bound:.2g} (mpmath eigsy failed: {exc})", bound))
-        return [thread_mp.mpf(float(v)) for v in lamf]
+    r"""Eigenvalues of the symmetric mpmath matrix ``H`` (ascending) to the current mpmath precision;
+    appends ``(method, bound)`` to ``methods``, ``bound`` the largest rigorous error bound
+    (:func:`~symland.landscape.spectrum.hessian_spectrum`)."""
+    spec = hessian_spectrum(H, thread_mp.dps)
+    methods.append((spec.method, max(spec.errors, default=0.0)))
+    return list(spec.values)
 
 
 def classify(problem, cp: CriticalPoint) -> CriticalPoint:
@@ -448,27 +431,29 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
         raise DomainError(f"argument cp: its theta has {len(cp.theta)} entries, problem has {problem.num_params}")
     prec = Precision(cp.dps)
     work = prec.work_dps
+    spectrum_dps = cp.dps + 5  # eigenvalues to a few digits beyond those reported
     with prec:
-        methods = []
         if cp.reduction is not None:
             # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
             red, theta_r = cp.reduction
-            H = red.reduced.hessian(theta_r, dps=work)
-            lam = symmetric_eigenvalues(H, methods)
-            S = red.reduced.gram_gradient(theta_r, dps=work)
-            mu = symmetric_eigenvalues(2 * S, methods)
-            lam = sorted(lam + mu * red.unused)
+            spec = hessian_spectrum(red.reduced.hessian(theta_r, dps=work), spectrum_dps)
+            extra = hessian_spectrum(2 * red.reduced.gram_gradient(theta_r, dps=work), spectrum_dps)
+            pairs = sorted(list(zip(spec.values, spec.errors))
+                           + list(zip(extra.values, extra.errors)) * red.unused, key=lambda p: p[0])
+            methods = {spec.method, extra.method}
         else:
-            H = problem.hessian(cp.theta, dps=work)
-            lam = sorted(symmetric_eigenvalues(H, methods))
+            spec = hessian_spectrum(problem.hessian(cp.theta, dps=work), spectrum_dps)
+            pairs = list(zip(spec.values, spec.errors))
+            methods = {spec.method}
+        lam = [v for v, _ in pairs]
+        errors = [e for _, e in pairs]
         hnorm = max(abs(v) for v in lam) if lam else thread_mp.mpf(0)
         thr = 1000 * max(hnorm, 1) * (thread_mp.mpf(10) ** (-cp.digits) + thread_mp.mpf(10) ** (-cp.dps))
-        bound = max((m[1] for m in methods if m[1] is not None), default=0)
-        thr = max(thr, 2 * thread_mp.mpf(bound))  # a float64 spectrum is only known to its Weyl bound
         if cp.frozen:
             thr = max(thr, 10 * thread_mp.mpf(cp.null_rel) * hnorm)
-        index = sum(1 for v in lam if v < -thr)
-        nullity = sum(1 for v in lam if abs(v) <= thr)
+        # proven below -thr / within +-thr of 0 (each eigenvalue known to its error bound)
+        index = sum(1 for v, e in pairs if v + e < -thr)
+        nullity = sum(1 for v, e in pairs if abs(v) - e <= thr)
     sources = predicted_zero_modes(problem, cp.theta)
     predicted = sum(sources.values())
     if index == len(lam) and len(lam):
@@ -479,8 +464,9 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
         kind = "degenerate"
     else:
         kind = "minimum"
-    cp.spectrum_method = "; ".join(sorted({m[0] for m in methods}))
+    cp.spectrum_method = "; ".join(sorted(methods))
     cp.eigenvalues = [prec.finalize(v) for v in lam]
+    cp.eigenvalue_errors = errors
     cp.threshold = prec.finalize(thr)
     cp.index, cp.nullity, cp.predicted_nullity, cp.zero_mode_sources, cp.kind = (
         index, nullity, predicted, sources, kind)

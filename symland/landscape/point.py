@@ -61,9 +61,14 @@ class CriticalPoint:
         position along them is only known to the accuracy of the start, so
         eigenvalues below ``10 * null_rel * ||H||`` count as zero when
         ``frozen > 0`` (the threshold says so).
+    eigenvalue_errors : list of float
+        Rigorous bounds on the error of each eigenvalue of the Hessian evaluated at ``theta``
+        (:func:`~symland.landscape.spectrum.hessian_spectrum`): about $N u \|H\|$ ($u = 2^{-53}$)
+        for eigenvalues whose sign float64 decides, near $10^{-dps}\|H\|$ for the cluster near
+        zero, which is refined in high precision.  An eigenvalue counts as negative (zero) when it
+        is proven below ``-threshold`` (not proven outside $\pm$``threshold``).
     spectrum_method : str
-        How the eigenvalues were obtained: ``"mpmath eigsy"`` (to the working precision), or
-        float64 eigenvalues within a stated Weyl bound when mpmath's eigensolver failed.
+        How the eigenvalues were obtained (one line).
     """
 
     theta: np.ndarray
@@ -84,6 +89,7 @@ class CriticalPoint:
     frozen: int = 0
     null_rel: float = 1e-9
     spectrum_method: str | None = None
+    eigenvalue_errors: list | None = None
 
     @property
     def loss_error(self):
@@ -110,6 +116,15 @@ class CriticalPoint:
             max_digits = check_count(max_digits, "max_digits", minimum=1)
         return correct_digits(self.loss, self.loss_error, self.dps if max_digits is None else max_digits)
 
+    def eigenvalue_strings(self, max_digits: int | None = None) -> list:
+        """The Hessian eigenvalues (ascending) with only the digits their error bounds leave
+        correct (:attr:`eigenvalue_errors`), at most ``max_digits`` (default ``dps``)."""
+        if self.eigenvalues is None:
+            return []
+        digits = self.dps if max_digits is None else check_count(max_digits, "max_digits", minimum=1)
+        errors = self.eigenvalue_errors or [0.0] * len(self.eigenvalues)
+        return [correct_digits(v, e, digits) for v, e in zip(self.eigenvalues, errors)]
+
     def theta_float(self) -> np.ndarray:
         """Parameters rounded to float64."""
         return np.array([float(v) for v in self.theta])
@@ -131,7 +146,7 @@ class CriticalPoint:
             "zero_mode_sources": self.zero_mode_sources,
             "kind": self.kind,
             "theta": [s(v) for v in self.theta],
-            "eigenvalues": None if self.eigenvalues is None else [thread_mp.nstr(v, 20) for v in self.eigenvalues],
+            "eigenvalues": None if self.eigenvalues is None else self.eigenvalue_strings(20),
             "iterations": self.iterations,
             "spectrum_method": self.spectrum_method,
         }

@@ -30,9 +30,8 @@ restores the caller's value on exit.  Concurrent ball computations are therefore
 (never interleaved), and no caller sees ``flint.ctx`` changed.  Code outside symland that
 changes ``flint.ctx`` from another thread at the same time is not guarded against.
 
-python-flint is the optional ``certify`` extra.  This module imports without it (so the layers
-above can import it unconditionally); every function that computes raises ``ImportError`` with
-the install command when it is missing.
+python-flint is a runtime dependency: classification (every Hessian spectrum,
+:mod:`symland.landscape.spectrum`) and certification use it.
 """
 
 from __future__ import annotations
@@ -49,24 +48,19 @@ from ..errors import DomainError, NoClosedFormError, ShapeError
 from .mpcontext import is_mpf
 from .precision import GUARD_DIGITS, Precision, check_dps
 
-try:
-    import flint
-except ImportError:  # pragma: no cover - exercised only without the extra
-    flint = None
+import flint
 
 __all__ = ["ARB", "HAVE_FLINT", "require_flint", "ball_precision", "as_ball", "is_ball", "lambdify_ball",
            "check_ball", "may_be_zero", "unbounded_ball", "BallPrecision", "ball_array", "hull"]
 
-#: True when python-flint is installed
-HAVE_FLINT = flint is not None
+#: python-flint is a runtime dependency (kept for callers that test for it)
+HAVE_FLINT = True
 
 _FLINT_LOCK = threading.RLock()
 
 
 def require_flint():
-    """Raise ``ImportError`` naming the extra when python-flint is not installed."""
-    if flint is None:
-        raise ImportError("ball arithmetic needs python-flint: pip install -e '.[certify]'")
+    """Nothing to check: python-flint is a runtime dependency (kept for callers)."""
 
 
 @contextlib.contextmanager
@@ -85,7 +79,7 @@ def ball_precision(dps: int):
 
 def is_ball(x) -> bool:
     """True for a python-flint ``arb``."""
-    return flint is not None and isinstance(x, flint.arb)
+    return isinstance(x, flint.arb)
 
 
 def _exact_mpf_tuple(sign, man, exp, name):

@@ -15,7 +15,7 @@ import symland
 from conftest import full_run
 from symland.errors import DomainError, NoClosedFormError
 
-flint = pytest.importorskip("flint", reason="python-flint is the certify extra")
+import flint  # noqa: E402  (a runtime dependency)
 
 from symland.kernels.ball import kernel_partial_ball  # noqa: E402
 from symland.numerics.ball import as_ball, ball_precision  # noqa: E402

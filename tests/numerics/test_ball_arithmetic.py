@@ -25,7 +25,7 @@ from conftest import full_run
 from symland.errors import DomainError, NoClosedFormError, ShapeError
 from symland.numerics.precision import FLOAT64, Precision
 
-flint = pytest.importorskip("flint", reason="python-flint is the certify extra")
+import flint  # noqa: E402  (a runtime dependency)
 
 from symland.numerics.ball import BallPrecision, as_ball, ball_precision, lambdify_ball  # noqa: E402
 
