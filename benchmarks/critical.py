@@ -38,6 +38,18 @@ random starts $W \sim N(0, 1/d)$ (and $a \sim N(0, 1)$ when output weights are t
     For the flow a run counts as completed when its terminal event fired, i.e. the final
     $|\nabla L| \le 1.000001\,\mathrm{gtol}$; its own ``converged`` flag is printed too (before
     a4d73e3 it could be False at the event, which was located on float64-noisy gradients).
+
+(c) **Classification and certification at relu k = n = d in (6, 10, 20)** (``--ks``), output
+    weights fixed to 1 (P = k^2 parameters).  The point: the smallest-loss nonzero critical point
+    that ``symland.symmetric.fixed_point.symmetric_critical_points`` finds in the fixed-point
+    subspace of diag(S_{k-1} x S_1) (Safran & Shamir's spurious minima live there), rounded to
+    float64.  Timed: ``refine(..., dps=50, classify_point=False)`` from that float64 point, and
+    (``--findroot-k``, default 6 and 20) ``mpmath.findroot`` on the same start as in (a);
+    ``classify`` at 30 digits (Hessian at 45 digits + ``hessian_spectrum``) against
+    ``mpmath.eigsy`` on the *same* 45-digit Hessian in the same run (target >= 30x; the eigsy
+    eigenvalues are also compared with the classification's, digit for digit within the stated
+    error bounds); ``symland.certify(problem, point, dps=50)`` (time per point, radius, proven
+    index).  ``--eigsy-cap`` skips eigsy above that many parameters.
 """
 
 from __future__ import annotations
@@ -55,7 +67,9 @@ import scipy
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from symland.landscape.certify import certify  # noqa: E402
 from symland.landscape.critical import classify, gradient_flow, minimize, refine  # noqa: E402
+from symland.symmetric.fixed_point import symmetric_critical_points  # noqa: E402
 from symland.problems.teacher_student import TeacherStudent  # noqa: E402
 
 DPS = 50
@@ -83,15 +97,18 @@ class _Capped(Exception):
 # ---------------------------------------------------------------------------
 # (a) refine vs mpmath.findroot
 # ---------------------------------------------------------------------------
-def bench_refine(name, problem, seed, repeat, cap):
-    print(f"\n--- (a) {name}: {problem!r}, start seed {seed}")
-    start = random_start(problem, seed)
-    t0 = time.perf_counter()
-    res = minimize(problem, start)
-    t_min = time.perf_counter() - t0
-    print(f"float64 minimize: {fmt_t(t_min)}  loss {res.loss:.3e}  |grad| {res.gradient_norm:.3e}  "
-          f"({res.iterations} it, {res.message})")
-    theta0 = res.theta
+def bench_refine(name, problem, seed, repeat, cap, theta0=None):
+    print(f"\n--- (a) {name}: {problem!r}, start " + (f"seed {seed}" if theta0 is None else "given"))
+    if theta0 is None:
+        start = random_start(problem, seed)
+        t0 = time.perf_counter()
+        res = minimize(problem, start)
+        t_min = time.perf_counter() - t0
+        print(f"float64 minimize: {fmt_t(t_min)}  loss {res.loss:.3e}  |grad| {res.gradient_norm:.3e}  "
+              f"({res.iterations} it, {res.message})")
+        theta0, loss0 = res.theta, res.loss
+    else:
+        loss0 = problem.loss(theta0)
 
     try:
         refine(problem, theta0, dps=DPS, classify_point=False)  # warm-up: kernel compilation
@@ -157,7 +174,59 @@ def bench_refine(name, problem, seed, repeat, cap):
     print(f"speed-up refine vs findroot: {ratio:.1f}x  (target >= 20x): {verdict}")
     return {"case": name, "refine": t_ref, "classify": t_cls, "findroot": t_fr, "calls": calls[0],
             "ratio": ratio, "verdict": verdict, "agree": agree, "g_ref": g_ref, "g_fr": g_fr,
-            "capped": capped, "kind": cp.kind, "loss": res.loss}
+            "capped": capped, "kind": cp.kind, "loss": loss0}
+
+
+# ---------------------------------------------------------------------------
+# (c) classification and certification at relu k = n = d
+# ---------------------------------------------------------------------------
+def symmetric_point(k):
+    """The smallest-loss nonzero critical point in Fix(diag(S_{k-1} x S_1)), rounded to float64."""
+    search = symmetric_critical_points("relu", k=k, isotropy="S_{k-1}xS_1", dps=30, starts=10, classify=False)
+    spurious = [p for p in search.points if p.loss > 1e-20]
+    best = min(spurious, key=lambda p: p.loss)
+    return np.array([float(v) for v in best.theta])
+
+
+def bench_classify_certify(k, eigsy_cap, repeat, findroot, cap):
+    problem = TeacherStudent.orthonormal("relu", k=k, n=k, train_output=False)
+    P = problem.num_params
+    print(f"\n--- (c) relu k = n = d = {k}, output weights fixed (P = {P})")
+    t0 = time.perf_counter()
+    theta0 = symmetric_point(k)
+    print(f"symmetric search (S_{{k-1}} x S_1): {fmt_t(time.perf_counter() - t0)}; start loss "
+          f"{problem.loss(theta0):.6e}, |grad| {np.linalg.norm(problem.gradient(theta0)):.2e}")
+    row = {"k": k, "P": P}
+    if findroot:
+        row["refine"] = bench_refine(f"relu k=n=d={k}, a fixed, symmetric point", problem, None, repeat, cap, theta0)
+    cp = refine(problem, theta0, dps=30, classify_point=False)
+    t0 = time.perf_counter()
+    classify(problem, cp)
+    row["classify"] = time.perf_counter() - t0
+    print(f"classify (30 digits): {fmt_t(row['classify'])}  {cp.kind}, index {cp.index}, nullity {cp.nullity}; "
+          f"{cp.spectrum_method}")
+    print(f"  smallest eigenvalues: {', '.join(cp.eigenvalue_strings(20)[:3])}")
+    if P <= eigsy_cap:
+        work = cp.dps + GUARD
+        t0 = time.perf_counter()
+        H = problem.hessian(cp.theta, dps=work)
+        t_h = time.perf_counter() - t0
+        with mpmath.workdps(work):
+            t0 = time.perf_counter()
+            ev = sorted(mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
+            t_e = time.perf_counter() - t0
+        worst = max(abs(a - b) - e for a, b, e in zip(ev, cp.eigenvalues, cp.eigenvalue_errors))
+        row["eigsy"], row["hessian_mp"] = t_e, t_h
+        print(f"mpmath eigsy on the same {work}-digit Hessian: {fmt_t(t_e)} (+ mpmath Hessian {fmt_t(t_h)}); "
+              f"ratio eigsy / classify = {t_e / row['classify']:.1f}x (target >= 30x); eigsy eigenvalues "
+              f"{'inside' if worst <= 10.0 ** (5 - work) else 'OUTSIDE'} the classification's error bounds "
+              f"(worst excess {float(worst):.1e})")
+    t0 = time.perf_counter()
+    cert = certify(problem, theta0, dps=50)
+    row["certify"] = time.perf_counter() - t0
+    row["certified"] = f"{cert.kind}, index {cert.index}" if cert.certified else f"not certified ({cert.status})"
+    print(f"certify (50 digits): {fmt_t(row['certify'])}  {cert}")
+    return row
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +333,10 @@ def bench_flow(n, starts, etas, gtol, gd_max_iter, gd_max_seconds, flow_t_max):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: n=4 flow, 2 starts, short caps")
-    ap.add_argument("--part", choices=["a", "b", "all"], default="all")
+    ap.add_argument("--part", choices=["a", "b", "c", "all"], default="all")
+    ap.add_argument("--ks", type=int, nargs="+", default=[6, 10, 20], help="(c): relu k = n = d values")
+    ap.add_argument("--findroot-k", type=int, nargs="*", default=[6, 20], help="(c): k with refine vs findroot")
+    ap.add_argument("--eigsy-cap", type=int, default=400, help="(c): largest P with the eigsy baseline")
     ap.add_argument("--repeat", type=int, default=3, help="timed refine runs (best is reported)")
     ap.add_argument("--findroot-cap", type=float, default=300.0, help="seconds before findroot is stopped")
     ap.add_argument("--starts", type=int, default=10)
@@ -280,11 +352,12 @@ def main(argv=None):
     if args.quick:
         args.starts, args.flow_n, args.repeat = 2, 4, 1
         args.gd_max_seconds = min(args.gd_max_seconds, 10.0)
+        args.ks, args.findroot_k = [6], [6]
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
           f"mpmath {mpmath.__version__} (backend {mpmath.libmp.BACKEND}), {platform.machine()}")
     t_all = time.perf_counter()
-    out_a, out_b = [], None
+    out_a, out_b, out_c = [], None, []
     if args.part in ("a", "all"):
         out_a.append(bench_refine("erf n=k=d=4, trained a", TeacherStudent.orthonormal("erf", k=4, n=4),
                                   0, args.repeat, args.findroot_cap))
@@ -294,6 +367,11 @@ def main(argv=None):
     if args.part in ("b", "all"):
         out_b = bench_flow(args.flow_n, args.starts, args.etas, args.gtol, args.gd_max_iter,
                            args.gd_max_seconds, args.flow_t_max)
+
+    if args.part in ("c", "all"):
+        for k in args.ks:
+            out_c.append(bench_classify_certify(k, args.eigsy_cap, args.repeat, k in args.findroot_k,
+                                                args.findroot_cap))
 
     print("\n=== summary ===")
     if out_a:
@@ -312,6 +390,18 @@ def main(argv=None):
               f"({out_b['flow_done']}/{out_b['runs']} done, flag {out_b['flow_flag']}) vs GD eta={out_b['eta']} "
               f"{out_b['gd_total']:.1f} s ({out_b['gd_done']}/{out_b['runs']} done): "
               f"GD/flow = {out_b['ratio']:.2f}x")
+    if out_c:
+        print(f"{'(c) relu k':<12}{'P':>5}{'refine':>10}{'findroot':>10}{'ratio':>8}{'classify':>10}{'eigsy':>10}"
+              f"{'ratio':>8}{'certify':>10}  certificate")
+        for r in out_c:
+            ref = r.get("refine") or {}
+            fr = f"{ref['findroot']:9.1f}s" if "findroot" in ref else f"{'-':>10}"
+            rr = f"{ref['ratio']:7.1f}x" if "ratio" in ref else f"{'-':>8}"
+            rf = fmt_t(ref["refine"]) if "refine" in ref else f"{'-':>9}"
+            eg = fmt_t(r["eigsy"]) if "eigsy" in r else f"{'-':>9}"
+            er = f"{r['eigsy'] / r['classify']:7.1f}x" if "eigsy" in r else f"{'-':>8}"
+            print(f"{r['k']:<12}{r['P']:>5}{rf:>10}{fr}{rr}{fmt_t(r['classify']):>10}{eg:>10}{er}"
+                  f"{fmt_t(r['certify']):>10}  {r['certified']}")
     print(f"total benchmark time {time.perf_counter() - t_all:.0f} s")
 
 

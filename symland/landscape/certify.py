@@ -53,60 +53,20 @@ import time
 
 import numpy as np
 
-from ..errors import ConvergenceError, DomainError, NoClosedFormError
-from ..kernels.partials import kernel_partial_expr, require_closed_form
+from ..errors import ConvergenceError, DomainError
 from ..numerics.arguments import check_positive
-from ..numerics.ball import BallPrecision, as_ball, ball_precision, flint, lambdify_ball
+from ..numerics.ball import as_ball, ball_precision, flint
 from ..numerics.mpcontext import thread_mp, to_result
 from ..numerics.precision import GUARD_DIGITS, Precision, check_dps
-from ..numerics.symbols import KERNEL_ARGS
-from ..problems.gram import Evaluation
+from ..problems.enclosure import enclose, require_ball_form
 from .critical import predicted_zero_modes, refine
 
 __all__ = ["Certificate", "certify", "enclose"]
 
-#: kernel partials a Hessian needs (checked for an arb form before any work)
-_HESSIAN_INDICES = ((0, 0, 0), (1, 0, 0), (0, 0, 1), (2, 0, 0), (1, 1, 0), (1, 0, 1), (0, 0, 2))
 #: an approximate eigenvalue below this times max(1, ||H||) counts as zero (degenerate evidence)
 NULL_REL = 1e-9
 #: digits of the mpmath eigenvectors used when float64 ones do not close the Gershgorin test
 _EIG_DPS = 30
-
-
-def require_ball_form(problem):
-    """:class:`~symland.errors.NoClosedFormError` unless the problem is plain and every kernel
-    partial up to the Hessian has an ``arb`` form (naming what is missing)."""
-    if not getattr(problem, "is_plain", False):
-        raise NoClosedFormError(
-            f"{problem!r}: ball enclosures are implemented for plain problems only (no biases, one "
-            "activation, no GLU units)")
-    act = problem.activation
-    try:
-        require_closed_form(act)
-    except NoClosedFormError as exc:
-        raise NoClosedFormError(f"{exc}; quadrature has no rigorous error bound in symland, so there is no "
-                                "ball enclosure and no certificate") from None
-    for index in _HESSIAN_INDICES:
-        lambdify_ball(KERNEL_ARGS, kernel_partial_expr(act, index))
-
-
-def enclose(problem, theta, dps: int = 50, order: int = 2) -> Evaluation:
-    r"""Rigorous enclosures of the loss (order 0), gradient (1) and Hessian (2) on a box.
-
-    ``theta``: one entry per parameter, each a float, int, mpmath number or decimal string (a
-    point: the exact binary value, or a ball containing the decimal) or a ``(mid, rad)`` tuple or
-    a python-flint ``arb`` (a ball).  Returns an
-    :class:`~symland.problems.gram.Evaluation` whose ``loss`` is an ``arb`` and whose
-    ``gradient``/``hessian`` are numpy object arrays of ``arb``, each containing the exact value
-    at every point of the box, computed with ``dps`` (+ guard) digits.  Plain problems with a
-    closed-form kernel only (:class:`~symland.errors.NoClosedFormError` otherwise); pairs of
-    neurons that may be aligned within the box where a kinked kernel is singular, and zero-norm
-    neurons, raise :class:`~symland.errors.DomainError`.
-    """
-    require_ball_form(problem)
-    if isinstance(order, bool) or order not in (0, 1, 2):
-        raise DomainError(f"argument order must be 0 (loss), 1 (+ gradient) or 2 (+ Hessian), got {order!r}")
-    return problem._assembly.evaluate(theta, BallPrecision(check_dps(dps)), order)
 
 
 @dataclasses.dataclass(frozen=True)

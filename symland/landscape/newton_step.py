@@ -66,13 +66,20 @@ def gauge_fixed_step(Hf, null, g):
 def refined_solve(Hf, Hmp, rhs, border=None, steps=6):
     """Solve ``H x = rhs`` (mp vector) by float64 LU + iterative refinement with mp residuals.
 
-    ``Hmp`` is None when the float64 Hessian is accurate enough (then one
-    float solve, refined against ``Hf`` itself).  ``border`` (P x m float) adds
+    ``Hmp`` is None when the float64 Hessian is accurate enough (then one float solve).  ``border`` (P x m float) adds
     the gauge constraint ``border^T x = 0`` as a bordered system.
     """
     P = len(rhs)
     A, m = _bordered(Hf, border)
     lu = scipy.linalg.lu_factor(A)
+    if Hmp is None:
+        # the float64 Hessian is the matrix: one float solve has its relative accuracy (kappa u)
+        rhs_f = np.array([float(v) for v in rhs])
+        scale = float(np.max(np.abs(rhs_f))) if rhs_f.size else 0.0
+        if scale == 0.0:
+            return np.array([thread_mp.mpf(0)] * P, dtype=object)
+        dx = scipy.linalg.lu_solve(lu, np.concatenate([rhs_f / scale, np.zeros(m)]))[:P]
+        return np.array([thread_mp.mpf(float(v)) * scale for v in dx], dtype=object)
     Hexact = Hmp if Hmp is not None else Hf.astype(object)
     if m:
         Bo = border.astype(object)

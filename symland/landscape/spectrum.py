@@ -42,7 +42,7 @@ import math
 import numpy as np
 
 from ..errors import ConvergenceError, ShapeError
-from ..numerics.ball import as_ball, ball_precision, flint
+from ..numerics.ball import as_ball, ball_precision, flint, midpoint_mpf
 from ..numerics.mpcontext import thread_mp
 
 __all__ = ["Spectrum", "hessian_spectrum"]
@@ -73,15 +73,6 @@ def _upper(x) -> float:
     """A float >= every point of the ball ``x``."""
     v = float(x.upper())
     return v if flint.arb(v) >= x.upper() else math.nextafter(v, math.inf)
-
-
-def _to_mpf(x):
-    """The midpoint of a ball as an mpmath number in the calling thread's context, exactly (with
-    as many bits as it has)."""
-    man, exp = x.mid().man_exp()
-    man = int(man)
-    with thread_mp.workprec(max(thread_mp.prec, man.bit_length() + 2)):
-        return thread_mp.ldexp(thread_mp.mpf(man), int(exp))
 
 
 def _exact_ball(x):
@@ -160,7 +151,7 @@ def _rotate_clusters(Hb, X, groups):
         if len(g) < 2:
             U[g[0]][g[0]] = 1
             continue
-        T = thread_mp.matrix([[(_to_mpf(S[i, j]) + _to_mpf(S[j, i])) / 2 for j in g] for i in g])
+        T = thread_mp.matrix([[(midpoint_mpf(S[i, j]) + midpoint_mpf(S[j, i])) / 2 for j in g] for i in g])
         try:
             _, V = thread_mp.eigsy(T)
         except (RuntimeError, ZeroDivisionError, ValueError):
@@ -198,7 +189,7 @@ def _bounds(Hb, B):
     f = float(np.max(_row_sum_bound(A) + diag_rad)) * (1 + 4 * _U)
     centres = sorted((M[i, i].mid() for i in range(N)), key=float)
     one_minus_e = 1 - flint.arb(e)
-    mu = [_to_mpf(c) for c in centres]
+    mu = [midpoint_mpf(c) for c in centres]
     err = [_upper((flint.arb(f) + abs(c) * e) / one_minus_e) for c in centres]
     return mu, err
 

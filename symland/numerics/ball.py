@@ -45,13 +45,13 @@ import sympy
 from sympy.printing.pycode import MpmathPrinter
 
 from ..errors import DomainError, NoClosedFormError, ShapeError
-from .mpcontext import is_mpf
+from .mpcontext import is_mpf, thread_mp
 from .precision import GUARD_DIGITS, Precision, check_dps
 
 import flint
 
 __all__ = ["ARB", "HAVE_FLINT", "require_flint", "ball_precision", "as_ball", "is_ball", "lambdify_ball",
-           "check_ball", "may_be_zero", "unbounded_ball", "BallPrecision", "ball_array", "hull"]
+           "check_ball", "may_be_zero", "unbounded_ball", "BallPrecision", "ball_array", "hull", "midpoint_mpf"]
 
 #: python-flint is a runtime dependency (kept for callers that test for it)
 HAVE_FLINT = True
@@ -121,6 +121,15 @@ def as_ball(x, name: str = "x"):
             raise DomainError(f"argument {name}: {x!r} is not a decimal number") from None
     raise DomainError(f"argument {name} must be a real number (int, float, mpf, decimal string, "
                       f"(mid, rad) or arb), got {type(x).__name__}")
+
+
+def midpoint_mpf(x):
+    """The midpoint of the ball ``x`` as an mpmath number of the calling thread's context, exactly
+    (with as many bits as the midpoint has)."""
+    man, exp = x.mid().man_exp()
+    man = int(man)
+    with thread_mp.workprec(max(thread_mp.prec, man.bit_length() + 2)):
+        return thread_mp.ldexp(thread_mp.mpf(man), int(exp))
 
 
 def hull(*balls):
