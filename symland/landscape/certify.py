@@ -39,9 +39,14 @@ test that does not close is ``"failed"`` with the numbers.  Problems with biases
 teacher activation or GLU units, and activations without a closed-form kernel (or whose kernel
 needs a function without an ``arb`` form) raise :class:`~symland.errors.NoClosedFormError`.
 
-Reduced coordinates for degenerate points with known symmetries (duplicated neurons, relu
-rescaling with trained outputs, GLU gauges) are not implemented: such points are reported as
-degenerate.
+**Reduced coordinates** (:func:`_gauge_slice`).  With a positively homogeneous activation (relu,
+...) and trained output weights, every critical point lies on an orbit of the rescaling
+symmetry $(w_i, a_i) \to (t w_i, t^{-p}a_i)$, so its Hessian is singular.  The tests then run on
+the slice with those $a_i$ frozen: a critical point on the slice is a critical point of $L$,
+and the certificate reports index, ``nullity`` = the number of orbit directions, and
+``symmetry``.  Other zero modes (duplicated neurons, whose line of critical points is not an
+orbit of a symmetry; rotations of unused input directions) are reported as ``"degenerate"``
+with the evidence.
 """
 
 from __future__ import annotations
@@ -101,6 +106,7 @@ class Certificate:
     dps: int | None = None
     seconds: float = 0.0
     evidence: dict = dataclasses.field(default_factory=dict)
+    symmetry: dict = dataclasses.field(default_factory=dict)
 
     def __bool__(self):
         return self.certified
@@ -114,7 +120,8 @@ class Certificate:
         out = {"certified": self.certified, "status": self.status, "reason": self.reason,
                "radius": None if self.radius is None else repr(self.radius), "index": self.index,
                "nullity": self.nullity, "kind": self.kind, "dps": self.dps, "seconds": round(self.seconds, 3),
-               "contraction": self.contraction, "min_abs_eigenvalue": self.min_abs_eigenvalue}
+               "contraction": self.contraction, "min_abs_eigenvalue": self.min_abs_eigenvalue,
+               "symmetry": {k: v for k, v in self.symmetry.items()}}
         out["loss"] = None if self.loss is None else list(self.loss_interval())
         out["lambda_min"] = None if self.lambda_min is None else list(_interval_strings(self.lambda_min, 20))
         out["center"] = None if self.center is None else [thread_mp.nstr(v, self.dps) for v in self.center]
@@ -127,7 +134,10 @@ class Certificate:
             return f"not certified ({self.status}): {self.reason}"
         lo, hi = self.loss_interval(20)
         lam_lo, lam_hi = _interval_strings(self.lambda_min, 12)
-        return (f"certified {self.kind} (index {self.index}, nullity 0) in the ball of radius {self.radius:.3g} "
+        nullity = (f"nullity {self.nullity}, the orbit directions of the rescaling symmetry of neurons "
+                   f"{self.symmetry.get('rescaling')}; proven in reduced coordinates" if self.nullity else "nullity 0")
+        where = "in the slice of " if self.nullity else "in "
+        return (f"certified {self.kind} (index {self.index}, {nullity}) {where}the ball of radius {self.radius:.3g} "
                 f"around the centre; loss in [{lo}, {hi}]; lambda_min in [{lam_lo}, {lam_hi}]")
 
 
@@ -196,15 +206,23 @@ def _float_theta(theta):
     return np.array([float(v) for v in np.ravel(theta)])
 
 
-def _krawczyk(problem, center_balls, g, Y, r, dps):
-    r"""$\max_i |K(X)_i - x_i|$ as an ``arb`` upper bound and the Hessian enclosure $H(X)$, for the box
-    of max-norm radius ``r`` around ``center_balls`` (``g``: the gradient enclosed at the centre)."""
-    box = np.array([(c + flint.arb(0, r)) for c in center_balls], dtype=object)
-    HX = enclose(problem, box, dps, 2).hessian
-    N = len(center_balls)
+def _box(center_balls, free, r):
+    """The box of max-norm radius ``r`` around the centre in the ``free`` coordinates (the others exact)."""
+    box = np.array(center_balls, dtype=object)
+    for k in free:
+        box[k] = center_balls[k] + flint.arb(0, r)
+    return box
+
+
+def _krawczyk(problem, center_balls, g, free, Y, r, dps):
+    r"""$\max_i |K(X)_i - x_i|$ as an ``arb`` upper bound and the Hessian enclosure $H(X)$ (all
+    coordinates), for the box of max-norm radius ``r`` in the ``free`` coordinates around
+    ``center_balls`` (``g``: the gradient enclosed at the centre)."""
+    HX = enclose(problem, _box(center_balls, free, r), dps, 2).hessian
+    N = len(free)
     with ball_precision(dps):
-        Ym, Hm = _arb_mat(Y), _arb_mat(HX)
-        gm = flint.arb_mat(N, 1, list(g))
+        Ym, Hm = _arb_mat(Y), _arb_mat(HX[np.ix_(free, free)])
+        gm = flint.arb_mat(N, 1, [g[k] for k in free])
         M = flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)]) - Ym * Hm
         K = -(Ym * gm) + M * flint.arb_mat(N, 1, [flint.arb(0, r)] * N)
         worst = _fold_max([abs(K[i, 0]).upper() for i in range(N)])
@@ -283,31 +301,64 @@ def certify(problem, point, dps: int = 50, refine_point: bool = True, max_move: 
     fields = {"center": center, "dps": dps, "evidence": evidence}
     with ball_precision(dps):
         center_balls = [as_ball(v) for v in center]  # exact: the centre is a vector of binary numbers
-    Hf = np.array(problem.hessian(_float_theta(center)), dtype=float)
+    frozen, symmetry = _gauge_slice(problem, center)
+    free = [k for k in range(problem.num_params) if k not in set(frozen)]
+    if frozen:
+        evidence["reduced_coordinates"] = symmetry
+    Hf_full = np.array(problem.hessian(_float_theta(center)), dtype=float)
+    Hf = Hf_full[np.ix_(free, free)]
     nullity = _numerical_nullity(problem, center, Hf, evidence)
     if nullity:
         return _refuse("degenerate", f"not certified: degenerate, nullity {nullity} (|eigenvalue| <= {NULL_REL:g} "
-                       "* ||H|| at the centre; reduced coordinates for the symmetry are not implemented)",
-                       t0, nullity=nullity, **fields)
+                       "* ||H|| at the centre" + (" in the reduced coordinates" if frozen else "") +
+                       "; the zero modes are not of a symmetry symland can reduce: reduced coordinates cover the "
+                       "rescaling of homogeneous neurons with trained outputs)", t0, nullity=nullity, **fields)
     try:
         g = enclose(problem, center_balls, dps, 1).gradient
-        proof = _unique_zero(problem, center_balls, g, np.linalg.inv(Hf), radius, dps, evidence)
+        proof = _unique_zero(problem, center_balls, g, free, np.linalg.inv(Hf), radius, dps, evidence)
     except DomainError as exc:
         return _refuse("failed", f"no finite enclosure of the gradient or Hessian near the centre: {exc}", t0,
                        **fields)
     if isinstance(proof, str):
         return _refuse("failed", proof, t0, **fields)
     r, contraction, HX = proof
-    inertia = _proven_inertia(problem, center, Hf, HX, dps, tight_eigenvalues, evidence)
+    inertia = _proven_inertia(problem, center, Hf, HX, free, dps, tight_eigenvalues, evidence)
     if isinstance(inertia, str):
         return _refuse("failed", f"inertia not proven: {inertia}", t0, radius=r, **fields)
     index, lam_min, gap = inertia
-    loss = _loss_at_critical_point(problem, center_balls, g, HX, r, dps)
-    N = problem.num_params
-    kind = "minimum" if index == 0 else ("maximum" if index == N else "saddle")
-    return Certificate(True, "certified", "", radius=r, loss=loss, index=index, nullity=0, kind=kind,
+    loss = _loss_at_critical_point(problem, center_balls, g, HX, free, r, dps)
+    N = len(free)
+    kind = "minimum" if index == 0 else ("maximum" if index == N and not frozen else "saddle")
+    return Certificate(True, "certified", "", radius=r, loss=loss, index=index, nullity=len(frozen), kind=kind,
                        lambda_min=lam_min, min_abs_eigenvalue=gap, contraction=contraction,
-                       seconds=time.perf_counter() - t0, **fields)
+                       seconds=time.perf_counter() - t0, symmetry=symmetry, **fields)
+
+
+def _gauge_slice(problem, center):
+    r"""Coordinates to freeze so that the symmetry orbits through the centre cross the remaining
+    ones transversally, and a description: ``([], {})`` when there is no continuous symmetry.
+
+    Rescaling (activation positively homogeneous of degree $p$, trained output weights):
+    $(w_i, a_i) \to (t w_i, t^{-p} a_i)$ leaves $L$ unchanged, so $\nabla L \cdot \xi_i = 0$
+    everywhere for $\xi_i = (w_i, -p a_i)$ and $H\xi_i = 0$ at a critical point.  Freezing
+    $a_i$ (for every neuron with $w_i \ne 0$, $a_i \ne 0$) gives a slice whose tangent space and
+    the $\xi_i$ span everything ($\xi_i$ has the component $-p a_i \ne 0$ along $a_i$), so a
+    critical point of $L$ on the slice is a critical point of $L$, and in the basis (slice, $\xi$)
+    the Hessian is $\operatorname{diag}(H_{\text{slice}}, 0)$: index = index of $H_{\text{slice}}$,
+    nullity = number of frozen coordinates (Sylvester).
+    """
+    p = problem.activation.homogeneity_degree
+    if p is None or not problem.train_output:
+        return [], {}
+    params = problem.unpack(_float_theta(center))
+    frozen = []
+    neurons = []
+    for i in range(problem.n):
+        if np.linalg.norm(params.W[i]) > 1e-8 and abs(params.a[i]) > 1e-8:
+            neurons.append(i)
+            frozen.append(problem.n * problem.d + i)  # a_i in the packing [W.ravel(), a]
+    return frozen, {"rescaling": neurons, "frozen": "output weights a_i of these neurons (the rescaling "
+                    "(w_i, a_i) -> (t w_i, t^-p a_i) is a symmetry; its orbits cross the slice transversally)"}
 
 
 def _centre(problem, point, dps, refine_point, max_move, evidence):
@@ -348,12 +399,13 @@ def _numerical_nullity(problem, center, Hf, evidence) -> int:
     return len(near_zero)
 
 
-def _unique_zero(problem, center_balls, g, Y, radius, dps, evidence):
-    """Krawczyk over the candidate radii: ``(r, contraction, H(X))`` for the first that passes, or
-    the reason none did."""
+def _unique_zero(problem, center_balls, g, free, Y, radius, dps, evidence):
+    """Krawczyk over the candidate radii (in the ``free`` coordinates): ``(r, contraction, H(X))`` for
+    the first that passes, or the reason none did."""
+    gf = [g[k] for k in free]
     with ball_precision(dps):
-        yg = _fold_max([abs(sum((as_ball(Y[i, j]) * g[j] for j in range(len(g))), flint.arb(0))).upper()
-                        for i in range(len(g))])
+        yg = _fold_max([abs(sum((as_ball(Y[i, j]) * gf[j] for j in range(len(gf))), flint.arb(0))).upper()
+                        for i in range(len(gf))])
     evidence["newton_step_bound"] = _upper(yg)
     scale = max(1.0, max(abs(float(v.mid())) for v in center_balls))
     if radius is not None:
@@ -362,7 +414,7 @@ def _unique_zero(problem, center_balls, g, Y, radius, dps, evidence):
         candidates = [r for r in sorted({10.0 ** -(dps // 2), 100 * _upper(yg)}, reverse=True) if r < 1e-2 * scale]
     ratios = []
     for r in candidates:
-        worst, HX = _krawczyk(problem, center_balls, g, Y, r, dps)
+        worst, HX = _krawczyk(problem, center_balls, g, free, Y, r, dps)
         ratios.append(float(worst / r))
         evidence[f"krawczyk_{r:.3g}"] = ratios[-1]
         if worst < r:
@@ -372,27 +424,31 @@ def _unique_zero(problem, center_balls, g, Y, radius, dps, evidence):
             "not be near a nondegenerate critical point")
 
 
-def _proven_inertia(problem, center, Hf, HX, dps, tight, evidence):
-    """``(index, lambda_min ball, min |lambda| bound)`` from :func:`_inertia` with float64 eigenvectors,
-    or mpmath ones when float64 does not close the test (or ``tight``); the reason as a string otherwise."""
+def _proven_inertia(problem, center, Hf, HX, free, dps, tight, evidence):
+    """``(index, lambda_min ball, min |lambda| bound)`` from :func:`_inertia` on the ``free`` block,
+    with float64 eigenvectors, or mpmath ones when float64 does not close the test (or ``tight``);
+    the reason as a string otherwise."""
+    HXf = HX[np.ix_(free, free)]
     if not tight:
         evidence["eigenvectors"] = "float64"
-        out = _inertia(HX, _eigenvectors(Hf), dps)
+        out = _inertia(HXf, _eigenvectors(Hf), dps)
         if not isinstance(out, str):
             return out
         evidence["gershgorin_float64"] = out
     eig_dps = dps if tight else _EIG_DPS
     evidence["eigenvectors"] = f"mpmath, {eig_dps} digits"
-    return _inertia(HX, _eigenvectors(Hf, problem.hessian(center, dps=eig_dps), eig_dps), dps)
+    H_mp = problem.hessian(center, dps=eig_dps)[np.ix_(free, free)]
+    return _inertia(HXf, _eigenvectors(Hf, H_mp, eig_dps), dps)
 
 
-def _loss_at_critical_point(problem, center_balls, g, HX, r, dps):
-    r"""$L(x) + g^\top\delta + \tfrac12\delta^\top H(X)\delta$ with $\delta \in [-r, r]^N$: contains the
-    loss at every point of the box, in particular at the critical point."""
+def _loss_at_critical_point(problem, center_balls, g, HX, free, r, dps):
+    r"""$L(x) + g^\top\delta + \tfrac12\delta^\top H(X)\delta$ with $\delta \in [-r, r]$ in the ``free``
+    coordinates (0 in the others): contains the loss at every point of the box, in particular at
+    the critical point."""
     L = enclose(problem, center_balls, dps, 0).loss
     with ball_precision(dps):
         delta = flint.arb(0, r)
-        first = sum((gi * delta for gi in g), flint.arb(0))
-        bound = sum((abs(h).upper() for h in np.ravel(HX)), flint.arb(0)) * flint.arb(r) ** 2 / 2
+        first = sum((g[k] * delta for k in free), flint.arb(0))
+        bound = sum((abs(HX[i, j]).upper() for i in free for j in free), flint.arb(0)) * flint.arb(r) ** 2 / 2
         second = flint.arb(0, 1) * bound
         return L + first + second

@@ -90,14 +90,23 @@ def has_ball_form(problem) -> bool:
 def midpoint_evaluation(problem, theta, dps: int, order: int):
     r"""The loss (and gradient, Hessian up to ``order``) at the point ``theta`` as mpmath numbers:
     the midpoints of :func:`enclose` at ``dps`` digits, or ``None`` when the problem has no ball
-    form or a ball is not finite at ``theta`` (a kinked kernel at an aligned pair); the caller
-    then evaluates in mpmath."""
+    form, a ball is not finite at ``theta`` (a kinked kernel at an aligned pair) or a radius is not
+    below $10^{-\text{dps}}\max(1, \max|\text{entries}|)$ (the midpoint would not carry ``dps``
+    digits); the caller then evaluates in mpmath."""
     if not has_ball_form(problem):
         return None
     try:
         ev = enclose(problem, theta, dps, order)
     except DomainError:
         return None
+
+    parts = [np.array([ev.loss], dtype=object)] + [x for x in (ev.gradient, ev.hessian)[:order] if x is not None]
+    for x in parts:
+        # a ball whose radius is not below 10^-dps of the array's scale (e.g. near an aligned pair of a
+        # kinked kernel, where the enclosure widens) does not give dps digits: evaluate in mpmath
+        scale = max(1.0, max(abs(float(v.mid())) for v in x.ravel()) if x.size else 1.0)
+        if any(not float(v.rad()) <= 10.0 ** (-dps) * scale for v in x.ravel()):
+            return None
 
     def mids(x):
         return None if x is None else np.vectorize(midpoint_mpf, otypes=[object])(x)

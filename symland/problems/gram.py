@@ -189,6 +189,8 @@ class GramAssembly:
         # compiled kernels are rebuilt on first use; they do not pickle (process pools, dask)
         state = self.__dict__.copy()
         state["_fast"] = None
+        # python-flint balls do not pickle: cached ball constants are recomputed on first use
+        state["_teacher_constant"] = {key: v for key, v in self._teacher_constant.items() if not is_ball(v)}
         return state
 
     # ------------------------------------------------------------------

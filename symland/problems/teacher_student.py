@@ -28,6 +28,7 @@ from ..kernels.activation import Activation
 from ..kernels.registry import activation
 from ..numerics.arguments import check_flag
 from ..numerics.precision import FLOAT64, Precision, as_float_array
+from .enclosure import enclose
 from .glu_assembly import GluAssembly
 from .gram import GramAssembly
 from .means_assembly import MeansAssembly
@@ -227,6 +228,11 @@ class TeacherStudent:
         r"""$\nabla^2_\theta L$ (shape ``(num_params, num_params)``); blocks in
         :meth:`symland.problems.gram.GramAssembly.hessian_matrix` (plain problems)."""
         return self._evaluate(theta, dps, 2).hessian
+
+    def enclose(self, theta, dps: int = 50, order: int = 2):
+        """Rigorous python-flint ball enclosures of the loss, gradient and Hessian (up to ``order``)
+        on a box of parameters: :func:`symland.problems.enclosure.enclose`."""
+        return enclose(self, theta, dps, order)
 
     def gram_gradient(self, theta, dps=None):
         r"""Student block $S_{WW}$ of $\partial L/\partial G$ (symmetric convention, $\nabla_U L = 2SU$).

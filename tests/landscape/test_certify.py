@@ -123,3 +123,42 @@ def test_a_given_centre_and_a_larger_ball(erf_copy_average):
         assert 1e-20 < hi - lo < 1e-12
     with pytest.raises(symland.DomainError, match="radius"):
         symland.certify(problem, minimum.theta, radius=-1.0)
+
+
+def test_relu_with_trained_outputs_is_certified_modulo_rescaling():
+    # one relu student, two orthonormal teachers, trained output weight: every critical point lies on a
+    # rescaling orbit (w, a) -> (t w, a / t), so the full Hessian is singular; certify works on the slice
+    problem = symland.TeacherStudent.orthonormal("relu", 2, 1, train_output=True)
+    start = symland.minimize(problem, problem.pack(np.array([[0.5, 0.4]]), np.array([1.0]))).theta
+    cert = symland.certify(problem, start, dps=40)
+    assert cert.certified and cert.kind == "minimum" and cert.index == 0 and cert.nullity == 1
+    assert cert.symmetry["rescaling"] == [0] and "reduced coordinates" in str(cert)
+    # independent: the full 40-digit Hessian has exactly one zero eigenvalue (the orbit) and the slice
+    # Hessian (a frozen) has the certified smallest eigenvalue
+    lam = _mp_spectrum(problem, cert.center)
+    assert sum(1 for v in lam if abs(v) < 1e-25) == 1 and sum(1 for v in lam if v > 1e-6) == 2
+    with mpmath.workdps(40):
+        H = problem.hessian(cert.center, dps=40)
+        slice_lam = sorted(mpmath.eigsy(mpmath.matrix(H[:2, :2].tolist()), eigvals_only=True))
+        lo, hi = cert.to_dict()["lambda_min"]
+        assert mpmath.mpf(lo) <= slice_lam[0] <= mpmath.mpf(hi)
+    # the orbit direction is a null vector: H (w, -a) = 0 at the centre, to the digits of the centre
+    with mpmath.workdps(40):
+        w, a = cert.center[:2], cert.center[2]
+        xi = mpmath.matrix([w[0], w[1], -a])
+        assert mpmath.norm(mpmath.matrix(H.tolist()) * xi) < mpmath.mpf(10) ** -30
+        centre_loss = problem.loss(cert.center, dps=60)
+        assert _in_interval(centre_loss, cert.loss_interval(35))
+
+
+def test_problem_enclose_delegates_and_contains_the_mpmath_values():
+    problem = symland.TeacherStudent.orthonormal("erf", 3, 2)
+    theta = problem.pack(np.array([[0.7, 0.2, -0.1], [0.1, 0.5, 0.6]]), np.array([1.2, 0.8]))
+    ev = problem.enclose(theta, dps=40)
+    with mpmath.workdps(60):
+        H = problem.hessian(theta, dps=60)
+        g = problem.gradient(theta, dps=60)
+        loss = problem.loss(theta, dps=60)
+        assert ev.loss.overlaps(flint.arb(mpmath.nstr(loss, 60)))
+        for x, b in zip(list(g) + list(H.ravel()), list(ev.gradient) + list(ev.hessian.ravel())):
+            assert b.overlaps(flint.arb(mpmath.nstr(x, 60))) and b.rad() < 1e-38

@@ -164,35 +164,36 @@ def refined_k4n2(erf_k4n2, k4n2_minimum):
 # ---------------------------------------------------------------------------
 # quadratic convergence and accuracy of refine
 # ---------------------------------------------------------------------------
-def assert_quadratic(history, dps):
-    r"""Digits of |grad| roughly double: $\log_{10} g_{k+1} \le 1.6\log_{10} g_k + 1.5$.
+def assert_fast_convergence(history, dps):
+    r"""Every Newton step gains at least 6 digits of |grad|: $\log_{10} g_{k+1} \le \log_{10} g_k - 6$.
 
-    Checked for every consecutive pair with $g_k < 10^{-3}$ (inside the region of quadratic
-    convergence) and $g_{k+1}$ above $10^{-(dps+12)}$, a few digits above the noise floor of
-    the working precision ($dps + 15$ digits), where the gradient stops shrinking for lack of
-    digits, not of convergence.  At least two pairs must qualify.
+    Refinement steps with the float64 Hessian contract by about $\kappa u$ ($u = 2^{-53}$) and switch
+    to exact Hessians (quadratic convergence) when a step gains fewer than 6 digits.  Checked for
+    every consecutive pair with $g_k < 10^{-3}$ and $g_{k+1}$ above $10^{-(dps+12)}$, a few digits
+    above the noise floor of the working precision ($dps + 15$ digits).  At least two pairs must
+    qualify.
     """
     g = [mpmath.mpf(s) for s in history]
     pairs = [(log10(g[i]), log10(g[i + 1])) for i in range(len(g) - 1)
              if g[i] < 1e-3 and g[i + 1] > mpmath.mpf(10) ** (-(dps + 12))]
     assert len(pairs) >= 2, history
     for lk, lk1 in pairs:
-        assert lk1 <= 1.6 * lk + 1.5, (history, lk, lk1)
+        assert lk1 <= lk - 6, (history, lk, lk1)
 
 
-def test_refine_converges_quadratically(refined_k4n2):
+def test_refine_converges_fast(refined_k4n2):
     cp = refined_k4n2[50]
     assert all(isinstance(s, str) for s in cp.history)
-    assert cp.iterations == len(cp.history) - 1 <= 5
-    assert_quadratic(cp.history, 50)
+    assert cp.iterations == len(cp.history) - 1 <= 6
+    assert_fast_convergence(cp.history, 50)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(10 if FULL else 2))
-def test_refine_converges_quadratically_many_starts(erf_k4n2, seed):
+def test_refine_converges_fast_many_starts(erf_k4n2, seed):
     res = minimize(erf_k4n2, random_start(erf_k4n2, np.random.default_rng(100 + seed)))
     cp = refine(erf_k4n2, res.theta, dps=50, classify_point=False)
-    assert_quadratic(cp.history, 50)
+    assert_fast_convergence(cp.history, 50)
 
 
 @pytest.mark.parametrize("dps", [30, 50])

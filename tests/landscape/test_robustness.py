@@ -56,7 +56,7 @@ def test_a_failing_mpmath_eigensolver_does_not_change_the_classification(monkeyp
     assert (cp.index, cp.nullity, cp.kind) == (ref.index, ref.nullity, ref.kind)
     for x, err, y in zip(cp.eigenvalues, cp.eigenvalue_errors, independent):
         assert abs(x - y) <= err + mpmath.mpf(10) ** -29 * max(1, abs(y))
-        assert err < 1e-30
+        assert err < 1e-28  # the rounding of the reported value to 30 digits included
 
 
 def test_one_failing_point_never_ends_a_survey(monkeypatch):
