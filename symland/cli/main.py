@@ -23,12 +23,12 @@ import threading
 from .._version import __version__
 from ..errors import SymlandError
 from ..landscape.survey import SurveyInterrupted
-from . import channel, copy_average, kernel, points, symmetric
+from . import certify, channel, copy_average, kernel, points, symmetric
 
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, each with ``register(subparsers)``, in the order of ``symland --help``
-_SUBCOMMAND_MODULES = (kernel, points, copy_average, symmetric, channel)
+_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel)
 
 
 class _Parser(argparse.ArgumentParser):

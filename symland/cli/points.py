@@ -16,6 +16,8 @@ from ..channels.survey import survey
 from ..landscape import critical
 from ..landscape.critical import refine
 from ..landscape.survey import SOLVERS
+from ..problems.enclosure import require_ball_form
+from .certify import add_certify_options, certificate_lines, certify_point, progress
 from .options import (
     add_problem_options, digits, format_number, nonnegative_int, positive_float, positive_int, problem_from_args,
     strict_json,
@@ -95,17 +97,29 @@ def _cmd_critical(args):
 
 def _cmd_survey(args):
     prob, _ = problem_from_args(args)
+    if args.certify:
+        require_ball_form(prob)  # refused before the survey, not after it
     t0 = time.perf_counter()
     res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
                  workers=args.workers, gtol=args.gtol, merge=args.merge, progress=None)
+    certificates = []
+    if args.certify:
+        for r, (cp, _) in enumerate(res.points, 1):
+            progress(f"certifying point {r}/{len(res.points)} ({cp.kind}, index {cp.index}) at "
+                     f"{args.certify_dps} digits ...")
+            certificates.append(certify_point(prob, cp.theta, args))
     if args.json:
         out = res.to_dict()
+        for point, cert in zip(out["points"], certificates):
+            point["certificate"] = cert.to_dict()
         out["workers"] = args.workers or os.cpu_count() or 1
         out["seconds"] = round(time.perf_counter() - t0, 3)
         print(strict_json(out))
     else:
         print(res.table())
-        print(f"({res.seconds:.1f} s; full digits and parameters with --json)")
+        for r, cert in enumerate(certificates, 1):
+            print(f"point {r}: " + "\n         ".join(certificate_lines(cert)))
+        print(f"({time.perf_counter() - t0:.1f} s; full digits and parameters with --json)")
     return 0
 
 
@@ -146,5 +160,9 @@ def register(subparsers):
                         "function with equal index and nullity (one row per critical manifold)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: CPU count; 1 = serial, in-process)")
+    p.add_argument("--certify", action="store_true",
+                   help="prove each distinct point in ball arithmetic (symland certify; plain problems with a "
+                        "closed-form kernel): a ball holding exactly one critical point, its index, its loss")
+    add_certify_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_survey)

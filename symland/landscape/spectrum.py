@@ -139,29 +139,39 @@ def _clusters(lam, delta):
     return groups
 
 
-def _rotate_clusters(Hb, X, groups):
-    r"""Each cluster's columns of ``X`` rotated to the Ritz vectors of its block of $X^\top H X$
-    (one product with a block-diagonal orthogonal matrix)."""
+def _rotate_clusters(Hb, X, groups, hnorm, floor):
+    r"""Each cluster's columns of ``X`` rotated to the Ritz vectors of its block $T$ of
+    $X^\top H X$ (one product with a block-diagonal orthogonal matrix), for clusters whose
+    eigenvalues are distinct at the working precision: $T$ is computed from the cluster's columns
+    only, and a block within ``floor`` $\cdot\|H\|$ (the refinement's resolution) of a multiple of the
+    identity (an exactly multiple eigenvalue, as symmetries make them) is left as it is."""
     N = Hb.nrows()
-    if all(len(g) < 2 for g in groups):
-        return X
-    S = X.transpose() * (Hb * X)
-    U = [[0] * N for _ in range(N)]
+    rows = X.tolist()
+    U = None
     for g in groups:
         if len(g) < 2:
-            U[g[0]][g[0]] = 1
             continue
-        T = thread_mp.matrix([[(midpoint_mpf(S[i, j]) + midpoint_mpf(S[j, i])) / 2 for j in g] for i in g])
+        Xg = flint.arb_mat([[row[j] for j in g] for row in rows])
+        T = Xg.transpose() * (Hb * Xg)
+        Tm = thread_mp.matrix([[(midpoint_mpf(T[i, j]) + midpoint_mpf(T[j, i])) / 2 for j in range(len(g))]
+                               for i in range(len(g))])
+        diag = [Tm[i, i] for i in range(len(g))]
+        spread = max(max(diag) - min(diag), max((abs(Tm[i, j]) for i in range(len(g)) for j in range(len(g))
+                                                 if i != j), default=0))
+        if spread <= floor * hnorm:
+            continue
         try:
-            _, V = thread_mp.eigsy(T)
+            _, V = thread_mp.eigsy(Tm)
         except (RuntimeError, ZeroDivisionError, ValueError):
             # mpmath's QL iteration can fail on a clustered block: leave it unrotated (the bounds
             # then include its off-diagonal entries, of the size of the cluster's spread)
-            V = thread_mp.eye(len(g))
+            continue
+        if U is None:
+            U = [[1 if i == j else 0 for j in range(N)] for i in range(N)]
         for a, i in enumerate(g):
             for b, j in enumerate(g):
                 U[i][j] = as_ball(V[a, b])
-    return (X * flint.arb_mat(U)).mid()
+    return X if U is None else (X * flint.arb_mat(U)).mid()
 
 
 def _abs_upper(M) -> np.ndarray:
@@ -232,7 +242,8 @@ def hessian_spectrum(H, dps: int) -> Spectrum:
                 break
         X, lam_x, delta = best
         groups = _clusters(lam_x, delta)
-        X = _rotate_clusters(Hb, X, groups)
+        # a cluster spread below 10^(5 - dps) |H| only widens the bounds within the last 5 digits
+        X = _rotate_clusters(Hb, X, groups, hnorm, max(1e5 * target, 100 * best_residual ** 2))
         mu, err = _bounds(Hb, X)
     largest = max(len(g) for g in groups)
     return Spectrum(mu, err, steps, largest,

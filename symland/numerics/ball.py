@@ -42,6 +42,7 @@ import threading
 
 import numpy as np
 import sympy
+from mpmath.libmp import from_man_exp
 from sympy.printing.pycode import MpmathPrinter
 
 from ..errors import DomainError, NoClosedFormError, ShapeError
@@ -127,9 +128,7 @@ def midpoint_mpf(x):
     """The midpoint of the ball ``x`` as an mpmath number of the calling thread's context, exactly
     (with as many bits as the midpoint has)."""
     man, exp = x.mid().man_exp()
-    man = int(man)
-    with thread_mp.workprec(max(thread_mp.prec, man.bit_length() + 2)):
-        return thread_mp.ldexp(thread_mp.mpf(man), int(exp))
+    return thread_mp.make_mpf(from_man_exp(int(man), int(exp)))  # normalised, not rounded
 
 
 def hull(*balls):
