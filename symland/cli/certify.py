@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import DomainError
-from ..landscape.certify import certify
+from ..landscape.certify import certify, symmetry_words
 from .options import add_problem_options, digits, positive_float, problem_from_args, strict_json
 
 __all__ = ["register", "certificate_lines", "certify_point"]
@@ -34,9 +34,8 @@ def certificate_lines(cert) -> list:
     lam = cert.to_dict()["lambda_min"]
     lines = [f"certified {cert.kind}: exactly one critical point in the max-norm ball of radius {cert.radius:.3g}",
              f"index         = {cert.index} (proven for every Hessian in the ball)",
-             f"nullity       = {cert.nullity}" + (f" (orbit directions of the rescaling symmetry of neurons "
-                                                   f"{cert.symmetry.get('rescaling')}; proven in reduced coordinates)"
-                                                   if cert.nullity else ""),
+             f"nullity       = {cert.nullity}" + (f" (orbit directions of {symmetry_words(cert.symmetry)}; proven "
+                                                   "in reduced coordinates)" if cert.nullity else ""),
              f"loss          in [{lo}, {hi}]",
              f"lambda_min    in [{lam[0]}, {lam[1]}]" + (" (reduced coordinates)" if cert.nullity else ""),
              f"contraction   = {cert.contraction:.3g} (Krawczyk: < 1 proves existence and uniqueness)"]

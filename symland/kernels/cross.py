@@ -279,7 +279,7 @@ def _scale_digits(s, t, a, b) -> int:
 
 
 def _pair_degree(s, t):
-    """$p + q$ for two homogeneous activations ($s(\lambda z) = \lambda^p s(z)$), else ``None``."""
+    r"""$p + q$ for two homogeneous activations ($s(\lambda z) = \lambda^p s(z)$), else ``None``."""
     p, q = s.homogeneity_degree, t.homogeneity_degree
     return None if p is None or q is None else p + q
 

@@ -36,15 +36,15 @@ refinement moves by more than ``max_move`` is not critical (``"not critical"``);
 (numerically) zero eigenvalues is ``"degenerate"`` with the nullity and the evidence (the
 near-zero eigenvalues, the zero modes explained by known symmetries); a Krawczyk or Gershgorin
 test that does not close is ``"failed"`` with the numbers.  Problems with biases, a different
-teacher activation or GLU units, and activations without a closed-form kernel (or whose kernel
-needs a function without an ``arb`` form) raise :class:`~symland.errors.NoClosedFormError`.
+teacher activation, and activations without a closed-form kernel (or whose kernel needs a
+function without an ``arb`` form) raise :class:`~symland.errors.NoClosedFormError`.
 
 **Reduced coordinates** (:func:`_gauge_slice`).  With a positively homogeneous activation (relu,
-...) and trained output weights, every critical point lies on an orbit of the rescaling
-symmetry $(w_i, a_i) \to (t w_i, t^{-p}a_i)$, so its Hessian is singular.  The tests then run on
-the slice with those $a_i$ frozen: a critical point on the slice is a critical point of $L$,
-and the certificate reports index, ``nullity`` = the number of orbit directions, and
-``symmetry``.  Other zero modes (duplicated neurons, whose line of critical points is not an
+...), every critical point lies on an orbit of the rescaling symmetry of neurons with trained
+output weights, $(w_i, a_i) \to (t w_i, t^{-p}a_i)$, and of the rescaling and shift gauges of GLU
+units, so its Hessian is singular.  The tests then run on a slice with one coordinate per orbit
+direction frozen: a critical point on the slice is a critical point of $L$, and the certificate
+reports index, ``nullity`` = the number of orbit directions, and ``symmetry``.  Other zero modes (duplicated neurons, whose line of critical points is not an
 orbit of a symmetry; rotations of unused input directions) are reported as ``"degenerate"``
 with the evidence.
 """
@@ -66,7 +66,7 @@ from ..numerics.precision import GUARD_DIGITS, Precision, check_dps
 from ..problems.enclosure import enclose, require_ball_form
 from .critical import predicted_zero_modes, refine
 
-__all__ = ["Certificate", "certify", "enclose"]
+__all__ = ["Certificate", "certify", "enclose", "symmetry_words"]
 
 #: an approximate eigenvalue below this times max(1, ||H||) counts as zero (degenerate evidence)
 NULL_REL = 1e-9
@@ -134,11 +134,21 @@ class Certificate:
             return f"not certified ({self.status}): {self.reason}"
         lo, hi = self.loss_interval(20)
         lam_lo, lam_hi = _interval_strings(self.lambda_min, 12)
-        nullity = (f"nullity {self.nullity}, the orbit directions of the rescaling symmetry of neurons "
-                   f"{self.symmetry.get('rescaling')}; proven in reduced coordinates" if self.nullity else "nullity 0")
+        nullity = (f"nullity {self.nullity}, the orbit directions of {symmetry_words(self.symmetry)}; proven in "
+                   "reduced coordinates" if self.nullity else "nullity 0")
         where = "in the slice of " if self.nullity else "in "
         return (f"certified {self.kind} (index {self.index}, {nullity}) {where}the ball of radius {self.radius:.3g} "
                 f"around the centre; loss in [{lo}, {hi}]; lambda_min in [{lam_lo}, {lam_hi}]")
+
+
+def symmetry_words(symmetry: dict) -> str:
+    """``"the rescaling of neurons [0, 1] and the gauges of GLU units [0]"`` from a certificate's ``symmetry``."""
+    parts = []
+    if symmetry.get("rescaling"):
+        parts.append(f"the rescaling of neurons {symmetry['rescaling']}")
+    if symmetry.get("glu_gauge"):
+        parts.append(f"the rescaling and shift of GLU units {symmetry['glu_gauge']}")
+    return " and ".join(parts)
 
 
 def _interval_strings(x, digits):
@@ -338,27 +348,51 @@ def _gauge_slice(problem, center):
     r"""Coordinates to freeze so that the symmetry orbits through the centre cross the remaining
     ones transversally, and a description: ``([], {})`` when there is no continuous symmetry.
 
-    Rescaling (activation positively homogeneous of degree $p$, trained output weights):
-    $(w_i, a_i) \to (t w_i, t^{-p} a_i)$ leaves $L$ unchanged, so $\nabla L \cdot \xi_i = 0$
-    everywhere for $\xi_i = (w_i, -p a_i)$ and $H\xi_i = 0$ at a critical point.  Freezing
-    $a_i$ (for every neuron with $w_i \ne 0$, $a_i \ne 0$) gives a slice whose tangent space and
-    the $\xi_i$ span everything ($\xi_i$ has the component $-p a_i \ne 0$ along $a_i$), so a
-    critical point of $L$ on the slice is a critical point of $L$, and in the basis (slice, $\xi$)
-    the Hessian is $\operatorname{diag}(H_{\text{slice}}, 0)$: index = index of $H_{\text{slice}}$,
-    nullity = number of frozen coordinates (Sylvester).
+    For an activation positively homogeneous of degree $p$ (relu, ...):
+
+    * neurons with trained output weights: the rescaling $(w_i, a_i) \to (t w_i, t^{-p} a_i)$;
+      freeze $a_i$ (for every neuron with $w_i \ne 0$, $a_i \ne 0$): the orbit direction
+      $\xi_i = (w_i, -p a_i)$ has the component $-p a_i \ne 0$ along it;
+    * GLU units $(c_j, w_j, v_j)$ with $w_j \ne 0$: the rescaling $(t^{-p}c, tw, t^{1-p}v)$ and the
+      shift $(c - \beta p, v + \beta w)$ (Euler: $(w\cdot x)s'(w\cdot x) = p\,s(w\cdot x)$); freeze
+      $w_{j,m}$ and $v_{j,m}$ at the largest $|w_{j,m}|$: the two orbit directions restricted to
+      these coordinates form $\begin{pmatrix} w_{j,m} & 0 \\ (1-p)v_{j,m} & w_{j,m}\end{pmatrix}$,
+      nonsingular.
+
+    Each is a symmetry of $L$, so $\nabla L\cdot\xi = 0$ everywhere and $H\xi = 0$ at a critical
+    point; with the slice's tangent space and the $\xi$ spanning everything, a critical point of
+    $L$ on the slice is a critical point of $L$, and in the basis (slice, $\xi$) the Hessian is
+    $\operatorname{diag}(H_{\text{slice}}, 0)$: index = index of $H_{\text{slice}}$, nullity = number
+    of frozen coordinates (Sylvester).
     """
     p = problem.activation.homogeneity_degree
-    if p is None or not problem.train_output:
+    if p is None:
         return [], {}
     params = problem.unpack(_float_theta(center))
-    frozen = []
-    neurons = []
-    for i in range(problem.n):
-        if np.linalg.norm(params.W[i]) > 1e-8 and abs(params.a[i]) > 1e-8:
-            neurons.append(i)
-            frozen.append(problem.n * problem.d + i)  # a_i in the packing [W.ravel(), a]
-    return frozen, {"rescaling": neurons, "frozen": "output weights a_i of these neurons (the rescaling "
-                    "(w_i, a_i) -> (t w_i, t^-p a_i) is a symmetry; its orbits cross the slice transversally)"}
+    n, d = problem.n, problem.d
+    frozen, symmetry = [], {}
+    if problem.train_output:
+        neurons = [i for i in range(n) if np.linalg.norm(params.W[i]) > 1e-8 and abs(params.a[i]) > 1e-8]
+        frozen += [n * d + i for i in neurons]  # a_i in the packing [W.ravel(), a, ...]
+        if neurons:
+            symmetry["rescaling"] = neurons
+    m = getattr(problem, "glus", 0)
+    if m:
+        base = n * d + (n if problem.train_output else 0)
+        units = []
+        for j in range(m):
+            w = params.glu_w[j]
+            if np.linalg.norm(w) <= 1e-8:
+                continue
+            col = int(np.argmax(np.abs(w)))
+            frozen += [base + m + j * d + col, base + m + m * d + j * d + col]  # w_{j,col}, v_{j,col}
+            units.append(j)
+        if units:
+            symmetry["glu_gauge"] = units
+    if frozen:
+        symmetry["frozen"] = ("a_i of the rescaled neurons; w_jm and v_jm (largest |w_jm|) of the GLU units: "
+                              "the orbits of these symmetries cross the slice transversally")
+    return sorted(frozen), symmetry
 
 
 def _centre(problem, point, dps, refine_point, max_move, evidence):

@@ -18,10 +18,12 @@ import functools
 import numpy as np
 
 from ..errors import DomainError, NoClosedFormError
-from ..kernels.partials import kernel_partial_expr, require_closed_form
+from ..kernels.partials import diagonal_expr, kernel_partial_expr, require_closed_form
 from ..numerics.ball import BallPrecision, lambdify_ball, midpoint_mpf
 from ..numerics.precision import check_dps
-from ..numerics.symbols import KERNEL_ARGS
+from ..numerics.symbols import KERNEL_ARGS, t_
+from .glu import pair_terms, psi_expr
+from .glu_assembly import GluAssembly
 from .gram import Evaluation
 
 __all__ = ["enclose", "require_ball_form", "has_ball_form", "midpoint_evaluation"]
@@ -31,15 +33,38 @@ _HESSIAN_INDICES = ((0, 0, 0), (1, 0, 0), (0, 0, 1), (2, 0, 0), (1, 1, 0), (1, 0
 
 
 def require_ball_form(problem):
-    """:class:`~symland.errors.NoClosedFormError` unless the problem is plain and every kernel
-    partial up to the Hessian has an ``arb`` form (naming what is missing)."""
-    if not getattr(problem, "is_plain", False):
+    """:class:`~symland.errors.NoClosedFormError` unless every kernel the problem needs up to its
+    Hessian has an ``arb`` form (naming what is missing): plain problems and problems with GLU units
+    are covered; biases and mixed activations (kernels with means, cross kernels) are refused, since
+    their closed forms need the bivariate normal CDF (Owen's T), which has no ``arb`` form here."""
+    glu = bool(getattr(problem, "glus", 0)) and isinstance(problem._assembly, GluAssembly)
+    if not (getattr(problem, "is_plain", False) or glu):
         raise NoClosedFormError(
-            f"{problem!r}: ball enclosures are implemented for plain problems only (no biases, one "
-            "activation, no GLU units)")
-    reason = _missing_ball_form(problem.activation)
+            f"{problem!r}: ball enclosures cover plain problems and GLU units; kernels with means (biases) and "
+            "cross kernels of two activations are refused (their closed forms need the bivariate normal CDF, "
+            "Owen's T, which has no arb form in symland)")
+    reason = _missing_ball_form(problem.activation) or (_missing_glu_ball_form(problem.activation) if glu else "")
     if reason:
         raise NoClosedFormError(reason)
+
+
+@functools.lru_cache(maxsize=None)
+def _missing_glu_ball_form(act) -> str:
+    r"""Why the GLU pair terms of ``act`` have no ``arb`` form up to the Hessian ("" when they have):
+    kernel partials up to order 4, $\varphi^{(m)}$ and $\psi^{(m)}$."""
+    try:
+        for kind in ("gp", "gg", "self"):
+            for sym in pair_terms(kind).symbols_needed(2):
+                name = sym.name
+                if name.startswith("K_"):
+                    lambdify_ball(KERNEL_ARGS, kernel_partial_expr(act, tuple(int(ch) for ch in name[2:])))
+                elif name.startswith("P_"):
+                    lambdify_ball((t_,), diagonal_expr(act, int(name[2:])))
+                else:
+                    lambdify_ball((t_,), psi_expr(act, int(name[2:])))
+    except NoClosedFormError as exc:
+        return f"GLU units of activation {act.name!r}: {exc}"
+    return ""
 
 
 @functools.lru_cache(maxsize=None)
@@ -60,15 +85,16 @@ def _missing_ball_form(act) -> str:
 
 
 def enclose(problem, theta, dps: int = 50, order: int = 2) -> Evaluation:
-    r"""Rigorous enclosures of the loss (order 0), gradient (1) and Hessian (2) on a box.
+    r"""Rigorous enclosures of the loss (order 0), gradient (1) and Hessian (2) on a box (plain
+    problems and problems with GLU units).
 
     ``theta``: one entry per parameter, each a float, int, mpmath number or decimal string (a
     point: the exact binary value, or a ball containing the decimal) or a ``(mid, rad)`` tuple or
     a python-flint ``arb`` (a ball).  Returns an
     :class:`~symland.problems.gram.Evaluation` whose ``loss`` is an ``arb`` and whose
     ``gradient``/``hessian`` are numpy object arrays of ``arb``, each containing the exact value
-    at every point of the box, computed with ``dps`` (+ guard) digits.  Plain problems with a
-    closed-form kernel only (:class:`~symland.errors.NoClosedFormError` otherwise); pairs of
+    at every point of the box, computed with ``dps`` (+ guard) digits.  Plain and GLU problems
+    with a closed-form kernel only (:class:`~symland.errors.NoClosedFormError` otherwise); pairs of
     neurons that may be aligned within the box where a kinked kernel is singular, and zero-norm
     neurons, raise :class:`~symland.errors.DomainError`.
     """

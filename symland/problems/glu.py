@@ -58,16 +58,21 @@ import sympy
 
 from ..errors import DomainError, NoClosedFormError
 from ..kernels.activation import Activation
-from ..kernels.evaluate import diagonal_evaluator, heat_evaluator, partial_evaluator, variance_function_evaluator
+from ..kernels.evaluate import (
+    ball_diagonal_evaluator, ball_partial_evaluator, diagonal_evaluator, heat_evaluator, partial_evaluator,
+    variance_function_evaluator,
+)
 from ..kernels.partials import kernel_partial_expr
 from ..kernels.registry import activation
+from ..numerics.ball import BallPrecision, as_ball, flint, lambdify_ball, may_be_zero, unbounded_ball
 from ..numerics.compile import lambdify_mpmath
 from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import FLOAT64, Precision, exact_products
 from ..numerics.symbols import D_, a_, b_, c_, t_, z
 from .gram import NEAR, finite
 
-__all__ = ["check_activation", "psi_expr", "psi_evaluator", "glu_self_expectation", "pair_terms", "glu_pair_sum"]
+__all__ = ["check_activation", "psi_expr", "psi_evaluator", "ball_psi_evaluator", "glu_self_expectation", "pair_terms",
+           "glu_pair_sum", "sum_terms"]
 
 # ---------------------------------------------------------------------------
 # psi(t) = E[s'(u)^2]
@@ -123,6 +128,27 @@ def psi_evaluator(act: Activation, m: int, mp: bool):
     if act.has_closed_form:
         return variance_function_evaluator(psi_expr(act, m), mp)
     return heat_evaluator(_psi_heat_expr(act, m), 2 * m, mp, f"psi of activation {act.name!r} (GLU units)")
+
+
+@functools.lru_cache(maxsize=None)
+def ball_psi_evaluator(act: Activation, m: int):
+    r"""Function ``t -> psi^(m)(t)`` on object arrays of python-flint balls: the closed form of
+    :func:`psi_expr` compiled by :func:`~symland.numerics.ball.lambdify_ball`, the non-finite ball
+    where ``t`` may be 0 (a zero-norm GLU is refused by the caller)."""
+    f = lambdify_ball((t_,), psi_expr(act, m))
+    fv = np.frompyfunc(lambda t: unbounded_ball() if may_be_zero(t) else as_ball(f(t)), 1, 1)
+    return lambda t: np.asarray(fv(t), dtype=object)
+
+
+def sum_terms(values, mp):
+    """Sum of a sequence: float, mpmath (``fsum``) or balls (exact additions of enclosures)."""
+    if mp == "ball":
+        return sum(values, flint.arb(0))
+    return thread_mp.fsum(values)
+
+
+def _zero(mp):
+    return flint.arb(0) if mp == "ball" else thread_mp.mpf(0)
 
 
 def check_activation(act) -> None:
@@ -288,11 +314,15 @@ class PairTerms:
         return sorted(syms, key=lambda s: s.name)
 
     def compiled(self, order, mp):
+        """``(f, symbols)``: the value and derivatives up to ``order`` compiled for float64
+        (``mp`` False), mpmath (True) or python-flint balls (``"ball"``)."""
         key = (order, mp)
         if key not in self._compiled:
             args = list(self.variables) + self.symbols_needed(order)
             outs = self.outputs(order)
-            if mp:
+            if mp == "ball":
+                f = lambdify_ball(tuple(args), sympy.Tuple(*outs))
+            elif mp:
                 f = lambdify_mpmath(args, outs, cse=True)
             else:
                 f = sympy.lambdify(args, outs, modules=["numpy"], cse=True)
@@ -311,6 +341,12 @@ def pair_terms(kind) -> PairTerms:
 # ---------------------------------------------------------------------------
 def _pair_gram(X1, X2, mp):
     """Variances, covariance and a stable $D = ab - c^2$ for rows of X1, X2 (paired)."""
+    if mp == "ball":
+        A = np.array([sum_terms((x * x for x in r), mp) for r in X1], dtype=object)
+        B = np.array([sum_terms((x * x for x in r), mp) for r in X2], dtype=object)
+        C = np.array([sum_terms((x * y for x, y in zip(r, q)), mp) for r, q in zip(X1, X2)], dtype=object)
+        D = np.array([BallPrecision.gram_determinant(a, b, c) for a, b, c in zip(A, B, C)], dtype=object)
+        return A, B, C, D
     if mp:
         with exact_products():
             A = np.array([thread_mp.fsum(x * x for x in r) for r in X1], dtype=object)
@@ -342,14 +378,15 @@ def _kernel_values(act, syms, A, B, C, D, T, mp, names, what):
         kind, idx = _parse(s)
         if kind == "K":
             i, j, l = idx
-            if j > i:  # kappa(a, b, c) = kappa(b, a, c): derive only partials with i >= j
-                v = partial_evaluator(act, (j, i, l), mp, raw=not mp)(B, A, C, D)
+            first, second, idx_ = (B, A, (j, i, l)) if j > i else (A, B, idx)  # kappa(a, b, c) = kappa(b, a, c)
+            if mp == "ball":
+                v = ball_partial_evaluator(act, idx_)(first, second, C, D)
             else:
-                v = partial_evaluator(act, idx, mp, raw=not mp)(A, B, C, D)
+                v = partial_evaluator(act, idx_, mp, raw=not mp)(first, second, C, D)
         elif kind == "P":
-            v = diagonal_evaluator(act, idx, mp)(T)
+            v = ball_diagonal_evaluator(act, idx)(T) if mp == "ball" else diagonal_evaluator(act, idx, mp)(T)
         else:
-            v = psi_evaluator(act, idx, mp)(T)
+            v = ball_psi_evaluator(act, idx)(T) if mp == "ball" else psi_evaluator(act, idx, mp)(T)
         v = np.array(np.broadcast_to(v, (p,)), dtype=object if mp else float)
         ok = finite(v, mp)
         if not ok.all():
@@ -377,7 +414,7 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
     ents = []
     for x, y in terms.pairs:
         if mp:
-            ents.append(np.array([thread_mp.fsum(u * w for u, w in zip(X[k, x], X[k, y])) for k in range(p)],
+            ents.append(np.array([sum_terms((u * w for u, w in zip(X[k, x], X[k, y])), mp) for k in range(p)],
                                  dtype=object))
         else:
             ents.append(np.einsum("pd,pd->p", X[:, x], X[:, y]))
@@ -397,7 +434,7 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
     # J[p, e, :] = d G_e / d vec(X)
     J = np.zeros((p, nE, r * d), dtype=dt)
     if mp:
-        J.fill(thread_mp.mpf(0))
+        J.fill(_zero(mp))
     for e, (x, y) in enumerate(terms.pairs):
         J[:, e, x * d:(x + 1) * d] += X[:, y]
         J[:, e, y * d:(y + 1) * d] += X[:, x]
@@ -414,7 +451,7 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
             k += 1
     H = np.zeros((p, N, N), dtype=dt)
     if mp:
-        H.fill(thread_mp.mpf(0))
+        H.fill(_zero(mp))
     H[:, :ns, :ns] = Fh[:, :ns, :ns]
     Hsv = np.matmul(Fh[:, :ns, ns:], J)  # (p, ns, r d)
     H[:, :ns, ns:] = Hsv
@@ -432,7 +469,8 @@ def _local_terms(terms: PairTerms, order, mp, scalars, X, kvals):
 
 
 def glu_pair_sum(kind, act, order, mp, scalars, X, names, what):
-    r"""Value (p,), gradient (p, N) and Hessian (p, N, N) of the pair terms of ``kind`` over p pairs.
+    r"""Value (p,), gradient (p, N) and Hessian (p, N, N) of the pair terms of ``kind`` over p pairs,
+    in float64 (``mp`` False), mpmath (True) or python-flint balls (``"ball"``: enclosures).
 
     ``X`` (p, r, d) holds the vectors of each pair in the order of :class:`PairTerms` (``"gp"``:
     $w, v, u$; ``"gg"``: $w_1, v_1, w_2, v_2$; ``"self"``: $w, v$), ``scalars`` the scalar
@@ -443,7 +481,7 @@ def glu_pair_sum(kind, act, order, mp, scalars, X, names, what):
     syms = terms.compiled(order, mp)[1]
     if kind == "self":
         if mp:
-            T = np.array([thread_mp.fsum(x * x for x in r) for r in X[:, 0]], dtype=object)
+            T = np.array([sum_terms((x * x for x in r), mp) for r in X[:, 0]], dtype=object)
         else:
             T = np.einsum("pd,pd->p", X[:, 0], X[:, 0])
         kv = _kernel_values(act, syms, None, None, None, None, T, mp, names, what)

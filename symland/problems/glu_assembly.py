@@ -21,9 +21,8 @@ import numpy as np
 from ..errors import DomainError
 from ..kernels.activation import Activation
 from ..kernels.partials import singular_at_alignment
-from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import Precision, alignment_digits
-from .glu import check_activation, glu_pair_sum
+from .glu import check_activation, glu_pair_sum, sum_terms
 from .gram import WHAT, Evaluation, GramAssembly
 from .params import Layout
 
@@ -116,8 +115,9 @@ class GluAssembly:
 
     # ------------------------------------------------------------------
     def evaluate(self, theta, prec: Precision, order: int) -> Evaluation:
-        """Loss (order 0), + gradient (1), + Hessian (2), boosted near alignment (module docstring)."""
-        if singular_at_alignment(self.activation):
+        """Loss (order 0), + gradient (1), + Hessian (2), boosted near alignment (module docstring;
+        balls are not boosted: their enclosures widen near alignment instead, and say so)."""
+        if singular_at_alignment(self.activation) and not getattr(prec, "ball", False):
             extra = self._alignment_digits(self.layout.check(theta, prec), order)
             if extra:
                 ev = self._evaluate(theta, Precision((prec.dps or 16) + extra), order)
@@ -129,7 +129,7 @@ class GluAssembly:
         n, N = self.layout.n, self.layout.size
         struct = self.structure
         with prec:
-            mp = prec.mp
+            mp = "ball" if getattr(prec, "ball", False) else prec.mp
             th = self.layout.check(theta, prec)
             parts = self.layout.split(th)
             W, c, Wg, Vg = parts["W"], parts["glu_c"], parts["glu_w"], parts["glu_v"]
@@ -160,7 +160,7 @@ class GluAssembly:
 
             def scatter(val, g, h, index):
                 nonlocal loss
-                loss = loss + (thread_mp.fsum(val) if mp else float(np.sum(val)))
+                loss = loss + (sum_terms(val, mp) if mp else float(np.sum(val)))
                 if order >= 1:
                     keep = index >= 0
                     np.add.at(grad, index[keep], g[keep])
