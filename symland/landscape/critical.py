@@ -40,7 +40,7 @@ from ..errors import ConvergenceError, DomainError
 from ..numerics.arguments import check_choice, check_count, check_flag, check_positive
 from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import Precision, check_dps
-from ..problems.enclosure import midpoint_evaluation
+from ..problems.enclosure import enclose, has_ball_form, midpoint_evaluation
 from ..problems.reduction import reduce_dimension
 from ..problems.teacher_student import TeacherStudent
 from .newton_step import gauge_fixed_step, mp_norm, null_basis, pseudo_inverse_step, refined_solve
@@ -351,6 +351,18 @@ def _hessian(problem, th, dps):
     return problem.hessian(th, dps=dps) if ev is None else ev.hessian
 
 
+def _spectrum_hessian(problem, th, dps):
+    """The Hessian for :func:`~symland.landscape.spectrum.hessian_spectrum`: its python-flint ball
+    enclosure where the problem has a ball form and it is finite (no conversion to mpmath, and the
+    eigenvalue bounds then hold for the exact Hessian), else mpmath numbers."""
+    if has_ball_form(problem):
+        try:
+            return enclose(problem, th, dps, 2).hessian
+        except DomainError:
+            pass
+    return problem.hessian(th, dps=dps)
+
+
 def _float_hessian(problem, th):
     """Hessian rounded to float64 at an mpmath iterate.
 
@@ -467,13 +479,13 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
         if cp.reduction is not None:
             # block-diagonal full Hessian: reduced Hessian, and 2 S_WW per unused direction
             red, theta_r = cp.reduction
-            spec = hessian_spectrum(_hessian(red.reduced, theta_r, work), spectrum_dps)
+            spec = hessian_spectrum(_spectrum_hessian(red.reduced, theta_r, work), spectrum_dps)
             extra = hessian_spectrum(2 * red.reduced.gram_gradient(theta_r, dps=work), spectrum_dps)
             pairs = sorted(list(zip(spec.values, spec.errors))
                            + list(zip(extra.values, extra.errors)) * red.unused, key=lambda p: p[0])
             methods = {spec.method, extra.method}
         else:
-            spec = hessian_spectrum(_hessian(problem, cp.theta, work), spectrum_dps)
+            spec = hessian_spectrum(_spectrum_hessian(problem, cp.theta, work), spectrum_dps)
             pairs = list(zip(spec.values, spec.errors))
             methods = {spec.method}
         lam = [v for v, _ in pairs]

@@ -42,7 +42,8 @@ import math
 import numpy as np
 
 from ..errors import ConvergenceError, ShapeError
-from ..numerics.ball import as_ball, ball_precision, flint, midpoint_mpf
+from ..numerics.ball import as_ball, ball_precision, flint, is_ball, midpoint_mpf
+from ..numerics.precision import GUARD_DIGITS
 from ..numerics.mpcontext import thread_mp
 
 __all__ = ["Spectrum", "hessian_spectrum"]
@@ -98,7 +99,7 @@ def _refinement_step(Hb, X, hnorm):
     r"""One RefSyEv step (module docstring): ``(X_new, lam, delta, residual)`` with
     $\tilde\lambda$ (floats), the cluster resolution $\max(\delta, 10^4 u\|H\|)$ and the relative
     residual $\max(\|R\|_F, \|S - \tilde D\|_F/\|H\|)$ of the *input* basis ($S - \tilde D$ restricted
-    to pairs in different clusters).
+    to pairs in different clusters) of the *input* basis.
 
     The numerators $s_{ij} + \tilde\lambda_j r_{ij} = (\lambda_i - \lambda_j)f_{ji} + O(\|F\|^2)$ for
     $\hat X = X(I + F)$ are formed from the float64 midpoints of $S$ and $R$ (each computed in
@@ -139,29 +140,25 @@ def _clusters(lam, delta):
     return groups
 
 
-def _rotate_clusters(Hb, X, groups, hnorm, floor):
-    r"""Each cluster's columns of ``X`` rotated to the Ritz vectors of its block $T$ of
-    $X^\top H X$ (one product with a block-diagonal orthogonal matrix), for clusters whose
-    eigenvalues are distinct at the working precision: $T$ is computed from the cluster's columns
-    only, and a block within ``floor`` $\cdot\|H\|$ (the refinement's resolution) of a multiple of the
-    identity (an exactly multiple eigenvalue, as symmetries make them) is left as it is."""
-    N = Hb.nrows()
-    rows = X.tolist()
+def _cluster_rotation(M, groups, hnorm, floor):
+    r"""The block-diagonal rotation (an ``arb_mat``, or ``None``) that takes each cluster's columns to
+    the Ritz vectors of its block of $M = X^\top H X$ (mpmath ``eigsy`` on the block), for the
+    clusters whose eigenvalues are distinct at the refinement's resolution: a block within
+    ``floor`` $\cdot\|H\|$ of a multiple of the identity (an exactly multiple eigenvalue, as
+    symmetries make them) is left as it is, its off-diagonal entries widening the bounds by less
+    than that."""
+    N = M.nrows()
     U = None
     for g in groups:
         if len(g) < 2:
             continue
-        Xg = flint.arb_mat([[row[j] for j in g] for row in rows])
-        T = Xg.transpose() * (Hb * Xg)
-        Tm = thread_mp.matrix([[(midpoint_mpf(T[i, j]) + midpoint_mpf(T[j, i])) / 2 for j in range(len(g))]
-                               for i in range(len(g))])
-        diag = [Tm[i, i] for i in range(len(g))]
-        spread = max(max(diag) - min(diag), max((abs(Tm[i, j]) for i in range(len(g)) for j in range(len(g))
-                                                 if i != j), default=0))
+        first = M[g[0], g[0]]
+        spread = max(_upper(abs(M[i, j] - (first if i == j else 0))) for i in g for j in g)
         if spread <= floor * hnorm:
             continue
+        T = thread_mp.matrix([[(midpoint_mpf(M[i, j]) + midpoint_mpf(M[j, i])) / 2 for j in g] for i in g])
         try:
-            _, V = thread_mp.eigsy(Tm)
+            _, V = thread_mp.eigsy(T)
         except (RuntimeError, ZeroDivisionError, ValueError):
             # mpmath's QL iteration can fail on a clustered block: leave it unrotated (the bounds
             # then include its off-diagonal entries, of the size of the cluster's spread)
@@ -171,7 +168,7 @@ def _rotate_clusters(Hb, X, groups, hnorm, floor):
         for a, i in enumerate(g):
             for b, j in enumerate(g):
                 U[i][j] = as_ball(V[a, b])
-    return X if U is None else (X * flint.arb_mat(U)).mid()
+    return None if U is None else flint.arb_mat(U)
 
 
 def _abs_upper(M) -> np.ndarray:
@@ -185,14 +182,20 @@ def _row_sum_bound(A) -> np.ndarray:
     return A.sum(axis=1) * (1 + 2 * A.shape[1] * _U) + 1e-300
 
 
-def _bounds(Hb, B):
+def _bounds(Hb, B, groups=(), hnorm=0.0, floor=0.0):
     r"""``(mu, err)``: sorted diagonal of $M = B^\top H B$ and the rigorous errors
-    $\varepsilon_k = (f + |\mu_k| e)/(1 - e)$ (module docstring, "bounds")."""
+    $\varepsilon_k = (f + |\mu_k| e)/(1 - e)$ (module docstring, "bounds"), after rotating the
+    ``groups`` (clusters) whose blocks of $M$ are not multiples of the identity to ``floor``
+    (:func:`_cluster_rotation`; then $B$ and $M$ are recomputed)."""
     N = Hb.nrows()
+    M = B.transpose() * (Hb * B)
+    U = _cluster_rotation(M, groups, hnorm, floor)
+    if U is not None:
+        B = (B * U).mid()
+        M = B.transpose() * (Hb * B)
     e = float(np.max(_row_sum_bound(_abs_upper(B.transpose() * B - _identity(N)))))
     if not e < 0.5:
         raise ConvergenceError(f"the eigenvector basis is not proven well conditioned (||B^T B - I|| <= {e:.3g})")
-    M = B.transpose() * (Hb * B)
     A = _abs_upper(M)
     diag_rad = np.array([float(M[i, i].rad()) for i in range(N)]) * (1 + 4 * _U)
     np.fill_diagonal(A, 0.0)
@@ -205,22 +208,33 @@ def _bounds(Hb, B):
 
 
 def hessian_spectrum(H, dps: int) -> Spectrum:
-    r"""Eigenvalues of the symmetric mpmath matrix ``H`` with rigorous error bounds, refined to
-    about ``dps`` digits (module docstring); ``H`` is symmetrised, $(H + H^\top)/2$."""
+    r"""Eigenvalues of the symmetric matrix ``H`` with rigorous error bounds, refined to about ``dps``
+    digits (module docstring); ``H`` is symmetrised, $(H + H^\top)/2$.  ``H``: mpmath numbers (the
+    bounds hold for that matrix) or python-flint balls, e.g. from
+    :func:`~symland.problems.enclosure.enclose` (the bounds hold for every matrix in the balls, in
+    particular the exact Hessian)."""
     H = np.asarray(H, dtype=object)
     if H.ndim != 2 or H.shape[0] != H.shape[1]:
         raise ShapeError(f"argument H must be a square matrix, got shape {H.shape}")
     N = H.shape[0]
     if N == 0:
         return Spectrum([], [], 0, 0, "empty matrix")
-    Hf = np.array(H, dtype=float)  # correctly rounded entries, whatever context they belong to
+    balls = is_ball(H.flat[0])
+    if balls:  # an enclosure of the Hessian: the bounds then hold for every matrix in it
+        if not all(v.is_finite() for v in H.flat):
+            raise ShapeError("argument H has non-finite balls")
+        Hf = np.array([[float(v.mid()) for v in row] for row in H])
+    else:
+        Hf = np.array(H, dtype=float)  # correctly rounded entries, whatever context they belong to
     if not np.all(np.isfinite(Hf)):
         raise ShapeError("argument H has non-finite entries (or entries beyond the float64 range)")
     Hf = (Hf + Hf.T) / 2
     lam, Q = np.linalg.eigh(Hf)
     hnorm = float(max(abs(lam[0]), abs(lam[-1])))
-    with ball_precision(dps), thread_mp.workdps(dps + 5):
-        Hb = flint.arb_mat(N, N, [_exact_ball(v) for v in H.ravel()])
+    # balls carry their own error bounds: dps + 5 working digits in all suffice (not dps + GUARD_DIGITS)
+    total = max(16 + GUARD_DIGITS, dps + 5)
+    with ball_precision(total - GUARD_DIGITS), thread_mp.workdps(dps + 5):
+        Hb = flint.arb_mat(N, N, list(H.ravel()) if balls else [_exact_ball(v) for v in H.ravel()])
         Hb = (Hb + Hb.transpose()) * flint.arb(0.5)  # the symmetric part, enclosed
         X = flint.arb_mat(N, N, [float(v) for v in Q.ravel()])
         target = 10.0 ** (-dps)
@@ -228,14 +242,15 @@ def hessian_spectrum(H, dps: int) -> Spectrum:
         digits = 16.0  # correct digits of the current basis (float64 eigenvectors)
         for steps in range(1, MAX_REFINEMENT_STEPS + 1):
             # the step from a basis with d correct digits yields about 2d: compute with that many
-            with ball_precision(int(min(dps, 2 * digits + 10))):
+            # (ball_precision adds GUARD_DIGITS: 2d + 5 digits in all)
+            with ball_precision(int(min(total, max(16 + GUARD_DIGITS, 2 * digits + 5))) - GUARD_DIGITS):
                 X_new, lam_x, delta, residual = _refinement_step(Hb, X, hnorm)
             improved = residual < 0.25 * best_residual
             if residual < best_residual:
                 best_residual, best = residual, (X, lam_x, delta)
             if not improved:
                 break
-            digits = -math.log10(max(residual, 1e-300))
+            digits = -2 * math.log10(max(residual, 1e-300))  # of X_new: a step squares the error
             X = X_new
             if residual ** 2 * 1e3 <= target:  # the new basis is accurate to dps digits: no check step
                 best = (X, lam_x, delta)
@@ -243,8 +258,7 @@ def hessian_spectrum(H, dps: int) -> Spectrum:
         X, lam_x, delta = best
         groups = _clusters(lam_x, delta)
         # a cluster spread below 10^(5 - dps) |H| only widens the bounds within the last 5 digits
-        X = _rotate_clusters(Hb, X, groups, hnorm, max(1e5 * target, 100 * best_residual ** 2))
-        mu, err = _bounds(Hb, X)
+        mu, err = _bounds(Hb, X, groups, hnorm, max(1e5 * target, 100 * best_residual ** 2))
     largest = max(len(g) for g in groups)
     return Spectrum(mu, err, steps, largest,
                     f"float64 eigenvectors refined in {steps} ball-arithmetic steps (Ogita-Aishima), eigenvalues "
