@@ -14,6 +14,7 @@ than mpmath, and Hessians up to 18x faster.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -113,26 +114,43 @@ def has_ball_form(problem) -> bool:
     return True
 
 
+def _digits_short(ev, order, dps) -> int:
+    """How many digits the widest ball of ``ev`` lacks for radius <= 10^-dps of its array's scale
+    (0 when none)."""
+    short = 0
+    parts = [np.array([ev.loss], dtype=object)] + [x for x in (ev.gradient, ev.hessian)[:order] if x is not None]
+    for x in parts:
+        scale = max(1.0, max(abs(float(v.mid())) for v in x.ravel()) if x.size else 1.0)
+        worst = max(float(v.rad()) for v in x.ravel()) if x.size else 0.0
+        if not worst <= 10.0 ** (-dps) * scale:
+            short = max(short, int(math.ceil(math.log10(worst / scale))) + dps + 1 if worst > 0 else 0)
+    return short
+
+
 def midpoint_evaluation(problem, theta, dps: int, order: int):
     r"""The loss (and gradient, Hessian up to ``order``) at the point ``theta`` as mpmath numbers:
     the midpoints of :func:`enclose` at ``dps`` digits, or ``None`` when the problem has no ball
     form, a ball is not finite at ``theta`` (a kinked kernel at an aligned pair) or a radius is not
     below $10^{-\text{dps}}\max(1, \max|\text{entries}|)$ (the midpoint would not carry ``dps``
-    digits); the caller then evaluates in mpmath."""
+    digits) even after one retry with the digits it lacked; the caller then evaluates in mpmath."""
     if not has_ball_form(problem):
         return None
-    try:
-        ev = enclose(problem, theta, dps, order)
-    except DomainError:
-        return None
-
-    parts = [np.array([ev.loss], dtype=object)] + [x for x in (ev.gradient, ev.hessian)[:order] if x is not None]
-    for x in parts:
-        # a ball whose radius is not below 10^-dps of the array's scale (e.g. near an aligned pair of a
-        # kinked kernel, where the enclosure widens) does not give dps digits: evaluate in mpmath
-        scale = max(1.0, max(abs(float(v.mid())) for v in x.ravel()) if x.size else 1.0)
-        if any(not float(v.rad()) <= 10.0 ** (-dps) * scale for v in x.ravel()):
+    work = dps
+    for _ in range(2):
+        try:
+            ev = enclose(problem, theta, work, order)
+        except DomainError:
             return None
+        lost = _digits_short(ev, order, dps)
+        if lost <= 0:
+            break
+        if work > dps or dps + lost + 5 > 3 * dps + 50:
+            return None
+        # near an aligned pair of a kinked kernel the enclosure widens by the digits the cancellation
+        # costs: once, with that many more digits (as the mpmath path boosts its precision)
+        work = dps + lost + 5
+    else:
+        return None
 
     def mids(x):
         return None if x is None else np.vectorize(midpoint_mpf, otypes=[object])(x)
