@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import concurrent.futures
 
+import flint
+
 import mpmath
 import numpy as np
 import pytest
@@ -92,3 +94,18 @@ def test_threads_give_the_serial_digits():
     for res in results:
         assert [mpmath.nstr(v, 45) for v in res.values] == [mpmath.nstr(v, 45) for v in serial.values]
         assert res.errors == serial.errors
+
+
+def test_threaded_products_give_the_serial_balls(monkeypatch):
+    # FLINT's threaded matrix products are exact integer block products: the same spectrum to every digit
+    import symland.landscape.spectrum as spectrum
+
+    H, truth = known_spectrum([str(v) for v in np.linspace(-3, 4, 40)], seed=11)
+    monkeypatch.setattr(spectrum, "THREADED_FROM", 10 ** 9)
+    serial = hessian_spectrum(H, 40)
+    monkeypatch.setattr(spectrum, "THREADED_FROM", 1)
+    threaded = hessian_spectrum(H, 40)
+    assert [mpmath.nstr(v, 50) for v in threaded.values] == [mpmath.nstr(v, 50) for v in serial.values]
+    assert threaded.errors == serial.errors
+    assert_encloses(threaded, truth, 1e-37)
+    assert flint.ctx.threads == 1
