@@ -287,8 +287,9 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
                     f"(last |grad| = {thread_mp.nstr(gn, 5)}); the start may not be near a critical point",
                     history,
                 )
-            if Hf is None or moved > 1e-10 * max(1.0, float(mp_norm(th))):
-                # a float64 Hessian changes by O(|step|) << u between late iterates: reuse it (it costs
+            if Hf is None or moved > 1e-7 * max(1.0, float(mp_norm(th))):
+                # a float64 Hessian changes by O(|step|) between late iterates: reuse it while the points
+                # it was taken at lie within 1e-7 (a chord step then still gains ~7 digits; it costs
                 # an mpmath evaluation where float64 cannot evaluate, e.g. a relu student on its teacher)
                 Hf, moved = _float_hessian(problem, th), 0.0
             null, lam = null_basis(Hf, null_rel)
@@ -306,7 +307,7 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
             if not exact and mp_norm(g) > 1e-6 * gn:
                 exact_hessian = True
         # error estimate of theta: the next Newton correction
-        if Hf is None or moved > 1e-10 * max(1.0, float(mp_norm(th))):
+        if Hf is None or moved > 1e-7 * max(1.0, float(mp_norm(th))):
             Hf = _float_hessian(problem, th)
         null, _ = null_basis(Hf, null_rel)
         nxt = float(np.linalg.norm(gauge_fixed_step(Hf, null, np.array([float(v) for v in g]))))
