@@ -53,14 +53,13 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
-import math
 import time
 
 import numpy as np
 
 from ..errors import ConvergenceError, DomainError
 from ..numerics.arguments import check_positive
-from ..numerics.ball import as_ball, ball_precision, flint
+from ..numerics.ball import as_ball, ball_precision, flint, identity_matrix, lower_float, upper_float
 from ..numerics.mpcontext import thread_mp, to_result
 from ..numerics.precision import GUARD_DIGITS, Precision, check_dps
 from ..problems.enclosure import enclose, require_ball_form
@@ -174,18 +173,6 @@ def _decimal_bound(x, digits, down):
     raise AssertionError(f"no decimal bound found for {x}")  # unreachable: steps double
 
 
-def _lower(x) -> float:
-    """A float ``<=`` every point of the ball ``x`` (outward rounded)."""
-    v = float(x.lower())
-    return v if flint.arb(v) <= x.lower() else math.nextafter(v, -math.inf)
-
-
-def _upper(x) -> float:
-    """A float ``>=`` every point of the ball ``x`` (outward rounded)."""
-    v = float(x.upper())
-    return v if flint.arb(v) >= x.upper() else math.nextafter(v, math.inf)
-
-
 def _fold_min(balls):
     """Rigorous minimum of a non-empty list of balls (``arb.min``; Python's ``min`` is not rigorous)."""
     out = balls[0]
@@ -233,7 +220,7 @@ def _krawczyk(problem, center_balls, g, free, Y, r, dps):
     with ball_precision(dps):
         Ym, Hm = _arb_mat(Y), _arb_mat(HX[np.ix_(free, free)])
         gm = flint.arb_mat(N, 1, [g[k] for k in free])
-        M = flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)]) - Ym * Hm
+        M = identity_matrix(N) - Ym * Hm
         K = -(Ym * gm) + M * flint.arb_mat(N, 1, [flint.arb(0, r)] * N)
         worst = _fold_max([abs(K[i, 0]).upper() for i in range(N)])
     return worst, HX
@@ -245,7 +232,7 @@ def _inertia(HX, Q, dps):
     N = HX.shape[0]
     with ball_precision(dps):
         Qm, Hm = _arb_mat(Q), _arb_mat(HX)
-        E = Qm.transpose() * Qm - flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)])
+        E = Qm.transpose() * Qm - identity_matrix(N)
         e = _fold_max([sum((abs(E[i, j]) for j in range(N)), flint.arb(0)).upper() for i in range(N)])
         if not e < 1:
             return f"the approximate eigenvectors are not proven independent (||Q^T Q - I|| <= {float(e):.3g})"
@@ -270,7 +257,7 @@ def _inertia(HX, Q, dps):
         scale_hi = [lam_hi / (1 - e), lam_hi / (1 + e)]
         lam_min = _fold_min(scale_lo).lower().union(_fold_max(scale_hi).upper())
         gap = _fold_min(gaps) / (1 + e)
-    return negative, lam_min, _lower(gap)
+    return negative, lam_min, lower_float(gap)
 
 
 def _eigenvectors(H_float, H_mp=None, dps: int = _EIG_DPS):
@@ -440,12 +427,12 @@ def _unique_zero(problem, center_balls, g, free, Y, radius, dps, evidence):
     with ball_precision(dps):
         yg = _fold_max([abs(sum((as_ball(Y[i, j]) * gf[j] for j in range(len(gf))), flint.arb(0))).upper()
                         for i in range(len(gf))])
-    evidence["newton_step_bound"] = _upper(yg)
+    evidence["newton_step_bound"] = upper_float(yg)
     scale = max(1.0, max(abs(float(v.mid())) for v in center_balls))
     if radius is not None:
         candidates = [radius]
     else:  # an automatic radius above 1e-2 (relative) means the centre is far from critical
-        candidates = [r for r in sorted({10.0 ** -(dps // 2), 100 * _upper(yg)}, reverse=True) if r < 1e-2 * scale]
+        candidates = [r for r in sorted({10.0 ** -(dps // 2), 100 * upper_float(yg)}, reverse=True) if r < 1e-2 * scale]
     ratios = []
     for r in candidates:
         worst, HX = _krawczyk(problem, center_balls, g, free, Y, r, dps)
@@ -454,7 +441,7 @@ def _unique_zero(problem, center_balls, g, free, Y, radius, dps, evidence):
         if worst < r:
             return r, ratios[-1], HX
     return (f"Krawczyk test failed for radii {[f'{r:.3g}' for r in candidates]} (max |K - x| / r = "
-            f"{[f'{q:.3g}' for q in ratios]}; |Y grad L| <= {_upper(yg):.3g}): K(X) is not inside X, the point may "
+            f"{[f'{q:.3g}' for q in ratios]}; |Y grad L| <= {upper_float(yg):.3g}): K(X) is not inside X, the point may "
             "not be near a nondegenerate critical point")
 
 

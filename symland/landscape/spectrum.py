@@ -43,7 +43,7 @@ import math
 import numpy as np
 
 from ..errors import ConvergenceError, ShapeError
-from ..numerics.ball import as_ball, ball_precision, flint, is_ball, midpoint_mpf
+from ..numerics.ball import as_ball, ball_precision, flint, identity_matrix, is_ball, midpoint_mpf, upper_float
 from ..numerics.precision import GUARD_DIGITS
 from ..numerics.mpcontext import thread_mp
 
@@ -92,26 +92,6 @@ def _product_threads(N):
         flint.ctx.threads = saved
 
 
-def _upper(x) -> float:
-    """A float >= every point of the ball ``x``."""
-    v = float(x.upper())
-    return v if flint.arb(v) >= x.upper() else math.nextafter(v, math.inf)
-
-
-def _exact_ball(x):
-    """An mpmath number as an exact ``arb`` (from its mantissa and exponent)."""
-    if not hasattr(x, "_mpf_"):
-        return as_ball(x, "H")
-    sign, man, exp, _ = x._mpf_
-    if not man and exp:
-        raise ShapeError(f"argument H has a non-finite entry {x}")
-    return flint.arb((-int(man) if sign else int(man), int(exp)))
-
-
-def _identity(N):
-    return flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)])
-
-
 def _float_matrix(M) -> np.ndarray:
     """Midpoints of an ``arb_mat`` as a float64 array."""
     return np.array([[float(x.mid()) for x in row] for row in M.tolist()])
@@ -121,7 +101,7 @@ def _refinement_step(Hb, X, hnorm):
     r"""One RefSyEv step (module docstring): ``(X_new, lam, delta, residual)`` with
     $\tilde\lambda$ (floats), the cluster resolution $\max(\delta, 10^4 u\|H\|)$ and the relative
     residual $\max(\|R\|_F, \|S - \tilde D\|_F/\|H\|)$ of the *input* basis ($S - \tilde D$ restricted
-    to pairs in different clusters) of the *input* basis.
+    to pairs in different clusters).
 
     The numerators $s_{ij} + \tilde\lambda_j r_{ij} = (\lambda_i - \lambda_j)f_{ji} + O(\|F\|^2)$ for
     $\hat X = X(I + F)$ are formed from the float64 midpoints of $S$ and $R$ (each computed in
@@ -129,7 +109,7 @@ def _refinement_step(Hb, X, hnorm):
     $u|\lambda|/|\lambda_i - \lambda_j| \le u\|H\|/\delta$, so the step still gains a factor of
     about $u\|H\|/\delta$."""
     N = Hb.nrows()
-    R = _identity(N) - X.transpose() * X
+    R = identity_matrix(N) - X.transpose() * X
     S = X.transpose() * (Hb * X)
     Rf, Sf = _float_matrix(R), _float_matrix(S)
     lam = np.diag(Sf) / (1 - np.diag(Rf))
@@ -175,7 +155,7 @@ def _cluster_rotation(M, groups, hnorm, floor):
         if len(g) < 2:
             continue
         first = M[g[0], g[0]]
-        spread = max(_upper(abs(M[i, j] - (first if i == j else 0))) for i in g for j in g)
+        spread = max(upper_float(abs(M[i, j] - (first if i == j else 0))) for i in g for j in g)
         if spread <= floor * hnorm:
             continue
         T = thread_mp.matrix([[(midpoint_mpf(M[i, j]) + midpoint_mpf(M[j, i])) / 2 for j in g] for i in g])
@@ -215,7 +195,7 @@ def _bounds(Hb, B, groups=(), hnorm=0.0, floor=0.0):
     if U is not None:
         B = (B * U).mid()
         M = B.transpose() * (Hb * B)
-    e = float(np.max(_row_sum_bound(_abs_upper(B.transpose() * B - _identity(N)))))
+    e = float(np.max(_row_sum_bound(_abs_upper(B.transpose() * B - identity_matrix(N)))))
     if not e < 0.5:
         raise ConvergenceError(f"the eigenvector basis is not proven well conditioned (||B^T B - I|| <= {e:.3g})")
     A = _abs_upper(M)
@@ -225,7 +205,7 @@ def _bounds(Hb, B, groups=(), hnorm=0.0, floor=0.0):
     centres = sorted((M[i, i].mid() for i in range(N)), key=float)
     one_minus_e = 1 - flint.arb(e)
     mu = [midpoint_mpf(c) for c in centres]
-    err = [_upper((flint.arb(f) + abs(c) * e) / one_minus_e) for c in centres]
+    err = [upper_float((flint.arb(f) + abs(c) * e) / one_minus_e) for c in centres]
     return mu, err
 
 
@@ -256,7 +236,7 @@ def hessian_spectrum(H, dps: int) -> Spectrum:
     # balls carry their own error bounds: dps + 5 working digits in all suffice (not dps + GUARD_DIGITS)
     total = max(16 + GUARD_DIGITS, dps + 5)
     with ball_precision(total - GUARD_DIGITS), thread_mp.workdps(dps + 5), _product_threads(N):
-        Hb = flint.arb_mat(N, N, list(H.ravel()) if balls else [_exact_ball(v) for v in H.ravel()])
+        Hb = flint.arb_mat(N, N, list(H.ravel()) if balls else [as_ball(v, "H") for v in H.ravel()])
         Hb = (Hb + Hb.transpose()) * flint.arb(0.5)  # the symmetric part, enclosed
         X = flint.arb_mat(N, N, [float(v) for v in Q.ravel()])
         target = 10.0 ** (-dps)

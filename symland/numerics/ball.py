@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
 
 import numpy as np
@@ -52,7 +53,8 @@ from .precision import GUARD_DIGITS, Precision, check_dps
 import flint
 
 __all__ = ["ARB", "HAVE_FLINT", "require_flint", "ball_precision", "as_ball", "is_ball", "lambdify_ball",
-           "check_ball", "may_be_zero", "unbounded_ball", "BallPrecision", "ball_array", "hull", "midpoint_mpf"]
+           "check_ball", "may_be_zero", "unbounded_ball", "BallPrecision", "ball_array", "hull", "midpoint_mpf",
+           "upper_float", "lower_float", "identity_matrix"]
 
 #: python-flint is a runtime dependency (kept for callers that test for it)
 HAVE_FLINT = True
@@ -86,7 +88,25 @@ def is_ball(x) -> bool:
 def _exact_mpf_tuple(sign, man, exp, name):
     if not man and exp:
         raise DomainError(f"argument {name} must be finite")
-    return flint.arb(flint.fmpz((-1) ** sign * int(man))) * flint.arb(2) ** int(exp)
+    # arb((m, e)) is m * 2**e exactly, at any working precision (a product of balls would round)
+    return flint.arb((-int(man) if sign else int(man), int(exp)))
+
+
+def upper_float(x) -> float:
+    """A float ``>=`` every point of the ball ``x`` (outward rounded)."""
+    v = float(x.upper())
+    return v if flint.arb(v) >= x.upper() else math.nextafter(v, math.inf)
+
+
+def lower_float(x) -> float:
+    """A float ``<=`` every point of the ball ``x`` (outward rounded)."""
+    v = float(x.lower())
+    return v if flint.arb(v) <= x.lower() else math.nextafter(v, -math.inf)
+
+
+def identity_matrix(N: int):
+    """The exact N x N identity as an ``arb_mat``."""
+    return flint.arb_mat(N, N, [1 if i == j else 0 for i in range(N) for j in range(N)])
 
 
 def as_ball(x, name: str = "x"):
