@@ -250,9 +250,13 @@ def bvn_ball(h, k, rho, q):
 
     One formula for every sign of $h$, $k$ (no branch at $h = 0$ or $k = 0$, unlike Owen's
     reduction to $T$), so balls that straddle 0 are enclosed; near $|\rho| = 1$ the
-    integrand is steep at $u = 1$ and the ball widens (or is not finite), never wrong."""
-    h, k = as_ball(h, "h"), as_ball(k, "k")
-    theta = flint.arb.atan2(as_ball(rho, "rho"), as_ball(q, "q"))
+    integrand is steep at $u = 1$ and the ball widens (or is not finite), never wrong.  At
+    $q = 0$ exactly: $\min(\Phi(h), \Phi(k))$ for $\rho > 0$, $\max(0, \Phi(h) + \Phi(k) - 1)$ for $\rho < 0$."""
+    h, k, rho, q = as_ball(h, "h"), as_ball(k, "k"), as_ball(rho, "rho"), as_ball(q, "q")
+    if q.is_zero() and (rho > 0 or rho < 0):  # perfectly correlated: the integrand is 0/0 at u = 1
+        ph, pk = _normal_cdf(h), _normal_cdf(k)
+        return ph.min(pk) if rho > 0 else (ph + pk - 1).max(flint.arb(0))
+    theta = flint.arb.atan2(rho, q)
     H, K, T = flint.acb(h), flint.acb(k), flint.acb(theta)
     squares, cross = H * H + K * K, 2 * H * K
 
