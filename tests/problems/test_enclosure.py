@@ -325,6 +325,9 @@ def test_bias_enclosures_contain_independent_values(act):
     ref = sin_network_loss_exact(p, BIAS_THETA) if act == "sin" else bias_network_loss_by_reduction(p, BIAS_THETA, act)
     assert ev.loss.overlaps(_ref_ball(ref)) and float(ev.loss.rad()) < 1e-45 * abs(float(ref))
     _check_against_mpmath(p, BIAS_THETA, ev, grad_entries=(0, 5, 7), hess_columns=(6,))
+    # the radii follow the requested digits (no float64 value inside): about 10^-(dps + 15) at dps = 20
+    coarse = enclose(p, BIAS_THETA, dps=20, order=1)
+    assert 1e-45 < float(coarse.loss.rad()) < 1e-33 and coarse.loss.contains(ev.loss)
 
 
 def test_bias_enclosure_with_a_zero_teacher_bias_and_midpoints():
@@ -380,3 +383,16 @@ def test_sin_plain_loss_matches_the_exact_reference():
     p = symland.TeacherStudent.orthonormal("sin", k=2, n=2)
     theta = BIAS_THETA[:6]
     assert enclose(p, theta, dps=50, order=0).loss.overlaps(_ref_ball(sin_network_loss_exact(p, theta)))
+
+
+def test_an_erf_minimum_with_biases_is_certified():
+    # student = teacher (W = I, a = 1, beta = teacher bias) is the global minimum, loss exactly 0
+    p = symland.TeacherStudent.orthonormal("erf", k=2, n=2, bias=True, teacher_bias=[0.3, -0.2])
+    cert = symland.certify(p, np.array([1, 0, 0, 1, 1, 1, 0.3, -0.2]), dps=30)
+    assert cert.certified and cert.kind == "minimum" and cert.index == 0 and cert.nullity == 0
+    lo, hi = (mpmath.mpf(v) for v in cert.loss_interval(25))
+    assert lo <= 0 <= hi and hi - lo < mpmath.mpf(10) ** -20
+    with mpmath.workdps(40):
+        lam = mpmath.eigsy(mpmath.matrix(p.hessian(cert.center, dps=40).tolist()), eigvals_only=True)
+        lo, hi = cert.to_dict()["lambda_min"]
+        assert mpmath.mpf(lo) <= min(lam) <= mpmath.mpf(hi) and min(lam) > 0
