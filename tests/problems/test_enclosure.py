@@ -238,7 +238,8 @@ def bias_network_loss_by_reduction(problem, theta, act):
                 if p == q:
                     f = lambda y: s(bp + sa * y) ** 2 * mpmath.npdf(y)  # noqa: E731
                 else:
-                    f = lambda y: s(bp + sa * y) * _inner_mean(act, bq + G * y / sa, D / A) * mpmath.npdf(y)  # noqa: E731
+                    f = lambda y: (s(bp + sa * y) * _inner_mean(act, bq + G * y / sa, D / A)  # noqa: E731
+                                   * mpmath.npdf(y))
                 total += (1 if p == q else 2) * ap * aq * mpmath.quad(f, [-mpmath.inf, -bp / sa, mpmath.inf])
         return total / 2
 
@@ -307,7 +308,8 @@ def test_owens_t_ball_contains_its_defining_integral():
         for h, a in [(0.3, 0.5), (-1.2, -3.0), (0.0, 5.0), (2.0, 1.9), (0.7, 40.0)]:
             with mpmath.workdps(70):
                 H, A = mpmath.mpf(h), mpmath.mpf(a)
-                ref = mpmath.quad(lambda x: mpmath.exp(-H * H * (1 + x * x) / 2) / (1 + x * x), [0, A]) / (2 * mpmath.pi)
+                integrand = lambda x: mpmath.exp(-H * H * (1 + x * x) / 2) / (1 + x * x)  # noqa: E731
+                ref = mpmath.quad(integrand, [0, A]) / (2 * mpmath.pi)
             v = owens_t_ball(h, a)
             assert v.overlaps(_ref_ball(ref)) and float(v.rad()) < 1e-60, (h, a)
 
