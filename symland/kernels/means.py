@@ -62,6 +62,7 @@ import numpy as np
 import sympy
 
 from ..errors import DomainError, NoClosedFormError
+from ..numerics.ball import as_ball, lambdify_ball, may_be_zero, unbounded_ball
 from ..numerics.compile import lambdify_mpmath
 from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import Precision, check_covariance, gram_determinant, mp_kernel_arguments
@@ -86,6 +87,8 @@ __all__ = [
     "mean_partial_evaluator",
     "mean_partials_evaluator",
     "mean_diagonal_evaluator",
+    "ball_mean_partials_evaluator",
+    "ball_mean_diagonal_evaluator",
     "kernel_with_means",
     "diagonal_with_means",
 ]
@@ -609,6 +612,58 @@ def mean_diagonal_evaluator(s: Activation, index, mp: bool):
         return lambda t, m: expect1_float(h, t, m) / 2**i
     fv = np.frompyfunc(lambda t, m: expect1_mp(h, t, thread_mp.dps, m) / 2**i, 2, 1)
     return lambda t, m: fv(t, m)
+
+
+# ---------------------------------------------------------------------------
+# ball evaluators (python-flint arb): closed forms only
+# ---------------------------------------------------------------------------
+def _no_ball_quadrature(what: str, method: str):
+    return NoClosedFormError(f"{what} has no closed form (symland computes it by {method}); quadrature has no "
+                             "rigorous error bound in symland, so there is no ball enclosure")
+
+
+@functools.lru_cache(maxsize=None)
+def ball_mean_partials_evaluator(s: Activation, t: Activation, indices):
+    r"""Function ``(a, b, c, D, mu1, mu2) -> [partial for each index]`` on object arrays of ``arb``
+    balls (call it inside :func:`~symland.numerics.ball.ball_precision`): each entry a ball that
+    contains the partial for every argument in the input balls.
+
+    The closed forms of :func:`mean_partial_expr` compiled by
+    :func:`~symland.numerics.ball.lambdify_ball` (the bivariate normal CDF by its rigorous
+    integral, :func:`~symland.numerics.ball.bvn_ball`); ``D`` must be a ball containing
+    $ab - c^2$.  Entries are the non-finite ball where a variance ball may be 0 (the closed forms
+    divide by $\sqrt a$, $\sqrt b$).  Pairs without a closed form (quadrature) and formulas with a
+    function that has no ``arb`` form raise :class:`~symland.errors.NoClosedFormError`."""
+    indices = tuple(_check_index5(i) for i in indices)
+    if _mean_kernel_cached(s, t) is None:
+        raise _no_ball_quadrature(f"the kernel with means of ({s.name}, {t.name})", mean_kernel_method(s, t))
+    fs = [lambdify_ball(MEAN_ARGS, _partial_cached(s, t, i)) for i in indices]
+
+    def one(a, b, c, D, m1, m2):
+        if may_be_zero(a) or may_be_zero(b):
+            return tuple(unbounded_ball() for _ in fs)
+        return tuple(as_ball(f(a, b, c, D, m1, m2)) for f in fs)  # a constant partial is a Python number
+
+    def run(*args):
+        args = np.broadcast_arrays(*(np.asarray(v, dtype=object) for v in args))
+        out = [np.empty(args[0].shape, dtype=object) for _ in fs]
+        for k in np.ndindex(args[0].shape):
+            for o, v in zip(out, one(*(x[k] for x in args))):
+                o[k] = v
+        return out
+    return run
+
+
+@functools.lru_cache(maxsize=None)
+def ball_mean_diagonal_evaluator(s: Activation, index):
+    r"""Function ``(t, m) -> d_t^i d_m^p phi(t, m)`` on object arrays of ``arb`` balls: the closed
+    form :func:`mean_diagonal_expr` compiled by :func:`~symland.numerics.ball.lambdify_ball`; the
+    non-finite ball where ``t`` may be 0.  No closed form: :class:`~symland.errors.NoClosedFormError`."""
+    if _diag_cached(s, (0, 0)) is None:
+        raise _no_ball_quadrature(f"the diagonal E[s(u)^2] with a mean of {s.name!r}", "quadrature")
+    f = lambdify_ball(DIAG_ARGS, _diag_cached(s, tuple(index)))
+    fv = np.frompyfunc(lambda t, m: unbounded_ball() if may_be_zero(t) else as_ball(f(t, m)), 2, 1)
+    return lambda t, m: np.asarray(fv(t, m), dtype=object)
 
 
 # ---------------------------------------------------------------------------

@@ -16,7 +16,11 @@ contains ``p/q``); a SymPy ``Float`` becomes the exact ball of its binary value.
 switch on their argument are evaluated rigorously: ``Abs``, ``Max``, ``Min`` by the ``arb``
 operations (``Max`` of two overlapping balls is their rigorous maximum), ``Heaviside`` and
 ``sign`` of a ball that contains the switching point 0 by the hull (union) of every value they
-take there (``[0, 1]``, ``[-1, 1]``), never by one branch.  ``Piecewise`` with general conditions
+take there (``[0, 1]``, ``[-1, 1]``), never by one branch.  Owen's $T$ and the bivariate normal
+CDF $\Phi_2$ (the SymPy functions ``OwensT`` and ``BivariateNormalCDF`` of
+:mod:`symland.kernels.normal`, recognised by name) are rigorous integrals of entire integrands
+over $[0, 1]$ (:func:`owens_t_ball`, :func:`bvn_ball`, by ``acb.integral``, whose error bound
+is part of the ball).  ``Piecewise`` with general conditions
 is refused.  Functions without an ``arb`` form raise :class:`~symland.errors.NoClosedFormError`
 naming the function.  A result that is not a finite ball (``sqrt`` or ``1/x`` of a ball that
 reaches 0, ``atan2`` across its branch cut) is reported by :func:`check_ball` as a
@@ -54,7 +58,7 @@ import flint
 
 __all__ = ["ARB", "HAVE_FLINT", "require_flint", "ball_precision", "as_ball", "is_ball", "lambdify_ball",
            "check_ball", "may_be_zero", "unbounded_ball", "BallPrecision", "ball_array", "hull", "midpoint_mpf",
-           "upper_float", "lower_float", "identity_matrix"]
+           "upper_float", "lower_float", "identity_matrix", "owens_t_ball", "bvn_ball"]
 
 #: python-flint is a runtime dependency (kept for callers that test for it)
 HAVE_FLINT = True
@@ -216,6 +220,73 @@ def _fold(op):
     return f
 
 
+def _integral_01(integrand):
+    r"""$\int_0^1 f(u)\,du$ for an integrand analytic on a neighbourhood of $[0, 1]$ (``acb``
+    in, ``acb`` out; entire functions of meromorphic ones are non-finite at their poles, so the
+    ``analytic`` flag needs no check): the real part of ``acb.integral``, a ball that contains
+    the integral (its truncation error included) for every value of the balls the integrand
+    closes over; not finite when the integration fails to converge."""
+    value = flint.acb.integral(lambda u, _analytic: integrand(u), 0, 1)
+    return value.real if value.imag.contains(0) else unbounded_ball()
+
+
+def owens_t_ball(h, a):
+    r"""Owen's $T(h, a) = \frac1{2\pi}\int_0^a \frac{e^{-h^2(1+x^2)/2}}{1+x^2}dx
+    = \frac{a}{2\pi}\int_0^1 \frac{e^{-h^2(1+a^2u^2)/2}}{1+a^2u^2}du$ ($x = au$) on balls.
+
+    The integrand in $u$ is meromorphic with poles at $u = \pm i/a$; for $|a| > 2$ the
+    reflection $T(h, a) = \tfrac12\Phi(h) + \tfrac12\Phi(|a|h) - \Phi(h)\Phi(|a|h) - T(|a|h, 1/|a|)$
+    (for $h \ge 0$; $T$ is even in $h$ and odd in $a$) keeps the poles at distance $\ge 1/2$."""
+    h, a = abs(as_ball(h, "h")), as_ball(a, "a")
+    if abs(a) > 2:
+        sign = 1 if a > 0 else -1
+        a = abs(a)
+        ph, pah = _normal_cdf(h), _normal_cdf(a * h)
+        return sign * (ph / 2 + pah / 2 - ph * pah - owens_t_ball(a * h, 1 / a))
+    H2, A2 = flint.acb(h * h), flint.acb(a * a)
+
+    def integrand(u):
+        x2 = A2 * u * u
+        return (-H2 * (1 + x2) / 2).exp() / (1 + x2)
+
+    return a * _integral_01(integrand) / (2 * flint.arb.pi())
+
+
+def _normal_cdf(x):
+    r"""$\Phi(x) = (1 + \operatorname{erf}(x/\sqrt2))/2$ on a ball."""
+    return (1 + (x / flint.arb(2).sqrt()).erf()) / 2
+
+
+def bvn_ball(h, k, rho, q):
+    r"""$\Phi_2(h, k; \rho)$ (``BivariateNormalCDF(h, k, rho, q)``, $q = \sqrt{1-\rho^2}$) on balls.
+
+    Plackett's identity $\partial_\rho\Phi_2 = e^{-(h^2 - 2\rho hk + k^2)/(2(1-\rho^2))}/(2\pi\sqrt{1-\rho^2})$
+    integrated from $\rho = 0$ (where $\Phi_2 = \Phi(h)\Phi(k)$) with $\rho = \sin\vartheta$,
+    $\vartheta = \theta u$, $\theta = \operatorname{atan2}(\rho, q)$ $(= \arcsin\rho$ on $q^2 = 1 - \rho^2)$:
+
+    .. math:: \Phi_2 = \Phi(h)\Phi(k) + \frac{\theta}{2\pi}\int_0^1
+              \exp\Big(-\frac{h^2 - 2hk\sin\theta u + k^2}{2\cos^2\theta u}\Big)du.
+
+    One formula for every sign of $h$, $k$ (no branch at $h = 0$ or $k = 0$, unlike Owen's
+    reduction to $T$), so balls that straddle 0 are enclosed; near $|\rho| = 1$ the
+    integrand is steep at $u = 1$ and the ball widens (or is not finite), never wrong.  At
+    $q = 0$ exactly: $\min(\Phi(h), \Phi(k))$ for $\rho > 0$, $\max(0, \Phi(h) + \Phi(k) - 1)$ for $\rho < 0$."""
+    h, k, rho, q = as_ball(h, "h"), as_ball(k, "k"), as_ball(rho, "rho"), as_ball(q, "q")
+    if q.is_zero() and (rho > 0 or rho < 0):  # perfectly correlated: the integrand is 0/0 at u = 1
+        ph, pk = _normal_cdf(h), _normal_cdf(k)
+        return ph.min(pk) if rho > 0 else (ph + pk - 1).max(flint.arb(0))
+    theta = flint.arb.atan2(rho, q)
+    H, K, T = flint.acb(h), flint.acb(k), flint.acb(theta)
+    squares, cross = H * H + K * K, 2 * H * K
+
+    def integrand(u):
+        v = T * u
+        c = v.cos()
+        return (-(squares - cross * v.sin()) / (2 * c * c)).exp()
+
+    return _normal_cdf(h) * _normal_cdf(k) + theta * _integral_01(integrand) / (2 * flint.arb.pi())
+
+
 class _ArbFunctions:
     """The names the ball printer emits, mapped to ``arb`` operations."""
 
@@ -237,6 +308,8 @@ class _ArbFunctions:
     rpow = staticmethod(_real_power)
     max = staticmethod(_fold("max"))
     min = staticmethod(_fold("min"))
+    owens_t = staticmethod(owens_t_ball)
+    bvn = staticmethod(bvn_ball)
 
     def __getattr__(self, name):
         raise NoClosedFormError(f"function {name} has no ball-arithmetic (arb) form in symland")
@@ -278,6 +351,12 @@ class _BallPrinter(MpmathPrinter):
     def _print_Min(self, expr):
         return f"mpmath.min({', '.join(self._print(a) for a in expr.args)})"
 
+    def _print_OwensT(self, expr):
+        return f"mpmath.owens_t({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_BivariateNormalCDF(self, expr):
+        return f"mpmath.bvn({', '.join(self._print(a) for a in expr.args)})"
+
     def _print_Piecewise(self, expr):
         raise NoClosedFormError(f"{expr} branches on general conditions: a ball straddling a switching point "
                                 "has no single branch, so symland does not evaluate Piecewise on balls")
@@ -286,7 +365,7 @@ class _BallPrinter(MpmathPrinter):
 _PRINTER_SETTINGS = {"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True}
 #: SymPy functions whose arb form the adapter provides (Abs prints as Python's abs, valid on balls)
 _SUPPORTED = ({name for name in vars(_ArbFunctions) if not name.startswith("_")}
-              | {"Abs", "Heaviside", "Max", "Min"})
+              | {"Abs", "Heaviside", "Max", "Min", "OwensT", "BivariateNormalCDF"})
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,8 +1,9 @@
 r"""Rigorous enclosures of the loss, gradient and Hessian on a box of parameters (python-flint balls).
 
-:func:`enclose` evaluates a plain teacher-student problem with
-:class:`~symland.numerics.ball.BallPrecision`: every kernel partial is compiled from its SymPy
-closed form to ``arb`` (:func:`~symland.numerics.ball.lambdify_ball`) and the Gram assembly runs
+:func:`enclose` evaluates a teacher-student problem (plain, with GLU units, or with biases:
+kernels with means) with :class:`~symland.numerics.ball.BallPrecision`: every kernel partial is
+compiled from its SymPy closed form to ``arb`` (:func:`~symland.numerics.ball.lambdify_ball`; the
+bivariate normal CDF of the kernels with means by its rigorous integral) and the assembly runs
 on balls, so each returned ball contains the exact value at every point of the box.
 :func:`midpoint_evaluation` is the fast face of the same computation: the midpoints as mpmath
 numbers (each within its ball's radius, about $10^{-\text{dps}-15}$ relative, of the exact
@@ -14,11 +15,14 @@ than mpmath, and Hessians up to 18x faster.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
 
 from ..errors import DomainError, NoClosedFormError
+from ..kernels.means import (ball_mean_diagonal_evaluator, ball_mean_partials_evaluator, mean_kernel_expr,
+                             mean_kernel_method)
 from ..kernels.partials import diagonal_expr, kernel_partial_expr, require_closed_form
 from ..numerics.ball import BallPrecision, lambdify_ball, midpoint_mpf
 from ..numerics.precision import check_dps
@@ -26,27 +30,60 @@ from ..numerics.symbols import KERNEL_ARGS, t_
 from .glu import pair_terms, psi_expr
 from .glu_assembly import GluAssembly
 from .gram import Evaluation
+from .means_assembly import MeansAssembly
 
 __all__ = ["enclose", "require_ball_form", "has_ball_form", "midpoint_evaluation"]
 
 #: kernel partials a Hessian needs (checked for an arb form before any work)
 _HESSIAN_INDICES = ((0, 0, 0), (1, 0, 0), (0, 0, 1), (2, 0, 0), (1, 1, 0), (1, 0, 1), (0, 0, 2))
+#: partials in (a, b, c, mu1, mu2) of a kernel with means up to order 2, and of its diagonal in (t, m)
+_MEAN_HESSIAN_INDICES = tuple(tuple(sum(x) for x in zip(*pair))
+                              for pair in itertools.combinations_with_replacement(
+                                  [(0,) * 5] + [tuple(int(k == j) for k in range(5)) for j in range(5)], 2))
+_MEAN_DIAGONAL_INDICES = ((0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2))
 
 
 def require_ball_form(problem):
     """:class:`~symland.errors.NoClosedFormError` unless every kernel the problem needs up to its
-    Hessian has an ``arb`` form (naming what is missing): plain problems and problems with GLU units
-    are covered; biases and mixed activations (kernels with means, cross kernels) are refused, since
-    their closed forms need the bivariate normal CDF (Owen's T), which has no ``arb`` form here."""
-    glu = bool(getattr(problem, "glus", 0)) and isinstance(problem._assembly, GluAssembly)
+    Hessian has an ``arb`` form (naming what is missing): plain problems, problems with GLU units
+    and problems with biases (kernels with means, the bivariate normal CDF by its rigorous
+    integral) whose kernels have closed forms are covered; quadrature kernels and cross kernels of
+    two activations without a closed form with means are refused."""
+    assembly = problem._assembly
+    if isinstance(assembly, MeansAssembly):
+        reason = _missing_means_ball_form(assembly.activation, assembly.teacher_activation)
+        if reason:
+            raise NoClosedFormError(f"{problem!r}: {reason}")
+        return
+    glu = bool(getattr(problem, "glus", 0)) and isinstance(assembly, GluAssembly)
     if not (getattr(problem, "is_plain", False) or glu):
-        raise NoClosedFormError(
-            f"{problem!r}: ball enclosures cover plain problems and GLU units; kernels with means (biases) and "
-            "cross kernels of two activations are refused (their closed forms need the bivariate normal CDF, "
-            "Owen's T, which has no arb form in symland)")
+        raise NoClosedFormError(f"{problem!r}: ball enclosures cover plain problems, GLU units and kernels with "
+                                "means; this problem is none of them")
     reason = _missing_ball_form(problem.activation) or (_missing_glu_ball_form(problem.activation) if glu else "")
     if reason:
         raise NoClosedFormError(reason)
+
+
+@functools.lru_cache(maxsize=None)
+def _missing_means_ball_form(s, t) -> str:
+    r"""Why a problem with biases (student activation ``s``, teacher ``t``) has no ``arb`` form up to
+    the Hessian ("" when it has): the closed forms with means of the pairs (s, s), (s, t), (t, t)
+    and the diagonals of ``s`` and ``t``, each partial up to order 2 compiled to ``arb`` (without a
+    closed form with means a pair takes quadrature or a cross kernel; neither has a ball form)."""
+    try:
+        for u, v in dict.fromkeys([(s, s), (s, t), (t, t)]):
+            if mean_kernel_expr(u, v) is None:
+                raise NoClosedFormError(
+                    f"the pair ({u.name}, {v.name}) has no closed-form kernel with means (symland computes it by "
+                    f"{mean_kernel_method(u, v)} or a cross kernel); quadrature has no rigorous error bound in "
+                    "symland, so there is no ball enclosure")
+            ball_mean_partials_evaluator(u, v, _MEAN_HESSIAN_INDICES)
+        for u in dict.fromkeys([s, t]):
+            for index in _MEAN_DIAGONAL_INDICES:
+                ball_mean_diagonal_evaluator(u, index)
+    except NoClosedFormError as exc:
+        return f"kernels with means of activation {s.name!r} (teacher {t.name!r}): {exc}"
+    return ""
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,15 +124,15 @@ def _missing_ball_form(act) -> str:
 
 def enclose(problem, theta, dps: int = 50, order: int = 2) -> Evaluation:
     r"""Rigorous enclosures of the loss (order 0), gradient (1) and Hessian (2) on a box (plain
-    problems and problems with GLU units).
+    problems, problems with GLU units and problems with biases).
 
     ``theta``: one entry per parameter, each a float, int, mpmath number or decimal string (a
     point: the exact binary value, or a ball containing the decimal) or a ``(mid, rad)`` tuple or
     a python-flint ``arb`` (a ball).  Returns an
     :class:`~symland.problems.gram.Evaluation` whose ``loss`` is an ``arb`` and whose
     ``gradient``/``hessian`` are numpy object arrays of ``arb``, each containing the exact value
-    at every point of the box, computed with ``dps`` (+ guard) digits.  Plain and GLU problems
-    with a closed-form kernel only (:class:`~symland.errors.NoClosedFormError` otherwise); pairs of
+    at every point of the box, computed with ``dps`` (+ guard) digits.  Problems whose kernels
+    have closed forms only (:class:`~symland.errors.NoClosedFormError` otherwise); pairs of
     neurons that may be aligned within the box where a kinked kernel is singular, and zero-norm
     neurons, raise :class:`~symland.errors.DomainError`.
     """
@@ -106,7 +143,7 @@ def enclose(problem, theta, dps: int = 50, order: int = 2) -> Evaluation:
 
 
 def has_ball_form(problem) -> bool:
-    """True when :func:`require_ball_form` passes (plain problem, closed-form ``arb`` kernels)."""
+    """True when :func:`require_ball_form` passes (every kernel the problem needs has an ``arb`` form)."""
     try:
         require_ball_form(problem)
     except NoClosedFormError:

@@ -22,7 +22,10 @@ $\nabla_x^2\kappa = J^\top\kappa_{yy}J + \sum_k\kappa_{y_k}\nabla_x^2y_k$
 ($\nabla^2 G_{ii} = 2I$, $\nabla^2_{w_iw_j}G_{ij} = I$), and the product rule
 adds the output weights.  The local gradients and Hessians of all terms are
 computed at once (vectorised over terms) and scattered into $\theta$.  One
-assembly serves float64 and mpmath object arrays.
+assembly serves float64, mpmath object arrays and python-flint balls
+(:class:`~symland.numerics.ball.BallPrecision`: the closed forms with means compiled to ``arb``,
+:func:`~symland.kernels.means.ball_mean_partials_evaluator`; quadrature pairs and cross kernels
+raise :class:`~symland.errors.NoClosedFormError`).
 
 Parameters: ``theta = [W.ravel(), a, beta]`` ($a$ omitted when the output
 weights are fixed, $\beta$ omitted when ``bias=False``).
@@ -50,11 +53,12 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from ..errors import DomainError
+from ..errors import DomainError, NoClosedFormError
 from ..kernels import means as _means
 from ..kernels.activation import Activation
 from ..kernels.cross import cross_method, cross_partial_evaluator
 from ..kernels.registry import activation
+from ..numerics.ball import may_be_zero
 from ..numerics.precision import Precision
 from ..numerics.symbols import z
 from .gram import WHAT, Evaluation, finite, gram_block, per_precision
@@ -157,6 +161,9 @@ class MeansAssembly:
         """Kernel value, gradient (m, 5) and Hessian (m, 5, 5) in (a, b, c, mu1, mu2) for a batch of pairs."""
         mp = prec.mp
         m = len(args[0])
+        if prec.ball and _uses_cross(s, t, zero_means):
+            raise NoClosedFormError(f"the cross kernel of ({s.name}, {t.name}) has no ball-arithmetic form in "
+                                    "symland (no closed form with means for the pair)")
         if _uses_cross(s, t, zero_means):
             def ev(index):
                 if index[3] or index[4]:  # means are fixed at zero: these partials never enter
@@ -165,7 +172,9 @@ class MeansAssembly:
         else:
             wanted = [(0, 0, 0, 0, 0)] + (list(_E) if order >= 1 else []) + (
                 [_add(_E[k], _E[l]) for k, l in _PAIR2] if order >= 2 else [])
-            got = dict(zip(wanted, _means.mean_partials_evaluator(s, t, tuple(wanted), mp)(*args)))
+            evaluator = (_means.ball_mean_partials_evaluator(s, t, tuple(wanted)) if prec.ball
+                         else _means.mean_partials_evaluator(s, t, tuple(wanted), mp))
+            got = dict(zip(wanted, evaluator(*args)))
 
             def ev(index):
                 return got[index]
@@ -177,8 +186,10 @@ class MeansAssembly:
                 p = int(np.flatnonzero(~ok)[0])
                 A, B, G, D = (x[p] for x in args[:4])
                 i, q = units[p]
-                reason = ("zero norm" if A == 0 or B == 0 else
-                          "exactly aligned units (c**2 = a*b), where the kernel is singular" if D == 0 else
+                reason = ("zero norm" if may_be_zero(A) or may_be_zero(B) else
+                          ("units that may be exactly aligned within the box" if prec.ball else
+                           "exactly aligned units") + " (c**2 = a*b), where the kernel is singular"
+                          if may_be_zero(D) else
                           "a non-finite kernel value")
                 raise DomainError(f"cannot evaluate the {what}: kernel partial {index} of ({s.name}, {t.name}) "
                                   f"for {i} and {q}: {reason}")
@@ -200,7 +211,9 @@ class MeansAssembly:
         mp = prec.mp
 
         def ev(index):
-            v = np.array(_means.mean_diagonal_evaluator(s, index, mp)(t, mu), dtype=object if mp else float)
+            evaluator = (_means.ball_mean_diagonal_evaluator(s, index) if prec.ball
+                         else _means.mean_diagonal_evaluator(s, index, mp))
+            v = np.array(evaluator(t, mu), dtype=object if mp else float)
             ok = finite(v, mp)
             if not np.all(ok):
                 i = int(np.flatnonzero(~ok)[0])

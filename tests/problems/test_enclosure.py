@@ -1,9 +1,14 @@
-"""Ball enclosures of problems with GLU units, and the problems that are refused.
+"""Ball enclosures of problems with GLU units and with biases (kernels with means), and the problems that are refused.
 
-Independent references: the loss by a 2-D Gauss-Hermite rule on the network itself (d = 2); gradients and Hessians by
-60-digit central finite differences of the mpmath loss; the mpmath assembly at 60 digits (another
-precision member and other compiled functions than the balls); mpmath ``eigsy`` for the spectrum
-of the certified GLU minimum."""
+Independent references: the GLU loss by a 2-D Gauss-Hermite rule on the network itself (d = 2); for sin
+networks (plain, GLU, biases) the loss by Gaussian characteristic-function algebra written out below
+(exact, evaluated at 70 digits); for erf and relu networks with biases the loss by a 1-D reduction
+(conditioning one pre-activation on the other, inner expectation in closed form) and mpmath
+quadrature at 64 digits; gradients by 70-digit central finite differences of the mpmath loss and
+Hessians by finite differences of the mpmath gradient; the mpmath assembly at 60 digits (another
+precision member and other compiled functions than the balls: Owen's T by its own quadrature);
+Owen's T and the bivariate normal CDF on balls against their defining integrals; mpmath ``eigsy`` for
+the spectrum of the certified GLU minimum."""
 
 from __future__ import annotations
 
@@ -13,11 +18,16 @@ import pytest
 
 import flint
 import symland
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from symland.numerics.ball import ball_precision, bvn_ball, owens_t_ball
+from symland.numerics.mpcontext import thread_mp
 from symland.problems.enclosure import enclose, midpoint_evaluation
 
 
 def _overlaps(ball, value):
-    return ball.overlaps(flint.arb(mpmath.nstr(value, 70)))
+    """True when ``ball`` meets the 60-digit mpmath ``value`` (taken as a ball of radius 1e-58)."""
+    return ball.overlaps(_ref_ball(value))
 
 
 def glu_network_loss_by_quadrature(problem, theta, nodes=120):
@@ -79,13 +89,20 @@ def test_a_box_contains_its_midpoints_enclosure():
 
 
 def test_refusals_name_the_reason():
-    with pytest.raises(symland.NoClosedFormError, match="Owen's T"):
-        enclose(symland.TeacherStudent.orthonormal("relu", 2, 2, bias=True), np.ones(8) * 0.3, dps=30)
+    # biases with a quadrature activation, and a pair without a closed form with means
+    with pytest.raises(symland.NoClosedFormError, match="tanh.*quadrature"):
+        enclose(symland.TeacherStudent.orthonormal("tanh", 2, 2, bias=True), np.ones(8) * 0.3, dps=30)
+    with pytest.raises(symland.NoClosedFormError, match=r"\(relu, erf\) has no closed-form kernel with means"):
+        enclose(symland.TeacherStudent.orthonormal("relu", 2, 2, bias=True, teacher_activation="erf"),
+                np.ones(8) * 0.3, dps=30)
     with pytest.raises(symland.NoClosedFormError, match="no ball enclosure|quadrature"):
         enclose(symland.TeacherStudent.orthonormal("tanh", 2, 1, glus=1), np.ones(8) * 0.3, dps=30)
     # where no enclosure carries the digits (no ball form), the midpoint evaluation says so
-    assert midpoint_evaluation(symland.TeacherStudent.orthonormal("relu", 2, 2, bias=True),
+    assert midpoint_evaluation(symland.TeacherStudent.orthonormal("tanh", 2, 2, bias=True),
                                np.ones(8) * 0.3, 30, 1) is None
+    # exactly aligned relu students with biases: the kernel is singular there (as in mpmath), refused by name
+    with pytest.raises(symland.DomainError, match="aligned"):
+        enclose(symland.TeacherStudent.orthonormal("relu", 2, 2, bias=True), np.ones(8) * 0.3, dps=30)
 
 
 def test_an_erf_glu_minimum_is_certified():
@@ -132,3 +149,252 @@ def test_a_relu_glu_minimum_is_certified_modulo_its_gauges():
     other = symland.certify(neuron, symland.minimize(neuron, np.array([0.5, 0.4, 1.0])).theta, dps=40)
     with mpmath.workdps(50):
         assert abs(mpmath.mpf(other.loss_interval(35)[0]) - lo) < mpmath.mpf(10) ** -33
+
+
+# --------------------------------------------------------------------------------------------------
+# independent references
+# --------------------------------------------------------------------------------------------------
+def _ref_ball(value, err=1e-58):
+    """The reference as a ball of its claimed accuracy (60- or 70-digit arithmetic, 1e-58 is generous),
+    built at 80 digits (outside a ball_precision block python-flint parses a decimal string at 53 bits,
+    which would make every comparison a 1e-16 one)."""
+    with ball_precision(80):
+        return flint.arb(mpmath.nstr(value, 85)) + flint.arb(0, err)
+
+
+def _sin_terms(problem, theta):
+    r"""The network $f - f^*$ of a sin problem as terms $(\alpha + l\cdot x)\,\gamma\,e^{i\omega\cdot x}$:
+    $a\sin(w\cdot x + \beta) = \frac{a}{2i}(e^{i\beta}e^{iw\cdot x} - e^{-i\beta}e^{-iw\cdot x})$ and
+    $(v\cdot x)\cos(w\cdot x) = \frac{v\cdot x}{2}(e^{iw\cdot x} + e^{-iw\cdot x})$."""
+    P = problem.unpack(np.array([float(v) for v in theta]))
+    zero = mpmath.matrix([0] * problem.d)
+    vec = lambda u: mpmath.matrix([mpmath.mpf(float(t)) for t in u])  # noqa: E731
+
+    def sine(amp, w, beta):
+        w = vec(w)
+        return [(1, zero, amp * mpmath.expj(beta) / 2j, w), (1, zero, -amp * mpmath.expj(-beta) / 2j, -w)]
+
+    terms = []
+    beta = P.beta if P.beta is not None else np.zeros(len(P.W))
+    for a, w, b in zip(P.a, P.W, beta):
+        terms += sine(mpmath.mpf(float(a)), w, mpmath.mpf(float(b)))
+    if P.glu_c is not None:
+        for c, w, v in zip(P.glu_c, P.glu_w, P.glu_v):
+            terms += sine(mpmath.mpf(float(c)), w, 0)
+            terms += [(0, vec(v), mpmath.mpf(1) / 2, vec(w)), (0, vec(v), mpmath.mpf(1) / 2, -vec(w))]
+    for b, v, tb in zip(problem.teacher_output, problem.teacher_weights, problem.teacher_bias):
+        terms += sine(-mpmath.mpf(float(b)), v, mpmath.mpf(float(tb)))
+    return terms
+
+
+def sin_network_loss_exact(problem, theta):
+    r"""$\tfrac12E[(f - f^*)^2]$ of a sin network (plain units, GLUs, biases), x ~ N(0, I_d), from
+    $E[e^{i\Omega\cdot x}] = e^{-|\Omega|^2/2}$, $E[x e^{i\Omega\cdot x}] = i\Omega e^{-|\Omega|^2/2}$,
+    $E[xx^\top e^{i\Omega\cdot x}] = (I - \Omega\Omega^\top)e^{-|\Omega|^2/2}$ (derivatives in $\Omega$), so
+    $E[(\alpha + l\cdot x)(\alpha' + l'\cdot x)e^{i\Omega\cdot x}] = e^{-|\Omega|^2/2}(\alpha\alpha'
+    + i(\alpha\,l'\cdot\Omega + \alpha'\,l\cdot\Omega) + l\cdot l' - (l\cdot\Omega)(l'\cdot\Omega))$, summed over
+    pairs of terms with $\Omega = \omega + \omega'$ (70 digits)."""
+    with mpmath.workdps(70):
+        terms = _sin_terms(problem, theta)
+        dot = lambda u, v: sum(u[i] * v[i] for i in range(problem.d))  # noqa: E731
+        total = mpmath.mpc(0)
+        for al, l, g, om in terms:
+            for al2, l2, g2, om2 in terms:
+                O = om + om2
+                e = al * al2 + 1j * (al * dot(l2, O) + al2 * dot(l, O)) + dot(l, l2) - dot(l, O) * dot(l2, O)
+                total += g * g2 * mpmath.exp(-dot(O, O) / 2) * e
+        return total.real / 2
+
+
+def _inner_mean(act, mu, var):
+    r"""$E[s(z)]$, $z \sim N(\mu, \sigma^2)$: relu $\mu\Phi(\mu/\sigma) + \sigma\varphi(\mu/\sigma)$; erf(z/sqrt2) =
+    $2\Phi(z) - 1$, so $E = 2\Phi(\mu/\sqrt{1+\sigma^2}) - 1 = \operatorname{erf}(\mu/\sqrt{2(1+\sigma^2)})$."""
+    sig = mpmath.sqrt(var)
+    if act == "relu":
+        return mu * mpmath.ncdf(mu / sig) + sig * mpmath.npdf(mu / sig)
+    return mpmath.erf(mu / mpmath.sqrt(2 * (1 + var)))
+
+
+def bias_network_loss_by_reduction(problem, theta, act):
+    r"""$\tfrac12\sum_{p,q}\alpha_p\alpha_q E[s(z_p)s(z_q)]$ over students and teachers ($\alpha = [a; -b]$,
+    $z_p = u_p\cdot x + \beta_p$), each pair by conditioning: $z_p = \beta_p + \sqrt A\,y$, $y \sim N(0, 1)$,
+    $z_q \mid y \sim N(\beta_q + G y/\sqrt A, D/A)$ ($A = |u_p|^2$, $G = u_p\cdot u_q$, $D = A|u_q|^2 - G^2$),
+    the inner mean in closed form (:func:`_inner_mean`) and the outer integral by mpmath quadrature at
+    64 digits (error ~1e-62), split at the kink $y = -\beta_p/\sqrt A$."""
+    s = (lambda z: max(z, 0)) if act == "relu" else (lambda z: mpmath.erf(z / mpmath.sqrt(2)))
+    P = problem.unpack(np.array([float(v) for v in theta]))
+    with mpmath.workdps(64):
+        mpf = lambda v: mpmath.mpf(float(v))  # noqa: E731
+        units = [([mpf(t) for t in w], mpf(b), mpf(a)) for w, b, a in zip(P.W, P.beta, P.a)]
+        units += [([mpf(t) for t in v], mpf(b), -mpf(o)) for v, b, o in
+                  zip(problem.teacher_weights, problem.teacher_bias, problem.teacher_output)]
+        total = mpmath.mpf(0)
+        for p, (up, bp, ap) in enumerate(units):
+            for q, (uq, bq, aq) in enumerate(units[p:], start=p):  # q > p counted twice below
+                A = sum(x * x for x in up)
+                G = sum(x * y for x, y in zip(up, uq))
+                D = A * sum(x * x for x in uq) - G * G
+                sa = mpmath.sqrt(A)
+                if p == q:
+                    f = lambda y: s(bp + sa * y) ** 2 * mpmath.npdf(y)  # noqa: E731
+                else:
+                    f = lambda y: (s(bp + sa * y) * _inner_mean(act, bq + G * y / sa, D / A)  # noqa: E731
+                                   * mpmath.npdf(y))
+                total += (1 if p == q else 2) * ap * aq * mpmath.quad(f, [-mpmath.inf, -bp / sa, mpmath.inf])
+        return total / 2
+
+
+def _fd_gradient_entry(problem, theta, i, h=mpmath.mpf(10) ** -22):
+    """Central difference of the 70-digit mpmath loss in parameter i (error ~ h^2 L''' ~ 1e-44)."""
+    with mpmath.workdps(80):
+        th = [mpmath.mpf(float(v)) for v in theta]
+        up, dn = list(th), list(th)
+        up[i] += h
+        dn[i] -= h
+        L = lambda t: problem.loss(np.array(t, dtype=object), dps=75)  # noqa: E731
+        return (L(up) - L(dn)) / (2 * h)
+
+
+def _fd_hessian_column(problem, theta, j, h=mpmath.mpf(10) ** -22):
+    """Central difference of the 70-digit mpmath gradient in parameter j."""
+    with mpmath.workdps(80):
+        th = [mpmath.mpf(float(v)) for v in theta]
+        up, dn = list(th), list(th)
+        up[j] += h
+        dn[j] -= h
+        g = lambda t: problem.gradient(np.array(t, dtype=object), dps=75)  # noqa: E731
+        return [(u - d) / (2 * h) for u, d in zip(g(up), g(dn))]
+
+
+def _check_against_mpmath(problem, theta, ev, grad_entries, hess_columns):
+    """Every ball overlaps the 60-digit mpmath value (within its 1e-58 accuracy), has radius below
+    1e-45 relative, and the midpoints agree with finite differences (gradient entries, Hessian columns)."""
+    L, g, H = (f(theta, dps=60) for f in (problem.loss, problem.gradient, problem.hessian))
+    for b, x in zip([ev.loss] + list(ev.gradient) + list(ev.hessian.ravel()), [L] + list(g) + list(H.ravel())):
+        assert b.overlaps(_ref_ball(x)), (b, x)
+        assert float(b.rad()) < 1e-45 * max(1.0, abs(float(x)))
+    mid = lambda b: mpmath.mpf(b.mid().str(70, radius=False))  # noqa: E731
+    with mpmath.workdps(70):
+        for i in grad_entries:
+            assert abs(mid(ev.gradient[i]) - _fd_gradient_entry(problem, theta, i)) < mpmath.mpf(10) ** -38
+        for j in hess_columns:
+            col = _fd_hessian_column(problem, theta, j)
+            assert max(abs(mid(ev.hessian[i, j]) - col[i]) for i in range(len(col))) < mpmath.mpf(10) ** -38
+
+
+# --------------------------------------------------------------------------------------------------
+# the ball functions the kernels with means need
+# --------------------------------------------------------------------------------------------------
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(h=st.floats(-2.5, 2.5), k=st.floats(-2.5, 2.5), rho=st.floats(-0.97, 0.97))
+def test_bivariate_normal_cdf_ball_contains_its_defining_integral(h, k, rho):
+    # Phi_2(h, k; rho) = int_{-inf}^h phi(x) Phi((k - rho x)/q) dx (conditioning on X), 60 digits
+    with mpmath.workdps(70):
+        H, K, R = mpmath.mpf(h), mpmath.mpf(k), mpmath.mpf(rho)
+        Q = mpmath.sqrt(1 - R * R)
+        ref = mpmath.quad(lambda x: mpmath.npdf(x) * mpmath.ncdf((K - R * x) / Q), [-mpmath.inf, min(H, 0), H])
+    with ball_precision(50):
+        q = (1 - flint.arb(rho) ** 2).sqrt()
+        v = bvn_ball(h, k, rho, q)
+        assert v.overlaps(_ref_ball(ref)) and float(v.rad()) < 1e-60
+        # a ball around h that straddles 0 contains the value at its midpoint (no branch at h = 0)
+        box = bvn_ball(flint.arb(0, 1e-12), k, rho, q)
+        assert box.contains(bvn_ball(0, k, rho, q)) and float(box.rad()) < 1e-11
+
+
+def test_owens_t_ball_contains_its_defining_integral():
+    # T(h, a) = 1/(2 pi) int_0^a exp(-h^2 (1 + x^2)/2) / (1 + x^2) dx, also for |a| > 2 (reflection)
+    with ball_precision(50):
+        for h, a in [(0.3, 0.5), (-1.2, -3.0), (0.0, 5.0), (2.0, 1.9), (0.7, 40.0)]:
+            with mpmath.workdps(70):
+                H, A = mpmath.mpf(h), mpmath.mpf(a)
+                integrand = lambda x: mpmath.exp(-H * H * (1 + x * x) / 2) / (1 + x * x)  # noqa: E731
+                ref = mpmath.quad(integrand, [0, A]) / (2 * mpmath.pi)
+            v = owens_t_ball(h, a)
+            assert v.overlaps(_ref_ball(ref)) and float(v.rad()) < 1e-60, (h, a)
+
+
+# --------------------------------------------------------------------------------------------------
+# problems with biases (kernels with means)
+# --------------------------------------------------------------------------------------------------
+BIAS_THETA = [0.9, 0.2, -0.3, 1.1, 0.8, 1.2, 0.15, -0.25]  # W (2 x 2), a, beta
+
+
+@pytest.mark.parametrize("act", ["erf", "relu", "sin"])
+def test_bias_enclosures_contain_independent_values(act):
+    p = symland.TeacherStudent.orthonormal(act, k=2, n=2, bias=True, teacher_bias=[0.4, -0.3])
+    ev = enclose(p, BIAS_THETA, dps=50)
+    ref = sin_network_loss_exact(p, BIAS_THETA) if act == "sin" else bias_network_loss_by_reduction(p, BIAS_THETA, act)
+    assert ev.loss.overlaps(_ref_ball(ref)) and float(ev.loss.rad()) < 1e-45 * abs(float(ref))
+    _check_against_mpmath(p, BIAS_THETA, ev, grad_entries=(0, 5, 7), hess_columns=(6,))
+    # the radii follow the requested digits (no float64 value inside): about 10^-(dps + 15) at dps = 20
+    coarse = enclose(p, BIAS_THETA, dps=20, order=1)
+    assert 1e-45 < float(coarse.loss.rad()) < 1e-33 and coarse.loss.contains(ev.loss)
+
+
+def test_bias_enclosure_with_a_zero_teacher_bias_and_midpoints():
+    # teacher biases 0: the student-teacher pairs have k = 0 exactly (Owen's reduction branches there)
+    p = symland.TeacherStudent.orthonormal("relu", k=2, n=2, bias=True)
+    ev = enclose(p, BIAS_THETA, dps=50, order=0)
+    assert ev.loss.overlaps(_ref_ball(bias_network_loss_by_reduction(p, BIAS_THETA, "relu")))
+    # the midpoint evaluation (used by refinement and classification) now takes the ball path
+    with thread_mp.workdps(40):
+        mids = midpoint_evaluation(p, BIAS_THETA, 40, 2)
+    assert mids is not None
+    with mpmath.workdps(60):
+        H = p.hessian(BIAS_THETA, dps=60)
+        assert max(abs(mpmath.mpf(x) - y) for x, y in zip(mids.hessian.ravel(), H.ravel())) < mpmath.mpf(10) ** -38
+
+
+@pytest.mark.parametrize("act", ["relu", "erf"])
+def test_a_bias_box_contains_its_midpoints_enclosure(act):
+    # a student bias of 0 with radius 1e-8: h = beta / |w| straddles 0 in every pair of that student
+    theta = BIAS_THETA[:6] + [0.0, -0.25]
+    p = symland.TeacherStudent.orthonormal(act, k=2, n=2, bias=True, teacher_bias=[0.4, -0.3])
+    point = enclose(p, theta, dps=40)
+    box = enclose(p, [(v, 1e-8) for v in theta], dps=40)
+    assert box.loss.contains(point.loss)
+    assert all(b.contains(q) for b, q in zip(box.gradient, point.gradient))
+    assert all(b.contains(q) for b, q in zip(box.hessian.ravel(), point.hessian.ravel()))
+    assert 1e-12 < float(box.loss.rad()) < 1e-5
+
+
+# --------------------------------------------------------------------------------------------------
+# GLU units: a third activation, with and without ordinary neurons
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 1])
+def test_sin_glu_enclosures_contain_the_exact_loss(n):
+    p = symland.TeacherStudent.orthonormal("sin", k=2, n=n, glus=1)
+    theta = [0.7, -0.2, 1.1, 0.4, 0.9, 0.3, -0.5, 0.6][8 - p.num_params:]
+    ev = enclose(p, theta, dps=50)
+    ref = sin_network_loss_exact(p, theta)
+    assert ev.loss.overlaps(_ref_ball(ref)) and float(ev.loss.rad()) < 1e-45
+    _check_against_mpmath(p, theta, ev, grad_entries=(0, p.num_params - 1), hess_columns=(p.num_params - 2,))
+
+
+@pytest.mark.parametrize("act", ["erf", "relu"])
+def test_glu_without_ordinary_neurons(act):
+    p = symland.TeacherStudent.orthonormal(act, k=2, n=0, glus=1)
+    theta = [0.4, 0.9, 0.3, -0.5, 0.6]  # c, w, v
+    ev = enclose(p, theta, dps=50)
+    _check_against_mpmath(p, theta, ev, grad_entries=(0, 2), hess_columns=())
+
+
+def test_sin_plain_loss_matches_the_exact_reference():
+    # the same exact reference on the plain problem (no GLU, no bias) checks the reference itself
+    p = symland.TeacherStudent.orthonormal("sin", k=2, n=2)
+    theta = BIAS_THETA[:6]
+    assert enclose(p, theta, dps=50, order=0).loss.overlaps(_ref_ball(sin_network_loss_exact(p, theta)))
+
+
+def test_an_erf_minimum_with_biases_is_certified():
+    # student = teacher (W = I, a = 1, beta = teacher bias) is the global minimum, loss exactly 0
+    p = symland.TeacherStudent.orthonormal("erf", k=2, n=2, bias=True, teacher_bias=[0.3, -0.2])
+    cert = symland.certify(p, np.array([1, 0, 0, 1, 1, 1, 0.3, -0.2]), dps=30)
+    assert cert.certified and cert.kind == "minimum" and cert.index == 0 and cert.nullity == 0
+    lo, hi = (mpmath.mpf(v) for v in cert.loss_interval(25))
+    assert lo <= 0 <= hi and hi - lo < mpmath.mpf(10) ** -20
+    with mpmath.workdps(40):
+        lam = mpmath.eigsy(mpmath.matrix(p.hessian(cert.center, dps=40).tolist()), eigvals_only=True)
+        lo, hi = cert.to_dict()["lambda_min"]
+        assert mpmath.mpf(lo) <= min(lam) <= mpmath.mpf(hi) and min(lam) > 0
