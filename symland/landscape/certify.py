@@ -35,9 +35,11 @@ Refusals are certificates with ``certified = False`` and the reason (``status``)
 refinement moves by more than ``max_move`` is not critical (``"not critical"``); a Hessian with
 (numerically) zero eigenvalues is ``"degenerate"`` with the nullity and the evidence (the
 near-zero eigenvalues, the zero modes explained by known symmetries); a Krawczyk or Gershgorin
-test that does not close is ``"failed"`` with the numbers.  Problems with biases, a different
-teacher activation, and activations without a closed-form kernel (or whose kernel needs a
-function without an ``arb`` form) raise :class:`~symland.errors.NoClosedFormError`.
+test that does not close is ``"failed"`` with the numbers.  Problems whose kernels have no
+``arb`` form (quadrature activations, cross kernels of two activations without a closed form with
+means; :func:`~symland.problems.enclosure.require_ball_form` names the pair) raise
+:class:`~symland.errors.NoClosedFormError`; problems with biases are covered through the kernels
+with means (the bivariate normal CDF by its rigorous integral).
 
 **Reduced coordinates** (:func:`_gauge_slice`).  With a positively homogeneous activation (relu,
 ...), every critical point lies on an orbit of the rescaling symmetry of neurons with trained

@@ -17,6 +17,7 @@ import pytest
 import sympy
 
 import symland
+from symland.numerics.ball import ball_precision
 
 import flint  # noqa: E402  (a runtime dependency)
 
@@ -159,6 +160,9 @@ def test_problem_enclose_delegates_and_contains_the_mpmath_values():
         H = problem.hessian(theta, dps=60)
         g = problem.gradient(theta, dps=60)
         loss = problem.loss(theta, dps=60)
-        assert ev.loss.overlaps(flint.arb(mpmath.nstr(loss, 60)))
+    # reference balls parsed at 80 digits (outside a precision block python-flint parses at 53 bits,
+    # which would make the overlap a 1e-16 check)
+    with ball_precision(80):
+        assert ev.loss.overlaps(flint.arb(mpmath.nstr(loss, 60), 1e-58))
         for x, b in zip(list(g) + list(H.ravel()), list(ev.gradient) + list(ev.hessian.ravel())):
-            assert b.overlaps(flint.arb(mpmath.nstr(x, 60))) and b.rad() < 1e-38
+            assert b.overlaps(flint.arb(mpmath.nstr(x, 60), 1e-58)) and b.rad() < 1e-38
