@@ -270,7 +270,8 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
         tol = thread_mp.mpf(10) ** (-dps) if tol is None else thread_mp.mpf(tol)
         th = problem.check_theta(theta, Precision(work))
         history = []
-        g = _gradient(problem, th, work)
+        hint = {}  # digits the ball midpoints need beyond `work` (near an aligned relu pair)
+        g = _gradient(problem, th, work, hint)
         g0 = mp_norm(g)
         exact_hessian = False  # float64-Hessian steps contract by ~kappa*u; exact ones once they do not
         Hf, moved = None, 0.0
@@ -303,7 +304,7 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
             delta = refined_solve(Hf, Hmp, -g, border=null)
             th = th + delta
             moved += float(mp_norm(delta))
-            g = _gradient(problem, th, work)
+            g = _gradient(problem, th, work, hint)
             if not exact and mp_norm(g) > 1e-6 * gn:
                 exact_hessian = True
         # error estimate of theta: the next Newton correction
@@ -316,7 +317,7 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
         digits = int(min(dps, math.floor(-math.log10(err))))
         rounded = prec.finalize(th)
         # report loss and gradient at the returned (rounded) parameters
-        loss, g = _loss_and_gradient(problem, rounded, work)
+        loss, g = _loss_and_gradient(problem, rounded, work, hint)
         gn = mp_norm(g)
     cp = CriticalPoint(
         theta=rounded,
@@ -334,16 +335,16 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     return cp
 
 
-def _loss_and_gradient(problem, th, dps):
+def _loss_and_gradient(problem, th, dps, hint=None):
     """``(loss, gradient)`` at ``dps`` digits: midpoints of python-flint balls when the problem
     has a ball form (:func:`~symland.problems.enclosure.midpoint_evaluation`, 3-4x faster than
-    mpmath), else mpmath."""
-    ev = midpoint_evaluation(problem, th, dps, 1)
+    mpmath; ``hint`` carries the extra digits between the iterates of one refinement), else mpmath."""
+    ev = midpoint_evaluation(problem, th, dps, 1, hint)
     return problem.loss_and_gradient(th, dps=dps) if ev is None else (ev.loss, ev.gradient)
 
 
-def _gradient(problem, th, dps):
-    return _loss_and_gradient(problem, th, dps)[1]
+def _gradient(problem, th, dps, hint=None):
+    return _loss_and_gradient(problem, th, dps, hint)[1]
 
 
 def _hessian(problem, th, dps):

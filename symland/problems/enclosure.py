@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from ..errors import DomainError, NoClosedFormError
 from ..kernels.means import (ball_mean_diagonal_evaluator, ball_mean_partials_evaluator, mean_kernel_expr,
                              mean_kernel_method)
 from ..kernels.partials import diagonal_expr, kernel_partial_expr, require_closed_form
-from ..numerics.ball import BallPrecision, lambdify_ball, midpoint_mpf
+from ..numerics.ball import BallPrecision, lambdify_ball
 from ..numerics.precision import check_dps
 from ..numerics.symbols import KERNEL_ARGS, t_
 from .glu import pair_terms, psi_expr
@@ -151,46 +150,33 @@ def has_ball_form(problem) -> bool:
     return True
 
 
-def _digits_short(ev, order, dps) -> int:
-    """How many digits the widest ball of ``ev`` lacks for radius <= 10^-dps of its array's scale
-    (0 when none)."""
-    short = 0
-    parts = [np.array([ev.loss], dtype=object)] + [x for x in (ev.gradient, ev.hessian)[:order] if x is not None]
-    for x in parts:
-        scale = max(1.0, max(abs(float(v.mid())) for v in x.ravel()) if x.size else 1.0)
-        worst = max(float(v.rad()) for v in x.ravel()) if x.size else 0.0
-        if not worst <= 10.0 ** (-dps) * scale:
-            short = max(short, int(math.ceil(math.log10(worst / scale))) + dps + 1 if worst > 0 else 0)
-    return short
-
-
-def midpoint_evaluation(problem, theta, dps: int, order: int):
+def midpoint_evaluation(problem, theta, dps: int, order: int, hint: dict | None = None):
     r"""The loss (and gradient, Hessian up to ``order``) at the point ``theta`` as mpmath numbers:
     the midpoints of :func:`enclose` at ``dps`` digits, or ``None`` when the problem has no ball
     form, a ball is not finite at ``theta`` (a kinked kernel at an aligned pair) or a radius is not
     below $10^{-\text{dps}}\max(1, \max|\text{entries}|)$ (the midpoint would not carry ``dps``
-    digits) even after one retry with the digits it lacked; the caller then evaluates in mpmath."""
+    digits) even after one retry with the digits it lacked; the caller then evaluates in mpmath.
+
+    ``hint``: a dict a caller evaluating a sequence of nearby points keeps between calls
+    (``hint["extra"]``: the digits beyond ``dps`` the last evaluation needed), so that near an
+    aligned pair each evaluation starts at the digits it will need instead of retrying."""
     if not has_ball_form(problem):
         return None
-    work = dps
-    for _ in range(2):
+    extra = 0 if hint is None else max(0, int(hint.get("extra", 0)))
+    work = dps + extra
+    for attempt in range(2):
         try:
             ev = enclose(problem, theta, work, order)
         except DomainError:
             return None
-        lost = _digits_short(ev, order, dps)
+        lost = ev.digits_short(order, dps)
         if lost <= 0:
             break
-        if work > dps or dps + lost + 5 > 3 * dps + 50:
+        if attempt or dps + lost + extra + 5 > 3 * dps + 50:
             return None
         # near an aligned pair of a kinked kernel the enclosure widens by the digits the cancellation
         # costs: once, with that many more digits (as the mpmath path boosts its precision)
-        work = dps + lost + 5
-    else:
-        return None
-
-    def mids(x):
-        return None if x is None else np.vectorize(midpoint_mpf, otypes=[object])(x)
-
-    return Evaluation(midpoint_mpf(ev.loss), mids(ev.gradient) if order >= 1 else None,
-                      mids(ev.hessian) if order >= 2 else None)
+        work += lost + 5
+    if hint is not None:
+        hint["extra"] = work - dps
+    return ev.midpoints(order)

@@ -398,3 +398,23 @@ def test_an_erf_minimum_with_biases_is_certified():
         lam = mpmath.eigsy(mpmath.matrix(p.hessian(cert.center, dps=40).tolist()), eigvals_only=True)
         lo, hi = cert.to_dict()["lambda_min"]
         assert mpmath.mpf(lo) <= min(lam) <= mpmath.mpf(hi) and min(lam) > 0
+
+
+def test_midpoint_hint_starts_at_the_digits_the_last_point_needed():
+    """Near an aligned relu pair the enclosure loses digits: the first call retries and records the
+    extra digits in the hint; a call with the hint starts there, and both carry the requested digits
+    (compared with the mpmath path at the same point)."""
+    p = symland.TeacherStudent.orthonormal("relu", 3, 3, train_output=False)
+    with mpmath.workdps(80):  # within 1e-30 of the teacher (as late Newton iterates are)
+        offsets = np.random.default_rng(5).standard_normal(9)
+        theta = np.array([mpmath.mpf(e) + mpmath.mpf("1e-30") * float(o)
+                          for e, o in zip(np.eye(3).ravel(), offsets)], dtype=object)
+    hint = {}
+    first = midpoint_evaluation(p, theta, 40, 1, hint)
+    assert hint["extra"] > 0
+    again = midpoint_evaluation(p, theta, 40, 1, hint)
+    with mpmath.workdps(60):
+        ref = p.gradient(theta, dps=60)
+        scale = max([mpmath.mpf(1)] + [abs(v) for v in ref])  # the radius rule: 10^-dps max(1, |g|)
+        for ev in (first, again):
+            assert max(abs(x - y) for x, y in zip(ev.gradient, ref)) <= mpmath.mpf(10) ** -40 * scale

@@ -913,6 +913,28 @@ def test_relu_nearly_aligned_hessian_moderate(train_output):
     assert rel_err(p.hessian(theta), to_float(p.hessian(theta, dps=30))) <= 1e-10
 
 
+@pytest.mark.parametrize("eps", [1e-7, 1e-10])
+@pytest.mark.parametrize("train_output", [True, False])
+def test_relu_nearly_aligned_float_hessian_carries_float_digits(train_output, eps):
+    """Below D/(ab) = 1e-12 the float64 Hessian comes from ball midpoints at boosted digits (mpmath
+    where there is no arb form): it must equal the 40-digit mpmath Hessian (boosted by its own
+    rule) to float64 rounding, not to the ~u*ab/D a float64 assembly would give."""
+    rng = np.random.default_rng(93)
+    p, theta = make_problem("relu", "general", train_output, n=3, k=2, d=3, seed=93)
+    theta[0:3] = p.teacher_weights[0] + eps * rng.standard_normal(3)
+    theta[6:9] = 0.7 * theta[3:6] + eps * rng.standard_normal(3)
+    H = p.hessian(theta)
+    assert H.dtype == float
+    assert rel_err(H, to_float(p.hessian(theta, dps=40))) <= 1e-14
+
+
+def test_relu_exactly_aligned_float_hessian_falls_back_to_the_limit():
+    """An exactly aligned pair has no finite ball enclosure: the float64 Hessian is the mpmath limit."""
+    p, theta = make_problem("relu", "general", False, n=2, k=2, d=3, seed=94)
+    theta[0:3] = p.teacher_weights[0]
+    assert rel_err(p.hessian(theta), to_float(p.hessian(theta, dps=30))) <= 1e-14
+
+
 def test_relu_zero_norm_teacher_gradient():
     V = np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     p = TeacherStudent("relu", V, n=2)
