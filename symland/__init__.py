@@ -55,6 +55,8 @@ from .kernels.partials import diagonal_expr, exact_partial_expr, expectation_exp
 from .problems.glu import glu_self_expectation
 from .problems.params import Params
 from .problems.teacher_student import TeacherStudent
+from .problems.protocol import Evaluation, Landscape
+from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
 
 # --- landscape: critical points -----------------------------------------------------------------
 from .landscape.certify import Certificate, certify, enclose
@@ -141,6 +143,10 @@ __all__ = [
     "kink_points",
     # problems
     "TeacherStudent",
+    "Landscape",
+    "Evaluation",
+    "AttentionPCA",
+    "AttentionCriticalPoint",
     "Params",
     "glu_self_expectation",
     # landscape

@@ -81,8 +81,8 @@ def register(subparsers):
         description="Refine the point of --weights to --certify-dps digits and prove, in ball arithmetic, that a "
                     "ball around it contains exactly one critical point (Krawczyk), the Hessian's index over the "
                     "whole ball (Sylvester + Gershgorin) and an enclosure of the loss. Exit status 0 certified, "
-                    "1 not certified (with the reason), 2 bad input. Plain problems with a closed-form kernel "
-                    "only (no biases, no GLU units).")
+                    "1 not certified (with the reason), 2 bad input. Problems whose kernels have closed forms "
+                    "(plain, with biases, with GLU units).")
     add_problem_options(p)
     add_certify_options(p)
     p.add_argument("--json", action="store_true")

@@ -9,6 +9,7 @@ Subcommands
 ``symland copy-average``   copy-average configurations of an under-parameterised student
 ``symland symmetric``      critical points in fixed-point subspaces of isotropy groups (k = n)
 ``symland channel``        build and analyse a channel to infinity (GLU limit)
+``symland attention-pca``  attention as PCA: every critical point, checked and certified
 
 Every number printed with ``--json`` is a decimal string carrying all digits computed.
 """
@@ -23,12 +24,12 @@ import threading
 from .._version import __version__
 from ..errors import SymlandError
 from ..landscape.survey import SurveyInterrupted
-from . import certify, channel, copy_average, kernel, points, symmetric
+from . import attention, certify, channel, copy_average, kernel, points, symmetric
 
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, each with ``register(subparsers)``, in the order of ``symland --help``
-_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel)
+_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -65,6 +65,7 @@ from ..numerics.ball import as_ball, ball_precision, flint, identity_matrix, low
 from ..numerics.mpcontext import thread_mp, to_result
 from ..numerics.precision import GUARD_DIGITS, Precision, check_dps
 from ..problems.enclosure import enclose, require_ball_form
+from ..problems.teacher_student import TeacherStudent
 from .critical import predicted_zero_modes, refine
 
 __all__ = ["Certificate", "certify", "enclose", "symmetry_words"]
@@ -354,6 +355,8 @@ def _gauge_slice(problem, center):
     $\operatorname{diag}(H_{\text{slice}}, 0)$: index = index of $H_{\text{slice}}$, nullity = number
     of frozen coordinates (Sylvester).
     """
+    if not isinstance(problem, TeacherStudent):  # other landscapes: no known gauge (degenerate points are refused)
+        return [], {}
     p = problem.activation.homogeneity_degree
     if p is None:
         return [], {}

@@ -42,6 +42,7 @@ from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import Precision, check_dps
 from ..problems.enclosure import enclose, has_ball_form, midpoint_evaluation
 from ..problems.reduction import reduce_dimension
+from ..problems.protocol import Landscape
 from ..problems.teacher_student import TeacherStudent
 from .newton_step import gauge_fixed_step, mp_norm, null_basis, pseudo_inverse_step, refined_solve
 from .point import CriticalPoint
@@ -90,10 +91,12 @@ MAX_ITER = 1_000_000
 
 
 def check_problem(problem):
-    """``problem`` itself when it is a :class:`~symland.problems.teacher_student.TeacherStudent`,
-    else :class:`~symland.errors.DomainError` naming the argument."""
-    if not isinstance(problem, TeacherStudent):
-        raise DomainError(f"argument problem must be a TeacherStudent, got {type(problem).__name__}")
+    """``problem`` itself when it is a landscape (:class:`~symland.problems.protocol.Landscape`,
+    e.g. a :class:`~symland.problems.teacher_student.TeacherStudent`), else
+    :class:`~symland.errors.DomainError` naming the argument."""
+    if not isinstance(problem, Landscape):
+        raise DomainError(f"argument problem must be a landscape (symland.Landscape, e.g. a TeacherStudent), "
+                          f"got {type(problem).__name__}")
     return problem
 
 
@@ -250,7 +253,8 @@ def refine(problem, theta, dps: int = 50, tol=None, max_iter: int = 40, classify
     with prec:  # validated before either path (the reduced one starts from float64 values)
         theta = problem.check_theta(theta, Precision(prec.work_dps))
     # GLU problems are solved in full: the reduction maps ordinary neurons only
-    red = reduce_dimension(problem) if reduce and not getattr(problem, "glus", 0) else None
+    red = (reduce_dimension(problem) if reduce and isinstance(problem, TeacherStudent) and not problem.glus
+           else None)
     if red is not None:
         start = np.array([float(v) for v in theta])
         theta_r = red.reduce(start)
@@ -499,7 +503,8 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
         # proven below -thr / within +-thr of 0 (each eigenvalue known to its error bound)
         index = sum(1 for v, e in pairs if v + e < -thr)
         nullity = sum(1 for v, e in pairs if abs(v) - e <= thr)
-    sources = predicted_zero_modes(problem, cp.theta)
+    sources = (predicted_zero_modes(problem, cp.theta) if isinstance(problem, TeacherStudent)
+               else problem.zero_modes(cp.theta))
     predicted = sum(sources.values())
     if index == len(lam) and len(lam):
         kind = "maximum"

@@ -59,10 +59,9 @@ from .nonsmooth import dead_unit_point
 from .point import CriticalPoint
 from .symmetry import (
     _best,
-    _match,
-    _pair_tol,
-    _Signature,
     canonical_form,
+    match_signatures,
+    signature,
     group_points,
     symmetry_group,
 )
@@ -173,12 +172,7 @@ def random_starts(problem, starts: int, seed: int = 0) -> np.ndarray:
     children = np.random.SeedSequence(seed).spawn(int(starts))
     out = np.empty((int(starts), problem.num_params))
     for j, child in enumerate(children):
-        rng = np.random.default_rng(child)
-        W = rng.normal(0.0, 1.0 / np.sqrt(problem.d), size=(problem.n, problem.d))
-        if problem.train_output:
-            out[j] = problem.pack(W, rng.normal(0.0, 1.0, size=problem.n))
-        else:
-            out[j] = problem.pack(W)
+        out[j] = problem.random_start(np.random.default_rng(child))
     return out
 
 
@@ -222,13 +216,15 @@ class SurveyResult:
                 f"{'(modulo symmetries)' if self.merge == 'orbit' else '(one per critical manifold)'}, "
                 f"{len(self.failures)} failed"
                 + (f", {sum(c for _, c, _ in self.channels)} in channels to infinity" if self.channels else ""))
-        lines = [head, "loss = 1/2 E[(f - f*)^2] (only correct digits: error from the digits of the point); "
+        ts = isinstance(self.problem, TeacherStudent)
+        lines = [head, f"{self.problem.loss_statement} (only correct digits: error from the digits of the point); "
                        "index = # negative Hessian eigenvalues, nullity = # zero eigenvalues",
-                 f"{'#':>3}  {'loss':<{w}} {'index':>5} {'nullity':>7}  {'kind':<10} {'count':>5} {'digits':>6}"]
+                 f"{'#':>3}  {'loss':<{w}} {'index':>5} {'nullity':>7}  {'kind':<10} {'count':>5} {'digits':>6}"
+                 + ("" if ts else "  isotropy")]
         for r, (cp, count) in enumerate(self.points, 1):
             loss = cp.loss_string(digits)
             lines.append(f"{r:>3}  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {cp.kind:<10} {count:>5} "
-                         f"{cp.digits:>6}")
+                         f"{cp.digits:>6}" + ("" if ts else f"  {self.problem.isotropy(cp.theta)}"))
         for ch, count, idx in self.channels:
             lines.append(ch.table_line(count, digits, w))
         for f in self.failures:
@@ -264,23 +260,33 @@ class SurveyResult:
         for r, ((cp, count), idx) in enumerate(zip(self.points, self.start_indices), 1):
             d = {"rank": r, "count": count, "starts": list(idx)}
             d.update(cp.to_dict())
-            with thread_mp.workdps(cp.dps):
-                d["theta_canonical"] = [thread_mp.nstr(v, cp.dps, strip_zeros=False)
-                                        for v in canonical_form(self.problem, cp)]
+            p = self.problem
+            if isinstance(p, TeacherStudent):
+                with thread_mp.workdps(cp.dps):
+                    d["theta_canonical"] = [thread_mp.nstr(v, cp.dps, strip_zeros=False)
+                                            for v in canonical_form(p, cp)]
+            else:  # the landscape's float64 orbit representative, and the stabiliser of the point
+                d["orbit_representative"] = [repr(float(v)) for v in p.canonical(cp.theta)]
+                d["isotropy"] = p.isotropy(cp.theta)
             pts.append(d)
         p = self.problem
+        if isinstance(p, TeacherStudent):
+            about = {"activation": p.activation.name, "n": p.n, "k": p.k, "d": p.d, "train_output": p.train_output,
+                     "initialisation": INITIALISATION}
+        else:
+            about = {"landscape": p.name, "num_params": p.num_params,
+                     "initialisation": "problem.random_start(numpy.random.default_rng(SeedSequence(seed)"
+                                       ".spawn(starts)[j]))"}
         return {
             "problem": repr(p),
-            "activation": p.activation.name,
-            "n": p.n, "k": p.k, "d": p.d, "train_output": p.train_output,
+            **about,
             "starts": self.starts,
             "seed": self.seed,
-            "initialisation": INITIALISATION,
             "solver": self.solver,
             "gtol": self.gtol,
             "dps": self.dps,
             "merge": self.merge,
-            "convention": "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)",
+            "convention": p.loss_statement,
             "distinct": len(self.points),
             "converged": self.converged,
             "failed": len(self.failures),
@@ -317,8 +323,9 @@ class _Progress:
 
 def _warm_up(problem, theta, dps):
     """Compile the kernels and decide the symbolic properties the workers need (cached per process)."""
-    symmetry_group(problem)
-    problem.activation.homogeneity_degree
+    if isinstance(problem, TeacherStudent):
+        symmetry_group(problem)
+        problem.activation.homogeneity_degree
     try:
         problem.hessian(theta)
         problem.hessian(theta, dps=dps)
@@ -327,7 +334,8 @@ def _warm_up(problem, theta, dps):
 
 
 def _check_starts(problem, starts, seed):
-    if not isinstance(problem, TeacherStudent) or not problem.is_plain:
+    critical.check_problem(problem)
+    if isinstance(problem, TeacherStudent) and not problem.is_plain:
         # the symmetry group used to merge points (symland.landscape.symmetry) knows W and a only
         raise ShapeError("problem: survey supports TeacherStudent problems of ordinary neurons; problems "
                          "with biases, a different teacher activation or GLU units are not supported: "
@@ -427,8 +435,8 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
         if out.point is None and out.stage != "channel":
             n_failed += 1
         elif show and out.point is not None:
-            sig = _Signature(problem, out.point, merge=merge)
-            if not any(_match(r, sig, _pair_tol(r, sig, tol)) for r in live_reps):
+            sig = signature(problem, out.point, merge=merge)
+            if not any(match_signatures(r, sig, tol) for r in live_reps):
                 live_reps.append(sig)
         prog.update(n_done, len(live_reps), n_failed)
 

@@ -57,6 +57,7 @@ from ..errors import DomainError, ShapeError
 from ..numerics.arguments import check_choice, check_count, check_positive
 from ..numerics.mpcontext import thread_mp, is_mpf
 from ..numerics.precision import MAX_DPS, Precision, check_dps
+from ..problems.protocol import Landscape
 from ..problems.teacher_student import TeacherStudent
 from ..numerics.symbols import z
 
@@ -68,6 +69,8 @@ __all__ = [
     "deduplicate",
     "symmetry_group",
     "group_points",
+    "signature",
+    "match_signatures",
 ]
 
 
@@ -88,8 +91,9 @@ def _check_options(problem, digits=_NOT_GIVEN, tol=None, dps=None):
     the argument): ``problem`` a TeacherStudent, ``digits`` (when given) an integer in 1..MAX_DPS,
     ``tol`` finite and > 0, ``dps`` as :func:`~symland.numerics.precision.check_dps` (these two may be
     ``None``: the defaults)."""
-    if not isinstance(problem, TeacherStudent):
-        raise DomainError(f"argument problem must be a TeacherStudent, got {type(problem).__name__}")
+    if not isinstance(problem, Landscape):
+        raise DomainError(f"argument problem must be a landscape (symland.Landscape, e.g. a TeacherStudent), "
+                          f"got {type(problem).__name__}")
     if digits is not _NOT_GIVEN:
         check_count(digits, "digits", minimum=1, maximum=MAX_DPS)
     if tol is not None:
@@ -312,6 +316,8 @@ def canonical_form(problem, theta, digits: int = 8, tol=None, dps=None):
     idempotent.
     """
     _check_options(problem, digits, tol, dps)
+    if not isinstance(problem, TeacherStudent):  # another landscape: its own representative (float64)
+        return problem.canonical(_as_theta(problem, theta, dps)[0])
     theta, dps = _as_theta(problem, theta, dps)
     tol = _default_tol(dps) if tol is None else float(tol)
     with Precision(dps):
@@ -393,6 +399,42 @@ class _Signature:
         self.F, self.G = F, G
         self.n, self.k = len(F), problem.k
         self.teacher = _teacher_symmetry(problem)
+
+
+class _LandscapeSignature:
+    """Signature of a point of a landscape other than a teacher-student problem: the float64 orbit
+    representative of the landscape's ``canonical`` hook, the loss and (``merge="function"``) the
+    Hessian index and nullity."""
+
+    #: canonical representatives are float64 (eigenvectors, norms): compared no closer than this
+    FLOOR = 1e-8
+
+    def __init__(self, problem, point, dps=None, merge="orbit"):
+        check_choice(merge, "merge", ("orbit", "function"))
+        cp = hasattr(point, "theta") and hasattr(point, "loss")
+        self.digits = getattr(point, "digits", None) if cp else None
+        self.extra = (getattr(point, "index", None), getattr(point, "nullity", None)) if cp and merge == "function" \
+            else None
+        theta, self.dps = _as_theta(problem, point.theta if cp else point, getattr(point, "dps", dps))
+        self.loss = float(point.loss) if cp else float(problem.loss(np.array([float(v) for v in theta])))
+        self.canon = np.asarray(problem.canonical(theta), dtype=float)
+
+
+def signature(problem, point, merge="orbit"):
+    """The comparison signature of one point (computed once for many :func:`match_signatures` calls)."""
+    if isinstance(problem, TeacherStudent):
+        return _Signature(problem, point, merge=merge)
+    return _LandscapeSignature(problem, point, merge=merge)
+
+
+def match_signatures(s1, s2, tol=None) -> bool:
+    """Do two signatures lie in one orbit (``tol`` as in :func:`same_point`)?"""
+    tol = _pair_tol(s1, s2, tol)
+    if isinstance(s1, _LandscapeSignature):
+        tol = max(tol, s1.FLOOR)
+        return (s1.extra == s2.extra and _close(s1.loss, s2.loss, tol) and s1.canon.shape == s2.canon.shape
+                and all(_close(x, y, tol) for x, y in zip(s1.canon, s2.canon)))
+    return _match(s1, s2, tol)
 
 
 def _reduced_network(problem, theta, dps, tol):
@@ -565,19 +607,18 @@ def same_point(problem, theta1, theta2, tol=None) -> bool:
     reached (CriticalPoints), $10^{-\lfloor dps/2\rfloor}$ for mpf arrays, else $10^{-6}$.
     """
     _check_options(problem, tol=tol)
-    s1, s2 = _Signature(problem, theta1), _Signature(problem, theta2)
-    return _match(s1, s2, _pair_tol(s1, s2, tol))
+    return match_signatures(signature(problem, theta1), signature(problem, theta2), tol)
 
 
 def group_points(problem, points, tol=None, merge="orbit"):
     """Indices of ``points`` grouped by orbit (``merge`` as in :func:`deduplicate`): index lists, first-seen order."""
     _check_options(problem, tol=tol)
     check_choice(merge, "merge", ("orbit", "function"))
-    sigs = [_Signature(problem, p, merge=merge) for p in points]
+    sigs = [signature(problem, p, merge=merge) for p in points]
     groups, reps = [], []
     for idx, s in enumerate(sigs):
         for g, rep in zip(groups, reps):
-            if _match(rep, s, _pair_tol(rep, s, tol)):
+            if match_signatures(rep, s, tol):
                 g.append(idx)
                 break
         else:

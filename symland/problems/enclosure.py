@@ -28,7 +28,7 @@ from ..numerics.precision import check_dps
 from ..numerics.symbols import KERNEL_ARGS, t_
 from .glu import pair_terms, psi_expr
 from .glu_assembly import GluAssembly
-from .gram import Evaluation
+from .protocol import Evaluation, Landscape
 from .means_assembly import MeansAssembly
 
 __all__ = ["enclose", "require_ball_form", "has_ball_form", "midpoint_evaluation"]
@@ -48,7 +48,13 @@ def require_ball_form(problem):
     and problems with biases (kernels with means, the bivariate normal CDF by its rigorous
     integral) whose kernels have closed forms are covered; quadrature kernels and cross kernels of
     two activations without a closed form with means are refused."""
-    assembly = problem._assembly
+    assembly = getattr(problem, "_assembly", None)
+    if assembly is None:  # another landscape of the protocol: its own hook says
+        reason = (problem.missing_ball_form() if isinstance(problem, Landscape)
+                  else f"argument problem must be a landscape (symland.Landscape), got {type(problem).__name__}")
+        if reason:
+            raise NoClosedFormError(reason)
+        return
     if isinstance(assembly, MeansAssembly):
         reason = _missing_means_ball_form(assembly.activation, assembly.teacher_activation)
         if reason:
@@ -138,7 +144,7 @@ def enclose(problem, theta, dps: int = 50, order: int = 2) -> Evaluation:
     require_ball_form(problem)
     if isinstance(order, bool) or order not in (0, 1, 2):
         raise DomainError(f"argument order must be 0 (loss), 1 (+ gradient) or 2 (+ Hessian), got {order!r}")
-    return problem._assembly.evaluate(theta, BallPrecision(check_dps(dps)), order)
+    return getattr(problem, "_assembly", problem).evaluate(theta, BallPrecision(check_dps(dps)), order)
 
 
 def has_ball_form(problem) -> bool:

@@ -34,7 +34,6 @@ raise :class:`~symland.errors.DomainError`.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -42,10 +41,11 @@ from ..errors import DomainError, NoClosedFormError
 from ..kernels.activation import Activation
 from ..kernels.evaluate import ball_diagonal_evaluator, ball_partial_evaluator, diagonal_evaluator, partial_evaluator
 from ..kernels.partials import singular_at_alignment
-from ..numerics.ball import BallPrecision, is_ball, may_be_zero, midpoint_mpf
+from ..numerics.ball import BallPrecision, is_ball, may_be_zero
 from ..numerics.mpcontext import localize, thread_mp
 from ..numerics.precision import FLOAT64, Precision, alignment_digits, exact_products
 from .params import Layout
+from .protocol import Evaluation
 
 __all__ = ["Evaluation", "GramAssembly", "gram_block", "near_ratio", "finite", "per_precision", "WHAT"]
 
@@ -55,52 +55,6 @@ NEAR = 1e-6
 _FLOAT_ALIGNED = 1e-12
 #: name of the result of each order, for error messages
 WHAT = ("loss", "gradient", "Hessian")
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Evaluation:
-    """One evaluation of an assembly: the loss and, up to the order asked, gradient and Hessian.
-
-    ``gram_gradient`` is the student block $S_{WW}$ of $\\partial L/\\partial G$ (plain assembly,
-    order >= 1 only; ``None`` otherwise).
-    """
-
-    loss: object
-    gradient: object = None
-    hessian: object = None
-    gram_gradient: object = None
-
-    def as_float(self) -> "Evaluation":
-        """The same results rounded to float64 (scalars to float, arrays to float arrays)."""
-        conv = lambda r: None if r is None else (  # noqa: E731
-            np.array(r, dtype=float) if isinstance(r, np.ndarray) else float(r))
-        return Evaluation(*(conv(getattr(self, f.name)) for f in dataclasses.fields(self)))
-
-    def finalized(self, prec: Precision) -> "Evaluation":
-        """The same results rounded to the requested digits of ``prec``."""
-        fin = lambda r: None if r is None else prec.finalize(r)  # noqa: E731
-        return Evaluation(*(fin(getattr(self, f.name)) for f in dataclasses.fields(self)))
-
-    def digits_short(self, order: int, dps: int) -> int:
-        r"""For an evaluation on balls: how many digits the widest ball of the loss, gradient,
-        Hessian (up to ``order``) lacks for a radius $\le 10^{-\text{dps}}\max(1, \max|\text{entries}|)$
-        of its array (0 when none does)."""
-        short = 0
-        parts = [np.array([self.loss], dtype=object)] + [x for x in (self.gradient, self.hessian)[:order]
-                                                         if x is not None]
-        for x in parts:
-            scale = max(1.0, max(abs(float(v.mid())) for v in x.ravel()) if x.size else 1.0)
-            worst = max(float(v.rad()) for v in x.ravel()) if x.size else 0.0
-            if not worst <= 10.0 ** (-dps) * scale:
-                short = max(short, int(math.ceil(math.log10(worst / scale))) + dps + 1 if worst > 0 else 0)
-        return short
-
-    def midpoints(self, order: int) -> "Evaluation":
-        """For an evaluation on balls: the midpoints (mpmath numbers, exactly) of the loss, gradient
-        and Hessian up to ``order``."""
-        mids = lambda x: None if x is None else np.vectorize(midpoint_mpf, otypes=[object])(x)  # noqa: E731
-        return Evaluation(midpoint_mpf(self.loss), mids(self.gradient) if order >= 1 else None,
-                          mids(self.hessian) if order >= 2 else None)
 
 
 def _finite_number(v) -> bool:

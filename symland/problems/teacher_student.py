@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import NoClosedFormError, ShapeError
 from ..kernels.activation import Activation
 from ..kernels.registry import activation
 from ..numerics.arguments import check_flag
 from ..numerics.precision import FLOAT64, Precision, as_float_array
-from .enclosure import enclose
+from .enclosure import enclose, require_ball_form
 from .glu_assembly import GluAssembly
 from .gram import GramAssembly
 from .means_assembly import MeansAssembly
 from .params import Layout, Params
+from .protocol import Landscape
 
 __all__ = ["TeacherStudent", "MAX_ENTRIES"]
 
@@ -60,7 +61,7 @@ def _check_entries(rows, d, name):
         raise ShapeError(f"{name}: a {rows} x {d} weight matrix has more than MAX_ENTRIES = {MAX_ENTRIES} entries")
 
 
-class TeacherStudent:
+class TeacherStudent(Landscape):
     r"""Two-layer teacher-student regression under Gaussian input.
 
     Parameters
@@ -203,6 +204,31 @@ class TeacherStudent:
         return self.layout.check(theta, prec)
 
     # ------------------------------------------------------------------
+    # the landscape protocol (symland.problems.protocol); the symmetry group of a teacher-student
+    # problem (permutations, sign and scale maps of neurons) is handled by symland.landscape.symmetry,
+    # so the hooks canonical / isotropy / zero_modes keep their defaults here and are not used
+    name = "teacher-student"
+    loss_statement = "loss = 1/2 E[(f - f*)^2], x ~ N(0, I_d)"
+
+    def evaluate(self, theta, prec: Precision, order: int):
+        """Loss, gradient, Hessian up to ``order`` in the context ``prec`` (the assembly's evaluation)."""
+        return self._assembly.evaluate(theta, prec, order)
+
+    def missing_ball_form(self) -> str:
+        try:
+            require_ball_form(self)
+        except NoClosedFormError as exc:
+            return str(exc)
+        return ""
+
+    def random_start(self, rng):
+        r"""$W_{il} \sim N(0, 1/d)$ (row-major, $n \times d$), then $a_i \sim N(0, 1)$ when the output
+        weights are trained (the survey's documented initialisation)."""
+        W = rng.normal(0.0, 1.0 / np.sqrt(self.d), size=(self.n, self.d))
+        if self.train_output:
+            return self.pack(W, rng.normal(0.0, 1.0, size=self.n))
+        return self.pack(W)
+
     def _evaluate(self, theta, dps, order):
         return self._assembly.evaluate(theta, FLOAT64 if dps is None else Precision(dps), order)
 
