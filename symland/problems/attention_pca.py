@@ -299,8 +299,8 @@ class AttentionPCA(Landscape):
 
     def evaluate(self, theta, prec: Precision, order: int) -> Evaluation:
         r"""$R$, $\nabla R$, $\nabla^2 R$ up to ``order`` by the chain rule through $(s, n)$."""
-        w = self.check_theta(theta, prec)
-        with prec:
+        with prec:  # mpmath inputs are converted at the working precision, not the thread's default
+            w = self.check_theta(theta, prec)
             S = self._sigma(prec)
             Sw = np.array([prec.dot(row, w) for row in S], dtype=object if prec.mp else float)
             s, n = prec.dot(w, Sw), prec.dot(w, w)
