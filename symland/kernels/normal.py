@@ -33,7 +33,6 @@ __all__ = [
     "bvn_float",
     "bvn_mp",
     "NUMPY_MODULES",
-    "MPMATH_MODULES",
 ]
 
 _pi = sympy.pi

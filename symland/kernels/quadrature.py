@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 
-import mpmath
 import numpy as np
 import sympy
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import itertools
 
-import numpy as np
 
 from ..errors import DomainError, NoClosedFormError
 from ..kernels.means import (ball_mean_diagonal_evaluator, ball_mean_partials_evaluator, mean_kernel_expr,

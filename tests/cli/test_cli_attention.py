@@ -38,14 +38,6 @@ def test_sigma_file(tmp_path, capsys):
     assert "all checks passed" in capsys.readouterr().out
 
 
-def _status(argv):
-    """Exit status of ``symland argv``: main's return value, or argparse's SystemExit code."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
-
-
 @pytest.mark.parametrize("argv, match", [
     (["--attention", "softmax", "--L", "3"], "MAX_SOFTMAX_L"),
     (["--sigma", "1,-1"], "positive definite"),
@@ -53,7 +45,7 @@ def _status(argv):
     (["--L", "0"], "positive integer"),
     (["--sigma", "a,b"], "comma-separated"),
 ])
-def test_bad_input_exits_2_with_one_line(argv, match, capsys):
-    assert _status(["attention-pca", *argv]) == 2
+def test_bad_input_exits_2_with_one_line(argv, match, capsys, exit_status):
+    assert exit_status(["attention-pca", *argv]) == 2
     err = capsys.readouterr().err
     assert match in err and len(err.strip().splitlines()) == 1

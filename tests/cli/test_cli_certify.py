@@ -79,7 +79,7 @@ def test_a_perturbed_point_is_not_certified(capsys, spurious_file, tmp_path):
     assert status == 1 and not cert["certified"] and cert["status"] == "not critical"
 
 
-def test_bad_input_exits_2_with_one_line(capsys, spurious_file, tmp_path):
+def test_bad_input_exits_2_with_one_line(capsys, spurious_file, tmp_path, exit_status):
     garbled = tmp_path / "garbled.json"
     garbled.write_text("{not json")
     for args in (["certify", "--weights", str(garbled)],
@@ -92,14 +92,6 @@ def test_bad_input_exits_2_with_one_line(capsys, spurious_file, tmp_path):
     # the quadrature activation is refused by name, with the reason
     exit_status(["certify", "--activation", "tanh", "--k", "6", "--fixed-output", "--weights", str(spurious_file)])
     assert "no rigorous error bound" in capsys.readouterr().err
-
-
-def exit_status(args):
-    """The exit status of ``symland ARGS``: main's return value, or the code of the SystemExit argparse raises."""
-    try:
-        return main(args)
-    except SystemExit as exc:
-        return exc.code
 
 
 def test_survey_certifies_each_distinct_point(capsys):
