@@ -1,5 +1,9 @@
 r"""Layer 3, problems: loss landscapes assembled from kernel partials.
 
+Every landscape implements the protocol of ``protocol`` (:class:`~symland.problems.protocol.Landscape`:
+``check_theta`` and ``evaluate`` in every precision context, symmetry hooks); the teacher-student
+problem below is one, attention as PCA (``attention_pca``) another.
+
 The teacher-student problem $L = \tfrac12 E_x[(f(x) - f^*(x))^2]$, $x \sim N(0, I_d)$, with
 loss, gradient and Hessian in float64 or at any precision: one class,
 :class:`~symland.problems.teacher_student.TeacherStudent`, whose assembly is the plain Gram

@@ -200,3 +200,55 @@ def test_bad_theta_and_precision_beyond_a_quadrature():
         p.loss(np.array([0.1, 0.2]), dps=30)
     with pytest.raises(symland.NoClosedFormError, match="quadrature"):
         symland.enclose(p, np.array([0.1, 0.2]))
+
+
+def _gaussian_expectation(poly, variables):
+    """E[poly] for independent standard normal ``variables``: every monomial replaced by the product of
+    the moments E[g^k] = (k - 1)!! (k even), 0 (k odd)."""
+    total = sympy.Integer(0)
+    for monom, coeff in sympy.Poly(sympy.expand(poly), *variables).terms():
+        term = coeff
+        for k in monom:
+            term *= 0 if k % 2 else sympy.factorial2(k - 1)
+        total += term
+    return total
+
+
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_linear_closed_form_equals_the_model_by_exact_gaussian_moments_in_d_2(L):
+    """d = 2, Sigma = diag(p, q) with symbolic p, q > 0 and symbolic w: the risk of the model as
+    written (tokens x_l = (sqrt(p) g_l1, sqrt(q) g_l2), f(x_1) = (1/L) sum_l (x_1.W x_l) W x_l with
+    W = w w^T) expanded and integrated exactly monomial by monomial equals the module's closed form
+    [T - 2(L+2)/L s^2 + (L+2)(L+4)/L^2 n s^3] / 2."""
+    p, q = sympy.symbols("p q", positive=True)
+    w1, w2 = sympy.symbols("w1 w2", real=True)
+    g = [sympy.symbols(f"g{l}_1 g{l}_2", real=True) for l in range(L)]
+    x = [sympy.Matrix([sympy.sqrt(p) * a, sympy.sqrt(q) * b]) for a, b in g]
+    w = sympy.Matrix([w1, w2])
+    f = sympy.Rational(1, L) * sum(((w.T * x[0])[0] * (w.T * xl)[0] ** 2 for xl in x), sympy.Integer(0)) * w
+    residual = x[0] - f
+    risk = _gaussian_expectation((residual.T * residual)[0] / 2, [v for pair in g for v in pair])
+    s, n = p * w1**2 + q * w2**2, w1**2 + w2**2
+    closed = (p + q - sympy.Rational(2 * (L + 2), L) * s**2 + sympy.Rational((L + 2) * (L + 4), L * L) * n * s**3) / 2
+    assert sympy.expand(risk - closed) == 0
+    # and the module evaluates that closed form: at p = 2, q = 1, w = (3/10, -1/5)
+    prob = symland.AttentionPCA(sympy.diag(2, 1), L=L)
+    value = closed.subs({p: 2, q: 1, w1: sympy.Rational(3, 10), w2: sympy.Rational(-1, 5)})
+    with mpmath.workdps(50):
+        got = prob.loss(np.array([mpmath.mpf(3) / 10, -mpmath.mpf(1) / 5], dtype=object), dps=40)
+        assert abs(got - mpmath.mpf(sympy.Rational(value).p) / sympy.Rational(value).q) < mpmath.mpf(10) ** -38
+
+
+def test_d_2_by_hand():
+    """Sigma = diag(2, 1), L = infinity, by hand: R = [3 - 2 s^2 + n s^3]/2.  On e_1: s = 2r^2, n = r^2,
+    R = [3 - 8u + 8u^2]/2 with u = r^4, stationary at u = 1/2, R = [3 - 4 + 2]/2 = 1/2 (the minimum: along
+    e_2 the curvature 2 F_s (lambda_2 - lambda_1) > 0 since F_s < 0).  On e_2: s = n = r^2,
+    R = [3 - 2u + u^2]/2, u = 1, R = 1: index 1 (along e_1, 2 F_s (2 - 1) < 0).  The origin: R = 3/2."""
+    p = symland.AttentionPCA(sympy.diag(2, 1))
+    points = p.critical_points()
+    assert [pt.label for pt in points] == ["e1+", "e1-", "e2+", "e2-", "0"]
+    assert [pt.radius4 for pt in points[:4]] == [sympy.Rational(1, 2), sympy.Rational(1, 2), 1, 1]
+    assert np.allclose([float(pt.loss) for pt in points], [0.5, 0.5, 1.0, 1.0, 1.5], rtol=0, atol=1e-15)
+    for pt, index in zip(points[:4], (0, 0, 1, 1)):
+        lam = np.linalg.eigvalsh(p.hessian(np.array(pt.theta, dtype=float)))
+        assert int(np.sum(lam < -1e-12)) == index == pt.index and np.min(np.abs(lam)) > 1e-3
