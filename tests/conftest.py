@@ -14,6 +14,8 @@ import os
 
 import pytest
 
+from symland.cli.main import main
+
 #: True when the exhaustive variants were requested (environment SYMLAND_FULL=1)
 FULL = os.environ.get("SYMLAND_FULL", "").strip() not in ("", "0")
 
@@ -27,3 +29,18 @@ def full_run() -> bool:
 def full() -> bool:
     """Fixture form of :func:`full_run`."""
     return FULL
+
+
+def _exit_status(args):
+    """The exit status of ``symland ARGS``: main's return value, or the code of the SystemExit argparse raises."""
+    try:
+        return main(args)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.fixture
+def exit_status():
+    """``exit_status(args)``: the exit status of the in-process command ``symland ARGS`` (one conftest
+    for the whole suite: tests import ``conftest`` by name, so a second one would shadow this)."""
+    return _exit_status
