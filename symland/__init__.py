@@ -28,6 +28,7 @@ from .errors import (
 
 # --- numerics: the precision context ------------------------------------------------------------
 from .numerics.expression import format_expression, parse_expression
+from .numerics.exact import prove_zero
 from .numerics.precision import Precision, gram_determinant
 
 # --- kernels: activations and Gaussian expectations ---------------------------------------------
@@ -66,7 +67,7 @@ from .landscape.survey import SurveyResult
 from .landscape.symmetry import canonical_form, deduplicate, invariant_key, same_point
 
 # --- symmetric configurations -------------------------------------------------------------------
-from .symmetric.ansatz import GroupAnsatz, prove_zero
+from .symmetric.ansatz import GroupAnsatz
 from .symmetric.copy_average import CopyAverageConfig, CopyAverageResult, copy_average
 from .symmetric.one_neuron import OneNeuronPoint, OneNeuronResult, SymmetricSurvey, one_neuron, symmetric_survey
 from .symmetric.subspace import FixedPointSubspace, fixed_point_subspace

@@ -32,6 +32,7 @@ import numpy as np
 import sympy
 
 from ..errors import NoClosedFormError
+from ..numerics.expression import to_sympy
 from ..numerics.symbols import D_, a_, b_, c_, t_
 from .activation import Activation
 from .price import compact, safe_partial
@@ -47,6 +48,8 @@ __all__ = [
     "expectation_expr",
     "diagonal_expr",
     "singular_at_alignment",
+    "kernel_at",
+    "phi_at",
 ]
 
 #: highest total order of kernel partials (i + j + l) symland derives
@@ -158,3 +161,23 @@ def singular_at_alignment(act: Activation) -> bool:
     with np.errstate(all="ignore"):
         val = e.subs(D_, 0)
     return bool(val.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan) or val.is_finite is False)
+
+
+def kernel_at(act, index, A, B, C):
+    r"""$\partial_a^i\partial_b^j\partial_c^l\kappa$ at exact Gram entries ``A, B, C`` (SymPy).
+
+    Uses the safe closed form with $D = AB - C^2$ substituted exactly.
+    """
+    act = activation(act)
+    if not act.has_closed_form:
+        raise NoClosedFormError(f"activation {act.name!r} has no closed-form kernel; the symbolic ansatz "
+                                "needs one (quadrature activations are not supported)")
+    A, B, C = (to_sympy(x) for x in (A, B, C))
+    D = sympy.factor(sympy.expand(A * B - C**2))
+    expr = kernel_partial_expr(act, tuple(index))
+    return expr.xreplace({D_: D}).xreplace({a_: A, b_: B, c_: C})
+
+
+def phi_at(act, m, T):
+    r"""$\varphi^{(m)}(T)$, $\varphi(t) = \kappa(t, t, t)$, at an exact value ``T``."""
+    return diagonal_expr(activation(act), m).xreplace({t_: to_sympy(T)})
