@@ -29,6 +29,7 @@ from .errors import (
 # --- numerics: the precision context ------------------------------------------------------------
 from .numerics.expression import format_expression, parse_expression
 from .numerics.exact import prove_zero
+from .numerics.recognise import Recognition, recognise
 from .numerics.precision import Precision, gram_determinant
 
 # --- kernels: activations and Gaussian expectations ---------------------------------------------
@@ -63,6 +64,7 @@ from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
 from .landscape.certify import Certificate, certify, enclose
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
 from .landscape.point import CriticalPoint
+from .landscape.closed_form import ClosedForm, closed_form
 from .landscape.survey import SurveyResult
 from .landscape.symmetry import canonical_form, deduplicate, invariant_key, same_point
 
@@ -170,6 +172,10 @@ __all__ = [
     # symmetric configurations
     "GroupAnsatz",
     "prove_zero",
+    "recognise",
+    "Recognition",
+    "closed_form",
+    "ClosedForm",
     "copy_average",
     "CopyAverageResult",
     "CopyAverageConfig",

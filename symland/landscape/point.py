@@ -9,6 +9,7 @@ import numpy as np
 from ..numerics.arguments import check_count
 from ..numerics.mpcontext import MPReal, thread_mp
 from ..numerics.precision import GUARD_DIGITS
+from .closed_form import closed_form
 
 __all__ = ["CriticalPoint", "correct_digits"]
 
@@ -108,6 +109,12 @@ class CriticalPoint:
             # rounded to dps significant digits, evaluated with GUARD_DIGITS more on O(1) terms
             rounding = thread_mp.mpf(10) ** (-self.dps) * abs(self.loss) / 2 + thread_mp.mpf(10) ** (-self.dps - GUARD_DIGITS)
             return +(abs(self.gradient_norm) * delta + hnorm * delta ** 2 / 2 + rounding)
+
+    def closed_form(self, problem, eigenvalues: bool = True):
+        """Recognise and prove a closed form of this point of ``problem``
+        (:func:`symland.landscape.closed_form.closed_form`: coordinates up to symmetry, loss,
+        Hessian eigenvalues; a loss is *derived* only from coordinates proven critical)."""
+        return closed_form(problem, self, eigenvalues=eigenvalues)
 
     def loss_string(self, max_digits: int | None = None) -> str:
         """The loss with only its correct significant digits (:attr:`loss_error`), at most

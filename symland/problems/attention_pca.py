@@ -65,12 +65,13 @@ import numpy as np
 import scipy.optimize
 import sympy
 
-from ..errors import DomainError, PrecisionError, ShapeError
+from ..errors import DomainError, NoClosedFormError, PrecisionError, ShapeError
 from ..numerics.arguments import check_choice, check_count
 from ..numerics.ball import lambdify_ball
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import FLOAT64, Precision, as_float_array
+from .exact_loss import exact_number
 from .protocol import Evaluation, Landscape
 
 __all__ = ["AttentionPCA", "AttentionCriticalPoint", "QUADRATURE_NODES", "MAX_SOFTMAX_L"]
@@ -317,6 +318,21 @@ class AttentionPCA(Landscape):
             for i in range(self.d):
                 H[i, i] = H[i, i] + 2 * Fn
             return Evaluation(prec.finalize(loss), prec.finalize(grad), prec.finalize(H))
+
+    def exact_loss_and_gradient(self, theta) -> tuple:
+        r"""$R$ and $\nabla R = 2F_s\Sigma w + 2F_n w$ as exact SymPy expressions (closed forms only)."""
+        if not self.closed:
+            raise NoClosedFormError(self._no_precision())
+        if len(theta) != self.d:
+            raise ShapeError(f"argument theta must have {self.d} entries, got {len(theta)}")
+        w = sympy.Matrix([exact_number(v) for v in theta])
+        Sw = self.Sigma_exact * w
+        s, n = (w.T * Sw)[0], (w.T * w)[0]
+        F = _closed_form(self.L, self.attention)
+        values = {_S: s, _N: n}
+        Fs, Fn = sympy.diff(F, _S).xreplace(values), sympy.diff(F, _N).xreplace(values)
+        loss = self.trace_exact / 2 + F.xreplace(values)
+        return loss, list(2 * Fs * Sw + 2 * Fn * w)
 
     def _sigma(self, prec):
         if not prec.mp:

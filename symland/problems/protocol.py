@@ -25,7 +25,9 @@ landscape overrides where it knows better:
   (classification calls a point with more null directions ``degenerate``);
 * ``missing_ball_form()``: why the landscape has no rigorous ball evaluation (``""`` when it has
   one: then ``evaluate`` accepts :class:`~symland.numerics.ball.BallPrecision` and
-  :func:`symland.certify` works on it).
+  :func:`symland.certify` works on it);
+* ``exact_loss_and_gradient(theta)``: the loss and gradient as exact SymPy expressions at exact
+  parameters (what proves a recognised closed form, :func:`symland.closed_form`).
 
 :class:`~symland.problems.teacher_student.TeacherStudent` is one implementation (its symmetry
 group, the permutations and sign/scale maps of neurons, lives in :mod:`symland.landscape.symmetry`);
@@ -40,6 +42,7 @@ import math
 
 import numpy as np
 
+from ..errors import NoClosedFormError
 from ..numerics.ball import midpoint_mpf
 from ..numerics.precision import FLOAT64, Precision
 
@@ -155,3 +158,8 @@ class Landscape(abc.ABC):
     def missing_ball_form(self) -> str:
         """Why there is no ball evaluation (``""`` when ``evaluate`` accepts ball contexts)."""
         return f"the landscape {self.name!r} has no ball-arithmetic form"
+
+    def exact_loss_and_gradient(self, theta) -> tuple:
+        """``(loss, [gradient entries])`` as exact SymPy expressions at exact parameters (SymPy
+        numbers), used to prove recognised critical points; default: none (NoClosedFormError)."""
+        raise NoClosedFormError(f"the landscape {self.name!r} has no exact SymPy form of its loss")

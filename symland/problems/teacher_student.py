@@ -29,6 +29,7 @@ from ..kernels.registry import activation
 from ..numerics.arguments import check_flag
 from ..numerics.precision import FLOAT64, Precision, as_float_array
 from .enclosure import enclose, require_ball_form
+from .exact_loss import exact_loss_and_gradient
 from .glu_assembly import GluAssembly
 from .gram import GramAssembly
 from .means_assembly import MeansAssembly
@@ -220,6 +221,10 @@ class TeacherStudent(Landscape):
         except NoClosedFormError as exc:
             return str(exc)
         return ""
+
+    def exact_loss_and_gradient(self, theta) -> tuple:
+        """Exact SymPy loss and gradient (plain problems): :func:`symland.problems.exact_loss.exact_loss_and_gradient`."""
+        return exact_loss_and_gradient(self, theta)
 
     def random_start(self, rng):
         r"""$W_{il} \sim N(0, 1/d)$ (row-major, $n \times d$), then $a_i \sim N(0, 1)$ when the output
