@@ -6,7 +6,8 @@ a landscape and
 1. brings it to its orbit representative (teacher-student problems:
    :func:`~symland.landscape.symmetry.canonical_form`), whose coordinates are often algebraic;
 2. recognises every coordinate (:func:`~symland.numerics.recognise.recognise`: rationals,
-   algebraic numbers, integer relations over $1, \pi, 1/\pi, \sqrt2, \sqrt3$);
+   algebraic numbers, integer relations over $1, \pi, 1/\pi, \sqrt2, \sqrt3, \sqrt m/\pi$ and the
+   arcsines of step 4, after a factor $\sqrt m$, $m \in$ :data:`SCALES`);
 3. if every coordinate was recognised and the landscape has exact expressions
    (``exact_loss_and_gradient``), substitutes them: the point is **proven** critical when every
    gradient component is proven exactly zero (:func:`~symland.numerics.exact.prove_zero`), and its
@@ -39,8 +40,10 @@ from .symmetry import canonical_form
 
 __all__ = ["ClosedForm", "closed_form"]
 
-#: largest number of kernel-argument constants added to the basis of a loss
+#: largest number of kernel-argument constants added to a basis
 MAX_EXTRA_BASIS = 6
+#: square-root factors tried in front of a coordinate (:func:`_recognise_scaled`)
+SCALES = (1, 2, 3, 5, 6)
 
 
 @dataclasses.dataclass
@@ -88,9 +91,37 @@ class ClosedForm:
 
 
 def _representative(problem, cp):
-    if isinstance(problem, TeacherStudent):
-        return list(canonical_form(problem, cp))
-    return list(cp.theta)
+    """The orbit representative: teacher-student problems in canonical form, then (positively
+    homogeneous activation of degree $p$, trained outputs) each neuron rescaled to $|w_i| = 1$,
+    $a_i \to a_i|w_i|^p$ -- a point of the same orbit whose input weights are often algebraic."""
+    if not isinstance(problem, TeacherStudent):
+        return list(cp.theta)
+    theta = list(canonical_form(problem, cp))
+    p = problem.activation.homogeneity_degree if problem.is_plain else None
+    if p is None or not problem.train_output:
+        return theta
+    n, d = problem.n, problem.d
+    with thread_mp.workdps(cp.dps + 10):
+        for i in range(n):
+            norm = thread_mp.sqrt(thread_mp.fsum(x * x for x in theta[i * d:(i + 1) * d]))
+            if norm > 0:
+                theta[i * d:(i + 1) * d] = [x / norm for x in theta[i * d:(i + 1) * d]]
+                theta[n * d + i] = theta[n * d + i] * norm ** p
+    return theta
+
+
+def _recognise_scaled(x, digits, basis):
+    r""":func:`recognise` of $x/\sqrt m$ for $m$ in :data:`SCALES` (values like
+    $\sqrt3(1/2 + \sqrt2/\pi + \arcsin(1/\sqrt3)/\pi)$ need the factor out before an integer relation
+    exists); the candidate spending the fewest digits."""
+    found = []
+    for m in SCALES:
+        with thread_mp.workdps(digits + 10):
+            y = x / thread_mp.sqrt(m)
+        rec = recognise(y, digits=digits, basis=basis)
+        if rec is not None:
+            found.append((rec.spent + (0 if m == 1 else 1), sympy.sqrt(m) * rec.expr if m != 1 else rec.expr))
+    return min(found, key=lambda t: t[0])[1] if found else None
 
 
 def _kernel_argument_basis(problem, theta, digits):
@@ -125,11 +156,13 @@ def closed_form(problem, cp, digits: int | None = None, eigenvalues: bool = True
         raise DomainError(f"argument cp carries {digits} correct digits; recognition needs at least 30 "
                           "(refine to more digits first)")
     rep = _representative(problem, cp)
+    kernel_basis = tuple(_kernel_argument_basis(problem, rep, digits))
+    coord_basis = DEFAULT_BASIS + tuple(sympy.sqrt(m) / sympy.pi for m in SCALES[1:]) + kernel_basis
     coords, unrecognised = [], []
     for k, v in enumerate(rep):
-        rec = recognise(v, digits=digits, basis=DEFAULT_BASIS)
-        coords.append(None if rec is None else rec.expr)
-        if rec is None:
+        expr = _recognise_scaled(v, digits, coord_basis)
+        coords.append(expr)
+        if expr is None:
             unrecognised.append(f"theta[{k}]")
     loss, status, proof = None, None, "not proven: some coordinates were not recognised"
     if not unrecognised:
@@ -144,7 +177,7 @@ def closed_form(problem, cp, digits: int | None = None, eigenvalues: bool = True
             else:
                 proof, loss, status = "exact", sympy.simplify(exact_loss), "derived"
     if loss is None:
-        basis = (1 / sympy.pi, sympy.pi) + tuple(_kernel_argument_basis(problem, rep, digits))
+        basis = (1 / sympy.pi, sympy.pi) + kernel_basis
         rec = recognise(cp.loss, digits=digits, basis=basis)
         if rec is not None:
             loss, status = rec.expr, "recognised"

@@ -102,6 +102,36 @@ def prove_zero(expr) -> bool:
     s = sympy.simplify(expr)
     if s == 0:
         return True
+    if _coefficients_vanish(s):
+        return True
+    # one angle written two ways (atan(sqrt 2) = pi/2 - asin(1/sqrt 3)): retry with every constant
+    # inverse trigonometric atom as an arcsine of a non-negative argument
+    normal = _inverse_trig_as_asin(s)
+    return normal != s and _coefficients_vanish(sympy.simplify(normal))
+
+
+def _inverse_trig_as_asin(e):
+    r"""``e`` with constant real ``atan(y)`` $\to \arcsin(y/\sqrt{1+y^2})$, ``acos(x)`` $\to \pi/2 - \arcsin x$,
+    $\arcsin(-x) \to -\arcsin x$ and, for $x^2 > 1/2$, $\arcsin x \to \pi/2 - \arcsin\sqrt{1 - x^2}$
+    (identities for real arguments in $[-1, 1]$), so one angle gets one atom."""
+    def real_constant(x):
+        return not x.free_symbols and x.is_real is not False
+
+    e = e.replace(lambda f: isinstance(f, sympy.atan) and real_constant(f.args[0]),
+                  lambda f: sympy.asin(sympy.radsimp(f.args[0] / sympy.sqrt(1 + f.args[0] ** 2))))
+    e = e.replace(lambda f: isinstance(f, sympy.acos) and real_constant(f.args[0]),
+                  lambda f: sympy.pi / 2 - sympy.asin(f.args[0]))
+    e = e.replace(lambda f: isinstance(f, sympy.asin) and real_constant(f.args[0]) and f.args[0].is_negative,
+                  lambda f: -sympy.asin(-f.args[0]))
+    # complementary angles: asin(x) = pi/2 - asin(sqrt(1 - x^2)) for 1/sqrt(2) < x <= 1
+    return e.replace(lambda f: isinstance(f, sympy.asin) and real_constant(f.args[0])
+                     and bool(f.args[0] ** 2 > sympy.Rational(1, 2)),
+                     lambda f: sympy.pi / 2 - sympy.asin(sympy.radsimp(sympy.sqrt(1 - f.args[0] ** 2))))
+
+
+def _coefficients_vanish(s) -> bool:
+    r"""Every coefficient of ``s`` as a polynomial in its transcendental atoms (equal arguments merged)
+    and $\pi$ proven zero."""
     atoms = [f for f in s.atoms(sympy.Function) if isinstance(f, TRANSCENDENTAL)]
     classes = []  # (representative, symbol)
     rep = {}

@@ -92,10 +92,21 @@ def _algebraic(x, digits, degree, max_coeff):
 
 
 def _relation(x, digits, basis, max_coeff):
-    values = [thread_mp.mpf(sympy.N(b, digits + 10)) for b in basis]
-    rel = thread_mp.pslq([x, thread_mp.mpf(1)] + values, maxcoeff=max_coeff, maxsteps=10**5)
+    r"""PSLQ over $[x, 1, \text{basis}]$; a relation among the basis alone (a dependent basis, e.g.
+    $\arcsin(1/\sqrt2)/\pi = 1/4$) drops its last element and searches again."""
+    basis = list(basis)
+    for _ in range(len(basis) + 1):
+        values = [thread_mp.mpf(sympy.N(b, digits + 10)) for b in basis]
+        rel = thread_mp.pslq([x, thread_mp.mpf(1)] + values, maxcoeff=max_coeff, maxsteps=10**5)
+        if rel is None or rel[0] != 0:
+            break
+        dependent = max(i for i, c in enumerate(rel[2:]) if c != 0) if any(rel[2:]) else None
+        if dependent is None:
+            return None
+        del basis[dependent]
     if rel is None or rel[0] == 0:
         return None
+    basis = tuple(basis)
     expr = -sum(sympy.Integer(c) * b for c, b in zip(rel[1:], (sympy.Integer(1),) + basis)) / sympy.Integer(rel[0])
     names = ", ".join(str(b) for b in basis)
     return sympy.nsimplify(expr) if expr.is_Rational else expr, f"integer relation over [1, {names}]"[:200], \

@@ -62,3 +62,12 @@ def test_bad_arguments():
         symland.recognise(0.5)
     with pytest.raises(symland.DomainError, match="finite"):
         symland.recognise(mpmath.inf, digits=30)
+
+
+def test_a_dependent_basis_element_is_dropped():
+    """asin(sqrt(2)/2)/pi = 1/4 makes the basis dependent on 1: the relation among the basis alone
+    must not hide the one with x."""
+    x = _mp(lambda: mpmath.mpf(1) / 4 + mpmath.sqrt(2) / mpmath.pi)
+    basis = [sympy.asin(sympy.sqrt(2) / 2) / sympy.pi, sympy.sqrt(2) / sympy.pi]
+    rec = symland.recognise(x, digits=55, basis=basis)
+    assert rec is not None and sympy.simplify(rec.expr - (sympy.Rational(1, 4) + sympy.sqrt(2) / sympy.pi)) == 0
