@@ -65,7 +65,7 @@ from .landscape.certify import Certificate, certify, enclose
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
 from .landscape.point import CriticalPoint
 from .landscape.closed_form import ClosedForm, closed_form
-from .landscape.survey import SurveyResult
+from .landscape.survey import SurveyPoint, SurveyResult
 from .landscape.symmetry import canonical_form, deduplicate, invariant_key, same_point
 
 # --- symmetric configurations -------------------------------------------------------------------

@@ -87,7 +87,7 @@ def channel_end_point(problem, theta, dps):
     return ChannelOutcome(det, lim, None, loss_end)
 
 
-def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize", progress=None,
+def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize", progress=None,
            gtol=1e-10, workers=None, tol=None, merge="orbit") -> SurveyResult:
     """Multi-start survey (:func:`symland.landscape.survey.survey`, same arguments) that lists end points in
     channels to infinity in ``result.channels`` with their refined GLU limits instead of refining them."""

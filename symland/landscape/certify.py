@@ -67,6 +67,7 @@ from ..numerics.precision import GUARD_DIGITS, Precision, check_dps
 from ..problems.enclosure import enclose, require_ball_form
 from ..problems.teacher_student import TeacherStudent
 from .critical import predicted_zero_modes, refine
+from .display import html_table, latex_table
 
 __all__ = ["Certificate", "certify", "enclose", "symmetry_words"]
 
@@ -141,6 +142,24 @@ class Certificate:
         where = "in the slice of " if self.nullity else "in "
         return (f"certified {self.kind} (index {self.index}, {nullity}) {where}the ball of radius {self.radius:.3g} "
                 f"around the centre; loss in [{lo}, {hi}]; lambda_min in [{lam_lo}, {lam_hi}]")
+
+
+    def _rows(self):
+        d = self.to_dict()
+        rows = [("certified", str(self.certified)), ("status", self.status)]
+        if self.certified:
+            rows += [("kind", self.kind), ("index", str(self.index)), ("nullity", str(self.nullity)),
+                     ("radius", f"{self.radius:.3g}"), ("loss", "[" + ", ".join(d["loss"]) + "]"),
+                     ("lambda_min", "[" + ", ".join(d["lambda_min"]) + "]")]
+        else:
+            rows.append(("reason", self.reason))
+        return rows
+
+    def _repr_html_(self):
+        return html_table(("", ""), self._rows(), caption="certificate")
+
+    def _repr_latex_(self):
+        return latex_table(("", ""), self._rows())
 
 
 def symmetry_words(symmetry: dict) -> str:

@@ -10,6 +10,7 @@ from ..numerics.arguments import check_count
 from ..numerics.mpcontext import MPReal, thread_mp
 from ..numerics.precision import GUARD_DIGITS
 from .closed_form import closed_form
+from .display import html_table, latex_table
 
 __all__ = ["CriticalPoint", "correct_digits"]
 
@@ -131,6 +132,26 @@ class CriticalPoint:
         digits = self.dps if max_digits is None else check_count(max_digits, "max_digits", minimum=1)
         errors = self.eigenvalue_errors or [0.0] * len(self.eigenvalues)
         return [correct_digits(v, e, digits) for v, e in zip(self.eigenvalues, errors)]
+
+    #: the columns of :meth:`summary_row` (terminal, HTML and LaTeX tables)
+    SUMMARY_HEADERS = ("loss", "index", "nullity", "kind", "digits", "|grad|")
+
+    def summary_row(self, max_digits: int | None = 20) -> list:
+        """One table row: the loss with its correct digits, index, nullity, kind, digits, |grad|."""
+        show = lambda v: "-" if v is None else str(v)  # noqa: E731
+        return [self.loss_string(max_digits), show(self.index), show(self.nullity), show(self.kind),
+                str(self.digits), thread_mp.nstr(self.gradient_norm, 3)]
+
+    def __str__(self):
+        row = dict(zip(self.SUMMARY_HEADERS, self.summary_row()))
+        return (f"critical point ({row['kind']}, index {row['index']}, nullity {row['nullity']}): loss {row['loss']} "
+                f"({self.digits} correct digits of {self.dps}; |grad| = {row['|grad|']})")
+
+    def _repr_html_(self):
+        return html_table(self.SUMMARY_HEADERS, [self.summary_row()], caption="critical point")
+
+    def _repr_latex_(self):
+        return latex_table(self.SUMMARY_HEADERS, [self.summary_row()])
 
     def theta_float(self) -> np.ndarray:
         """Parameters rounded to float64."""

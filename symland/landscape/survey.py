@@ -56,6 +56,7 @@ from ..numerics.precision import as_float_array, check_dps
 from ..problems.teacher_student import TeacherStudent
 from . import critical
 from .nonsmooth import dead_unit_point
+from .display import html_table, latex_table
 from .point import CriticalPoint
 from .symmetry import (
     _best,
@@ -67,7 +68,7 @@ from .symmetry import (
 )
 from ..numerics.mpcontext import thread_mp
 
-__all__ = ["survey", "SurveyResult", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
+__all__ = ["survey", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
            "INITIALISATION", "START_FAILURES", "SurveyInterrupted", "MAX_STARTS"]
 
 #: largest number of starts of one survey (random or explicit)
@@ -83,6 +84,43 @@ INITIALISATION = ("W_il ~ N(0, 1/d), trained a_i ~ N(0, 1); start j drawn by "
 #: errors, singular linear systems, and mpmath divisions by zero at singular points
 #: (e.g. a zero-norm relu neuron in the mpmath path, which raises no DomainError yet)
 START_FAILURES = (ConvergenceError, DomainError, np.linalg.LinAlgError, ZeroDivisionError)
+
+
+class SurveyPoint(tuple):
+    """One distinct point of a survey: the pair ``(point, count)`` (so ``for cp, count in
+    result.points`` keeps working) with named fields ``point`` (the
+    :class:`~symland.landscape.point.CriticalPoint`), ``count`` (starts that reached its orbit)
+    and ``starts`` (their indices); every other attribute (``loss``, ``index``, ``kind``, ...) is
+    the point's."""
+
+    def __new__(cls, point, count, starts=()):
+        self = super().__new__(cls, (point, count))
+        self.starts = tuple(starts)
+        return self
+
+    def __getnewargs__(self):
+        return (self[0], self[1], self.starts)
+
+    @property
+    def point(self):
+        return self[0]
+
+    @property
+    def count(self):
+        return self[1]
+
+    @property
+    def index(self):
+        """The point's Hessian index (this name shadows ``tuple.index``, as ``count`` does ``tuple.count``)."""
+        return self[0].index
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self[0], name)
+
+    def __repr__(self):
+        return f"SurveyPoint({self[0]}, count={self[1]})"
 
 
 @dataclasses.dataclass
@@ -180,7 +218,7 @@ def random_starts(problem, starts: int, seed: int = 0) -> np.ndarray:
 class SurveyResult:
     """Distinct critical points found by :func:`survey`, with how often each was reached.
 
-    ``points``: list of ``(CriticalPoint, count)`` sorted by loss ascending;
+    ``points``: list of :class:`SurveyPoint` (pairs ``(CriticalPoint, count)`` with named fields) sorted by loss ascending;
     ``start_indices``: for each point the starts that reached it;
     ``failures``: list of :class:`Failure`; ``starts``: number of starts;
     ``outcomes``: per-start :class:`StartOutcome` in start order;
@@ -253,6 +291,22 @@ class SurveyResult:
 
     def __str__(self):
         return self.table()
+
+    def _display_rows(self, digits=20):
+        ts = isinstance(self.problem, TeacherStudent)
+        headers = ("#",) + CriticalPoint.SUMMARY_HEADERS[:-1] + ("count",) + (() if ts else ("isotropy",))
+        rows = [[str(r)] + cp.summary_row(digits)[:-1] + [str(count)]
+                + ([] if ts else [self.problem.isotropy(cp.theta)])
+                for r, (cp, count) in enumerate(self.points, 1)]
+        caption = (f"{self.problem!r}: {self.starts} starts, {len(self.points)} distinct critical points, "
+                   f"{len(self.failures)} failed; {self.problem.loss_statement}")
+        return headers, rows, caption
+
+    def _repr_html_(self):
+        return html_table(*self._display_rows())
+
+    def _repr_latex_(self):
+        return latex_table(*self._display_rows())
 
     def to_dict(self) -> dict:
         """JSON-ready summary; every loss and parameter a decimal string with all ``dps`` digits."""
@@ -370,7 +424,7 @@ def _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point
         check_flag(progress, "progress")
 
 
-def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize", progress=None,
+def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize", progress=None,
            gtol=1e-10, workers=None, tol=None, merge="orbit", end_point=None) -> SurveyResult:
     r"""Survey the critical points of ``problem`` from many starts.
 
@@ -378,8 +432,8 @@ def survey(problem, starts=100, seed=0, dps=30, executor=None, solver="minimize"
     ----------
     problem : TeacherStudent
     starts : int or array (N, num_params)
-        Number of random starts (initialisation in the module docstring), or
-        explicit starting points.
+        Number of random starts (initialisation in the module docstring; default 20, as the
+        command line's ``--starts``), or explicit starting points.
     seed : int
         Seed of ``numpy.random.SeedSequence``; one child per start.
     dps : int
@@ -530,7 +584,7 @@ def _assemble(problem, outcomes, seed, dps, solver, gtol, tol, merge, seconds):
         best = _best(pts, g)
         rows.append((pts[best], len(g), [ok[i] for i in g]))
     rows.sort(key=lambda r: (r[0].loss, r[2][0]))
-    return SurveyResult(problem=problem, points=[(cp, c) for cp, c, _ in rows],
+    return SurveyResult(problem=problem, points=[SurveyPoint(cp, c, idx) for cp, c, idx in rows],
                         start_indices=[idx for _, _, idx in rows], failures=failures,
                         starts=len(outcomes), seed=seed, dps=dps, solver=solver, gtol=gtol,
                         seconds=seconds, merge=merge, outcomes=list(outcomes), channels=chans)
