@@ -32,11 +32,9 @@ computation: it uses $s, s', s'', s'''$ pointwise, not the dual kernel).
 **Splitting lines.**  Dropping $v$ gives an ordinary ``n_o + 1`` network; at a
 critical point of it, splitting neuron $(w^*, c^*)$ into output weights
 $\lambda c^*$ and $(1-\lambda)c^*$ gives a line of critical points of the
-``n_o + 2`` network, direction $(+1, -1)$ on the pair's output weights.  The
-channel's tangent $d\theta/d(1/\varepsilon) = (a_i{:}\ 1,\ a_j{:}\ {-1},\ w_i{:}\ {-\varepsilon^2}v)$
-makes the angle $\arctan(\varepsilon^2|v|/\sqrt2) \to 0$ with it
-(:func:`splitting_comparison` measures the angle and the distance between the
-channel point and the line, which tends to a constant).
+``n_o + 2`` network, direction $(+1, -1)$ on the pair's output weights.  The channel diverges
+along that same direction, so the angle between the two tends to 0 whatever the line; the
+comparison that can fail is between their finite parts (:func:`splitting_comparison`).
 
 **Detection** (:func:`detect`) and **GLU-limit extraction**: see their docstrings.
 """
@@ -327,18 +325,29 @@ def rate_constants(glu_problem, theta_glu, unit: int = 0, nodes: int = 80) -> di
 # ---------------------------------------------------------------------------
 # splitting lines
 # ---------------------------------------------------------------------------
+def _finite_part(W, a_ordinary, pair_rows, pair_sum):
+    """The coordinates of a channel or line point that stay finite: every input weight, the
+    ordinary output weights and the pair's summed output weight."""
+    return np.concatenate([np.ravel(W), np.ravel(pair_rows), np.ravel(a_ordinary), [pair_sum]])
+
+
 def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e-3"), split_theta=None,
                          unit: int = 0, dps: int = 30) -> dict:
-    r"""Angle and distance between the channel and the splitting line of the ``v``-dropped network.
+    r"""Does the channel run along the splitting line of the ``v``-dropped network?
 
-    ``split_theta``: a critical point of the ordinary ``n_o + 1`` network whose
-    last neuron $(w^*, c^*)$ is the one split (default: Newton from the GLU
-    point with $v$ dropped, refined to ``dps`` digits; if that fails the result
-    says ``"line": None``).  Only one GLU unit (``glus == 1``) is supported.
-    Returns the angle (radians) between the channel tangent
-    $d\theta/d(1/\varepsilon)$ and the line direction, and the distance from
-    $\theta(\varepsilon)$ to the line, for each $\varepsilon$ (floats), plus the predicted
-    angle $\arctan(\varepsilon^2|v|/\sqrt2)$.
+    The line: a critical point of the ordinary ``n_o + 1`` network whose last neuron
+    $(w^*, c^*)$ is split into $(w^*, \lambda c^*)$, $(w^*, (1-\lambda)c^*)$ (``split_theta``;
+    default: Newton from the GLU point with $v$ dropped, refined to ``dps`` digits; if that fails
+    the result says ``"line": None``).  Both the line and the channel diverge only along the pair's
+    output weights, in the same direction $(+1, -1)$, so the angle between them tends to 0 for
+    *any* line and proves nothing; what can differ is the **finite part** (every input weight, the
+    ordinary output weights and the pair's summed output weight $a_i + a_j$): on the line it is
+    $(W^*, w^*, w^*, a^*, c^*)$ for every $\lambda$, on the channel
+    $(W, w + \varepsilon v, w, a, c)$.  Returned per $\varepsilon$: ``finite_distance`` =
+    $\|F(\theta(\varepsilon)) - F(\text{line})\| / \max(1, \|F(\text{line})\|)$; and
+    ``finite_distance_limit``, its value at $\varepsilon = 0$: the channel runs along the line
+    (``runs_along_line``) exactly when this limit is 0 (below $10^{-8}$ here), i.e. when the GLU
+    point with $v$ dropped *is* the split critical point.  Only one GLU unit (``glus == 1``).
     """
     _require_glu(glu_problem)
     if glu_problem.glus != 1:
@@ -354,7 +363,7 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
         _check_eps(e)
     params = glu_problem.unpack(glu_problem.check_theta(theta_glu))
     W, a, c, gw, gv = params.W, params.a, params.glu_c, params.glu_w, params.glu_v
-    no, d = glu_problem.n, glu_problem.d
+    no = glu_problem.n
     small = TeacherStudent(glu_problem.activation, glu_problem.teacher_weights, glu_problem.teacher_output,
                            n=no + 1, train_output=True)
     info = {}
@@ -372,31 +381,19 @@ def splitting_comparison(glu_problem, theta_glu, eps_values=("1e-1", "1e-2", "1e
     if line.a == 0:
         return {"line": None, "reason": "the split neuron has output weight c* = 0: the splitting line "
                                         "degenerates to a point"}
-    big = channel_problem(glu_problem)
-    direction = line.direction()
-    direction = direction / np.linalg.norm(direction)
-    base = line.theta(0)  # lam = 0: a_i = 0, a_j = c*
-    ai, aj = big.n * d + no, big.n * d + no + 1
-    rows = []
-    vn = float(np.linalg.norm(gv[0]))
-    for e in eps_values:
-        ef = float(_check_eps(e))
-        tangent = np.zeros(big.num_params)  # d theta / d(1/eps)
-        tangent[no * d:(no + 1) * d] = -ef ** 2 * gv[0]
-        tangent[ai], tangent[aj] = 1.0, -1.0
-        along = tangent @ direction
-        angle = math.atan2(np.linalg.norm(tangent - along * direction), abs(along))  # accurate near 0
-        th = channel_point(glu_problem, theta_glu, ef)
-        # nearest point of the line base + t * direction
-        t = (th - base) @ direction
-        rows.append({"eps": e, "angle": angle, "predicted_angle": math.atan(ef ** 2 * vn / math.sqrt(2)),
-                     "distance": float(np.linalg.norm(th - base - t * direction))})
-    params = small.unpack(np.array([float(x) for x in line.base_theta]))
-    Ws, as_ = params.W, params.a
-    cstar = as_[-1]
-    out = {"line": {"w": Ws[-1].tolist(), "c": float(cstar),
-                    "inertia_at_lam_half": list(line.inertia(0.5))},
-           "rows": rows}
+    star = small.unpack(np.array([float(x) for x in line.base_theta]))
+    w_star, c_star = star.W[-1], float(star.a[-1])
+    F_line = _finite_part(star.W[:-1], star.a[:-1], [w_star, w_star], c_star)
+    scale = max(1.0, float(np.linalg.norm(F_line)))
+
+    def finite_distance(ef):
+        F = _finite_part(W, a, [gw[0] + ef * gv[0], gw[0]], float(c[0]))
+        return float(np.linalg.norm(F - F_line)) / scale
+
+    rows = [{"eps": e, "finite_distance": finite_distance(float(_check_eps(e)))} for e in eps_values]
+    limit = finite_distance(0.0)
+    out = {"line": {"w": w_star.tolist(), "c": c_star, "inertia_at_lam_half": list(line.inertia(0.5))},
+           "rows": rows, "finite_distance_limit": limit, "runs_along_line": limit <= 1e-8}
     out.update(info)
     return out
 

@@ -11,9 +11,10 @@ Sources (one of):
 * neither — a preset GLU problem (``--n`` ordinary neurons plus ``--glus`` GLU units, orthonormal
   teacher ``--k``) from a random start (``--seed``), minimised and refined.
 
-For a GLU critical point the report gives the channel's measured expansion
-$L(\\varepsilon) = L_{GLU} + C\\varepsilon^p + \\ldots$, the same constants by input-space
-quadrature, the loss at the ``--eps`` values, and the angle to the splitting line.
+For a GLU critical point the report states the channel's parametrisation and gives its measured
+expansion $L(\\varepsilon) = L_{GLU} + C\\varepsilon^p + \\ldots$, the same constants by
+input-space quadrature, the loss at the ``--eps`` values, and the distance between the finite
+parts of the channel and of the splitting line (each quantity is defined where it is printed).
 Loss convention $L = \\tfrac12 E[(f - f^*)^2]$; ``--json`` prints every number as a string.
 """
 
@@ -166,25 +167,38 @@ def _print(out):
     an = out.get("analysis")
     if an:
         ex = an["expansion"]
-        print(f"L(eps) = L_GLU + C eps^p + ...:  L_GLU = {ex['loss_glu']}")
-        print(f"  measured coefficients C_0..C_3 = {', '.join(f'{float(c):.15g}' for c in ex['coefficients'][:4])}")
-        print(f"  rate p = {an['rate']}, C = {an['constant']}")
+        print("channel: the GLU unit (c, w, v) opened into the neuron pair (w + eps v, output 1/eps) and "
+              "(w, output c - 1/eps), which computes the GLU plus eps h(x) + O(eps^2), h = (v.x)^2 s''(w.x)/2")
+        print(f"L(eps) = L_GLU + C_1 eps + C_2 eps^2 + ...:  L_GLU = {ex['loss_glu']}")
+        print(f"  coefficients C_0..C_3 fitted to high-precision losses along the channel: "
+              f"{', '.join(f'{float(c):.15g}' for c in ex['coefficients'][:4])}")
+        print(f"  rate p = {an['rate']} and C = {an['constant']}: the first coefficient beyond C_0 that is not 0")
         if "quadrature" in an:
             q = an["quadrature"]
             if "skipped" in q:
                 print(f"  quadrature check skipped: {q['skipped']}")
             else:
-                print(f"  quadrature: C1 = E[r h] = {q['C1']}, C2 = E[h^2]/2 + E[r q] = {q['C2']}")
+                print("  the same by Gauss-Hermite quadrature in input space (r = f_GLU - f*, "
+                      "q = (v.x)^3 s'''(w.x)/6): "
+                      f"C_1 = E[r h] = {q['C1']}, C_2 = E[h^2]/2 + E[r q] = {q['C2']}")
         for row in an["loss_along_channel"]:
             print(f"  eps = {row['eps']:>8}: L = {row['loss']}")
         sp = an.get("splitting")
         if sp:
             if sp.get("line") is None:
-                print(f"  splitting line: none ({sp.get('reason')})")
+                print(f"splitting line: none ({sp.get('reason')})")
             else:
+                print(f"splitting line: the critical point (w*, c*) of the network with v dropped (c* = "
+                      f"{sp['line']['c']:.6g}; {sp.get('split_kind', 'given')}) split into (w*, lambda c*), "
+                      "(w*, (1 - lambda) c*).  Line and channel both diverge along the pair's output weights, "
+                      "so only their finite parts (input weights, ordinary outputs, the pair's summed output) "
+                      "can differ; D = their distance relative to the line's scale:")
                 for r in sp["rows"]:
-                    print(f"  eps = {r['eps']:>8}: angle to splitting line {r['angle']:.3e} rad "
-                          f"(predicted {r['predicted_angle']:.3e}), distance {r['distance']:.6g}")
+                    print(f"  eps = {r['eps']:>8}: D = {r['finite_distance']:.6g}")
+                verdict = ("the channel runs along the splitting line" if sp["runs_along_line"] else
+                           "the channel does NOT run along the splitting line: the GLU point with v dropped is "
+                           "not the split critical point")
+                print(f"  eps -> 0: D = {sp['finite_distance_limit']:.6g}; {verdict}")
     print(f"({out['convention']})")
 
 

@@ -116,17 +116,26 @@ def test_rate_two_at_an_erf_glu_minimum(glu_min):
         assert abs(ratio - ex.constant) < 20 * eps
 
 
-def test_channel_is_asymptotically_parallel_to_the_splitting_line(glu_min):
+def test_channel_against_the_splitting_line_can_go_either_way(glu_min):
+    """The finite parts (input weights, the pair's summed output) of channel and line, by hand: at
+    eps -> 0 the channel's are (w, w, c), the line's (w*, w*, c*).  At the GLU minimum v != 0 moves
+    the optimum, so the channel does not run along the line; a GLU with v = 0 sitting on the split
+    critical point does."""
     out = splitting_comparison(GLU, glu_min.theta, eps_values=("1e-1", "1e-2", "1e-3"))
     assert out["line"] is not None, out
-    rows = out["rows"]
-    angles = [r["angle"] for r in rows]
-    assert angles[0] > angles[1] > angles[2] and angles[2] < 1e-5
-    for r in rows:  # angle = atan(eps^2 |v| / sqrt 2)
-        assert abs(r["angle"] - r["predicted_angle"]) < 1e-6 * r["predicted_angle"]
-    # the distance to the line converges (the channel does not run away from it)
-    d = [r["distance"] for r in rows]
-    assert abs(d[2] - d[1]) < 0.05 * d[1]
+    c, w = float(glu_min.theta[0]), np.array([float(t) for t in glu_min.theta[1:3]])
+    ws, cs = np.array(out["line"]["w"]), out["line"]["c"]
+    hand = np.linalg.norm(np.concatenate([w - ws, w - ws, [c - cs]])) / max(1.0, np.linalg.norm(
+        np.concatenate([ws, ws, [cs]])))
+    assert abs(out["finite_distance_limit"] - hand) < 1e-12 and hand > 1e-3 and not out["runs_along_line"]
+    d = [r["finite_distance"] for r in out["rows"]]
+    assert abs(d[2] - hand) < 2e-2 * abs(d[0] - hand) + 1e-12  # D(eps) -> D(0) linearly in eps (eps 100x smaller)
+    # v = 0 on the split critical point: the channel's finite part is the line's at every eps
+    on_line = GLU.pack(None, None, glu_c=[cs], glu_w=[ws], glu_v=[[0.0, 0.0]])
+    small = TeacherStudent("erf", np.eye(2), [1.0, 0.5], n=1)
+    split = small.pack(np.array([ws]), np.array([cs]))
+    again = splitting_comparison(GLU, on_line, split_theta=split)
+    assert again["runs_along_line"] and max(r["finite_distance"] for r in again["rows"]) < 1e-12
 
 
 def test_detect_a_channel_point_and_recover_the_glu(glu_min):
@@ -204,7 +213,7 @@ def test_cli_channel_from_weights_and_trajectory(tmp_path, capsys, glu_min):
         assert an["rate"] == 2 and abs(mpmath.mpf(out["glu_point"]["loss"]) - glu_min.loss) < 1e-28
     assert abs(float(an["constant"]) - float(an["quadrature"]["C2"])) < 1e-11
     assert [r["eps"] for r in an["loss_along_channel"]] == ["1e-2", "1e-4"]
-    assert an["splitting"]["rows"][1]["angle"] < 1e-8
+    assert an["splitting"]["rows"][1]["finite_distance"] > 1e-3 and not an["splitting"]["runs_along_line"]
     # trajectory file: a path moving out along the channel
     path = np.array([channel_point(GLU, theta, e) for e in (0.05, 0.04, 0.03, 0.02)])
     tr = Trajectory("flow", np.arange(4.0), path, np.zeros(4), np.zeros(4), np.zeros(4), {})
