@@ -63,6 +63,7 @@ from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
 # --- landscape: critical points -----------------------------------------------------------------
 from .landscape.certify import Certificate, certify, enclose
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
+from .landscape.saddle_free import saddle_free_newton
 from .landscape.point import CriticalPoint
 from .landscape.closed_form import ClosedForm, closed_form
 from .landscape.survey import SurveyPoint, SurveyResult
@@ -157,6 +158,7 @@ __all__ = [
     "minimize",
     "gradient_flow",
     "newton",
+    "saddle_free_newton",
     "refine",
     "classify",
     "certify",

@@ -13,9 +13,8 @@ import time
 import numpy as np
 
 from ..channels.survey import survey
-from ..landscape import critical
 from ..landscape.critical import refine
-from ..landscape.survey import SOLVERS
+from ..landscape.survey import SOLVERS, solver_function
 from ..problems.enclosure import require_ball_form
 from .certify import add_certify_options, certificate_lines, certify_point, progress
 from .options import (
@@ -54,7 +53,7 @@ _SOLVER_NAMES = tuple(SOLVERS)
 
 
 def _solve_float(prob, theta, solver, gtol):
-    return getattr(critical, SOLVERS[solver])(prob, theta, gtol=gtol)
+    return solver_function(solver)(prob, theta, gtol=gtol)
 
 
 def _cmd_critical(args):

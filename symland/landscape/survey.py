@@ -58,6 +58,7 @@ from . import critical
 from .nonsmooth import dead_unit_point
 from .display import html_table, latex_table
 from .point import CriticalPoint
+from .saddle_free import saddle_free_newton
 from .symmetry import (
     _best,
     canonical_form,
@@ -68,14 +69,22 @@ from .symmetry import (
 )
 from ..numerics.mpcontext import thread_mp
 
-__all__ = ["survey", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
+__all__ = ["survey", "solver_function", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
            "INITIALISATION", "START_FAILURES", "SurveyInterrupted", "MAX_STARTS"]
 
 #: largest number of starts of one survey (random or explicit)
 MAX_STARTS = 1_000_000
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
-SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton"}
+SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton", "sfn": "saddle_free_newton"}
+#: the functions behind :data:`SOLVERS`
+_SOLVER_FUNCTIONS = {"minimize": critical.minimize, "flow": critical.gradient_flow, "newton": critical.newton,
+                     "sfn": saddle_free_newton}
+
+
+def solver_function(name: str):
+    """The float64 solver called ``name`` (a key of :data:`SOLVERS`)."""
+    return _SOLVER_FUNCTIONS[check_choice(name, "solver", tuple(SOLVERS))]
 
 INITIALISATION = ("W_il ~ N(0, 1/d), trained a_i ~ N(0, 1); start j drawn by "
                   "numpy.random.default_rng(SeedSequence(seed).spawn(starts)[j])")
@@ -160,7 +169,7 @@ def run_start(problem, start_theta, dps, solver, gtol, end_point=None) -> StartO
     outcome with the reason (exception type and message) instead of an exception.
     """
     t0 = time.perf_counter()
-    fn = getattr(critical, SOLVERS[solver])
+    fn = _SOLVER_FUNCTIONS[solver]
     try:
         res = fn(problem, start_theta, gtol=gtol)
     except Exception as exc:  # noqa: BLE001 -- one bad start never ends a survey: it is counted with its reason
@@ -443,9 +452,10 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
         Default: a ``ProcessPoolExecutor(max_workers=workers or os.cpu_count())``
         created and shut down here, or serial in-process execution when
         ``workers == 1``.
-    solver : ``"minimize"`` | ``"flow"`` | ``"newton"``
-        Float64 stage: trust-region minimisation, stiff gradient flow, or
-        damped Newton (which also converges to saddles).
+    solver : ``"minimize"`` | ``"flow"`` | ``"newton"`` | ``"sfn"``
+        Float64 stage: trust-region minimisation, stiff gradient flow, damped Newton (which also
+        converges to saddles), or saddle-free Newton (:mod:`symland.landscape.saddle_free`, which
+        is repelled by them).
     progress : bool or None
         Report progress on stderr (``None``: iff stderr is a terminal).
     gtol : float
