@@ -64,6 +64,7 @@ from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
 from .landscape.certify import Certificate, certify, enclose
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
 from .landscape.saddle_free import saddle_free_newton
+from .landscape.ntk import NTKOrderParameters, ntk_order_parameters
 from .landscape.point import CriticalPoint
 from .landscape.closed_form import ClosedForm, closed_form
 from .landscape.survey import SurveyPoint, SurveyResult
@@ -159,6 +160,8 @@ __all__ = [
     "gradient_flow",
     "newton",
     "saddle_free_newton",
+    "ntk_order_parameters",
+    "NTKOrderParameters",
     "refine",
     "classify",
     "certify",
