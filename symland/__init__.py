@@ -63,7 +63,7 @@ from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
 # --- landscape: critical points -----------------------------------------------------------------
 from .landscape.certify import Certificate, certify, enclose
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
-from .landscape.saddle_free import saddle_free_newton
+from .landscape.saddle_free import saddle_free_newton, wasserstein_saddle_free_newton
 from .landscape.ntk import NTKOrderParameters, ntk_order_parameters
 from .landscape.point import CriticalPoint
 from .landscape.closed_form import ClosedForm, closed_form
@@ -160,6 +160,7 @@ __all__ = [
     "gradient_flow",
     "newton",
     "saddle_free_newton",
+    "wasserstein_saddle_free_newton",
     "ntk_order_parameters",
     "NTKOrderParameters",
     "refine",

@@ -58,7 +58,7 @@ from . import critical
 from .nonsmooth import dead_unit_point
 from .display import html_table, latex_table
 from .point import CriticalPoint
-from .saddle_free import saddle_free_newton
+from .saddle_free import saddle_free_newton, wasserstein_saddle_free_newton
 from .symmetry import (
     _best,
     canonical_form,
@@ -76,10 +76,11 @@ __all__ = ["survey", "solver_function", "SurveyResult", "SurveyPoint", "StartOut
 MAX_STARTS = 1_000_000
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
-SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton", "sfn": "saddle_free_newton"}
+SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton", "sfn": "saddle_free_newton",
+           "wsfn": "wasserstein_saddle_free_newton"}
 #: the functions behind :data:`SOLVERS`
 _SOLVER_FUNCTIONS = {"minimize": critical.minimize, "flow": critical.gradient_flow, "newton": critical.newton,
-                     "sfn": saddle_free_newton}
+                     "sfn": saddle_free_newton, "wsfn": wasserstein_saddle_free_newton}
 
 
 def solver_function(name: str):
@@ -452,10 +453,10 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
         Default: a ``ProcessPoolExecutor(max_workers=workers or os.cpu_count())``
         created and shut down here, or serial in-process execution when
         ``workers == 1``.
-    solver : ``"minimize"`` | ``"flow"`` | ``"newton"`` | ``"sfn"``
+    solver : ``"minimize"`` | ``"flow"`` | ``"newton"`` | ``"sfn"`` | ``"wsfn"``
         Float64 stage: trust-region minimisation, stiff gradient flow, damped Newton (which also
         converges to saddles), or saddle-free Newton (:mod:`symland.landscape.saddle_free`, which
-        is repelled by them).
+        is repelled by them), or its Wasserstein particle form (trained outputs only).
     progress : bool or None
         Report progress on stderr (``None``: iff stderr is a terminal).
     gtol : float

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import symland
-from symland.landscape.saddle_free import saddle_free_newton, saddle_free_step
+from symland.landscape.saddle_free import (MeanFieldParticles, saddle_free_newton, saddle_free_step,
+                                          wasserstein_saddle_free_newton)
 from symland.landscape.survey import survey
 
 
@@ -71,3 +72,35 @@ def test_bad_arguments():
         saddle_free_newton(problem, np.zeros(3) + 0.1, delta0=0)
     with pytest.raises(symland.DomainError, match="solver"):
         survey(problem, starts=1, solver="sgd")
+
+
+def test_particle_coordinates_and_the_wasserstein_gradient(erf_points):
+    """Particles (w_i, a~_i = n a_i): the particle loss's gradient and Hessian against central
+    differences of L(W, a~/n); n times the particle gradient is the gradient of the first variation
+    E[(f - f*) a~ s(w.x)] at the particle, i.e. (n dL/dw_i, dL/da_i) in the standard coordinates."""
+    problem = erf_points[0]
+    part = MeanFieldParticles(problem)
+    theta = np.array([0.6, 0.1, -0.2, 0.3, 0.2, 0.5, 0.4, -0.1, 1.3, 0.7])
+    var = part.to_particles(theta)
+    g, H = part.gradient(var), part.hessian(var)
+    h = 1e-6
+    for j in range(10):
+        e = np.eye(10)[j] * h
+        fd = (problem.loss((var + e) * part.scale) - problem.loss((var - e) * part.scale)) / (2 * h)
+        assert abs(fd - g[j]) < 1e-8
+        col = (part.gradient(var + e) - part.gradient(var - e)) / (2 * h)
+        assert np.max(np.abs(col - H[:, j])) < 1e-7
+    n, std = problem.n, problem.gradient(theta)
+    np.testing.assert_allclose(n * g[:8], n * std[:8], rtol=1e-12)
+    np.testing.assert_allclose(n * g[8:], std[8:], rtol=1e-12)
+
+
+def test_wasserstein_form_escapes_the_saddle(erf_points):
+    problem, saddle, minimum = erf_points
+    start = np.array([float(v) for v in saddle.theta]) + 1e-3 * np.random.default_rng(1).standard_normal(10)
+    res = wasserstein_saddle_free_newton(problem, start)
+    end = symland.refine(problem, res.theta, dps=30)
+    assert res.converged and end.kind == "minimum" and abs(end.loss - minimum.loss) < 1e-25
+    with pytest.raises(symland.DomainError, match="trained output"):
+        wasserstein_saddle_free_newton(symland.TeacherStudent.orthonormal("erf", 2, 2, train_output=False),
+                                       np.full(4, 0.3))
