@@ -11,7 +11,7 @@ import pytest
 
 import symland
 from symland.channels.ntk_path import _event, ntk_along
-from symland.channels.training import flow_trajectory
+from symland.channels.training import flow_trajectory, sgd
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,14 @@ def test_refusals(sine_path):
     other = symland.TeacherStudent.orthonormal("erf", 3, 3)
     with pytest.raises(symland.DomainError, match="trajectory"):
         ntk_along(other, tr)
+
+
+def test_an_sgd_path_on_a_finite_sample():
+    """The order parameters are population quantities at the recorded parameters, whatever optimiser
+    and objective produced them: on an SGD path of the sample loss each record equals the closed form."""
+    p = symland.TeacherStudent.orthonormal("erf", 2, 2)
+    tr = sgd(p, p.pack(np.array([[0.3, 0.1], [0.0, 0.4]]), np.array([0.5, 0.5])), lr=0.05, steps=200,
+             samples=500, batch_size=50, seed=1, record_every=20)
+    path = ntk_along(p, tr)
+    j = int(np.argmin(np.abs(tr.times - path.times[-1])))
+    assert path.trace[-1] == symland.ntk_order_parameters(p, tr.thetas[j]).trace
