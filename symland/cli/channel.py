@@ -37,6 +37,7 @@ from ..channels.training import load_trajectory
 from ..errors import ConvergenceError, DomainError, SymlandError
 from ..landscape.critical import minimize, refine
 from ..problems.teacher_student import TeacherStudent
+from ..results.plot import plot_channel, save
 from .options import add_problem_options, digits, format_number, load_arrays, positive_int, strict_json
 
 __all__ = ["register"]
@@ -125,16 +126,25 @@ def _cmd_channel(args):
         out.update({"source": f"trajectory file {args.trajectory}", "problem": repr(prob),
                     "records": len(tr.thetas), "end_loss": repr(float(prob.loss(tr.theta))),
                     "detection": det.to_dict()})
+        glu = None
         if det.kind == "channel":
             lim = glu_limit(prob, det, dps=args.dps)
             out["glu_limit"] = lim.to_dict()
             out["analysis"] = _analyse_glu(lim.glu_problem, lim.point.theta, args)
+            glu = (lim.glu_problem, lim.point.theta)
     else:
         prob, theta, source, cp = _glu_from_args(args)
         out.update({"source": source, "problem": repr(prob)})
         if cp is not None:
             out["glu_point"] = cp.to_dict()
         out["analysis"] = _analyse_glu(prob, theta, args)
+        glu = (prob, theta)
+    if args.plot:
+        if glu is None:
+            raise SymlandError("--plot: no channel was found, so there is nothing to draw")
+        fig, data = plot_channel(*glu, dps=args.dps)
+        out["plot"] = save(fig, args.plot)
+        print(f"{data.title}: written to {out['plot']}", file=sys.stderr)
     if args.json:
         print(strict_json(out))
         return 0
@@ -214,5 +224,7 @@ def register(subparsers):
                    help="eps values at which to report the loss along the channel")
     p.add_argument("--dps", type=digits, default=30, help="decimal digits, 16..MAX_DPS (default 30)")
     p.add_argument("--no-refine", action="store_true", help="analyse the --weights GLU point as given")
+    p.add_argument("--plot", help="also draw L(eps) - L_GLU against eps (log-log, with the fitted C eps^p) "
+                                   "into this .png or .svg file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_channel)

@@ -10,6 +10,7 @@ Subcommands
 ``symland symmetric``      critical points in fixed-point subspaces of isotropy groups (k = n)
 ``symland channel``        build and analyse a channel to infinity (GLU limit)
 ``symland attention-pca``  attention as PCA: every critical point, checked and certified
+``symland plot FIGURE``    figures (spectrum, survey, plane, training) as PNG or SVG
 
 Every number printed with ``--json`` is a decimal string carrying all digits computed.
 """
@@ -24,12 +25,12 @@ import threading
 from .._version import __version__
 from ..errors import SymlandError
 from ..landscape.survey import SurveyInterrupted
-from . import attention, certify, channel, copy_average, kernel, points, symmetric
+from . import attention, certify, channel, copy_average, kernel, plot, points, symmetric
 
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, each with ``register(subparsers)``, in the order of ``symland --help``
-_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention)
+_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention, plot)
 
 
 class _Parser(argparse.ArgumentParser):
