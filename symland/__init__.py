@@ -82,6 +82,10 @@ from .symmetric.fixed_point import (
     symmetric_critical_points,
 )
 
+# --- results: what people keep (catalog) and show (figures: symland.plot.plot_spectrum, ...) -----
+from .results import plot
+from .results.catalog import Catalog
+
 # --- channels to infinity and training paths ----------------------------------------------------
 from .channels.splitting import SplittingLine, splitting_line
 from .channels.training import SampleLoss, Trajectory, adam, flow_trajectory, load_trajectory, sgd
@@ -160,6 +164,8 @@ __all__ = [
     "gradient_flow",
     "newton",
     "saddle_free_newton",
+    "Catalog",
+    "plot",
     "wasserstein_saddle_free_newton",
     "ntk_order_parameters",
     "NTKOrderParameters",

@@ -11,6 +11,7 @@ Subcommands
 ``symland channel``        build and analyse a channel to infinity (GLU limit)
 ``symland attention-pca``  attention as PCA: every critical point, checked and certified
 ``symland plot FIGURE``    figures (spectrum, survey, plane, training) as PNG or SVG
+``symland catalog ACTION`` the SQLite catalog of critical points: list, show, export, add
 
 Every number printed with ``--json`` is a decimal string carrying all digits computed.
 """
@@ -25,12 +26,12 @@ import threading
 from .._version import __version__
 from ..errors import SymlandError
 from ..landscape.survey import SurveyInterrupted
-from . import attention, certify, channel, copy_average, kernel, plot, points, symmetric
+from . import attention, catalog, certify, channel, copy_average, kernel, plot, points, symmetric
 
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, each with ``register(subparsers)``, in the order of ``symland --help``
-_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention, plot)
+_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention, plot, catalog)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +63,8 @@ def main(argv=None):
     interrupted this way prints the starts finished so far first."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command as typed (catalog provenance)
+    args.command_line = "symland " + " ".join(sys.argv[1:] if argv is None else [str(a) for a in argv])
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)

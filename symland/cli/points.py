@@ -15,6 +15,7 @@ import numpy as np
 from ..channels.survey import survey
 from ..landscape.critical import refine
 from ..landscape.survey import SOLVERS, solver_function
+from ..results.catalog import Catalog
 from ..problems.enclosure import require_ball_form
 from .certify import add_certify_options, certificate_lines, certify_point, progress
 from .options import (
@@ -107,6 +108,10 @@ def _cmd_survey(args):
             progress(f"certifying point {r}/{len(res.points)} ({cp.kind}, index {cp.index}) at "
                      f"{args.certify_dps} digits ...")
             certificates.append(certify_point(prob, cp.theta, args))
+    if args.catalog:
+        ids = Catalog(args.catalog).add(prob, res, certificates=certificates or None,
+                                        command=args.command_line)
+        progress(f"catalog {args.catalog}: {len(res.points)} points stored or merged (rows {sorted(set(ids))})")
     if args.json:
         out = res.to_dict()
         for point, cert in zip(out["points"], certificates):
@@ -154,6 +159,8 @@ def register(subparsers):
     p.add_argument("--dps", type=digits, default=30, help="decimal digits of the refinement (default 30)")
     p.add_argument("--solver", choices=_SOLVER_NAMES, default="minimize", help="float64 solver (default minimize)")
     p.add_argument("--gtol", type=positive_float, default=1e-10, help="gradient tolerance of the float solver")
+    p.add_argument("--catalog", help="also store the distinct points (and certificates) in this SQLite catalog, "
+                                      "merged with the points of earlier runs modulo symmetries")
     p.add_argument("--merge", choices=("orbit", "function"), default="orbit",
                    help="merge points modulo the symmetry group (default), or also points computing the same "
                         "function with equal index and nullity (one row per critical manifold)")
