@@ -59,6 +59,7 @@ from .problems.params import Params
 from .problems.teacher_student import TeacherStudent
 from .problems.protocol import Evaluation, Landscape
 from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
+from .problems.equivariant import EquivariantStudent, cyclic_group
 
 # --- landscape: critical points -----------------------------------------------------------------
 from .landscape.certify import Certificate, certify, enclose
@@ -156,6 +157,8 @@ __all__ = [
     "Evaluation",
     "AttentionPCA",
     "AttentionCriticalPoint",
+    "EquivariantStudent",
+    "cyclic_group",
     "Params",
     "glu_self_expectation",
     # landscape

@@ -10,6 +10,7 @@ Subcommands
 ``symland symmetric``      critical points in fixed-point subspaces of isotropy groups (k = n)
 ``symland channel``        build and analyse a channel to infinity (GLU limit)
 ``symland attention-pca``  attention as PCA: every critical point, checked and certified
+``symland equivariant``    equivariant students: constrained minima classified in the full space
 ``symland plot FIGURE``    figures (spectrum, survey, plane, training) as PNG or SVG
 ``symland catalog ACTION`` the SQLite catalog of critical points: list, show, export, add
 
@@ -26,12 +27,13 @@ import threading
 from .._version import __version__
 from ..errors import SymlandError
 from ..landscape.survey import SurveyInterrupted
-from . import attention, catalog, certify, channel, copy_average, kernel, plot, points, symmetric
+from . import attention, catalog, certify, channel, copy_average, equivariant, kernel, plot, points, symmetric
 
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, each with ``register(subparsers)``, in the order of ``symland --help``
-_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention, plot, catalog)
+_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention, equivariant, plot,
+                       catalog)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -114,6 +114,21 @@ class EquivariantStudent(Landscape):
         loss, grad = self.problem.exact_loss_and_gradient(list(self.embed(np.array(list(theta), dtype=object))))
         return loss, [sum((grad[k] for k in np.nonzero(self.E[:, q])[0]), 0) for q in range(self.num_params)]
 
+    def canonical(self, theta) -> np.ndarray:
+        """Shifting an orbit's representative, $w_j \to P_g w_j$, only permutes the orbit's neurons: per
+        orbit the lexicographically largest $P_g w_j$ (rounded to 8 digits), then orbits sorted."""
+        d, m = self.problem.d, self.orbits
+        th = np.array([float(v) for v in theta])
+        a = th[m * d:] if self.problem.train_output else np.zeros(m)
+        reps = []
+        for j in range(m):
+            w = th[j * d:(j + 1) * d]
+            best = max((tuple(np.round([w[q[i]] for i in range(d)], 8)) for q in self.group))
+            reps.append(best + (round(float(a[j]), 8),))
+        reps.sort(reverse=True)
+        out = [x for r in reps for x in r[:d]]
+        return np.array(out + ([r[d] for r in reps] if self.problem.train_output else []))
+
     def random_start(self, rng):
         """One orbit representative per orbit, $w_j \\sim N(0, I_d/d)$ (and $a_j \\sim N(0, 1)$)."""
         w = rng.normal(0.0, 1.0 / np.sqrt(self.problem.d), size=self.orbits * self.problem.d)

@@ -66,3 +66,16 @@ def test_refusals():
         EquivariantStudent(p, [(0, 1, 2, 3), (1, 2, 3, 0)])
     with pytest.raises(symland.ShapeError, match="multiple"):
         EquivariantStudent(symland.TeacherStudent("erf", np.eye(4), n=3), G)
+
+
+def test_smallest_case_by_hand():
+    """d = 2, the swap group, linear activation, one orbit with output 1, teacher orbit of (1, 0):
+    f(x) = w.x + (Pw).x = (w1 + w2)(x1 + x2) and f*(x) = x1 + x2, so
+    L_G(w) = 1/2 E[((w1 + w2 - 1)(x1 + x2))^2] = (w1 + w2 - 1)^2 (E[(x1 + x2)^2] = 2)."""
+    swap = [(0, 1), (1, 0)]
+    p = symland.TeacherStudent("linear", np.array([[1.0, 0.0], [0.0, 1.0]]), np.ones(2), n=2, train_output=False)
+    eq = EquivariantStudent(p, swap)
+    for w in ([0.3, -0.2], [1.5, 0.25], [0.0, 0.0]):
+        assert abs(eq.loss(np.array(w)) - (w[0] + w[1] - 1) ** 2) < 1e-14
+        np.testing.assert_allclose(eq.gradient(np.array(w)), [2 * (w[0] + w[1] - 1)] * 2, atol=1e-14)
+        np.testing.assert_allclose(eq.hessian(np.array(w)), [[2, 2], [2, 2]], atol=1e-14)
