@@ -183,6 +183,7 @@ __all__ = [
     "deduplicate",
     "survey",
     "SurveyResult",
+    "SurveyPoint",
     "ChannelOutcome",
     # symmetric configurations
     "GroupAnsatz",

@@ -32,6 +32,10 @@ def test_embedded_network_is_invariant():
     f = lambda Z: erf(Z @ W.T / np.sqrt(2)) @ a  # noqa: E731
     for p in G:
         np.testing.assert_allclose(f(X[:, list(p)]), f(X), atol=1e-13)
+    # the constrained loss is the full loss at the tied weights built here by hand: row h = w shifted by h
+    w = phi[:4]
+    tied = np.array([[w[(i + h) % D] for i in range(D)] for h in range(D)])
+    assert eq.loss(phi) == eq.problem.loss(eq.problem.pack(tied, np.full(D, phi[4])))
 
 
 def test_derivatives_against_central_differences():
