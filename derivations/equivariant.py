@@ -42,13 +42,13 @@ import numpy as np
 
 import symland
 from symland.landscape.equivariant_report import equivariant_report
-from symland.problems.equivariant import EquivariantStudent, cyclic_group
+from symland.problems.equivariant import EquivariantStudent, cyclic_group, orbit
 
 
 def setting(d, teacher_seed):
     G = cyclic_group(d)
     v0 = np.random.default_rng(teacher_seed).normal(size=d)
-    V = np.array([[v0[p[i]] for i in range(d)] for p in G])
+    V = orbit(v0, G)
     return EquivariantStudent(symland.TeacherStudent("relu", V, np.ones(d), n=d, train_output=False), G)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..landscape.equivariant_report import equivariant_report
-from ..problems.equivariant import EquivariantStudent, cyclic_group
+from ..problems.equivariant import EquivariantStudent, cyclic_group, orbit
 from ..problems.teacher_student import TeacherStudent
 from .options import digits, nonnegative_int, positive_int, strict_json
 
@@ -15,7 +15,7 @@ __all__ = ["register"]
 def _cmd_equivariant(args):
     G = cyclic_group(args.d)
     v0 = np.random.default_rng(args.teacher_seed).normal(size=args.d)
-    V = np.array([[v0[p[i]] for i in range(args.d)] for p in G])
+    V = orbit(v0, G)
     problem = TeacherStudent(args.activation, V, np.ones(args.d), n=args.d * args.orbits,
                              train_output=not args.fixed_output)
     report = equivariant_report(EquivariantStudent(problem, G), starts=args.starts, seed=args.seed, dps=args.dps)

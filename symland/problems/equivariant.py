@@ -29,12 +29,18 @@ from ..numerics.precision import FLOAT64, Precision
 from .protocol import Evaluation, Landscape
 from .teacher_student import TeacherStudent
 
-__all__ = ["EquivariantStudent", "cyclic_group"]
+__all__ = ["EquivariantStudent", "cyclic_group", "orbit"]
 
 
 def cyclic_group(d: int) -> list:
     """The cyclic shifts of ``d`` coordinates, as permutations ``p`` with $(P x)_i = x_{p[i]}$."""
     return [tuple((i + s) % d for i in range(d)) for s in range(d)]
+
+
+def orbit(v, group) -> np.ndarray:
+    """The rows $P_h v$, $h \in$ ``group`` (a teacher made of one orbit is $G$-invariant)."""
+    v = np.asarray(v, dtype=float)
+    return np.array([[v[p[i]] for i in range(len(v))] for p in group])
 
 
 def _check_group(group, d):
