@@ -17,7 +17,7 @@ def _cmd_equivariant(args):
     v0 = np.random.default_rng(args.teacher_seed).normal(size=args.d)
     V = orbit(v0, G)
     problem = TeacherStudent(args.activation, V, np.ones(args.d), n=args.d * args.orbits,
-                             train_output=not args.fixed_output)
+                             train_output=args.trained_output)
     report = equivariant_report(EquivariantStudent(problem, G), starts=args.starts, seed=args.seed, dps=args.dps)
     print(strict_json(report.to_dict()) if args.json else report.table())
     return 0
@@ -36,7 +36,8 @@ def register(subparsers):
     p.add_argument("--d", type=positive_int, default=6, help="input dimension = group order (default 6)")
     p.add_argument("--orbits", type=positive_int, default=1, help="student orbits (default 1)")
     p.add_argument("--teacher-seed", type=nonnegative_int, default=1)
-    p.add_argument("--fixed-output", action="store_true", help="fix the student's output weights to 1")
+    p.add_argument("--trained-output", action="store_true",
+                   help="train the output weights of the orbits (default: fixed to 1, as in the derivation)")
     p.add_argument("--starts", type=positive_int, default=30)
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--dps", type=digits, default=25)

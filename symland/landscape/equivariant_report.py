@@ -4,7 +4,8 @@ r"""When the symmetry constraint blocks the global minimum: equivariant minima s
 teacher is $G$-invariant and
 
 1. surveys the constrained landscape $L_G$ (random starts, trust-region minimisation, refined to
-   ``dps`` digits, merged modulo the orbit-representative shifts) for its minima;
+   ``dps`` digits, merged modulo the orbit-representative shifts) for its points of index 0
+   (minima, and degenerate points whose zero modes are not all explained);
 2. embeds each constrained minimum, $\theta = E\varphi$ (a critical point of the full $L$ by symmetric
    criticality; its full gradient is reported), and classifies it in the **full** space by its
    Hessian spectrum with error bounds; a nondegenerate one is certified there in ball arithmetic
@@ -45,7 +46,7 @@ class EquivariantRow:
     full_index: int
     full_nullity: int
     full_kind: str
-    lambda_min: float
+    lambda_min: str  # the smallest full-space eigenvalue with only its correct digits
     certificate: str
     escape_loss: object = None
     escape_kind: str | None = None
@@ -67,11 +68,11 @@ class EquivariantReport:
     def table(self) -> str:
         lines = [f"{self.eq!r}: {self.starts} starts, {len(self.rows)} distinct constrained minima, {self.failed} failed",
                  f"{'constrained loss':<24} {'count':>5} {'full index':>10} {'nullity':>7} {'kind':<10} "
-                 f"{'lambda_min':>11}  {'certificate':<34} escape (gradient flow in the full space)"]
+                 f"{'lambda_min':>22}  {'certificate':<34} escape (gradient flow in the full space)"]
         for r in self.rows:
             esc = "-" if r.escape_kind is None else f"ends at a {r.escape_kind}, loss {thread_mp.nstr(r.escape_loss, 12)}"
             lines.append(f"{thread_mp.nstr(r.loss, 18):<24} {r.count:>5} {r.full_index:>10} {r.full_nullity:>7} "
-                         f"{r.full_kind:<10} {r.lambda_min:>11.3e}  {r.certificate:<34} {esc}")
+                         f"{r.full_kind:<10} {r.lambda_min:>22}  {r.certificate:<34} {esc}")
         n = sum(r.blocked for r in self.rows)
         lines.append(f"{n} of {len(self.rows)} constrained minima are saddles of the unconstrained network "
                      + ("(the constraint blocks descent there)" if n else "(no blocking found)"))
@@ -96,13 +97,13 @@ def equivariant_report(eq, starts: int = 30, seed: int = 0, dps: int = 30, escap
     res = survey(eq, starts=starts, seed=seed, dps=dps, solver="minimize", workers=1, progress=False)
     problem, rows = eq.problem, []
     for cp, count in res.points:
-        if cp.kind != "minimum":
+        if cp.index != 0:  # minima, and degenerate points of index 0 (flat directions beyond the known ones)
             continue
         theta = eq.embed(cp.theta)
         with thread_mp.workdps(dps + 5):
             gfull = float(max(abs(v) for v in problem.gradient(theta, dps=dps)))
         full = refine(problem, np.array([float(v) for v in theta]), dps=dps)
-        lam = float(full.eigenvalues[0])
+        lam = full.eigenvalue_strings(6)[0]
         status = "-"
         if certify_points:
             if full.nullity == 0:

@@ -38,7 +38,7 @@ def cyclic_group(d: int) -> list:
 
 
 def orbit(v, group) -> np.ndarray:
-    """The rows $P_h v$, $h \in$ ``group`` (a teacher made of one orbit is $G$-invariant)."""
+    r"""The rows $P_h v$, $h \in$ ``group`` (a teacher made of one orbit is $G$-invariant)."""
     v = np.asarray(v, dtype=float)
     return np.array([[v[p[i]] for i in range(len(v))] for p in group])
 
@@ -119,6 +119,16 @@ class EquivariantStudent(Landscape):
     def exact_loss_and_gradient(self, theta) -> tuple:
         loss, grad = self.problem.exact_loss_and_gradient(list(self.embed(np.array(list(theta), dtype=object))))
         return loss, [sum((grad[k] for k in np.nonzero(self.E[:, q])[0]), 0) for q in range(self.num_params)]
+
+    def zero_modes(self, theta, tol: float = 1e-8) -> dict:
+        """Rescaling of each orbit $(w_j, a_j) \to (t w_j, t^{-p} a_j)$ for a positively homogeneous
+        activation of degree $p$ with trained outputs: one zero mode per orbit with $w_j, a_j \ne 0$."""
+        if self.problem.activation.homogeneity_degree is None or not self.problem.train_output:
+            return {}
+        d, m = self.problem.d, self.orbits
+        th = np.array([float(v) for v in theta])
+        count = sum(1 for j in range(m) if np.linalg.norm(th[j * d:(j + 1) * d]) > tol and abs(th[m * d + j]) > tol)
+        return {"rescaling": count} if count else {}
 
     def canonical(self, theta) -> np.ndarray:
         """Shifting an orbit's representative, $w_j \to P_g w_j$, only permutes the orbit's neurons: per
