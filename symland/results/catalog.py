@@ -230,14 +230,15 @@ class Catalog:
     def points(self, problem, kind=None) -> list:
         """The stored points of ``problem`` as :class:`~symland.landscape.survey.SurveyPoint` pairs
         (CriticalPoint with every stored digit, count), sorted by loss -- as a survey returns them."""
-        out = []
-        for d in self.rows(problem, kind):
-            cp, count = self._point([json.dumps(d["theta"]), d["loss"], d["gradient_norm"], d["dps"], d["digits"],
-                                     d["index"], d["nullity"], d["kind"],
-                                     None if d["eigenvalues"] is None else json.dumps(d["eigenvalues"]),
-                                     None, None, None, d["count"]])
-            out.append(SurveyPoint(cp, count))
-        return out
+        sql = (f"SELECT {_COLUMNS} FROM points JOIN problems ON points.problem_id = problems.id "
+               "WHERE problems.key = ?")
+        args = [json.dumps(_describe(problem), sort_keys=True)]
+        if kind is not None:
+            sql += " AND points.kind = ?"
+            args.append(str(kind))
+        with self._connect() as con:
+            pairs = [self._point(row) for row in con.execute(sql, args).fetchall()]
+        return [SurveyPoint(cp, count) for cp, count in sorted(pairs, key=lambda t: t[0].loss)]
 
     def problem(self, description: dict):
         """Rebuild a teacher-student problem from a stored description."""
