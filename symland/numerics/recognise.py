@@ -29,6 +29,7 @@ import sympy
 
 from ..errors import DomainError
 from .arguments import check_count
+from .expression import to_sympy
 from .mpcontext import is_mpf, thread_mp
 
 __all__ = ["Recognition", "recognise", "DEFAULT_BASIS"]
@@ -130,7 +131,7 @@ def recognise(x, digits: int | None = None, basis=None, max_degree: int = 4, max
         raise DomainError("argument digits: give the number of known digits of a float (or pass an mpmath number)")
     digits = check_count(digits, "digits", minimum=20, maximum=10000)
     safety = check_count(safety, "safety", minimum=1, maximum=digits)
-    basis = tuple(DEFAULT_BASIS if basis is None else (sympy.sympify(b) for b in basis if b != 1))
+    basis = tuple(DEFAULT_BASIS if basis is None else (to_sympy(b, "basis") for b in basis if b != 1))
     with thread_mp.workdps(digits + 10):
         x = thread_mp.mpf(x)
         if not thread_mp.isfinite(x):

@@ -71,3 +71,11 @@ def test_a_dependent_basis_element_is_dropped():
     basis = [sympy.asin(sympy.sqrt(2) / 2) / sympy.pi, sympy.sqrt(2) / sympy.pi]
     rec = symland.recognise(x, digits=55, basis=basis)
     assert rec is not None and sympy.simplify(rec.expr - (sympy.Rational(1, 4) + sympy.sqrt(2) / sympy.pi)) == 0
+
+
+def test_string_basis_is_parsed_never_evaluated():
+    x = _mp(lambda: mpmath.mpf(1) / 4 + mpmath.sqrt(2) / mpmath.pi)
+    rec = symland.recognise(x, digits=55, basis=["sqrt(2)/pi"])
+    assert rec is not None and sympy.simplify(rec.expr - (sympy.Rational(1, 4) + sympy.sqrt(2) / sympy.pi)) == 0
+    with pytest.raises(symland.ExpressionError):
+        symland.recognise(x, digits=55, basis=['__import__("os").getcwd()'])
