@@ -334,7 +334,8 @@ def symmetric_critical_points(activation="relu", k=6, isotropy=None, dps=50, sta
     tuple of block sizes, see :func:`parse_isotropy`) or a list of them; subspaces with the
     same multiset of block sizes are searched once.
     For each isotropy (default :data:`DEFAULT_ISOTROPIES`, largest group first):
-    ``starts`` random reduced starts (seed ``seed``; scalars $d_p \sim N(0,1)$,
+    ``starts`` random reduced starts (``numpy.random.SeedSequence([seed, *blocks])``, one stream per
+    subspace, so a subspace's starts do not depend on the others requested; scalars $d_p \sim N(0,1)$,
     others $N(0, 1/k)$) plus ``extra_starts`` (dict label -> list of scalar
     vectors, or a list of scalar vectors / (k, k) matrices projected on each
     subspace) run through :func:`reduced_newton` (float64); converged ones are
@@ -368,10 +369,12 @@ def symmetric_critical_points(activation="relu", k=6, isotropy=None, dps=50, sta
             seen.add(key)
             subs.append(sub)
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    rng = np.random.default_rng(seed)
     points: list[SymmetricCriticalPoint] = []
     n_starts, n_conv, failures = {}, {}, {}
     for sub in subs:
+        # each subspace draws from its own stream, SeedSequence([seed, *blocks]): its starts do not
+        # depend on which other subspaces are requested, nor on their order
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), *sorted(int(b) for b in sub.blocks)]))
         cand = _default_starts(sub, starts, rng)
         extra = extra_starts.get(sub.label, []) if isinstance(extra_starts, dict) else (extra_starts or [])
         for e in extra:
