@@ -245,7 +245,7 @@ def _union_find_blocks(k, joined) -> tuple:
 
 
 def _student_matching(F, G, P, tol) -> bool:
-    """Whether a permutation $\sigma$ of the students has $F_{\sigma(i)} = G_i$ (feature rows) and
+    r"""Whether a permutation $\sigma$ of the students has $F_{\sigma(i)} = G_i$ (feature rows) and
     $P_{\sigma(i)\sigma(j)} = P_{ij}$ (within ``tol``): a backtracking search over the candidates."""
     n = F.shape[0]
     close = lambda x, y: np.max(np.abs(x - y)) <= tol  # noqa: E731
@@ -538,7 +538,7 @@ class Catalog:
         for row in con.execute(f"SELECT id, {cols} FROM points WHERE problem_id = ?", (pid,)).fetchall():
             values = dict(zip(_COLUMNS, row[1:]))
             stored.append([row[0], values, _point_from(values)])
-        ids = []
+        ids, touched = [], set()  # rows this call has stored to (one provenance entry each)
         for (cp, count), values, cert in zip(items, new, certs):
             match = next((s for s in stored if same_point(problem, s[2], cp)), None)
             if match is None:
@@ -552,13 +552,19 @@ class Catalog:
                 merged = dict(old) if not _better(values, old) else dict(old, **values)
                 merged["count"] = old["count"] + count
                 merged["certificate"] = _keep_certificate(old["certificate"], cert)
-                merged["provenance"] = json.dumps(_add_run(json.loads(old["provenance"]), run, count))
+                runs = json.loads(old["provenance"])
+                if rid in touched:  # another point of this call in the same orbit: its entry counts it
+                    runs[-1]["count"] += count
+                else:
+                    runs.append(dict(run, count=count))
+                merged["provenance"] = json.dumps(runs)
                 con.execute(f"UPDATE points SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?",
                             (*(merged[c] for c in _COLUMNS), rid))
                 match[1] = merged
                 if merged["theta"] != old["theta"]:
                     match[2] = cp
             ids.append(rid)
+            touched.add(rid)
         return ids
 
     def set_closed_form(self, point_id: int, text: str):
@@ -709,11 +715,3 @@ class Catalog:
         lines += [r"\hline", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
 
-
-def _add_run(runs: list, run: dict, count: int) -> list:
-    """The provenance list with ``count`` more starts from ``run`` (one entry per run)."""
-    for entry in runs:
-        if all(entry.get(k) == v for k, v in run.items()):
-            entry["count"] += count
-            return runs
-    return runs + [dict(run, count=count)]
