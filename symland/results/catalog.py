@@ -365,7 +365,8 @@ def _point_from(values: dict) -> CriticalPoint:
         zero_mode_sources=extra["zero_mode_sources"], kind=values["kind"],
         threshold=None if extra["threshold"] is None else _parse([extra["threshold"]], dps)[0],
         frozen=extra["frozen"], null_rel=float(extra["null_rel"]), spectrum_method=extra["spectrum_method"],
-        eigenvalue_errors=None if extra["eigenvalue_errors"] is None else [float(e) for e in extra["eigenvalue_errors"]])
+        eigenvalue_errors=None if extra["eigenvalue_errors"] is None else
+        [float(e) for e in extra["eigenvalue_errors"]])
 
 
 def _rank(values: dict):
@@ -410,6 +411,14 @@ def _items(points) -> list:
     return items
 
 
+_PROBLEMS_SQL = ("SELECT problems.id, landscape, description, count(points.id) FROM problems LEFT JOIN points "
+                 "ON points.problem_id = problems.id GROUP BY problems.id ORDER BY problems.id")
+
+
+def _stored_problems(rows) -> list:
+    return [StoredProblem(i, land, json.loads(desc), n) for i, land, desc, n in rows]
+
+
 class CatalogPoint(SurveyPoint):
     """A stored point: a :class:`~symland.landscape.survey.SurveyPoint` (``point``, ``count``; unpacks
     as ``(point, count)``; other attributes are the point's) with the row's ``id``, ``problem``
@@ -438,22 +447,30 @@ class Catalog:
     def __init__(self, path):
         self.path = os.fspath(path)
         try:
-            with self._transaction(write=True) as con:
-                self._check_or_create(con)
+            with self._transaction(write=False) as con:  # a read first: a read-only catalog can be read
+                empty = self._inspect(con)
+            if empty:
+                with self._transaction(write=True) as con:
+                    if self._inspect(con):  # still empty under the write lock: create it
+                        self._create(con)
         except sqlite3.DatabaseError as exc:
             raise SymlandError(f"catalog {self.path!r} is not a symland catalog (SQLite: {exc})") from None
 
-    def _check_or_create(self, con):
+    @staticmethod
+    def _create(con):
+        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # an int constant: not user input
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('created_by', ?)",
+                    (str(SCHEMA_VERSION), f"symland {__version__}"))
+
+    def _inspect(self, con) -> bool:
+        """True for an empty file (a new catalog); nothing for a catalog of this schema; else SymlandError."""
         app = con.execute("PRAGMA application_id").fetchone()[0]
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         if app == 0 and not tables:
-            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # an int constant: not user input
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
-            con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('created_by', ?)",
-                        (str(SCHEMA_VERSION), f"symland {__version__}"))
-            return
+            return True
         if app != APPLICATION_ID:
             raise SymlandError(f"catalog {self.path!r} is not a symland catalog (an SQLite file of another "
                                f"application: tables {', '.join(sorted(tables)) or 'none'}); refused, left unchanged")
@@ -465,6 +482,7 @@ class Catalog:
                                f"{SCHEMA_VERSION} only")
         if not {"problems", "points"} <= set(tables):
             raise SymlandError(f"catalog {self.path!r} is damaged: tables problems and points are missing")
+        return False
 
     @contextlib.contextmanager
     def _transaction(self, write: bool):
@@ -484,10 +502,11 @@ class Catalog:
         finally:
             con.close()
 
-    def _read(self, sql, args=()):
+    def _read(self, *queries) -> list:
+        """The rows of each ``(sql, args)`` query, all read in one transaction (one snapshot)."""
         try:
             with self._transaction(write=False) as con:
-                return con.execute(sql, args).fetchall()
+                return [con.execute(sql, args).fetchall() for sql, args in queries]
         except sqlite3.Error as exc:
             raise SymlandError(f"catalog {self.path!r} cannot be read (SQLite: {exc})") from None
 
@@ -498,8 +517,8 @@ class Catalog:
         return False
 
     def __repr__(self):
-        (n_problems,), = self._read("SELECT count(*) FROM problems")
-        (n_points,), = self._read("SELECT count(*) FROM points")
+        [(n_problems,)], [(n_points,)] = self._read(("SELECT count(*) FROM problems", ()),
+                                                    ("SELECT count(*) FROM points", ()))
         return f"Catalog({self.path!r}: {n_problems} problems, {n_points} points)"
 
     # -- writing -------------------------------------------------------------------------------
@@ -577,12 +596,11 @@ class Catalog:
     # -- reading -------------------------------------------------------------------------------
     def problems(self) -> list:
         """The stored problems (:class:`StoredProblem`), by id."""
-        rows = self._read("SELECT problems.id, landscape, description, count(points.id) FROM problems LEFT JOIN "
-                          "points ON points.problem_id = problems.id GROUP BY problems.id ORDER BY problems.id")
-        return [StoredProblem(i, land, json.loads(desc), n) for i, land, desc, n in rows]
+        (rows,) = self._read((_PROBLEMS_SQL, ()))
+        return _stored_problems(rows)
 
-    def _select(self, problem=None, kind=None, point_id=None) -> list:
-        """Rows ``(problem_id, id, columns...)`` matching the filters."""
+    def _select(self, problem=None, kind=None, point_id=None) -> tuple:
+        """``(problems by id, rows (problem_id, id, columns...) matching the filters)``, one snapshot."""
         sql = (f"SELECT points.problem_id, points.id, {', '.join('points.' + c for c in _COLUMNS)} FROM points "
                "JOIN problems ON points.problem_id = problems.id")
         cond, args = [], []
@@ -598,7 +616,8 @@ class Catalog:
         if point_id is not None:
             cond.append("points.id = ?")
             args.append(check_count(point_id, "point_id", minimum=1))
-        return self._read(sql + (" WHERE " + " AND ".join(cond) if cond else ""), args)
+        problems, rows = self._read((_PROBLEMS_SQL, ()), (sql + (" WHERE " + " AND ".join(cond) if cond else ""), args))
+        return {p.id: p for p in _stored_problems(problems)}, rows
 
     def points(self, problem=None, kind=None, isotropy=None) -> list:
         """Stored points as :class:`CatalogPoint` s (SurveyPoints with every stored digit: the
@@ -606,8 +625,8 @@ class Catalog:
 
         ``problem``: a landscape or a :class:`StoredProblem` (default: every problem);
         ``kind``/``isotropy``: only points of that kind / isotropy name."""
-        problems = {p.id: p for p in self.problems()}
-        out = [self._catalog_point(row, problems) for row in self._select(problem, kind)]
+        problems, rows = self._select(problem, kind)
+        out = [self._catalog_point(row, problems) for row in rows]
         out = [p for p in out if isotropy is None or p.isotropy == isotropy]
         out.sort(key=lambda p: (p.problem.id, p.point.loss, p.id))
         return out
@@ -622,20 +641,21 @@ class Catalog:
 
     def point(self, point_id: int) -> CatalogPoint:
         """The stored point of row ``point_id`` (DomainError when there is none)."""
-        rows = self._select(point_id=point_id)
+        problems, rows = self._select(point_id=point_id)
         if not rows:
             raise DomainError(f"argument point_id: the catalog {self.path!r} has no point {point_id}")
-        return self._catalog_point(rows[0], {p.id: p for p in self.problems()})
+        return self._catalog_point(rows[0], problems)
 
     def rows(self, problem=None, kind=None) -> list:
         """Every stored row as a JSON-ready dict (``id``, ``problem`` description, the columns with
         numbers as decimal strings, ``index``, ``certificate`` dict or None, ``provenance`` list),
         by problem id, then loss."""
-        problems = {p.id: p for p in self.problems()}
+        problems, rows = self._select(problem, kind)
         out = []
-        for row in self._select(problem, kind):
+        for row in rows:
             d = dict(zip(_COLUMNS, row[2:]))
-            d = {"id": row[1], "problem_id": row[0], "problem": problems[row[0]].description, **d}
+            d = {"id": row[1], "problem_id": row[0], "problem": problems[row[0]].description,
+                 "problem_label": problems[row[0]].label(), **d}
             d["index"] = d.pop("idx")
             for name in ("theta", "eigenvalues", "extra", "certificate", "provenance"):
                 d[name] = None if d[name] is None else json.loads(d[name])
@@ -666,6 +686,9 @@ class Catalog:
     def _repr_html_(self):
         return html_table(self.HEADERS, self._table_rows(20), caption=f"catalog {self.path}")
 
+    def _repr_latex_(self):
+        return self.export("latex")
+
     def export(self, fmt: str, digits: int = 20, problem=None, kind=None) -> str:
         """The catalog (or the points of ``problem``/``kind``) as text.
 
@@ -693,10 +716,9 @@ class Catalog:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["id", "problem_id", "problem", "loss", "index", "nullity", "kind", "isotropy", "count",
                          "certified", "dps", "digits", "closed_form", "theta", "eigenvalues"])
-        labels = {p.id: p.label() for p in self.problems()}
         for d in self.rows(problem, kind):
             cert = "" if d["certificate"] is None else str(d["certificate"]["certified"]).lower()
-            writer.writerow([d["id"], d["problem_id"], labels[d["problem_id"]], d["loss"], d["index"], d["nullity"],
+            writer.writerow([d["id"], d["problem_id"], d["problem_label"], d["loss"], d["index"], d["nullity"],
                              d["kind"], d["isotropy"], d["count"], cert, d["dps"], d["digits"],
                              d["closed_form"] or "", " ".join(d["theta"]), " ".join(d["eigenvalues"] or [])])
         return buf.getvalue()

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import sqlite3
+import time
 
 import mpmath
 import numpy as np
@@ -127,7 +128,8 @@ def test_different_problems_never_merge(tmp_path, erf_runs):
     p, run1, _ = erf_runs
     # the same network in d = 5 (a fifth, unused input direction): the same loss, another problem
     q = symland.TeacherStudent.orthonormal("erf", 4, 2, d=5)
-    W, a = (np.array(v, dtype=float) for v in (p.unpack(run1.points[0].point.theta).W, p.unpack(run1.points[0].point.theta).a))
+    params = p.unpack(run1.points[0].point.theta)
+    W, a = np.array(params.W, dtype=float), np.array(params.a, dtype=float)
     cq = refine(q, q.pack(np.hstack([W, np.zeros((2, 1))]), a), dps=30)
     with mpmath.workdps(30):
         assert abs(cq.loss - run1.points[0].point.loss) < mpmath.mpf(10) ** -25
@@ -304,3 +306,20 @@ def test_isotropy_is_the_young_type_for_every_representative():
     # a teacher that is not symmetric under permutations: no Young type
     skew = symland.TeacherStudent("relu", np.eye(4), [1.0, 1.0, 1.0, 2.0], n=4, train_output=False)
     assert point_isotropy(skew, skew.pack(blocks[(4,)])) == ""
+
+
+def test_reading_needs_no_write_lock(tmp_path, erf_runs):
+    # another connection holds the write lock (as a long add, or a file we may not write, would):
+    # opening and reading the catalog neither waits for it nor needs it
+    p, run1, _ = erf_runs
+    path = tmp_path / "c.db"
+    Catalog(path).add(p, run1)
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        t0 = time.perf_counter()
+        assert [s.count for s in Catalog(path).points(p)] == [3]
+        assert time.perf_counter() - t0 < 5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
