@@ -99,6 +99,7 @@ def _cmd_survey(args):
     prob, _ = problem_from_args(args)
     if args.certify:
         require_ball_form(prob)  # refused before the survey, not after it
+    catalog = Catalog(args.catalog) if args.catalog else None  # a foreign file is refused before the survey too
     t0 = time.perf_counter()
     res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
                  workers=args.workers, gtol=args.gtol, merge=args.merge, progress=None)
@@ -108,9 +109,9 @@ def _cmd_survey(args):
             progress(f"certifying point {r}/{len(res.points)} ({cp.kind}, index {cp.index}) at "
                      f"{args.certify_dps} digits ...")
             certificates.append(certify_point(prob, cp.theta, args))
-    if args.catalog:
-        ids = Catalog(args.catalog).add(prob, res, certificates=certificates or None,
-                                        command=args.command_line)
+    if catalog is not None:
+        ids = catalog.add(prob, res, certificates=certificates or None,
+                          command=args.command_line)
         progress(f"catalog {args.catalog}: {len(res.points)} points stored or merged (rows {sorted(set(ids))})")
     if args.json:
         out = res.to_dict()
