@@ -20,6 +20,7 @@ from .errors import (
     DomainError,
     ExpressionError,
     NoClosedFormError,
+    NonSmoothError,
     PrecisionError,
     ShapeError,
     SymlandError,
@@ -60,12 +61,14 @@ from .problems.teacher_student import TeacherStudent
 from .problems.protocol import Evaluation, Landscape
 from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
 from .problems.equivariant import EquivariantStudent, cyclic_group
+from .problems.deep_ufm import DNCPoint, DeepUFM
 
 # --- landscape: critical points -----------------------------------------------------------------
 from .landscape.certify import Certificate, certify, enclose
 from .landscape.critical import classify, gradient_flow, minimize, newton, refine
 from .landscape.saddle_free import saddle_free_newton, wasserstein_saddle_free_newton
 from .landscape.ntk import NTKOrderParameters, ntk_order_parameters
+from .landscape.neural_collapse import CollapsePoint, CollapseReport, collapse_report, low_rank_point
 from .landscape.point import CriticalPoint
 from .landscape.closed_form import ClosedForm, closed_form
 from .landscape.survey import SurveyPoint, SurveyResult
@@ -116,6 +119,7 @@ __all__ = [
     "ConvergenceError",
     "UnknownActivationError",
     "NoClosedFormError",
+    "NonSmoothError",
     "ExpressionError",
     # numerics
     "Precision",
@@ -159,6 +163,8 @@ __all__ = [
     "AttentionCriticalPoint",
     "EquivariantStudent",
     "cyclic_group",
+    "DeepUFM",
+    "DNCPoint",
     "Params",
     "glu_self_expectation",
     # landscape
@@ -172,6 +178,10 @@ __all__ = [
     "wasserstein_saddle_free_newton",
     "ntk_order_parameters",
     "NTKOrderParameters",
+    "collapse_report",
+    "CollapseReport",
+    "CollapsePoint",
+    "low_rank_point",
     "refine",
     "classify",
     "certify",

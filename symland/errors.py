@@ -15,6 +15,7 @@ __all__ = [
     "ExpressionError",
     "UnknownActivationError",
     "NoClosedFormError",
+    "NonSmoothError",
 ]
 
 
@@ -59,6 +60,10 @@ class UnknownActivationError(SymlandError, KeyError):
 
 class NoClosedFormError(SymlandError, ValueError):
     """A closed form was requested where none is known or none exists."""
+
+
+class NonSmoothError(DomainError):
+    """A derivative was asked where the loss is not differentiable that many times (a relu kink)."""
 
 
 class ExpressionError(SymlandError, ValueError):

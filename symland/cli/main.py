@@ -11,6 +11,7 @@ Subcommands
 ``symland channel``        build and analyse a channel to infinity (GLU limit)
 ``symland attention-pca``  attention as PCA: every critical point, checked and certified
 ``symland equivariant``    equivariant students: constrained minima classified in the full space
+``symland neural-collapse`` deep UFM: deep neural collapse against low-rank critical points
 ``symland plot FIGURE``    figures (spectrum, survey, plane, training) as PNG or SVG
 ``symland catalog ACTION`` the SQLite catalog of critical points: list, show, export, add
 
@@ -27,13 +28,14 @@ import threading
 from .._version import __version__
 from ..errors import SymlandError
 from ..landscape.survey import SurveyInterrupted
-from . import attention, catalog, certify, channel, copy_average, equivariant, kernel, plot, points, symmetric
+from . import (attention, catalog, certify, channel, copy_average, equivariant, kernel, neural_collapse, plot, points,
+               symmetric)
 
 __all__ = ["main", "build_parser"]
 
 #: subcommand modules, each with ``register(subparsers)``, in the order of ``symland --help``
-_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention, equivariant, plot,
-                       catalog)
+_SUBCOMMAND_MODULES = (kernel, points, certify, copy_average, symmetric, channel, attention, equivariant,
+                       neural_collapse, plot, catalog)
 
 
 class _Parser(argparse.ArgumentParser):
