@@ -38,11 +38,13 @@ from ..numerics.precision import check_dps
 from ..problems.deep_ufm import DeepUFM
 from .critical import refine
 
-__all__ = ["CollapsePoint", "CollapseReport", "collapse_report", "low_rank_point", "minimize_lbfgs",
-           "SPREAD_TOL", "LOSS_MATCH"]
+__all__ = ["CollapsePoint", "CollapseReport", "EndPointGroup", "collapse_report", "low_rank_point",
+           "minimize_lbfgs", "prevalence", "SPREAD_TOL", "LOSS_MATCH"]
 
 #: an end point has collapsed when every representation's within-class spread is below this
 SPREAD_TOL = 1e-4
+#: refinements on successive pieces (a relu point whose piece's critical point leaves the region)
+PIECE_ROUNDS = 6
 #: an end point's loss matches another's within this relative difference (float64 end points)
 LOSS_MATCH = 1e-7
 
@@ -54,7 +56,8 @@ class CollapsePoint:
     profile), ``spread`` (largest within-class spread), ``count`` (starts that ended here), ``kind``
     (``"minimum"``, ``"saddle"``, ``"degenerate"``, ``"maximum"``; prefixed ``"piece "`` when classified
     on the smooth piece through a relu kink; ``"not refined: ..."`` otherwise), ``index``, ``nullity``,
-    ``predicted`` (zero modes the symmetries explain), ``kinks`` and ``kink_signal``."""
+    ``predicted`` (zero modes the symmetries explain), ``kinks`` and ``kink_slope``
+    (:meth:`~symland.problems.deep_ufm.DeepUFM.kink_slope`: < 0 means a unit switched on descends)."""
 
     label: str
     loss: object
@@ -67,13 +70,13 @@ class CollapsePoint:
     nullity: int | None = None
     predicted: int | None = None
     kinks: int = 0
-    kink_signal: float = 0.0
+    kink_slope: float = 0.0
     gradient_norm: object = None
 
     def to_dict(self) -> dict:
         return {"label": self.label, "loss": str(self.loss), "count": self.count, "kind": self.kind,
                 "index": self.index, "nullity": self.nullity, "predicted_zero_modes": self.predicted,
-                "kinks": self.kinks, "kink_signal": repr(float(self.kink_signal)), "ranks": self.ranks,
+                "kinks": self.kinks, "kink_slope": repr(float(self.kink_slope)), "ranks": self.ranks,
                 "within_class_spread": repr(float(self.spread)),
                 "gradient_norm": None if self.gradient_norm is None else str(self.gradient_norm)}
 
@@ -112,13 +115,15 @@ class CollapseReport:
     def table(self, digits: int = 12) -> str:
         rows = [("DNC (constructed)", self.dnc)] + [(p.label + " (subspace)", p) for p in self.low_rank] + \
             [(p.label, p) for p in self.points]
+        # slope: min dl/dA at the kinks (kink_slope); >= 0: no unit switched on descends
         lines = [f"{'point':<22} {'loss':>{digits + 6}} {'starts':>6}  {'kind':<18} {'index':>5} {'null':>5} "
-                 f"{'sym':>4} {'kinks':>5}  ranks H1,h2..,Z"]
+                 f"{'sym':>4} {'kinks':>5} {'slope':>7}  ranks H1,h2..,Z"]
         for name, p in rows:
             loss = thread_mp.nstr(p.loss, digits) if not isinstance(p.loss, float) else f"{p.loss:.{digits}g}"
             prof = ",".join(str(v) for k, v in p.ranks.items() if not k.startswith("W"))
-            lines.append(f"{name:<22} {loss:>{digits + 6}} {p.count:>6}  {p.kind:<18} {_s(p.index):>5} "
-                         f"{_s(p.nullity):>5} {_s(p.predicted):>4} {p.kinks:>5}  {prof}")
+            signal = f"{p.kink_slope:.0e}" if p.kinks else "-"
+            lines.append(f"{name:<22} {loss:>{digits + 6}} {p.count:>6}  {p.kind[:18]:<18} {_s(p.index):>5} "
+                         f"{_s(p.nullity):>5} {_s(p.predicted):>4} {p.kinks:>5} {signal:>7}  {prof}")
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -191,25 +196,33 @@ def low_rank_point(problem: DeepUFM, rank: int, starts: int = 8, seed: int = 0, 
 
 def _refined_point(problem: DeepUFM, theta, dps: int, label: str, count: int, threshold: float,
                    exact_theta=None) -> CollapsePoint:
-    """Refine ``theta`` (on the smooth piece through it for relu kinks) and classify it."""
-    kinks = problem.kinks(theta)
-    target = problem.piece(theta) if kinks else problem
-    ranks = problem.rank_profile(theta, threshold)
-    spread = max(problem.within_class_spread(theta))
+    """Refine ``theta`` and classify it; relu models on the smooth piece through ``theta`` (its kinks
+    counted as off), which is checked to hold at the refined point: when the piece's critical point
+    lies outside the piece's region, refinement restarts on the piece through that point (at most
+    :data:`PIECE_ROUNDS` times, else ``"not refined: ..."``)."""
     start = theta if exact_theta is None else exact_theta
     try:
-        cp = refine(target, start, dps=dps)
+        for _ in range(PIECE_ROUNDS):  # a piece whose critical point leaves its region: re-freeze there
+            target = problem.piece(start) if problem.activation == "relu" else problem
+            cp = refine(target, start, dps=dps)
+            th = np.array([float(v) for v in cp.theta])
+            violation = target.pattern_violation(th) if target is not problem else 0.0
+            if not violation > 1e-9:
+                break
+            start = cp.theta
     except (ConvergenceError, NonSmoothError) as exc:
-        loss = problem.loss(theta)
-        return CollapsePoint(label, loss, np.array(theta, dtype=float), ranks, spread, count,
-                             f"not refined: {str(exc).splitlines()[0][:60]}", kinks=len(kinks),
-                             kink_signal=problem.kink_signal(theta))
-    th = np.array([float(v) for v in cp.theta])
-    kinks_after = problem.kinks(th)
-    kind = ("piece " if kinks_after else "") + str(cp.kind)
+        return CollapsePoint(label, problem.loss(theta), np.array(theta, dtype=float),
+                             problem.rank_profile(theta, threshold), max(problem.within_class_spread(theta)), count,
+                             f"not refined: {str(exc).splitlines()[0]}", kinks=len(problem.kinks(theta)),
+                             kink_slope=problem.kink_slope(theta))
+    kinks = problem.kinks(th)
+    if violation > 1e-9:
+        kind = f"not refined: the piece's critical point left its region {PIECE_ROUNDS} times ({violation:.1e})"
+    else:
+        kind = ("piece " if kinks else "") + str(cp.kind)
     return CollapsePoint(label, cp.loss, cp.theta, problem.rank_profile(th, threshold),
                          max(problem.within_class_spread(th)), count, kind, cp.index, cp.nullity,
-                         cp.predicted_nullity, len(kinks_after), problem.kink_signal(th), cp.gradient_norm)
+                         cp.predicted_nullity, len(kinks), problem.kink_slope(th), cp.gradient_norm)
 
 
 def collapse_report(problem: DeepUFM, dps: int = 30, starts: int = 20, seed: int = 0, ranks=None,
@@ -235,10 +248,28 @@ def collapse_report(problem: DeepUFM, dps: int = 30, starts: int = 20, seed: int
         except ConvergenceError:
             continue
         low.append(_refined_point(problem, th, dps, f"rank {r}", 0, threshold))
-    # the survey: float64 end points, grouped by loss and rank profile
+    groups, failed = _survey_groups(problem, starts, seed, float(ref.loss), gtol, verbose)
+    points = [_refined_point(problem, g.theta, dps, g.label, g.count, threshold) for g in groups]
+    return CollapseReport(problem, dps, dnc, low, points, starts, failed, time.perf_counter() - t0, threshold)
+
+
+@dataclasses.dataclass
+class EndPointGroup:
+    """Float64 end points of random starts with one label, loss (relative :data:`LOSS_MATCH`) and rank
+    profile: ``theta`` is the member with the smallest gradient."""
+
+    label: str
+    loss: float
+    ranks: dict
+    theta: np.ndarray
+    count: int
+    gradient: float
+
+
+def _survey_groups(problem, starts, seed, dnc_loss, gtol, verbose):
+    """L-BFGS from ``starts`` random starts; the converged end points grouped (sorted by loss)."""
     rng = np.random.default_rng(check_count(seed, "seed", minimum=0))
     groups, failed = [], 0
-    dnc_loss = float(ref.loss)
     for s in range(starts):
         th, f, g = minimize_lbfgs(problem, problem.random_start(rng), gtol=gtol)
         if not g <= 1e-6:
@@ -249,16 +280,25 @@ def collapse_report(problem: DeepUFM, dps: int = 30, starts: int = 20, seed: int
         collapsed = max(problem.within_class_spread(th)) <= SPREAD_TOL
         label = "DNC" if collapsed and abs(f - dnc_loss) <= LOSS_MATCH * max(1.0, abs(dnc_loss)) else "end point"
         for grp in groups:
-            if grp[0] == label and grp[2] == prof and abs(grp[1] - f) <= LOSS_MATCH * max(1.0, abs(f)):
-                grp[4] += 1
-                if g < grp[5]:
-                    grp[3], grp[5] = th, g
+            if grp.label == label and grp.ranks == prof and abs(grp.loss - f) <= LOSS_MATCH * max(1.0, abs(f)):
+                grp.count += 1
+                if g < grp.gradient:
+                    grp.theta, grp.gradient = th, g
                 break
         else:
-            groups.append([label, f, prof, th, 1, g])
+            groups.append(EndPointGroup(label, f, prof, th, 1, g))
         _progress(verbose, s, starts, f"loss {f:.10g} {label}")
-    points = [_refined_point(problem, grp[3], dps, grp[0], grp[4], threshold) for grp in sorted(groups, key=lambda x: x[1])]
-    return CollapseReport(problem, dps, dnc, low, points, starts, failed, time.perf_counter() - t0, threshold)
+    return sorted(groups, key=lambda x: x.loss), failed
+
+
+def prevalence(problem: DeepUFM, starts: int = 20, seed: int = 0, gtol: float = 1e-10, verbose: bool = False):
+    """Float64 only (no refinement): ``(groups, failed)``, the end points of ``starts`` random starts
+    grouped as in :func:`collapse_report` (:class:`EndPointGroup`, sorted by loss), so that
+    ``sum(g.count for g in groups if g.label == "DNC")`` counts the starts that end at DNC."""
+    if not isinstance(problem, DeepUFM):
+        raise DomainError(f"argument problem must be a DeepUFM, got {type(problem).__name__}")
+    starts = check_count(starts, "starts", minimum=0, maximum=100000)
+    return _survey_groups(problem, starts, seed, float(problem.dnc().loss), gtol, verbose)
 
 
 def _progress(verbose, s, total, text):

@@ -387,21 +387,23 @@ class DeepUFM(Landscape):
         r"""The smooth piece through ``theta``: the same model with the relu activation pattern frozen at
         $A_l > $ ``tol`` $\max(1, \max|A|)$ (near-zero pre-activations count as off).  It equals the
         loss wherever the frozen pattern is the true one (on the closure of that region), so a critical
-        point of the piece whose frozen-off entries are $\le 0$ and whose backpropagated signal vanishes
-        at the kinks is a critical point of the loss (:meth:`kink_signal`)."""
+        point of the piece whose frozen pattern holds there and whose backpropagated signal vanishes
+        at the kinks is a critical point of the loss (:meth:`kink_slope`, :meth:`pattern_violation`)."""
         if self.activation == "linear":
             return self
         A_list = self.pre_activations(theta)
         scale = max([1.0] + [float(np.abs(A).max()) for A in A_list if A.size])
-        out = DeepUFM(self.K, self.N, self.L, self.d, self.activation, self.loss_kind, self.lambda_H,
-                      list(self.lambda_W))
+        out = self._unfrozen()
         out.pattern = tuple(A > tol * scale for A in A_list)
         out.name = "deep-ufm-piece"
         return out
 
-    def kink_signal(self, theta) -> float:
-        r"""$\max|\partial\ell/\partial A_l|$ over the kinks of ``theta`` (float64): the one-sided
-        derivatives of the loss across a kink agree iff this vanishes (0.0 without kinks)."""
+    def kink_slope(self, theta) -> float:
+        r"""$\min \partial\ell/\partial A_l[i,j]$ over the kinks of ``theta`` (float64; 0.0 without kinks):
+        the rate at which the loss changes when a unit at a kink is switched on ($A \to 0^+$), the
+        piece being critical.  ``>= 0`` (to rounding): no direction descends at first order, so a
+        critical point of the piece is a critical point of the non-smooth loss (both one-sided rates
+        vanish when it is 0); ``< 0``: switching that unit on descends, not a minimum."""
         kinks = self.kinks(theta)
         if not kinks:
             return 0.0
@@ -414,9 +416,26 @@ class DeepUFM(Landscape):
         _, G, _ = self._data_term(Ws[-1] @ h[-1], FLOAT64)
         delta, signals = Ws[-1].T @ G, [None] * (self.L - 1)
         for l in range(self.L - 2, -1, -1):
-            signals[l] = delta  # dl/dh_{l+1}: the signal a unit switched on would receive
+            signals[l] = delta  # dl/dh_{l+1}: the rate a unit switched on at A = 0+ would see
             delta = Ws[l].T @ np.where(A_list[l] > 0, delta, 0.0)
-        return max(abs(float(signals[l - 1][i, j])) for l, i, j in kinks)
+        return min(float(signals[l - 1][i, j]) for l, i, j in kinks)
+
+    def pattern_violation(self, theta) -> float:
+        """For a piece (frozen pattern): the largest wrong-side pre-activation at ``theta`` relative to
+        ``max(1, max|A|)``: an "on" entry below 0 or an "off" entry above 0 (0.0 when the pattern is
+        the true one up to kinks, so that the piece equals the loss there)."""
+        if self.pattern is None:
+            return 0.0
+        A_list = DeepUFM.pre_activations(self._unfrozen(), theta)
+        scale = max([1.0] + [float(np.abs(A).max()) for A in A_list if A.size])
+        worst = 0.0
+        for A, on in zip(A_list, self.pattern):
+            worst = max(worst, float(np.max(np.where(on, -A, A), initial=0.0)))
+        return worst / scale
+
+    def _unfrozen(self) -> "DeepUFM":
+        return DeepUFM(self.K, self.N, self.L, self.d, self.activation, self.loss_kind, self.lambda_H,
+                       list(self.lambda_W))
 
     # -- symmetry hooks ------------------------------------------------------------------------------
     def random_start(self, rng: np.random.Generator) -> np.ndarray:

@@ -123,7 +123,8 @@ def test_relu_dnc_sits_on_kinks_and_its_piece_is_smooth():
     H = np.array(piece.hessian(d.theta, dps=30), dtype=float)
     # the piece agrees with the loss at the point and on the side where the kinks stay off
     assert abs(piece.loss(d.theta, dps=30) - p.loss(d.theta, dps=30)) < mpmath.mpf(10) ** -28
-    assert p.kink_signal(d.theta) < 1e-14  # both one-sided derivatives vanish: a critical point
+    assert abs(p.kink_slope(d.theta)) < 1e-14  # both one-sided derivatives vanish: a critical point
+    assert piece.pattern_violation(d.theta) == 0.0
     assert np.allclose(H, H.T)
 
 
