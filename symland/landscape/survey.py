@@ -57,6 +57,7 @@ from ..problems.teacher_student import TeacherStudent
 from . import critical
 from .nonsmooth import dead_unit_point
 from .display import html_table, latex_table
+from .isotropy import isotropy_type
 from .point import CriticalPoint
 from .saddle_free import saddle_free_newton, wasserstein_saddle_free_newton
 from .symmetry import (
@@ -69,7 +70,7 @@ from .symmetry import (
 )
 from ..numerics.mpcontext import thread_mp
 
-__all__ = ["survey", "solver_function", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
+__all__ = ["survey", "solver_function", "point_isotropy", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
            "INITIALISATION", "START_FAILURES", "SurveyInterrupted", "MAX_STARTS"]
 
 #: largest number of starts of one survey (random or explicit)
@@ -81,6 +82,14 @@ SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton", 
 #: the functions behind :data:`SOLVERS`
 _SOLVER_FUNCTIONS = {"minimize": critical.minimize, "flow": critical.gradient_flow, "newton": critical.newton,
                      "sfn": saddle_free_newton, "wsfn": wasserstein_saddle_free_newton}
+
+
+def point_isotropy(problem, theta) -> str:
+    """The name of the stabiliser of ``theta``: in $S_n \times S_k$ for teacher-student problems
+    (:func:`~symland.landscape.isotropy.isotropy_type`), ``problem.isotropy`` for other landscapes."""
+    if isinstance(problem, TeacherStudent):
+        return isotropy_type(problem, theta).name
+    return problem.isotropy(theta)
 
 
 def solver_function(name: str):
@@ -264,15 +273,14 @@ class SurveyResult:
                 f"{'(modulo symmetries)' if self.merge == 'orbit' else '(one per critical manifold)'}, "
                 f"{len(self.failures)} failed"
                 + (f", {sum(c for _, c, _ in self.channels)} in channels to infinity" if self.channels else ""))
-        ts = isinstance(self.problem, TeacherStudent)
         lines = [head, f"{self.problem.loss_statement} (only correct digits: error from the digits of the point); "
                        "index = # negative Hessian eigenvalues, nullity = # zero eigenvalues",
                  f"{'#':>3}  {'loss':<{w}} {'index':>5} {'nullity':>7}  {'kind':<10} {'count':>5} {'digits':>6}"
-                 + ("" if ts else "  isotropy")]
+                 "  isotropy"]
         for r, (cp, count) in enumerate(self.points, 1):
             loss = cp.loss_string(digits)
             lines.append(f"{r:>3}  {loss:<{w}} {cp.index:>5} {cp.nullity:>7}  {cp.kind:<10} {count:>5} "
-                         f"{cp.digits:>6}" + ("" if ts else f"  {self.problem.isotropy(cp.theta)}"))
+                         f"{cp.digits:>6}  {point_isotropy(self.problem, cp.theta)}")
         for ch, count, idx in self.channels:
             lines.append(ch.table_line(count, digits, w))
         for f in self.failures:
@@ -303,10 +311,8 @@ class SurveyResult:
         return self.table()
 
     def _display_rows(self, digits=20):
-        ts = isinstance(self.problem, TeacherStudent)
-        headers = ("#",) + CriticalPoint.SUMMARY_HEADERS[:-1] + ("count",) + (() if ts else ("isotropy",))
-        rows = [[str(r)] + cp.summary_row(digits)[:-1] + [str(count)]
-                + ([] if ts else [self.problem.isotropy(cp.theta)])
+        headers = ("#",) + CriticalPoint.SUMMARY_HEADERS[:-1] + ("count", "isotropy")
+        rows = [[str(r)] + cp.summary_row(digits)[:-1] + [str(count), point_isotropy(self.problem, cp.theta)]
                 for r, (cp, count) in enumerate(self.points, 1)]
         caption = (f"{self.problem!r}: {self.starts} starts, {len(self.points)} distinct critical points, "
                    f"{len(self.failures)} failed; {self.problem.loss_statement}")
@@ -329,6 +335,9 @@ class SurveyResult:
                 with thread_mp.workdps(cp.dps):
                     d["theta_canonical"] = [thread_mp.nstr(v, cp.dps, strip_zeros=False)
                                             for v in canonical_form(p, cp)]
+                iso = isotropy_type(p, cp.theta)
+                d["isotropy"] = iso.name
+                d["isotropy_blocks"] = {"teacher": list(iso.teacher_blocks), "copies": list(iso.copies)}
             else:  # the landscape's float64 orbit representative, and the stabiliser of the point
                 d["orbit_representative"] = [repr(float(v)) for v in p.canonical(cp.theta)]
                 d["isotropy"] = p.isotropy(cp.theta)
