@@ -410,7 +410,11 @@ def predicted_zero_modes(problem, theta, tol: float = 1e-8) -> dict:
     and GLUs, $g + h$ of them) shift output weight among themselves ($g + h - 1$ directions),
     and $h$ GLUs also shift $v$ ($(h - 1)d$ directions); ``zero_neurons`` also counts GLUs
     with $w_j = 0$ when $s(0) = 0$ ($c_j$ free).
+
+    Other landscapes state their own: ``problem.zero_modes(theta, tol)``.
     """
+    if not isinstance(problem, TeacherStudent):
+        return problem.zero_modes(theta, tol)
     unpacked = problem.unpack(np.array([float(v) for v in theta]))
     W, a = unpacked.W, unpacked.a
     n_glu = getattr(problem, "glus", 0)
@@ -503,8 +507,7 @@ def classify(problem, cp: CriticalPoint) -> CriticalPoint:
         # proven below -thr / within +-thr of 0 (each eigenvalue known to its error bound)
         index = sum(1 for v, e in pairs if v + e < -thr)
         nullity = sum(1 for v, e in pairs if abs(v) - e <= thr)
-    sources = (predicted_zero_modes(problem, cp.theta) if isinstance(problem, TeacherStudent)
-               else problem.zero_modes(cp.theta))
+    sources = predicted_zero_modes(problem, cp.theta)
     predicted = sum(sources.values())
     if index == len(lam) and len(lam):
         kind = "maximum"

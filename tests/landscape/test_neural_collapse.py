@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import sympy
 
+import symland
 from symland import DeepUFM, collapse_report, low_rank_point
 from symland.errors import DomainError
 from deep_ufm_reference import naive_loss as _naive_loss
@@ -75,3 +76,12 @@ def test_report_refuses_other_landscapes():
     from symland import AttentionPCA
     with pytest.raises(DomainError, match="DeepUFM"):
         collapse_report(AttentionPCA(np.diag([2.0, 1.0])))
+
+
+def test_the_generic_machinery_accepts_the_model():
+    # survey (protocol), and certify refusing clearly: the O(d) rotations are zero modes it cannot reduce
+    p = DeepUFM(3, 1, 2, loss="ce")
+    res = symland.survey(p, starts=2, seed=0, dps=20)
+    assert res.points and res.points[0].point.kind == "minimum" and res.points[0].point.nullity == 6
+    cert = symland.certify(p, p.dnc(dps=40).theta, dps=40)
+    assert not cert.certified and "degenerate" in str(cert)
