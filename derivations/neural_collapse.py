@@ -27,7 +27,71 @@ Tirer and Bruna 2022 for MSE) no point lies below DNC; for linear MSE no point l
 depth (the loss decouples over singular values, module docstring of symland.problems.deep_ufm's
 tests); and in part C the DNC fraction at the largest width exceeds that at width $K$.
 
-Output of ``python derivations/neural_collapse.py`` (see the end of this docstring).
+Relu with MSE: in the settings run (lambda = 1/50, width 2K, 12 starts), no point below DNC was
+found, and only part of the relu starts converge (L-BFGS stalls at kinks); the relu statement of
+Súkeník et al. is not reproduced here, and the run says so rather than claim it.
+
+Output of ``python derivations/neural_collapse.py`` (705 s on 2 cores, shared with other work):
+
+    == A. linear layers, cross-entropy, lambda = 1/100, width K ==
+    K=2 L=1 d=2  DNC 0.0560015343548 best 0.0560015343548 rank(Z) 1  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=2 L=2 d=2  DNC 0.0505157387675 best 0.0505157387675 rank(Z) 1  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=2 L=3 d=2  DNC 0.0509775679838 best 0.0509775679838 rank(Z) 1  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=2 L=4 d=2  DNC 0.0534869293654 best 0.0534869293654 rank(Z) 1  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=2 L=5 d=2  DNC 0.0569228605542 best 0.0569228605542 rank(Z) 1  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=2 L=6 d=2  DNC 0.0608523994241 best 0.0608523994241 rank(Z) 1  DNC kind minimum            DNC optimal yes  DNC fraction 0.92 of 12/12 converged (0.3 s)
+    K=3 L=1 d=3  DNC 0.111902056891  best 0.111902056891  rank(Z) 2  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=3 L=2 d=3  DNC 0.100997715956  best 0.100997715956  rank(Z) 2  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.3 s)
+    K=3 L=3 d=3  DNC 0.101936695385  best 0.101936695385  rank(Z) 2  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.4 s)
+    K=3 L=4 d=3  DNC 0.106961262577  best 0.106961262577  rank(Z) 2  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.4 s)
+    K=3 L=5 d=3  DNC 0.11383602557   best 0.11383602557   rank(Z) 2  DNC kind minimum            DNC optimal yes  DNC fraction 0.92 of 12/12 converged (0.6 s)
+    K=3 L=6 d=3  DNC 0.1216967864    best 0.1216967864    rank(Z) 2  DNC kind minimum            DNC optimal yes  DNC fraction 0.75 of 12/12 converged (0.8 s)
+    K=4 L=1 d=4  DNC 0.16770053684   best 0.16770053684   rank(Z) 3  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.5 s)
+    K=4 L=2 d=4  DNC 0.151445692068  best 0.151445692068  rank(Z) 3  DNC kind minimum            DNC optimal yes  DNC fraction 0.42 of 12/12 converged (0.7 s)
+    K=4 L=3 d=4  DNC 0.152877278124  best 0.139898750829  rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.17 of 12/12 converged (0.9 s)
+    K=4 L=4 d=4  DNC 0.160422938513  best 0.138511281406  rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.00 of 12/12 converged (1.0 s)
+    K=4 L=5 d=4  DNC 0.17073945275   best 0.14159549381   rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.08 of 12/12 converged (1.4 s)
+    K=4 L=6 d=4  DNC 0.182533128618  best 0.146973836663  rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.00 of 12/12 converged (2.1 s)
+    K=5 L=1 d=5  DNC 0.223395922179  best 0.223395922179  rank(Z) 4  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.8 s)
+    K=5 L=2 d=5  DNC 0.20185942412   best 0.19862531503   rank(Z) 3  DNC kind minimum            DNC optimal NO   DNC fraction 0.17 of 12/12 converged (1.4 s)
+    K=5 L=3 d=5  DNC 0.203799210917  best 0.182979570621  rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.00 of 12/12 converged (2.0 s)
+    K=5 L=4 d=5  DNC 0.213871895446  best 0.172577151752  rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.00 of 12/12 converged (3.3 s)
+    K=5 L=5 d=5  DNC 0.227633099416  best 0.170528727701  rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.00 of 12/12 converged (6.0 s)
+    K=5 L=6 d=5  DNC 0.243361393499  best 0.172638628287  rank(Z) 2  DNC kind minimum            DNC optimal NO   DNC fraction 0.00 of 12/12 converged (6.1 s)
+    K=2: DNC is the lowest point found for every depth run (L <= 6)
+    K=3: DNC is the lowest point found for every depth run (L <= 6)
+    K=4: DNC stops being optimal at depth L = 3 (a critical point of rank(Z) = 2 lies below it)
+    K=5: DNC stops being optimal at depth L = 2 (a critical point of rank(Z) = 3 lies below it)
+    == A'. linear layers, MSE, lambda = 1/100, width K (DNC optimal at every depth) ==
+    K=3 L=1 d=3  DNC 0.02955         best 0.02955         rank(Z) 3  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=3 L=2 d=3  DNC 0.0445453915733 best 0.0445453915733 rank(Z) 3  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.4 s)
+    K=3 L=3 d=3  DNC 0.0595430391427 best 0.0595430391427 rank(Z) 3  DNC kind minimum            DNC optimal yes  DNC fraction 0.75 of 12/12 converged (0.7 s)
+    K=3: DNC is the lowest point found for every depth run (L <= 3)
+    == B. relu layers, MSE, lambda = 1/50, width 2K ==
+    K=2 L=1 d=4  DNC 0.0392          best 0.0392          rank(Z) 2  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.1 s)
+    K=2 L=2 d=4  DNC 0.0591889868533 best 0.0591889868533 rank(Z) 2  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.67 of 12/12 converged (0.3 s)
+    K=2 L=3 d=4  DNC 0.0791833242041 best 0.0791833242041 rank(Z) 2  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.42 of 12/12 converged (0.7 s)
+    K=2 L=4 d=4  DNC 0.0991798746356 best 0.0991798746356 rank(Z) 2  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.18 of 11/12 converged (2.9 s)
+    K=2 L=5 d=4  DNC 0.11917755277   best 0.11917755277   rank(Z) 2  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.00 of 12/12 converged (0.8 s)
+    K=3 L=1 d=6  DNC 0.0582          best 0.0582          rank(Z) 3  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (0.4 s)
+    K=3 L=2 d=6  DNC 0.0881622059311 best 0.0881622059311 rank(Z) 3  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.67 of 12/12 converged (0.9 s)
+    K=3 L=3 d=6  DNC 0.118142478892  best 0.118142478892  rank(Z) 3  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.12 of 8/12 converged (18.7 s)
+    K=3 L=4 d=6  DNC 0.148130360091  best 0.148130360091  rank(Z) 3  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.00 of 8/12 converged (20.6 s)
+    K=3 L=5 d=6  DNC 0.178122158904  best 0.178122158904  rank(Z) 3  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.00 of 9/12 converged (7.1 s)
+    K=4 L=1 d=8  DNC 0.0768          best 0.0768          rank(Z) 4  DNC kind minimum            DNC optimal yes  DNC fraction 1.00 of 12/12 converged (1.8 s)
+    K=4 L=2 d=8  DNC 0.116708862985  best 0.116708862985  rank(Z) 4  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.90 of 10/12 converged (51.4 s)
+    K=4 L=3 d=8  DNC 0.156660533191  best 0.156660533191  rank(Z) 4  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.50 of 4/12 converged (132.2 s)
+    K=4 L=4 d=8  DNC 0.19663057272   best 0.19663057272   rank(Z) 4  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.00 of 5/12 converged (113.7 s)
+    K=4 L=5 d=8  DNC 0.236610177627  best 0.236610177627  rank(Z) 4  DNC kind piece degenerate   DNC optimal yes  DNC fraction 0.00 of 8/12 converged (318.9 s)
+    K=2: DNC is the lowest point found for every depth run (L <= 5)
+    K=3: DNC is the lowest point found for every depth run (L <= 5)
+    K=4: DNC is the lowest point found for every depth run (L <= 5)
+    == C. prevalence against width: linear, cross-entropy, K = 4, L = 3, lambda = 1/100 ==
+    width  4: 3/24 converged starts end at DNC; end points: end point 0.139898751 x21 (rank Z 2), DNC 0.152877278 x3 (rank Z 3)
+    width  8: 15/24 converged starts end at DNC; end points: end point 0.139898751 x9 (rank Z 2), DNC 0.152877278 x15 (rank Z 3)
+    width 16: 21/24 converged starts end at DNC; end points: end point 0.139898751 x3 (rank Z 2), DNC 0.152877278 x21 (rank Z 3)
+    total 705 s
+    every claim checked
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ from .landscape.critical import classify, gradient_flow, minimize, newton, refin
 from .landscape.saddle_free import saddle_free_newton, wasserstein_saddle_free_newton
 from .landscape.ntk import NTKOrderParameters, ntk_order_parameters
 from .landscape.neural_collapse import CollapsePoint, CollapseReport, collapse_report, low_rank_point
+from .landscape.deflation import deflated_survey
 from .landscape.point import CriticalPoint
 from .landscape.closed_form import ClosedForm, closed_form
 from .landscape.survey import SurveyPoint, SurveyResult
@@ -182,6 +183,7 @@ __all__ = [
     "CollapseReport",
     "CollapsePoint",
     "low_rank_point",
+    "deflated_survey",
     "refine",
     "classify",
     "certify",
