@@ -52,13 +52,18 @@ bisected until the offending rows are isolated, so the other rows stay batched.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
+import sympy
 
 from ..errors import DomainError, ShapeError, SymlandError
-from ..kernels.evaluate import diagonal_evaluator, partial_evaluator
-from ..kernels.partials import singular_at_alignment
-from ..numerics.precision import FLOAT64, alignment_digits
+from ..kernels.evaluate import CANCELLATION_THRESHOLD, diagonal_evaluator, partial_evaluator
+from ..kernels.partials import kernel_partial_expr, singular_at_alignment
+from ..numerics.compile import compile_mpmath, compile_numpy
+from ..numerics.mpcontext import thread_mp
+from ..numerics.precision import ALIGNMENT_THRESHOLD, FLOAT64, gram_determinant
+from ..numerics.symbols import KERNEL_ARGS
 from .glu import glu_pair_sum
 from .glu_assembly import _BOOST_BELOW, GluAssembly
 from .gram import NEAR, WHAT, GramAssembly
@@ -69,6 +74,8 @@ __all__ = ["BatchedTeacherStudent", "BatchedEvaluation", "batched_evaluate", "ch
 
 #: bytes of temporaries one batched call may use; larger batches are evaluated in chunks of rows
 MEMORY_BUDGET = 256 * 2**20
+#: entries of the stacked pair arrays per row chunk of the plain loss and gradient (keeps them in cache)
+CACHE_ENTRIES = 1 << 15
 #: squared angle below which a float64 Hessian of a kinked kernel leaves the batch (as in gram.py)
 _FLOAT_ALIGNED = 1e-12
 #: the Hessian multi-indices (a, b, c) of the plain assembly, in its order
@@ -162,6 +169,105 @@ def _full(v, shape):
     return v
 
 
+@functools.lru_cache(maxsize=None)
+def _joint_kernel(act, indices):
+    """The safe forms of the partials ``indices`` compiled into one float64 function (common
+    subexpressions shared), or ``None`` for an activation without a closed-form kernel."""
+    if not act.has_closed_form:
+        return None
+    exprs = [kernel_partial_expr(act, index) for index in indices]
+    return sympy.lambdify(KERNEL_ARGS, exprs, modules=["scipy", "numpy"], cse=True)
+
+
+#: relative error (against the larger of the entry and its size at a generic angle) up to which the
+#: float64 safe form of a partial counts as accurate near alignment (:func:`_safe_near_alignment`)
+_SAFE_TOLERANCE = 1e-13
+
+
+@functools.lru_cache(maxsize=None)
+def _safe_near_alignment(act, index) -> bool:
+    r"""True when the float64 safe form of the partial stays accurate in absolute terms as a pair
+    (anti-)aligns, so the batch may keep it where the single-point engine recomputes the entry.
+
+    Measured once per activation and index, as
+    :func:`~symland.kernels.evaluate.cancels_near_alignment` measures cancellation: at $a = 1$,
+    $b = 2$, $c = \pm\sqrt2(1 - \delta)$, $\delta = 10^{-3}, 10^{-5}, 10^{-7}$, the float64 safe form
+    against the same form at 40 digits; the error must stay below ``1e-13`` times the larger of the
+    exact entry and the partial's size at $c = \pm\sqrt{ab}/2$.  relu's value and $\kappa_c$ pass
+    (they cancel to small entries, but their terms are bounded, so the error stays at the rounding
+    of $\sqrt{ab}$); safe forms whose terms grow like $D^{-k/2}$ while cancelling (relu_pow2,
+    relu_pow3) fail and keep the single-point treatment."""
+    expr = kernel_partial_expr(act, index)
+    f, g = compile_numpy(expr), compile_mpmath(expr)
+    a, b = 1.0, 2.0
+    with thread_mp.workdps(40):
+        A, Bm = thread_mp.mpf(a), thread_mp.mpf(b)
+        for sign in (1, -1):
+            C = sign * thread_mp.sqrt(A * Bm) / 2
+            scale = abs(g(A, Bm, C, A * Bm - C * C))
+            for delta in (1e-3, 1e-5, 1e-7):
+                c = sign * 2.0**0.5 * (1 - delta)
+                D = float(gram_determinant(a, b, c))
+                with np.errstate(all="ignore"):
+                    got = float(np.asarray(f(a, b, c, D)))
+                C = thread_mp.mpf(c)
+                ref = g(A, Bm, C, A * Bm - C * C)
+                if not (thread_mp.isfinite(ref) and abs(got - ref) <= _SAFE_TOLERANCE * max(scale, abs(ref))):
+                    return False
+    return True
+
+
+class _KernelSet:
+    r"""Kernel partials ``indices`` on stacked pair arrays, as the single-point engine evaluates them.
+
+    Closed forms: the safe forms compiled together (:func:`_joint_kernel`); the entries where the
+    single-point evaluator (:func:`~symland.kernels.evaluate.partial_evaluator`) corrects the safe
+    form are recomputed by that evaluator itself, on just those entries: zero variance ($a = 0$ or
+    $b = 0$), and, for kinked or homogeneous activations (where it corrects), pairs near
+    (anti-)alignment: $D < 0.25\,ab$ as in the single-point engine, except for the partials whose
+    float64 safe form stays accurate there (:func:`_safe_near_alignment`: relu's value and first
+    partials), which are recomputed only below $D < 10^{-6}ab$.  (The single-point engine recomputes
+    relu's value and $\kappa_c$ near anti-alignment in mpmath to full relative accuracy of the small
+    entry; in a loss or gradient the float64 entry's error is that of rounding $O(\sqrt{ab})$ terms,
+    as everywhere else in the sum, and the recomputation would cost ~0.1 ms per entry.)
+    Activations without a closed form use the single-point evaluators throughout.
+    """
+
+    def __init__(self, act, indices):
+        self.act, self.indices = act, tuple(indices)
+        self.joint = _joint_kernel(act, self.indices)
+        self.exact = [partial_evaluator(act, index, False, raw=True) for index in self.indices]
+        corrected = singular_at_alignment(act) or act.homogeneity_degree is not None
+        self.ratio = [0.0 if not corrected else
+                      (ALIGNMENT_THRESHOLD if _safe_near_alignment(act, index) else CANCELLATION_THRESHOLD)
+                      for index in self.indices] if self.joint is not None else []
+
+    def __call__(self, A, Bq, G, D, offdiag):
+        """Values on ``(A, Bq, G, D)`` (broadcasting to ``offdiag.shape``); ``offdiag`` marks real pairs."""
+        shape = offdiag.shape
+        if self.joint is None:
+            return [_full(f(A, Bq, G, D), shape) for f in self.exact]
+        out = [_full(v, shape) for v in self.joint(A, Bq, G, D)]
+        out = [v.copy() if (v is G or v is D) else v for v in out]
+        zero = ((A == 0) | (Bq == 0)) & offdiag if (not A.all() or not Bq.all()) else None
+        masks = {}
+        for ratio in set(self.ratio):
+            fix = zero
+            if ratio:
+                near = (D < ratio * (A * Bq)) & offdiag
+                if near.any():
+                    near &= (A > 0) & (Bq > 0)
+                    fix = near if fix is None else (fix | near)
+            masks[ratio] = fix if fix is not None and fix.any() else None
+        for k, (v, f) in enumerate(zip(out, self.exact)):
+            fix = masks[self.ratio[k]]
+            if fix is not None:
+                where = np.nonzero(fix)
+                args = [np.ascontiguousarray(np.broadcast_to(x, shape)[where]) for x in (A, Bq, G, D)]
+                v[where] = _full(f(*args), args[0].shape)
+        return out
+
+
 # ---------------------------------------------------------------------------
 # plain: the Gram assembly with a batch axis
 # ---------------------------------------------------------------------------
@@ -178,12 +284,14 @@ class _GramBatch:
         self.a_fixed = np.asarray(asm.student_output, dtype=float)
         self.singular = singular_at_alignment(self.act)
         self._kernels = {}
+        self._masks = {}
 
-    def kernel(self, index):
-        f = self._kernels.get(index)
-        if f is None:
-            f = self._kernels[index] = partial_evaluator(self.act, index, False, raw=True)
-        return f
+    def kernels(self, order):
+        ks = self._kernels.get(order)
+        if ks is None:
+            idx = _FIRST[:1] if order == 0 else (_FIRST if order == 1 else _FIRST + _SECOND)
+            ks = self._kernels[order] = _KernelSet(self.act, idx)
+        return ks
 
     def bytes_per_row(self, order):
         n, P, d = self.n, self.n + self.k, self.d
@@ -191,6 +299,17 @@ class _GramBatch:
         if order >= 2:
             per += 16 * n * P + 4 * self.size * self.size + 3 * n * n * d + 3 * n * d * d
         return 8 * per
+
+    def _offdiag(self, B):
+        """Boolean ``(B, n, P)`` mask of the pairs that are not self pairs (cached per ``B``)."""
+        mask = self._masks.get(B)
+        if mask is None:
+            mask = np.ones((B, self.n, self.n + self.k), dtype=bool)
+            mask[:, np.arange(self.n), np.arange(self.n)] = False
+            if len(self._masks) > 8:
+                self._masks.clear()
+            self._masks[B] = mask
+        return mask
 
     def units(self, Th):
         """``W`` (B, n, d), ``a`` (B, n), ``U = [W; V]`` (B, P, d), ``alpha = [a; -b]`` (B, P)."""
@@ -208,63 +327,82 @@ class _GramBatch:
         return W, U, alpha
 
     def evaluate(self, Th, order):
-        """``(loss, gradient, hessian, trouble)``: ``trouble`` the rows left to the single-point engine."""
-        n = self.n
+        """``(loss, gradient, hessian, trouble)``: ``trouble`` marks the rows left to the single-point
+        engine.  Loss and gradient are computed in row chunks of about :data:`CACHE_ENTRIES` pair
+        entries, so that the stacked arrays stay in cache."""
+        B = len(Th)
+        per = max(1, CACHE_ENTRIES // max(1, self.n * (self.n + self.k)))
+        if order == 2 or B <= per:
+            return self._evaluate(Th, order)
+        loss, trouble = np.empty(B), np.empty(B, dtype=bool)
+        grad = np.empty((B, self.size)) if order else None
+        for s0 in range(0, B, per):
+            sl = slice(s0, s0 + per)
+            loss[sl], g, _, trouble[sl] = self._evaluate(Th[sl], order)
+            if order:
+                grad[sl] = g
+        return loss, grad, None, trouble
+
+    def _evaluate(self, Th, order):
+        n, d = self.n, self.d
         B = len(Th)
         ar = np.arange(n)
         with np.errstate(all="ignore"):
             W, U, alpha = self.units(Th)
             a = alpha[:, :n]
             G, g, D = _gram_blocks(W, U)
-            shape = G.shape
             A, Bq = g[:, :n, None], g[:, None, :]
+            offdiag = self._offdiag(B)
             trouble = np.zeros(B, dtype=bool)
             if order >= 2 and self.singular:
                 # the single-point engine computes these Hessians in ball / mpmath arithmetic
-                ok = (A > 0) & (Bq > 0)
-                ok[:, ar, ar] = False
+                ok = (A > 0) & (Bq > 0) & offdiag
                 ratio = np.where(ok, D / np.where(ok, A * Bq, 1.0), np.inf)
                 trouble |= ratio.reshape(B, -1).min(axis=1) < _FLOAT_ALIGNED
             # self pairs: evaluated at a harmless covariance, then overwritten (phi on the diagonal)
             G[:, ar, ar] = 0.0
             D[:, ar, ar] = 1.0
-            idx = _FIRST[:1] if order == 0 else (_FIRST if order == 1 else _FIRST + _SECOND)
-            kp = {}
-            for index in idx:
-                v = _full(self.kernel(index)(A, Bq, G, D), shape)
-                if v is G or v is D:
-                    v = v.copy()
+            vals = self.kernels(order)(A, Bq, G, D, offdiag)
+            for v in vals:
                 v[:, ar, ar] = 0.0
-                kp[index] = v
+            kp = dict(zip(self.kernels(order).indices, vals))
             t = g[:, :n]
-            phi = [np.asarray(diagonal_evaluator(self.act, m, False)(t), dtype=float) * np.ones((B, n))
-                   for m in range(order + 1)]
-            fin = np.ones(B, dtype=bool)
-            for v in list(kp.values()) + phi:
-                fin &= np.isfinite(v.reshape(B, -1)).all(axis=1)
-            trouble |= ~fin
+            phi = [_full(diagonal_evaluator(self.act, m, False)(t), (B, n)) for m in range(order + 1)]
             K = kp[(0, 0, 0)]
             K[:, ar, ar] = phi[0]
-            Kaa = np.matmul(K[:, :, :n], a[:, :, None])[:, :, 0]
-            loss = 0.5 * np.einsum("bi,bi->b", a, Kaa)
+            Kalpha = np.matmul(K, alpha[:, :, None])[:, :, 0]
+            # L = 1/2 a^T K_WW a + a^T K_WV alpha_V + L_VV = 1/2 a^T (K alpha + K_WV alpha_V) + L_VV
             if self.k:
                 KV = np.matmul(K[:, :, n:], alpha[:, n:, None])[:, :, 0]
-                loss += np.einsum("bi,bi->b", a, KV)
+                KV += Kalpha
             else:
-                KV = np.zeros_like(Kaa)
-            loss += self.asm.teacher_constant(FLOAT64)
+                KV = Kalpha
+            KV *= a
+            loss = 0.5 * KV.sum(axis=1) + self.asm.teacher_constant(FLOAT64)
+            trouble |= ~np.isfinite(loss)
             if order == 0:
                 return loss, None, None, trouble
             Ka, Kc = kp[(1, 0, 0)], kp[(0, 0, 1)]
             aa = a[:, :, None] * alpha[:, None, :]
-            S = 0.5 * aa * Kc
-            S[:, ar, ar] = 0.5 * a * a * phi[1] + (aa * Ka).sum(axis=2)
-            gW = 2.0 * np.matmul(S, U)
+            S = aa * Kc
+            S *= 0.5
+            if order >= 2:
+                weighted = aa * Ka
+            else:
+                weighted = Ka
+                weighted *= aa
+            S[:, ar, ar] = 0.5 * a * a * phi[1] + weighted.sum(axis=2)
             grad = np.empty((B, self.size))
-            grad[:, :n * self.d] = gW.reshape(B, -1)
+            gW = grad[:, :n * d].reshape(B, n, d)
+            np.matmul(S, U, out=gW)
+            gW *= 2.0
             if self.train:
-                grad[:, n * self.d:] = Kaa + KV
-            hess = None if order < 2 else self.hessian(W, U, alpha, kp, phi, S, K)
+                grad[:, n * d:] = Kalpha
+            trouble |= ~np.isfinite(grad).all(axis=1)
+            hess = None
+            if order >= 2:
+                hess = self.hessian(W, U, alpha, kp, phi, S, K)
+                trouble |= ~np.isfinite(hess.reshape(B, -1)).all(axis=1)
         return loss, grad, hess, trouble
 
     def hessian(self, W, U, alpha, kp, phi, S, K):
@@ -622,29 +760,28 @@ class BatchedTeacherStudent:
         errors = {}
         chunk = max(1, MEMORY_BUDGET // max(1, self._engine.bytes_per_row(order)))
         for s0 in range(0, B, chunk):
-            rows = np.arange(s0, min(B, s0 + chunk))
-            self._evaluate_rows(Th, rows, order, on_error, loss, grad, hess, errors)
+            self._evaluate_rows(Th, s0, min(B, s0 + chunk), order, on_error, loss, grad, hess, errors)
         return BatchedEvaluation(loss, grad, hess, errors)
 
-    def _evaluate_rows(self, Th, rows, order, on_error, loss, grad, hess, errors):
-        """Batched evaluation of ``Th[rows]`` into the outputs; bisected where an engine raises."""
+    def _evaluate_rows(self, Th, start, stop, order, on_error, loss, grad, hess, errors):
+        """Batched evaluation of rows ``start:stop`` into the outputs; bisected where an engine raises."""
+        rows = slice(start, stop)
         try:
-            res = self._engine.evaluate(np.ascontiguousarray(Th[rows]), order)
+            lo, g, h, trouble = self._engine.evaluate(Th[rows], order)
         except SymlandError:
-            if len(rows) > 1:
-                half = len(rows) // 2
-                self._evaluate_rows(Th, rows[:half], order, on_error, loss, grad, hess, errors)
-                self._evaluate_rows(Th, rows[half:], order, on_error, loss, grad, hess, errors)
+            if stop - start > 1:
+                mid = (start + stop) // 2
+                self._evaluate_rows(Th, start, mid, order, on_error, loss, grad, hess, errors)
+                self._evaluate_rows(Th, mid, stop, order, on_error, loss, grad, hess, errors)
                 return
-            res = (np.full(1, np.nan), None, None, np.ones(1, dtype=bool))
-        lo, g, h, trouble = res
+            lo, g, h, trouble = np.full(1, np.nan), None, None, np.ones(1, dtype=bool)
         loss[rows] = lo
         if order >= 1 and g is not None:
             grad[rows] = g
         if order >= 2 and h is not None:
             hess[rows] = h
         for t in np.flatnonzero(trouble):
-            self._single(Th, int(rows[t]), order, on_error, loss, grad, hess, errors)
+            self._single(Th, start + int(t), order, on_error, loss, grad, hess, errors)
 
     def _single(self, Th, r, order, on_error, loss, grad, hess, errors):
         """Row ``r`` by the single-point engine (the configurations the batch leaves to it)."""
