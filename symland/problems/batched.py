@@ -104,7 +104,11 @@ def check_batch(Theta, num_params: int, name: str = "Theta") -> np.ndarray:
     """
     if isinstance(Theta, (str, bytes)):
         raise ShapeError(f"argument {name} must be a numeric array of shape (B, {num_params}), got a string")
-    if np.iscomplexobj(Theta):
+    try:
+        complex_entries = bool(np.iscomplexobj(Theta))
+    except (TypeError, ValueError):  # ragged nesting: refused below
+        complex_entries = False
+    if complex_entries:
         raise DomainError(f"argument {name} must be real; it has complex entries")
     try:
         arr = np.array(Theta, dtype=float)
