@@ -59,11 +59,11 @@ import sympy
 
 from ..errors import DomainError, ShapeError, SymlandError
 from ..kernels.evaluate import CANCELLATION_THRESHOLD, diagonal_evaluator, partial_evaluator
-from ..kernels.partials import kernel_partial_expr, singular_at_alignment
+from ..kernels.partials import diagonal_expr, kernel_partial_expr, singular_at_alignment
 from ..numerics.compile import compile_mpmath, compile_numpy
 from ..numerics.mpcontext import thread_mp
 from ..numerics.precision import ALIGNMENT_THRESHOLD, FLOAT64, gram_determinant
-from ..numerics.symbols import KERNEL_ARGS
+from ..numerics.symbols import KERNEL_ARGS, t_
 from .glu import glu_pair_sum
 from .glu_assembly import _BOOST_BELOW, GluAssembly
 from .gram import NEAR, WHAT, GramAssembly
@@ -75,7 +75,7 @@ __all__ = ["BatchedTeacherStudent", "BatchedEvaluation", "batched_evaluate", "ch
 #: bytes of temporaries one batched call may use; larger batches are evaluated in chunks of rows
 MEMORY_BUDGET = 256 * 2**20
 #: entries of the stacked pair arrays per row chunk of the plain loss and gradient (keeps them in cache)
-CACHE_ENTRIES = 1 << 15
+CACHE_ENTRIES = 1 << 14
 #: squared angle below which a float64 Hessian of a kinked kernel leaves the batch (as in gram.py)
 _FLOAT_ALIGNED = 1e-12
 #: the Hessian multi-indices (a, b, c) of the plain assembly, in its order
@@ -272,6 +272,25 @@ class _KernelSet:
         return out
 
 
+class _DiagonalSet:
+    r"""$\varphi^{(m)}(t)$, $m = 0..$ ``order``, $\varphi(t) = E[s(u)^2]$, $u \sim N(0, t)$, on a stacked
+    array of squared norms: closed forms compiled together, the entries at $t = 0$ (where the single-point
+    evaluator puts $s(0)^2$) and activations without a closed form by
+    :func:`~symland.kernels.evaluate.diagonal_evaluator` itself."""
+
+    def __init__(self, act, order):
+        self.exact = [diagonal_evaluator(act, m, False) for m in range(order + 1)]
+        self.joint = None
+        if act.has_closed_form:
+            self.joint = sympy.lambdify((t_,), [diagonal_expr(act, m) for m in range(order + 1)],
+                                        modules=["scipy", "numpy"], cse=True)
+
+    def __call__(self, t):
+        if self.joint is None or not t.all():
+            return [_full(f(t), t.shape) for f in self.exact]
+        return [_full(v, t.shape) for v in self.joint(t)]
+
+
 # ---------------------------------------------------------------------------
 # plain: the Gram assembly with a batch axis
 # ---------------------------------------------------------------------------
@@ -288,6 +307,7 @@ class _GramBatch:
         self.a_fixed = np.asarray(asm.student_output, dtype=float)
         self.singular = singular_at_alignment(self.act)
         self._kernels = {}
+        self._diagonals = {}
         self._masks = {}
 
     def kernels(self, order):
@@ -303,6 +323,12 @@ class _GramBatch:
         if order >= 2:
             per += 16 * n * P + 4 * self.size * self.size + 3 * n * n * d + 3 * n * d * d
         return 8 * per
+
+    def diagonals(self, order):
+        ds = self._diagonals.get(order)
+        if ds is None:
+            ds = self._diagonals[order] = _DiagonalSet(self.act, order)
+        return ds
 
     def _offdiag(self, B):
         """Boolean ``(B, n, P)`` mask of the pairs that are not self pairs (cached per ``B``)."""
@@ -367,11 +393,13 @@ class _GramBatch:
             G[:, ar, ar] = 0.0
             D[:, ar, ar] = 1.0
             vals = self.kernels(order)(A, Bq, G, D, offdiag)
-            for v in vals:
-                v[:, ar, ar] = 0.0
             kp = dict(zip(self.kernels(order).indices, vals))
-            t = g[:, :n]
-            phi = [_full(diagonal_evaluator(self.act, m, False)(t), (B, n)) for m in range(order + 1)]
+            # self-pair entries: K's is replaced by phi, S's diagonal is rebuilt below, so only the
+            # partials summed over q (kappa_a) or entering the Hessian are zeroed there
+            for index, v in kp.items():
+                if index not in ((0, 0, 0), (0, 0, 1)) or order >= 2:
+                    v[:, ar, ar] = 0.0
+            phi = self.diagonals(order)(g[:, :n])
             K = kp[(0, 0, 0)]
             K[:, ar, ar] = phi[0]
             Kalpha = np.matmul(K, alpha[:, :, None])[:, :, 0]
