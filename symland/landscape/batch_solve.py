@@ -36,7 +36,6 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import DomainError
 from ..numerics.arguments import check_choice, check_count, check_positive
 from ..problems.batched import BatchedTeacherStudent, check_batch
 from .critical import MAX_ITER, FlowResult, check_problem
@@ -364,7 +363,7 @@ def _lbfgs(st, max_iter, switch):
             ev = st.bt.evaluate(trial, 1, on_error="mask")
             ok = np.isfinite(ev.loss) & (ev.loss <= st.loss[r] + _ARMIJO * t[pending] * slope[pending])
             for k in np.flatnonzero(ok):
-                j, i = r[k], pending[k]
+                j = r[k]
                 s, y = trial[k] - st.theta[j], ev.gradient[k] - st.grad[j]
                 sy_ = float(s @ y)
                 if sy_ > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):  # curvature: keep the pair

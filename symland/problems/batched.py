@@ -128,7 +128,6 @@ def check_batch(Theta, num_params: int, name: str = "Theta") -> np.ndarray:
 def _scatter(out, rows, index, values):
     """``out[rows[t], index[t, l]] += values[t, l]`` (and the same with two index axes for Hessians),
     as one ``bincount`` over flat indices (``out`` is C-contiguous, ``(B, M)`` or ``(B, M, M)``)."""
-    B = out.shape[0]
     M = out.shape[1]
     if out.ndim == 2:
         flat = rows[:, None] * M + index

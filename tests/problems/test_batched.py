@@ -207,7 +207,7 @@ def test_zero_norm_relu_neuron_names_the_row_and_mask_mode_keeps_the_others():
     Th = _points(p, 4, seed=2)
     Th[1, 2:4] = 0.0  # student neuron 1 of row 1 has zero norm: the relu partials are undefined
     with pytest.raises(DomainError) as err:
-        single = p.loss_and_gradient(Th[1])  # noqa: F841 -- the single-point engine refuses it too
+        p.loss_and_gradient(Th[1])  # the single-point engine refuses it too
     with pytest.raises(DomainError, match=r"argument Theta, row 1.*zero norm"):
         BatchedTeacherStudent(p).gradient(Th)
     ev = BatchedTeacherStudent(p).evaluate(Th, 1, on_error="mask")
