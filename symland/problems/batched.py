@@ -76,6 +76,8 @@ __all__ = ["BatchedTeacherStudent", "BatchedEvaluation", "batched_evaluate", "ch
 MEMORY_BUDGET = 256 * 2**20
 #: entries of the stacked pair arrays per row chunk of the plain loss and gradient (keeps them in cache)
 CACHE_ENTRIES = 1 << 14
+#: Hessian entries per row chunk of the plain Hessian (its temporaries are a few times this)
+HESSIAN_CACHE_ENTRIES = 1 << 16
 #: squared angle below which a float64 Hessian of a kinked kernel leaves the batch (as in gram.py)
 _FLOAT_ALIGNED = 1e-12
 #: the Hessian multi-indices (a, b, c) of the plain assembly, in its order
@@ -358,19 +360,26 @@ class _GramBatch:
     def evaluate(self, Th, order):
         """``(loss, gradient, hessian, trouble)``: ``trouble`` marks the rows left to the single-point
         engine.  Loss and gradient are computed in row chunks of about :data:`CACHE_ENTRIES` pair
-        entries, so that the stacked arrays stay in cache."""
+        entries, Hessians in chunks of about :data:`HESSIAN_CACHE_ENTRIES` entries, so that the stacked
+        arrays stay in cache."""
         B = len(Th)
-        per = max(1, CACHE_ENTRIES // max(1, self.n * (self.n + self.k)))
-        if order == 2 or B <= per:
+        if order == 2:
+            per = max(1, HESSIAN_CACHE_ENTRIES // max(1, self.size * self.size))
+        else:
+            per = max(1, CACHE_ENTRIES // max(1, self.n * (self.n + self.k)))
+        if B <= per:
             return self._evaluate(Th, order)
         loss, trouble = np.empty(B), np.empty(B, dtype=bool)
         grad = np.empty((B, self.size)) if order else None
+        hess = np.empty((B, self.size, self.size)) if order == 2 else None
         for s0 in range(0, B, per):
             sl = slice(s0, s0 + per)
-            loss[sl], g, _, trouble[sl] = self._evaluate(Th[sl], order)
+            loss[sl], g, h, trouble[sl] = self._evaluate(Th[sl], order)
             if order:
                 grad[sl] = g
-        return loss, grad, None, trouble
+            if order == 2:
+                hess[sl] = h
+        return loss, grad, hess, trouble
 
     def _evaluate(self, Th, order):
         n, d = self.n, self.d

@@ -174,6 +174,7 @@ def test_chunked_batches_give_the_same_results(monkeypatch):
     whole = BatchedTeacherStudent(p).evaluate(Th, 2)
     monkeypatch.setattr(batched_module, "MEMORY_BUDGET", 1)  # one row per chunk
     monkeypatch.setattr(batched_module, "CACHE_ENTRIES", 1)
+    monkeypatch.setattr(batched_module, "HESSIAN_CACHE_ENTRIES", 1)
     rows = BatchedTeacherStudent(p).evaluate(Th, 2)
     for x, y in ((rows.loss, whole.loss), (rows.gradient, whole.gradient), (rows.hessian, whole.hessian)):
         assert _rel(x, y) < 1e-14
