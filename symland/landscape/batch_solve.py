@@ -65,7 +65,9 @@ class BatchSolveResult:
     ``theta`` (B, P) final points; ``loss`` (B,); ``gradient_norm`` (B,) at ``theta`` (NaN when it
     could not be evaluated); ``converged`` (B,) bool, ``gradient_norm <= gtol``; ``iterations`` (B,)
     solver iterations (L-BFGS plus Newton for ``"lbfgs"``); ``reason`` the stopping reason per
-    start; ``method``, ``gtol``.
+    start; ``method``, ``gtol``; ``start_errors`` maps the starts that could not be evaluated at all
+    to the :class:`~symland.errors.DomainError` message (a survey counts them as failures of its solver
+    stage, as the single-start solvers raise there).
     """
 
     theta: np.ndarray
@@ -76,6 +78,7 @@ class BatchSolveResult:
     reason: list
     method: str
     gtol: float
+    start_errors: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self):
         return len(self.theta)
@@ -105,6 +108,7 @@ class _State:
         ev = bt.evaluate(self.theta, 1, on_error="mask")
         self.loss, self.grad = ev.loss, ev.gradient
         self.gnorm = np.linalg.norm(self.grad, axis=1)
+        self.start_errors = dict(ev.errors)
         for j, msg in ev.errors.items():
             self.stop(j, f"cannot evaluate the start: {msg}")
 
@@ -129,7 +133,7 @@ class _State:
             elif not converged[j] and reason[j] == "gradient below gtol":
                 reason[j] = f"gradient {gn[j]:.3g} above gtol at the end point"  # never claimed converged
         return BatchSolveResult(self.theta, ev.loss, gn, converged, self.iterations.copy(), reason, method,
-                                self.gtol)
+                                self.gtol, dict(self.start_errors))
 
 
 def _chunks(rows, P):

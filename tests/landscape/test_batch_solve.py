@@ -113,6 +113,7 @@ def test_non_converging_and_unevaluable_starts_are_marked_failed(method):
     assert res.failed == [0, 1, 2, 3]
     assert "cannot evaluate the start" in res.reason[2] and "zero norm" in res.reason[2]
     assert np.isnan(res.gradient_norm[2])
+    assert list(res.start_errors) == [2] and "row 2" in res.start_errors[2]
     for j in (0, 1, 3):
         assert "maximum iterations" in res.reason[j]
         assert res.gradient_norm[j] > GTOL
