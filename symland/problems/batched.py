@@ -619,14 +619,7 @@ class _MeansBatch:
                 d2P = np.zeros((T, L1, L1))
                 loc = asm._local(val, gk, Hk, J, [(0, (0, d), (0, d), 2)], P, dP, d2P, order, FLOAT64)
                 add(loc, np.repeat(np.arange(B), m), np.tile(self.index[ii], (B, 1)), m)
-        trouble = ~np.isfinite(loss)
-        if order >= 1:
-            grad = grad[:, :N]
-            trouble |= ~np.isfinite(grad).all(axis=1)
-        if order >= 2:
-            hess = np.ascontiguousarray(hess[:, :N, :N])
-            trouble |= ~np.isfinite(hess.reshape(B, -1)).all(axis=1)
-        return loss, grad, hess, trouble
+        return _trimmed(loss, grad, hess, N, order, ~np.isfinite(loss))
 
 
 # ---------------------------------------------------------------------------
@@ -730,15 +723,20 @@ class _GluBatch:
             jj, _, index = struct["self"]  # each GLU with itself
             X = np.stack([Wg, Vg], axis=2).reshape(B * m, 2, d)
             add("self", [np.ascontiguousarray(c).reshape(-1)], X, index, m)
-        trouble |= ~np.isfinite(loss)
-        if order >= 1:
-            grad = grad[:, :N]
-            trouble |= ~np.isfinite(grad).all(axis=1)
-        if order >= 2:
-            hess = np.ascontiguousarray(hess[:, :N, :N])
-            trouble |= ~np.isfinite(hess.reshape(B, -1)).all(axis=1)
-        return loss, grad, hess, trouble
+        return _trimmed(loss, grad, hess, N, order, trouble | ~np.isfinite(loss))
 
+
+
+def _trimmed(loss, grad, hess, N, order, trouble):
+    """The first ``N`` gradient and Hessian entries (the padding dropped) and the rows with a non-finite
+    result flagged in ``trouble``: ``(loss, grad, hess, trouble)``."""
+    if order >= 1:
+        grad = grad[:, :N]
+        trouble |= ~np.isfinite(grad).all(axis=1)
+    if order >= 2:
+        hess = np.ascontiguousarray(hess[:, :N, :N])
+        trouble |= ~np.isfinite(hess.reshape(len(hess), -1)).all(axis=1)
+    return loss, grad, hess, trouble
 
 # ---------------------------------------------------------------------------
 # the public driver
