@@ -36,6 +36,7 @@ from ..errors import DomainError
 from ..numerics.arguments import check_count, check_positive
 from ..problems.teacher_student import TeacherStudent
 from . import critical
+from .isotropy import symmetric_teacher_scale
 from .survey import StartOutcome, _assemble, random_starts
 
 __all__ = ["orbit_images", "deflated_newton", "deflated_survey", "MAX_IMAGES", "YOUNG_TYPES"]
@@ -60,11 +61,9 @@ def orbit_images(problem, theta, max_images: int = MAX_IMAGES) -> np.ndarray:
     P = problem.unpack(th)
     W, a = np.asarray(P.W, float), np.asarray(P.a, float)
     n, k = W.shape[0], problem.k
-    V, b = problem.teacher_weights, problem.teacher_output
-    G = V @ V.T
-    c = float(np.mean(np.diag(G)))
-    symmetric = (c > 0 and np.abs(G - c * np.eye(k)).max() <= 1e-12 * max(1.0, c)
-                 and np.ptp(b) <= 1e-12 * max(1.0, float(np.abs(b).max())))
+    V = problem.teacher_weights
+    c = symmetric_teacher_scale(problem)
+    symmetric = c is not None
     teacher_perms = [None]
     n_student = math.factorial(n) * (2 ** n if _sign_flips_allowed(problem) else 1)
     if symmetric and n_student * math.factorial(k) <= max_images:
@@ -125,10 +124,7 @@ def _symmetric_square(problem) -> bool:
     """Plain, n = k = d, teacher with orthogonal rows of one norm and equal outputs."""
     if not isinstance(problem, TeacherStudent) or not problem.is_plain or not problem.n == problem.k == problem.d:
         return False
-    V, b = problem.teacher_weights, problem.teacher_output
-    G = V @ V.T
-    c = float(np.mean(np.diag(G)))
-    return c > 0 and np.abs(G - c * np.eye(len(G))).max() <= 1e-12 * c and np.ptp(b) <= 1e-12 * max(1.0, abs(b[0]))
+    return symmetric_teacher_scale(problem) is not None
 
 
 def _stack_orbits(orbits, size):

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..problems.teacher_student import TeacherStudent
 
-__all__ = ["IsotropyType", "isotropy_type"]
+__all__ = ["IsotropyType", "isotropy_type", "symmetric_teacher_scale"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ class IsotropyType:
         return True
 
 
-def _symmetric_teacher(problem: TeacherStudent, tol: float) -> float | None:
+def symmetric_teacher_scale(problem: TeacherStudent, tol: float = 1e-12) -> float | None:
     """``c`` with $VV^\\top = cI$ and equal teacher outputs and biases, else ``None``."""
     V, b = problem.teacher_weights, problem.teacher_output
     G = V @ V.T
@@ -99,7 +99,7 @@ def isotropy_type(problem, theta, tol: float = 1e-8) -> IsotropyType:
     feats_all = np.concatenate([W] + extra, axis=1)
     scale = max(1.0, float(np.abs(feats_all).max()) if feats_all.size else 1.0)
     copies = _copy_sizes(feats_all, tol * scale)
-    c = _symmetric_teacher(problem, tol)
+    c = symmetric_teacher_scale(problem, tol)
     if c is None or problem.glus:
         return IsotropyType((), copies)
     V = problem.teacher_weights
