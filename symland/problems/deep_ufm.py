@@ -247,11 +247,11 @@ class DeepUFM(Landscape):
                     "with the activation pattern frozen")
         return pos
 
-    def _activate(self, A, mask, prec):
-        if mask is None:
-            return A
-        zero = prec.num(0)
-        return np.where(mask, A, zero) if A.dtype == object else np.where(mask, A, 0.0)
+    @staticmethod
+    def _masked(X, mask):
+        """$\\sigma'(A)\\odot X$: ``X`` where the mask is on, 0 (of ``X``'s kind) elsewhere; ``X`` itself
+        for linear layers (``mask`` None).  Serves the activation, the backward pass and its tangents."""
+        return X if mask is None else np.where(mask, X, 0 * X)
 
     def _data_term(self, Z, prec):
         r"""$\ell(Z)$, $G = \partial\ell/\partial Z$ and the map $\partial Z \mapsto \partial G$."""
@@ -293,7 +293,7 @@ class DeepUFM(Landscape):
                 mask = self._mask(l, A, prec, order, dead.all(axis=0))
                 masks.append(mask)
                 dead = np.zeros(A.shape, dtype=bool) if mask is None else ~mask
-                h.append(self._activate(A, mask, prec))
+                h.append(self._masked(A, mask))
             Z = Ws[-1] @ h[-1]
             data, G, dG = self._data_term(Z, prec)
             reg = sum((lam[i] * _sum(X * X, prec) for i, X in enumerate(mats)), prec.num(0)) / 2
@@ -316,7 +316,7 @@ class DeepUFM(Landscape):
         gW[-1] = G @ h[-1].T
         delta = Ws[-1].T @ G
         for l in range(self.L - 2, -1, -1):
-            e = delta if masks[l] is None else np.where(masks[l], delta, 0 * delta)
+            e = self._masked(delta, masks[l])
             gW[l] = e @ h[l].T
             delta = Ws[l].T @ e
         return [delta] + gW
@@ -338,7 +338,7 @@ class DeepUFM(Landscape):
         dh = [tangents[0]]
         for l in range(self.L - 1):
             dA = dWs[l] @ h[l] + Ws[l] @ dh[l]
-            dh.append(dA if masks[l] is None else np.where(masks[l], dA, 0 * dA))
+            dh.append(self._masked(dA, masks[l]))
         dZ = dWs[-1] @ h[-1] + Ws[-1] @ dh[-1]
         dGv = dG(dZ)
         T_ = lambda X: np.swapaxes(X, -1, -2)  # noqa: E731
@@ -347,10 +347,7 @@ class DeepUFM(Landscape):
         delta = Ws[-1].T @ G
         ddelta = T_(dWs[-1]) @ G + Ws[-1].T @ dGv
         for l in range(self.L - 2, -1, -1):
-            if masks[l] is None:
-                e, de = delta, ddelta
-            else:
-                e, de = np.where(masks[l], delta, 0 * delta), np.where(masks[l], ddelta, 0 * ddelta)
+            e, de = self._masked(delta, masks[l]), self._masked(ddelta, masks[l])
             dgW[l] = de @ h[l].T + e @ T_(dh[l])
             ddelta = T_(dWs[l]) @ e + Ws[l].T @ de
             delta = Ws[l].T @ e
@@ -359,15 +356,24 @@ class DeepUFM(Landscape):
         return (H + H.T) * half if H.dtype == object else (H + H.T) / 2
 
     # -- relu pieces -------------------------------------------------------------------------------
+    def _float_forward(self, theta):
+        """``(matrices, [A_1 .. A_{L-1}], [h_1 .. h_L, Z])`` at ``theta`` in float64 (true relu, never
+        a frozen pattern: what the loss itself computes)."""
+        mats = self.unpack(self.check_theta(theta))
+        A_list, h = [], [mats[0]]
+        for W in mats[1:-1]:
+            A_list.append(W @ h[-1])
+            h.append(A_list[-1] if self.activation == "linear" else np.maximum(A_list[-1], 0.0))
+        return mats, A_list, h + [mats[-1] @ h[-1]]
+
     def pre_activations(self, theta) -> list:
         """The relu pre-activations $A_1, \\dots, A_{L-1}$ at ``theta`` in float64."""
-        mats = self.unpack(self.check_theta(theta))
-        h, out = mats[0], []
-        for W in mats[1:-1]:
-            A = W @ h
-            out.append(A)
-            h = A if self.activation == "linear" else np.maximum(A, 0.0)
-        return out
+        return self._float_forward(theta)[1]
+
+    @staticmethod
+    def _scale(A_list) -> float:
+        """$\\max(1, \\max|A|)$ over the pre-activations: the size the kink tolerances are relative to."""
+        return max([1.0] + [float(np.abs(A).max()) for A in A_list if A.size])
 
     def kinks(self, theta, tol: float = 1e-9) -> list:
         """Relu pre-activations with $|A_l[i,j]| \\le$ ``tol`` $\\max(1, \\max|A|)$, as
@@ -375,7 +381,7 @@ class DeepUFM(Landscape):
         if self.activation == "linear":
             return []
         A_list = self.pre_activations(theta)
-        scale = max([1.0] + [float(np.abs(A).max()) for A in A_list if A.size])
+        scale = self._scale(A_list)
         out, dead = [], np.zeros(self.shapes[0], dtype=bool)
         for l, A in enumerate(A_list):
             near = (np.abs(A) <= tol * scale) & ~dead.all(axis=0)[None, :]
@@ -392,7 +398,7 @@ class DeepUFM(Landscape):
         if self.activation == "linear":
             return self
         A_list = self.pre_activations(theta)
-        scale = max([1.0] + [float(np.abs(A).max()) for A in A_list if A.size])
+        scale = self._scale(A_list)
         out = self._unfrozen()
         out.pattern = tuple(A > tol * scale for A in A_list)
         out.name = "deep-ufm-piece"
@@ -407,17 +413,13 @@ class DeepUFM(Landscape):
         kinks = self.kinks(theta)
         if not kinks:
             return 0.0
-        mats = self.unpack(self.check_theta(theta))
+        mats, A_list, reps = self._float_forward(theta)
         Ws = mats[1:]
-        h, A_list = [mats[0]], []
-        for W in Ws[:-1]:
-            A_list.append(W @ h[-1])
-            h.append(np.maximum(A_list[-1], 0.0))
-        _, G, _ = self._data_term(Ws[-1] @ h[-1], FLOAT64)
+        _, G, _ = self._data_term(reps[-1], FLOAT64)
         delta, signals = Ws[-1].T @ G, [None] * (self.L - 1)
         for l in range(self.L - 2, -1, -1):
             signals[l] = delta  # dl/dh_{l+1}: the rate a unit switched on at A = 0+ would see
-            delta = Ws[l].T @ np.where(A_list[l] > 0, delta, 0.0)
+            delta = Ws[l].T @ self._masked(delta, A_list[l] > 0)
         return min(float(signals[l - 1][i, j]) for l, i, j in kinks)
 
     def pattern_violation(self, theta) -> float:
@@ -426,8 +428,8 @@ class DeepUFM(Landscape):
         the true one up to kinks, so that the piece equals the loss there)."""
         if self.pattern is None:
             return 0.0
-        A_list = DeepUFM.pre_activations(self._unfrozen(), theta)
-        scale = max([1.0] + [float(np.abs(A).max()) for A in A_list if A.size])
+        A_list = self.pre_activations(theta)
+        scale = self._scale(A_list)
         worst = 0.0
         for A, on in zip(A_list, self.pattern):
             worst = max(worst, float(np.max(np.where(on, -A, A), initial=0.0)))
@@ -472,21 +474,20 @@ class DeepUFM(Landscape):
     # -- collapse measures ---------------------------------------------------------------------------
     def representations(self, theta) -> list:
         """$h_1, \\dots, h_L$ and $Z$ at ``theta`` (float64)."""
-        mats = self.unpack(self.check_theta(theta))
-        h = [mats[0]]
-        for W in mats[1:-1]:
-            A = W @ h[-1]
-            h.append(A if self.activation == "linear" else np.maximum(A, 0.0))
-        return h + [mats[-1] @ h[-1]]
+        return self._float_forward(theta)[2]
+
+    def _class_means_of(self, reps) -> list:
+        return [X.reshape(X.shape[0], self.K, self.N).mean(axis=2) for X in reps]
 
     def class_means(self, theta) -> list:
         """The class-mean matrices (columns $\\bar h_k$) of $h_1, \\dots, h_L$ and $Z$."""
-        return [X.reshape(X.shape[0], self.K, self.N).mean(axis=2) for X in self.representations(theta)]
+        return self._class_means_of(self.representations(theta))
 
     def within_class_spread(self, theta) -> list:
         r"""NC1 per representation: $\max_i |h_i - \bar h_{y_i}| / \max(\max_k|\bar h_k|, 10^{-300})$."""
+        reps = self.representations(theta)
         out = []
-        for X, Mk in zip(self.representations(theta), self.class_means(theta)):
+        for X, Mk in zip(reps, self._class_means_of(reps)):
             dev = X - np.repeat(Mk, self.N, axis=1)
             scale = max(float(np.linalg.norm(Mk, axis=0).max()), 1e-300)
             out.append(float(np.linalg.norm(dev, axis=0).max()) / scale)
@@ -494,8 +495,7 @@ class DeepUFM(Landscape):
 
     def singular_values(self, theta) -> dict:
         """Singular values (descending, float64) of ``H1``, ``W1`` .. ``WL``, ``h2`` .. ``hL`` and ``Z``."""
-        mats = self.unpack(self.check_theta(theta))
-        reps = self.representations(theta)
+        mats, _, reps = self._float_forward(theta)
         out = {"H1": np.linalg.svd(mats[0], compute_uv=False)}
         for l, W in enumerate(mats[1:], start=1):
             out[f"W{l}"] = np.linalg.svd(W, compute_uv=False)
