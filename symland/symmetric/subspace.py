@@ -33,6 +33,7 @@ import numpy as np
 import sympy
 
 from ..errors import ShapeError
+from ..landscape.isotropy import transposition_blocks
 
 __all__ = [
     "ISOTROPY_TYPES",
@@ -233,25 +234,10 @@ def young_type(W, tol=1e-20) -> tuple:
     compose, so $\sim$ is an equivalence and its classes are the blocks.
     """
     W = np.asarray(W)
-    k = W.shape[0]
     scale = max(1.0, max(float(abs(x)) for x in W.ravel()))
-    parent = list(range(k))
 
-    def find(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
+    def swap_fixes(perm):
+        diff = W[np.ix_(perm, perm)] - W
+        return max(float(abs(x)) for x in diff.ravel()) <= tol * scale
 
-    for i in range(k):
-        for j in range(i + 1, k):
-            if find(i) == find(j):
-                continue
-            perm = np.arange(k)
-            perm[[i, j]] = perm[[j, i]]
-            diff = W[np.ix_(perm, perm)] - W
-            if max(float(abs(x)) for x in diff.ravel()) <= tol * scale:
-                parent[find(j)] = find(i)
-    sizes = {}
-    for i in range(k):
-        sizes[find(i)] = sizes.get(find(i), 0) + 1
-    return tuple(sorted(sizes.values(), reverse=True))
+    return transposition_blocks(W.shape[0], swap_fixes)
