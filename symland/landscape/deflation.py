@@ -238,7 +238,7 @@ def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gto
         raise DomainError(f"argument power must be >= 1 (a deflation of a simple root needs it), got {power}")
     thetas = random_starts(problem, starts, seed)
     t0 = time.perf_counter()
-    state = {"images": np.zeros((0, problem.num_params)), "orbits": [], "outcomes": [], "queue": []}
+    state = {"orbits": [], "outcomes": [], "queue": []}
 
     def attempt(th0, how, solver, must_be_new=True):
         t1 = time.perf_counter()
@@ -249,7 +249,7 @@ def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gto
                                                   None, time.perf_counter() - t1))
             return
         info = (bool(res.converged), float(res.gradient_norm), int(res.iterations))
-        images = state["images"]
+        images, _ = _stack_orbits(state["orbits"], problem.num_params)
         near = (len(images) and float(np.sqrt(np.min(np.einsum("ij,ij->i", res.theta - images, res.theta - images))))
                 <= 1e-6 * max(1.0, float(np.linalg.norm(res.theta))))
         if not res.converged or (near and must_be_new):
@@ -265,9 +265,7 @@ def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gto
             return
         state["outcomes"].append(StartOutcome(cp, "done", None, *info, time.perf_counter() - t1))
         if not near:
-            orbit = orbit_images(problem, cp.theta)
-            state["orbits"].append(orbit)
-            state["images"] = np.concatenate([images, orbit])
+            state["orbits"].append(orbit_images(problem, cp.theta))
             if cp.nullity is not None and cp.nullity <= (cp.predicted_nullity or 0):
                 state["queue"].append(cp)  # points of critical manifolds are not followed: deflation cannot remove them
 
@@ -279,7 +277,7 @@ def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gto
             o = state["outcomes"][-1]
             found = (f"{o.point.kind} index {o.point.index}, loss {float(o.point.loss):.12g}" if o.point is not None
                      else f"nothing new ({o.reason})")
-            print(f"[deflated survey] {what}: {found}; {len(state['images'])} points deflated",
+            print(f"[deflated survey] {what}: {found}; {sum(len(o) for o in state['orbits'])} points deflated",
                   file=sys.stderr, flush=True)
 
     young = [t(problem.k) for t in YOUNG_TYPES if min(t(problem.k)) >= 1] \
