@@ -26,6 +26,7 @@ refined losses' error), the fact the papers are about.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 
 import numpy as np
@@ -164,7 +165,7 @@ def minimize_lbfgs(problem: DeepUFM, theta0, gtol: float = 1e-10, max_iter: int 
                                   options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0, "maxcor": 30})
     th = theta0.copy()
     th[free] = res.x
-    return th, float(res.fun), float(np.abs(fun(res.x)[1]).max())
+    return th, float(res.fun), float(np.abs(res.jac).max())
 
 
 def low_rank_mask(problem: DeepUFM, rank: int) -> np.ndarray:
@@ -303,5 +304,4 @@ def prevalence(problem: DeepUFM, starts: int = 20, seed: int = 0, gtol: float = 
 
 def _progress(verbose, s, total, text):
     if verbose:
-        import sys
         print(f"[neural-collapse] start {s + 1}/{total}: {text}", file=sys.stderr, flush=True)
