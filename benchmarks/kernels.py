@@ -142,8 +142,41 @@ def import_jax():
     return jax, jnp
 
 
-def jax_loss_fn(jax, jnp, act, V, b, n):
-    """Closed-form loss in jax.numpy (same formula as symland, written independently)."""
+def _relu_pair_stable(jax, jnp):
+    r"""The relu kernel $\kappa(A, B, C) = (s + C(\pi - \arccos\rho))/(2\pi)$, $s = \sqrt{AB - C^2}$,
+    $\rho = C/\sqrt{AB}$, with its derivatives given in closed form (``jax.custom_jvp``):
+    $\partial_A\kappa = s/(4\pi A)$, $\partial_B\kappa = s/(4\pi B)$, $\partial_C\kappa = (\pi - \arccos\rho)/(2\pi)$.
+    Autodiff of the formula itself differentiates $\sqrt{\cdot}$ and $\arccos$ at aligned neurons
+    ($s = 0$, $\rho = 1$) and returns NaN there, where the derivatives above are finite."""
+
+    def parts(A, B, C):
+        AB = A * B
+        rho = jnp.clip(C / jnp.sqrt(AB), -1.0, 1.0)
+        s = jnp.sqrt(jnp.maximum(AB - C * C, 0.0))
+        return s, jnp.pi - jnp.arccos(rho)
+
+    @jax.custom_jvp
+    def pair(A, B, C):
+        s, t = parts(A, B, C)
+        return (s + C * t) / (2.0 * jnp.pi)
+
+    @pair.defjvp
+    def pair_jvp(primals, tangents):
+        A, B, C = primals
+        dA, dB, dC = tangents
+        s, t = parts(A, B, C)
+        return (s + C * t) / (2.0 * jnp.pi), (s * dA / A + s * dB / B) / (4.0 * jnp.pi) + t * dC / (2.0 * jnp.pi)
+
+    return pair
+
+
+def jax_loss_fn(jax, jnp, act, V, b, n, stable_alignment=False):
+    """Closed-form loss in jax.numpy (same formula as symland, written independently).
+
+    ``stable_alignment=True`` (relu): the off-diagonal kernel carries its closed-form derivatives
+    (:func:`_relu_pair_stable`), so gradients stay finite at exactly aligned neurons, where gradient
+    descent to a global minimum ends."""
+    relu_pair = _relu_pair_stable(jax, jnp) if stable_alignment else None
     k, d = V.shape
     P = n + k
     Vj = jnp.asarray(V, dtype=jnp.float64)
@@ -166,6 +199,9 @@ def jax_loss_fn(jax, jnp, act, V, b, n):
             rho = jnp.clip(C / jnp.sqrt((1.0 + A) * (1.0 + B)), -1.0, 1.0)
             off = (2.0 / jnp.pi) * jnp.arcsin(rho)
             diag = (2.0 / jnp.pi) * jnp.arcsin(g / (1.0 + g))
+        elif act == "relu" and relu_pair is not None:
+            off = relu_pair(jnp.where(offdiag, A, 1.0), jnp.where(offdiag, B, 1.0), C)
+            diag = g / 2.0
         elif act == "relu":
             AB = A * B
             rho = jnp.clip(C / jnp.sqrt(AB), -1.0, 1.0)

@@ -71,7 +71,8 @@ sys.path.insert(0, os.path.join(_HERE, ".."))  # this checkout's symland
 import kernels  # noqa: E402
 from symland.landscape import critical  # noqa: E402
 from symland.landscape.batch_solve import solve_batch  # noqa: E402
-from symland.landscape.survey import random_starts  # noqa: E402
+from symland.landscape.survey import random_starts, survey  # noqa: E402
+from symland.landscape.symmetry import match_signatures, signature  # noqa: E402
 from symland.problems.batched import BatchedTeacherStudent  # noqa: E402
 from symland.problems.teacher_student import TeacherStudent  # noqa: E402
 
@@ -157,6 +158,131 @@ def run_solvers(cases, args, log):
     return out
 
 
+def gd_step_size(vg, Theta, jnp, steps=300):
+    """The best stable fixed step of plain gradient descent on these starts: the largest step of the grid
+    2^(-j/2), j = 0, 1, ..., under which no start's loss rises over the first ``steps`` steps (found before
+    the timed run and reported; the search is not timed)."""
+    for j in range(0, 40):
+        eta = 2.0 ** (-j / 2)
+        T = jnp.asarray(Theta)
+        v0, _ = vg(T)
+        ok = True
+        prev = np.asarray(v0)
+        for _ in range(steps):
+            v, g = vg(T)
+            cur = np.asarray(v)
+            if not np.all(np.isfinite(cur)) or np.any(cur > prev + 1e-12 * np.maximum(1.0, np.abs(prev))):
+                ok = False
+                break
+            prev = cur
+            T = T - eta * g
+        if ok:
+            return eta
+    raise RuntimeError("no stable step found down to 2^-20")
+
+
+def jax_gradient_descent(jax, jnp, loss_fixed, Theta, eta, gtol, max_steps, chunk=2000):
+    """Plain gradient descent with fixed step ``eta`` on all starts at once (``jax.vmap``, one jitted chunk of
+    ``chunk`` steps per call) until every start has |grad| <= gtol or ``max_steps`` steps."""
+    grad = jax.vmap(jax.grad(loss_fixed))
+
+    @jax.jit
+    def run(T):
+        def body(_, T):
+            return T - eta * grad(T)
+        T = jax.lax.fori_loop(0, chunk, body, T)
+        return T, jnp.linalg.norm(grad(T), axis=1)
+
+    T = jnp.asarray(Theta)
+    run(T)[0].block_until_ready()  # compile outside the timing
+    t0 = time.perf_counter()
+    steps = 0
+    while steps < max_steps:
+        T, gn = run(T)
+        steps += chunk
+        if bool(jnp.all(gn <= gtol)):
+            break
+    T.block_until_ready()
+    return np.asarray(T), np.asarray(gn), steps, time.perf_counter() - t0
+
+
+def run_whole_survey(args, log):
+    """relu k = n = 20, fixed outputs: the whole symland survey (run before JAX is imported: the survey's
+    worker processes are forked, and forking a process that runs JAX's thread pool can deadlock)."""
+    k, N = args.whole_k, args.whole_starts
+    prob = TeacherStudent.orthonormal("relu", k, k, k, train_output=False)
+    Theta = random_starts(prob, N, seed=args.seed)
+    out = {"case": f"relu k=n={k}, fixed outputs", "starts": N, "solver": args.whole_solver,
+           "load_start": load()}
+    t0 = time.perf_counter()
+    res = survey(prob, starts=Theta, dps=30, solver=args.whole_solver, progress=True)
+    out["survey_s"] = time.perf_counter() - t0
+    out["survey_distinct"] = len(res.points)
+    out["survey_minima"] = sum(1 for cp, _ in res.points if cp.index == 0)
+    out["survey_failed"] = len(res.failures)
+    log(f"  survey: {out['survey_s']:.1f} s, {len(res.points)} distinct points "
+        f"({out['survey_minima']} with index 0), {len(res.failures)} failed")
+    return out, prob, Theta, res
+
+
+def run_gradient_descent(out, prob, Theta, res, jax, jnp, log, max_steps):
+    """JAX gradient descent from the same starts; every minimum it reaches must be among the survey's points."""
+    k, N = prob.k, len(Theta)
+    loss = kernels.jax_loss_fn(jax, jnp, "relu", prob.teacher_weights, prob.teacher_output, k,
+                               stable_alignment=True)
+    a_fixed = jnp.asarray(prob.student_output)
+
+    def loss_fixed(w):
+        return loss(jnp.concatenate([w, a_fixed]))
+
+    vg = jax.jit(jax.vmap(jax.value_and_grad(loss_fixed)))
+    t0 = time.perf_counter()
+    eta = gd_step_size(vg, Theta, jnp)
+    out["gd_step"], out["gd_step_search_s"] = eta, time.perf_counter() - t0
+    log(f"  gradient descent: best stable fixed step {eta:.4g} (search {out['gd_step_search_s']:.1f} s, untimed)")
+    T, gn, steps, tg = jax_gradient_descent(jax, jnp, loss_fixed, Theta, eta, 1e-8, max_steps)
+    out.update(gd_s=tg, gd_steps=steps, gd_converged=int(np.sum(gn <= 1e-8)))
+    log(f"  gradient descent: {tg:.1f} s, {steps} steps, {out['gd_converged']}/{N} starts at |grad| <= 1e-8")
+    # every minimum gradient descent reached (float64 Hessian index 0) must be among the survey's points
+    sigs = [signature(prob, cp) for cp, _ in res.points]
+    missing, reached = [], []
+    for j in np.flatnonzero(gn <= 1e-8):
+        lam = np.linalg.eigvalsh(prob.hessian(T[j]))
+        if lam[0] < -1e-9 * max(1.0, abs(lam[-1])):
+            continue  # a saddle: not a minimum gradient descent reached
+        s = signature(prob, T[j])
+        hit = [r for r, sg in enumerate(sigs) if match_signatures(sg, s, 1e-6)]
+        if not hit:
+            missing.append(int(j))
+        elif hit[0] not in reached:
+            reached.append(hit[0])
+    out.update(gd_minima=len(reached) + len({int(j) for j in missing}), gd_minima_missing=missing,
+               gd_minima_found=len(reached), load_end=load())
+    log(f"  gradient descent reached {len(reached)} of the survey's points; {len(missing)} converged starts at "
+        "minima the survey does not list")
+    return out
+
+
+def run_erf_starts(args, log):
+    """erf k = 4, n = 2 (trained outputs), many starts: time per start, batched against per start."""
+    prob = TeacherStudent.orthonormal("erf", 4, 2)
+    N, M = args.erf_starts, min(args.erf_starts, args.erf_single)
+    Theta = random_starts(prob, N, seed=args.seed)
+    l0 = load()
+    t0 = time.perf_counter()
+    res = survey(prob, starts=Theta, dps=30, progress=True)
+    tb = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    single = survey(prob, starts=Theta[:M], dps=30, batch=False, progress=True)
+    ts = time.perf_counter() - t0
+    out = {"case": "erf k=4 n=2", "starts": N, "batched_s": tb, "per_start_batched": tb / N,
+           "single_starts": M, "single_s": ts, "per_start_single": ts / M, "distinct": len(res.points),
+           "distinct_single": len(single.points), "failed": len(res.failures), "load": (l0 + load()) / 2}
+    log(f"  erf k=4 n=2: {N} starts batched {tb:.1f} s ({tb / N * 1e3:.1f} ms per start, {len(res.points)} "
+        f"distinct); first {M} per start {ts:.1f} s ({ts / M * 1e3:.1f} ms per start)")
+    return out
+
+
 def fmt_us(t):
     return "-" if t is None else (f"{t * 1e6:.1f}us" if t < 1e-3 else f"{t * 1e3:.2f}ms")
 
@@ -192,6 +318,17 @@ def main(argv=None):
     p.add_argument("--solver-cases", nargs="+", default=["erf:2:2", "erf:4:4", "relu:3:3"],
                    help="activation:k:n of the solver comparison")
     p.add_argument("--solver-starts", type=int, default=50, help="starts of the solver comparison")
+    p.add_argument("--whole", action="store_true",
+                   help="also time whole surveys: relu k=n=--whole-k against JAX gradient descent, and erf k=4 n=2 "
+                        "with --erf-starts starts")
+    p.add_argument("--whole-k", type=int, default=20, help="k = n of the whole-survey comparison (default 20)")
+    p.add_argument("--whole-starts", type=int, default=100, help="starts of the whole-survey comparison")
+    p.add_argument("--whole-solver", default="lbfgs", choices=["lbfgs", "minimize", "newton"],
+                   help="float64 solver of the whole survey (default lbfgs)")
+    p.add_argument("--gd-max-steps", type=int, default=2_000_000, help="cap on the gradient-descent steps")
+    p.add_argument("--erf-starts", type=int, default=1000, help="starts of the erf k=4 n=2 survey")
+    p.add_argument("--erf-single", type=int, default=100,
+                   help="how many of them also run per start (batch=False) for the ratio")
     p.add_argument("--blas-threads", type=int, default=None,
                    help="set OPENBLAS/OMP/MKL_NUM_THREADS for numpy (default: environment unchanged)")
     p.add_argument("--seed", type=int, default=0)
@@ -207,6 +344,12 @@ def main(argv=None):
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
+    whole = []
+    if args.whole:  # symland's surveys first: their worker processes are forked before JAX starts its threads
+        log(f"[whole survey relu k=n={args.whole_k}, {args.whole_starts} starts, load {load():.2f}]")
+        whole_run = run_whole_survey(args, log)
+        log(f"[erf k=4 n=2, {args.erf_starts} starts, load {load():.2f}]")
+        erf = run_erf_starts(args, log)
     jax, jnp = (None, None) if args.no_jax else kernels.import_jax()
     if jax is None:
         log("JAX skipped: " + ("--no-jax given" if args.no_jax else
@@ -218,6 +361,9 @@ def main(argv=None):
             log(f"[{act} n=k=d={d}, B={args.batch}, load {load():.2f}]")
             results.append(run_case(act, d, args, jax, jnp, log))
     solvers = run_solvers(args.solver_cases, args, log) if args.solvers else []
+    if args.whole:
+        whole.append(run_gradient_descent(*whole_run, jax, jnp, log, args.gd_max_steps) if jax is not None
+                     else whole_run[0])
 
     print(f"symland batched-survey benchmark: python {platform.python_version()}, numpy {np.__version__}, "
           f"jax {jax.__version__ + ' (' + jax.default_backend() + ')' if jax else 'skipped'}, "
@@ -260,10 +406,32 @@ def main(argv=None):
                     ("problem", "method", "starts", "batch", "per start", "speed-up", "converged b/s", "load"), rows)
         print("  trust is compared with symland.minimize (scipy trust-exact), newton with symland.newton;\n"
               "  converged b/s = starts reaching |grad| <= 1e-10 with the batch / with the per-start solver.")
+    if whole:
+        w = whole[0]
+        print(f"\nWhole survey, {w['case']}, {w['starts']} starts (load {w['load_start']:.1f}-"
+              f"{w.get('load_end', load()):.1f}):")
+        print(f"  symland survey (float64 {w['solver']} batched, 30-digit refinement and classification of each "
+              f"distinct point): {w['survey_s']:.1f} s, {w['survey_distinct']} distinct points "
+              f"({w['survey_minima']} with index 0), {w['survey_failed']} failed")
+        if "gd_s" in w:
+            ratio = w["survey_s"] / w["gd_s"]
+            print(f"  JAX gradient descent, vmap over the starts, fixed step {w['gd_step']:.4g}: {w['gd_s']:.1f} s, "
+                  f"{w['gd_steps']} steps, {w['gd_converged']}/{w['starts']} starts at |grad| <= 1e-8")
+            print(f"{'PASS' if ratio <= 1.0 else 'FAIL'}  whole survey / gradient descent = {ratio:.2f}x (target <= 1.0x)")
+            ok = not w["gd_minima_missing"]
+            print(f"{'PASS' if ok else 'FAIL'}  the survey lists every minimum gradient descent reached "
+                  f"({w['gd_minima_found']} distinct; starts at unlisted minima: {w['gd_minima_missing']})")
+        else:
+            print("SKIP  whole survey against gradient descent (JAX skipped)")
+        print(f"\nerf k=4 n=2, {erf['starts']} starts: {erf['per_start_batched'] * 1e3:.1f} ms per start "
+              f"(whole survey {erf['batched_s']:.1f} s, {erf['distinct']} distinct points, {erf['failed']} failed); "
+              f"per start without the batch (first {erf['single_starts']}): {erf['per_start_single'] * 1e3:.1f} ms "
+              f"= {erf['per_start_single'] / erf['per_start_batched']:.1f}x slower (load {erf['load']:.1f})")
+        whole.append(erf)
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"args": vars(args), "results": results, "solvers": solvers}, fh, indent=1,
+            json.dump({"args": vars(args), "results": results, "solvers": solvers, "whole": whole}, fh, indent=1,
                       default=lambda o: o.item() if hasattr(o, "item") else str(o))
     return 0
 

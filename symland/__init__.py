@@ -62,6 +62,7 @@ from .problems.protocol import Evaluation, Landscape
 from .problems.attention_pca import AttentionCriticalPoint, AttentionPCA
 from .problems.equivariant import EquivariantStudent, cyclic_group
 from .problems.deep_ufm import DNCPoint, DeepUFM
+from .problems.batched import BatchedEvaluation, BatchedTeacherStudent, batched_evaluate
 
 # --- landscape: critical points -----------------------------------------------------------------
 from .landscape.certify import Certificate, certify, enclose
@@ -70,6 +71,7 @@ from .landscape.saddle_free import saddle_free_newton, wasserstein_saddle_free_n
 from .landscape.ntk import NTKOrderParameters, ntk_order_parameters
 from .landscape.neural_collapse import CollapsePoint, CollapseReport, collapse_report, low_rank_point
 from .landscape.deflation import deflated_survey
+from .landscape.batch_solve import BatchSolveResult, lbfgs_newton, solve_batch
 from .landscape.point import CriticalPoint
 from .landscape.closed_form import ClosedForm, closed_form
 from .landscape.survey import SurveyPoint, SurveyResult
@@ -166,6 +168,9 @@ __all__ = [
     "cyclic_group",
     "DeepUFM",
     "DNCPoint",
+    "BatchedTeacherStudent",
+    "BatchedEvaluation",
+    "batched_evaluate",
     "Params",
     "glu_self_expectation",
     # landscape
@@ -184,6 +189,9 @@ __all__ = [
     "CollapsePoint",
     "low_rank_point",
     "deflated_survey",
+    "solve_batch",
+    "BatchSolveResult",
+    "lbfgs_newton",
     "refine",
     "classify",
     "certify",

@@ -88,9 +88,9 @@ def channel_end_point(problem, theta, dps):
 
 
 def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize", progress=None,
-           gtol=1e-10, workers=None, tol=None, merge="orbit") -> SurveyResult:
+           gtol=1e-10, workers=None, tol=None, merge="orbit", batch=True) -> SurveyResult:
     """Multi-start survey (:func:`symland.landscape.survey.survey`, same arguments) that lists end points in
     channels to infinity in ``result.channels`` with their refined GLU limits instead of refining them."""
     return landscape_survey.survey(problem, starts=starts, seed=seed, dps=dps, executor=executor, solver=solver,
                                    progress=progress, gtol=gtol, workers=workers, tol=tol, merge=merge,
-                                   end_point=channel_end_point)
+                                   end_point=channel_end_point, batch=batch)

@@ -102,7 +102,7 @@ def _cmd_survey(args):
     catalog = Catalog(args.catalog) if args.catalog else None  # a foreign file is refused before the survey too
     t0 = time.perf_counter()
     res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
-                 workers=args.workers, gtol=args.gtol, merge=args.merge, progress=None)
+                 workers=args.workers, gtol=args.gtol, merge=args.merge, progress=None, batch=not args.no_batch)
     certificates = []
     if args.certify:
         for r, (cp, _) in enumerate(res.points, 1):
@@ -158,7 +158,9 @@ def register(subparsers):
     add_problem_options(p)
     p.add_argument("--starts", type=positive_int, default=20, help="number of random starts (default 20)")
     p.add_argument("--dps", type=digits, default=30, help="decimal digits of the refinement (default 30)")
-    p.add_argument("--solver", choices=_SOLVER_NAMES, default="minimize", help="float64 solver (default minimize)")
+    p.add_argument("--solver", choices=_SOLVER_NAMES, default="minimize",
+                   help="float64 solver (default minimize: exact-Hessian trust region; lbfgs: L-BFGS then Newton, "
+                        "cheapest per start at large n; newton also converges to saddles)")
     p.add_argument("--gtol", type=positive_float, default=1e-10, help="gradient tolerance of the float solver")
     p.add_argument("--catalog", help="also store the distinct points (and certificates) in this SQLite catalog, "
                                       "merged with the points of earlier runs modulo symmetries")
@@ -166,7 +168,10 @@ def register(subparsers):
                    help="merge points modulo the symmetry group (default), or also points computing the same "
                         "function with equal index and nullity (one row per critical manifold)")
     p.add_argument("--workers", type=positive_int, default=None,
-                   help="worker processes (default: CPU count; 1 = serial, in-process)")
+                   help="worker processes of the refinements (default: CPU count; 1 = serial, in-process)")
+    p.add_argument("--no-batch", action="store_true",
+                   help="run solver and refinement per start (default: the float64 stage of minimize, lbfgs and "
+                        "newton runs all starts at once, and end points in one orbit are refined once)")
     p.add_argument("--certify", action="store_true",
                    help="prove each distinct point in ball arithmetic (symland certify; plain problems with a "
                         "closed-form kernel): a ball holding exactly one critical point, its index, its loss")

@@ -36,11 +36,12 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import DomainError, ShapeError
 from ..numerics.arguments import check_choice, check_count, check_positive
 from ..problems.batched import BatchedTeacherStudent, check_batch
 from .critical import MAX_ITER, FlowResult, check_problem
 
-__all__ = ["solve_batch", "BatchSolveResult", "METHODS", "HESSIAN_BUDGET"]
+__all__ = ["solve_batch", "lbfgs_newton", "BatchSolveResult", "METHODS", "HESSIAN_BUDGET"]
 
 #: methods of :func:`solve_batch` and their default ``max_iter``
 METHODS = {"newton": 200, "trust": 2000, "lbfgs": 2000}
@@ -416,3 +417,22 @@ def solve_batch(problem, Theta0, method: str = "newton", gtol: float = 1e-10, ma
         _lbfgs(st, max_iter, max(switch, gtol))
         _newton(st, newton_iter)
     return st.result(method)
+
+
+def lbfgs_newton(problem, theta0, gtol: float = 1e-10, max_iter: int | None = None, switch: float = 1e-6,
+                 newton_iter: int = 100) -> FlowResult:
+    r"""L-BFGS until $|\nabla L| \le$ ``switch``, then damped Newton to ``gtol``, from one start.
+
+    The one-start form of ``solve_batch(problem, theta0[None], method="lbfgs")`` (module docstring),
+    with the signature of the single-start solvers of :mod:`symland.landscape.critical`; a start
+    that cannot be evaluated raises its :class:`~symland.errors.DomainError`.
+    """
+    theta0 = np.asarray(theta0)
+    if theta0.ndim != 1:
+        raise ShapeError(f"argument theta0 must be one parameter vector of shape (num_params,), "
+                         f"got shape {theta0.shape}")
+    res = solve_batch(problem, theta0[None, :], method="lbfgs", gtol=gtol, max_iter=max_iter, switch=switch,
+                      newton_iter=newton_iter)
+    if res.start_errors:
+        raise DomainError(f"argument theta0: {res.start_errors[0]}")
+    return res.flow_results()[0]

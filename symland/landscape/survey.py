@@ -14,8 +14,12 @@ $W_{il} \sim N(0, 1/d)$ (row-major, $n \times d$) and then, when the output
 weights are trained, $a_i \sim N(0, 1)$.  Start $j$ therefore does not depend on
 the number of starts drawn after it nor on where it runs.
 
-**Execution**: the per-start work (:func:`run_start`, a module-level,
-picklable function) is submitted to a :class:`concurrent.futures.Executor`:
+**Execution**: by default (``batch=True``, teacher-student problems, solvers ``"minimize"`` and
+``"newton"``) the float64 stage runs for all starts at once in the calling process
+(:func:`~symland.landscape.batch_solve.solve_batch`); converged end points that lie in one orbit
+are refined once.  The refinements (:func:`run_start` with the float64 result; with
+``batch=False`` or another solver, solver and refinement per start) are submitted to a
+:class:`concurrent.futures.Executor` (:func:`run_start` is a module-level, picklable function):
 by default a ``ProcessPoolExecutor`` with ``os.cpu_count()`` workers, created
 and shut down inside :func:`survey`; ``workers=1`` runs serially in-process;
 any user executor is used as given — e.g. ``distributed.Client(...).get_executor()``
@@ -55,6 +59,7 @@ from ..numerics.arguments import check_choice, check_count, check_flag, check_po
 from ..numerics.precision import as_float_array, check_dps
 from ..problems.teacher_student import TeacherStudent
 from . import critical
+from .batch_solve import lbfgs_newton, solve_batch
 from .nonsmooth import dead_unit_point
 from .display import html_table, latex_table
 from .isotropy import isotropy_type
@@ -70,7 +75,7 @@ from .symmetry import (
 )
 from ..numerics.mpcontext import thread_mp
 
-__all__ = ["survey", "solver_function", "point_isotropy", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
+__all__ = ["survey", "solver_function", "BATCHED_SOLVERS", "PREMERGE_TOL", "point_isotropy", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
            "INITIALISATION", "START_FAILURES", "SurveyInterrupted", "MAX_STARTS"]
 
 #: largest number of starts of one survey (random or explicit)
@@ -78,10 +83,15 @@ MAX_STARTS = 1_000_000
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
 SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton", "sfn": "saddle_free_newton",
-           "wsfn": "wasserstein_saddle_free_newton"}
+           "wsfn": "wasserstein_saddle_free_newton", "lbfgs": "lbfgs_newton"}
+#: solvers whose float64 stage :func:`survey` runs for all starts at once -> method of
+#: :func:`~symland.landscape.batch_solve.solve_batch`
+BATCHED_SOLVERS = {"minimize": "trust", "newton": "newton", "lbfgs": "lbfgs"}
+#: converged float64 end points within this relative distance of one orbit are refined once (``batch=True``)
+PREMERGE_TOL = 1e-6
 #: the functions behind :data:`SOLVERS`
 _SOLVER_FUNCTIONS = {"minimize": critical.minimize, "flow": critical.gradient_flow, "newton": critical.newton,
-                     "sfn": saddle_free_newton, "wsfn": wasserstein_saddle_free_newton}
+                     "sfn": saddle_free_newton, "wsfn": wasserstein_saddle_free_newton, "lbfgs": lbfgs_newton}
 
 
 def point_isotropy(problem, theta) -> str:
@@ -168,10 +178,12 @@ class Failure:
         return {"start": self.start, "stage": self.stage, "reason": self.reason}
 
 
-def run_start(problem, start_theta, dps, solver, gtol, end_point=None) -> StartOutcome:
+def run_start(problem, start_theta, dps, solver, gtol, end_point=None, float_result=None) -> StartOutcome:
     """Float64 solver from ``start_theta``, then :func:`~symland.landscape.critical.refine` to ``dps`` digits.
 
-    An ``end_point`` classifier (see the module docstring) may claim the float64 end point
+    ``float_result`` (a :class:`~symland.landscape.critical.FlowResult`, e.g. one row of
+    :func:`~symland.landscape.batch_solve.solve_batch`) replaces the float64 stage: its end point is
+    refined.  An ``end_point`` classifier (see the module docstring) may claim the float64 end point
     first (stage ``"channel"``: no refinement).  The refinement is attempted even when the
     float solver stopped above ``gtol`` (Newton's method decides whether a critical point is near);
     :class:`~symland.errors.ConvergenceError`, :class:`~symland.errors.DomainError`,
@@ -179,12 +191,14 @@ def run_start(problem, start_theta, dps, solver, gtol, end_point=None) -> StartO
     outcome with the reason (exception type and message) instead of an exception.
     """
     t0 = time.perf_counter()
-    fn = _SOLVER_FUNCTIONS[solver]
-    try:
-        res = fn(problem, start_theta, gtol=gtol)
-    except Exception as exc:  # noqa: BLE001 -- one bad start never ends a survey: it is counted with its reason
-        return StartOutcome(None, "solver", f"{type(exc).__name__}: {exc}", None, None, None,
-                            time.perf_counter() - t0)
+    if float_result is None:
+        try:
+            res = _SOLVER_FUNCTIONS[solver](problem, start_theta, gtol=gtol)
+        except Exception as exc:  # noqa: BLE001 -- one bad start never ends a survey: it is counted with its reason
+            return StartOutcome(None, "solver", f"{type(exc).__name__}: {exc}", None, None, None,
+                                time.perf_counter() - t0)
+    else:
+        res = float_result
     info = (bool(res.converged), float(res.gradient_norm), int(res.iterations))
     channel = _classify_end_point(problem, res.theta, dps, end_point)
     if channel is not None:
@@ -378,6 +392,12 @@ class _Progress:
         self.every = 1 if self.tty else max(1, total // 20)
         self.last_len = 0
 
+    def note(self, msg):
+        """One line about a stage of the survey (when progress is shown)."""
+        if self.enabled:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+
     def update(self, done, distinct, failed):
         if not self.enabled:
             return
@@ -425,7 +445,7 @@ def _check_starts(problem, starts, seed):
     return arr
 
 
-def _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point, progress):
+def _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point, progress, batch):
     """The scalar options of :func:`survey`; each violation a :class:`~symland.errors.DomainError` naming it."""
     check_choice(solver, "solver", tuple(SOLVERS))
     check_choice(merge, "merge", ("orbit", "function"))
@@ -441,10 +461,11 @@ def _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point
         raise DomainError(f"argument end_point must be callable or None, got {type(end_point).__name__}")
     if progress is not None:
         check_flag(progress, "progress")
+    check_flag(batch, "batch")
 
 
 def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize", progress=None,
-           gtol=1e-10, workers=None, tol=None, merge="orbit", end_point=None) -> SurveyResult:
+           gtol=1e-10, workers=None, tol=None, merge="orbit", end_point=None, batch=True) -> SurveyResult:
     r"""Survey the critical points of ``problem`` from many starts.
 
     Parameters
@@ -462,10 +483,12 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
         Default: a ``ProcessPoolExecutor(max_workers=workers or os.cpu_count())``
         created and shut down here, or serial in-process execution when
         ``workers == 1``.
-    solver : ``"minimize"`` | ``"flow"`` | ``"newton"`` | ``"sfn"`` | ``"wsfn"``
-        Float64 stage: trust-region minimisation, stiff gradient flow, damped Newton (which also
-        converges to saddles), or saddle-free Newton (:mod:`symland.landscape.saddle_free`, which
-        is repelled by them), or its Wasserstein particle form (trained outputs only).
+    solver : ``"minimize"`` | ``"lbfgs"`` | ``"flow"`` | ``"newton"`` | ``"sfn"`` | ``"wsfn"``
+        Float64 stage: trust-region minimisation, L-BFGS then Newton
+        (:func:`~symland.landscape.batch_solve.lbfgs_newton`: cheapest per iteration, closest to
+        gradient descent; teacher-student problems only), stiff gradient flow, damped Newton (which
+        also converges to saddles), or saddle-free Newton (:mod:`symland.landscape.saddle_free`,
+        which is repelled by them), or its Wasserstein particle form (trained outputs only).
     progress : bool or None
         Report progress on stderr (``None``: iff stderr is a terminal).
     gtol : float
@@ -480,6 +503,14 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
         ``end_point(problem, theta, dps)``: classifier of float64 end points that are no finite
         critical point (module docstring); a module-level function, so that worker processes can
         receive it.  Default ``None``: every end point is refined.
+    batch : bool
+        Default ``True``: for teacher-student problems and the solvers of :data:`BATCHED_SOLVERS`,
+        the float64 stage runs all starts at once in this process
+        (:func:`~symland.landscape.batch_solve.solve_batch`: ``"minimize"`` is the batched exact-Hessian
+        trust region, ``"newton"`` the batched damped Newton, ``"lbfgs"`` batched L-BFGS then Newton), and converged float64 end points that
+        lie in one orbit (relative tolerance :data:`PREMERGE_TOL`) are refined once, the other starts
+        of the orbit sharing the refined point; only the refinements go to the executor.
+        ``False``: every start runs solver and refinement on its own (:func:`run_start`).
 
     Every argument is validated before any start runs: a wrong value raises
     :class:`~symland.errors.DomainError` (``solver``, ``merge``, ``gtol``, ``tol``, ``workers``,
@@ -493,7 +524,7 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
     """
     t0 = time.perf_counter()
     dps = check_dps(dps)
-    _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point, progress)
+    _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point, progress, batch)
     thetas = _check_starts(problem, starts, seed)
     N = len(thetas)
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -520,16 +551,32 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
         return _assemble(problem, done, seed if isinstance(starts, (int, np.integer)) else None,
                          dps, solver, gtol, tol, merge, time.perf_counter() - t0)
 
-    if executor is None and (workers == 1 or N == 1):
+    copies = {}  # refined start -> [(start, its FlowResult)] sharing the refinement (batched float64 stage)
+    if batch and solver in BATCHED_SOLVERS and isinstance(problem, TeacherStudent):
         try:
-            for j, th in enumerate(thetas):
-                record(j, run_start(problem, th, dps, solver, gtol, end_point))
+            jobs, copies = _batched_float_stage(problem, thetas, solver, gtol, prog, record)
+        except KeyboardInterrupt:
+            raise SurveyInterrupted(partial()) from None
+    else:
+        jobs = [(j, th, None) for j, th in enumerate(thetas)]
+
+    def finish(j, out):
+        record(j, out)
+        for c, res in copies.get(j, ()):  # the same refined point; the start's own float64 stage
+            record(c, dataclasses.replace(out, solver_converged=bool(res.converged), seconds=0.0,
+                                          solver_gradient_norm=float(res.gradient_norm),
+                                          solver_iterations=int(res.iterations)))
+
+    if executor is None and (workers == 1 or len(jobs) <= 1):
+        try:
+            for j, th, res in jobs:
+                finish(j, run_start(problem, th, dps, solver, gtol, end_point, res))
         except KeyboardInterrupt:
             raise SurveyInterrupted(partial()) from None
     else:
         own = executor is None
         if own:
-            nworkers = min(workers or os.cpu_count() or 1, N)
+            nworkers = min(workers or os.cpu_count() or 1, len(jobs))
             method = (multiprocessing.get_start_method(allow_none=True)
                       or multiprocessing.get_all_start_methods()[0])  # the first is the platform default
             if method == "fork":
@@ -539,14 +586,14 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
             ex = executor
         futures = {}
         try:
-            for j, th in enumerate(thetas):
-                futures[ex.submit(run_start, problem, th, dps, solver, gtol, end_point)] = j
+            for j, th, res in jobs:
+                futures[ex.submit(run_start, problem, th, dps, solver, gtol, end_point, res)] = j
             for fut in concurrent.futures.as_completed(futures):
                 try:
                     out = fut.result()
                 except Exception as exc:  # noqa: BLE001 -- a lost worker or an unpicklable result
                     out = StartOutcome(None, "worker", f"{type(exc).__name__}: {exc}", None, None, None, 0.0)
-                record(futures[fut], out)
+                finish(futures[fut], out)
         except BaseException as exc:
             for fut in futures:
                 fut.cancel()
@@ -559,6 +606,36 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
             ex.shutdown(wait=True)
     return _assemble(problem, outcomes, seed if isinstance(starts, (int, np.integer)) else None,
                      dps, solver, gtol, tol, merge, time.perf_counter() - t0)
+
+
+def _batched_float_stage(problem, thetas, solver, gtol, prog, record):
+    """The float64 stage of every start at once; the jobs left to refine and the shared refinements.
+
+    Runs :func:`~symland.landscape.batch_solve.solve_batch`; a start it cannot evaluate is recorded
+    as a failure of the solver stage (with the message, as the single-start solvers raise it).
+    Converged end points are grouped by orbit (:func:`~symland.landscape.symmetry.group_points`
+    with :data:`PREMERGE_TOL`); each group is refined once, from its member of smallest gradient
+    norm.  Returns ``(jobs, copies)``: ``jobs`` the triples ``(start, theta, FlowResult)`` to
+    refine, ``copies`` maps a refined start to the pairs ``(start, FlowResult)`` that share its point.
+    """
+    method = BATCHED_SOLVERS[solver]
+    t0 = time.perf_counter()
+    prog.note(f"survey: float64 stage ({method}, batched) on {len(thetas)} starts ...")
+    res = solve_batch(problem, thetas, method=method, gtol=gtol)
+    floats = res.flow_results()
+    for j, msg in res.start_errors.items():
+        record(j, StartOutcome(None, "solver", f"DomainError: {msg}", None, None, None, 0.0))
+    run = [j for j in range(len(thetas)) if j not in res.start_errors]
+    conv = [j for j in run if floats[j].converged]
+    copies = {}
+    for g in group_points(problem, [floats[j].theta for j in conv], PREMERGE_TOL):
+        members = [conv[i] for i in g]
+        rep = min(members, key=lambda j: (floats[j].gradient_norm, j))
+        copies[rep] = [(j, floats[j]) for j in members if j != rep]
+    jobs = [(j, thetas[j], floats[j]) for j in run if j in copies or not floats[j].converged]
+    prog.note(f"survey: float64 stage done in {time.perf_counter() - t0:.1f} s: {len(conv)} of {len(thetas)} "
+              f"starts converged (|grad| <= {gtol:g}), {len(jobs)} end points to refine")
+    return jobs, copies
 
 
 class SurveyInterrupted(KeyboardInterrupt):

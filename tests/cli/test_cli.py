@@ -172,3 +172,11 @@ def test_kernel_reports_the_path_with_means():
     assert paths["relu"].startswith("closed form")
     assert paths["selu"].startswith("1-D quadrature") and "split at the kink" in paths["selu"]
     assert paths["tanh"].startswith("2-D quadrature")
+
+
+def test_survey_no_batch_runs_each_start_alone_and_finds_the_same_points():
+    batched, single = run(*COMMANDS["survey"]), run(*COMMANDS["survey"], "--no-batch")
+    assert batched.returncode == 0 and single.returncode == 0, batched.stderr + single.stderr
+    b, s = json.loads(batched.stdout), json.loads(single.stdout)
+    assert [p["loss"] for p in b["points"]] == [p["loss"] for p in s["points"]]
+    assert sum(p["count"] for p in s["points"]) == s["converged"] == 4 - s["failed"]

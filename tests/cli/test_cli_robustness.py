@@ -123,8 +123,9 @@ def _alive(pid):
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc to list child processes")
 def test_sigterm_stops_a_survey_and_all_its_workers():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # --no-batch: every start runs in a worker, so the workers are busy when the signal comes
     proc = subprocess.Popen([sys.executable, "-m", "symland", "survey", "--activation", "relu", "--k", "8", "--n", "8",
-                             "--starts", "60", "--workers", "2", "--dps", "40"],
+                             "--starts", "60", "--workers", "2", "--dps", "40", "--no-batch"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     kids = []
     for _ in range(200):
@@ -192,3 +193,15 @@ def _run_in_process(argv):
         except SystemExit as exc:
             code = exc.code
     return code, err.getvalue()
+
+
+def test_sigterm_during_the_batched_float_stage_stops_the_survey():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "symland", "survey", "--activation", "relu", "--k", "12", "--n", "12",
+                             "--starts", "400", "--solver", "minimize", "--workers", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8.0)  # start-up and kernels, then inside the batched trust region (tens of seconds here)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert "400 starts (seed 0" in out and "not run: the survey was interrupted" in out

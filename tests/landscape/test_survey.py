@@ -174,7 +174,7 @@ def test_failures_are_counted_not_reported(monkeypatch):
         return real(problem, theta, dps, **kw)
 
     monkeypatch.setattr(symland.landscape.critical, "refine", flaky)
-    res = survey(ERF42, starts=3, seed=0, workers=1)
+    res = survey(ERF42, starts=3, seed=0, workers=1, batch=False)  # per-start solver: start 1 ends at `target`
     assert [(f.start, f.stage) for f in res.failures] == [(1, "refine")]
     assert "forced failure" in res.failures[0].reason
     assert sum(c for _, c in res.points) == 2 and 1 not in res.start_indices[0]

@@ -1,0 +1,91 @@
+"""The batched float64 stage of :func:`symland.landscape.survey.survey` (the default).
+
+Expected values come from the per-start path (``batch=False``: scipy trust-exact / damped Newton
+per start, then refinement per start), an independent route to the same critical points.
+"""
+
+import mpmath
+import numpy as np
+import pytest
+
+import symland
+from symland import TeacherStudent
+from symland.errors import ConvergenceError, DomainError
+from symland.landscape.survey import BATCHED_SOLVERS, survey
+
+ERF42 = TeacherStudent.orthonormal("erf", 4, 2)
+
+
+def _losses(res, digits=25):
+    return sorted((mpmath.nstr(cp.loss, digits), cp.index) for cp, _ in res.points)
+
+
+@pytest.mark.parametrize("solver", sorted(BATCHED_SOLVERS))
+def test_batched_and_per_start_surveys_find_the_same_points(solver):
+    kw = dict(starts=8, seed=3, workers=1, solver=solver)
+    batched, single = survey(ERF42, **kw), survey(ERF42, batch=False, **kw)
+    assert _losses(batched) == _losses(single) and batched.points
+    for res in (batched, single):
+        assert sum(c for _, c in res.points) + len(res.failures) == 8
+
+
+def test_one_refinement_per_orbit_of_float_end_points(monkeypatch):
+    real, calls = symland.landscape.critical.refine, []
+
+    def counting(problem, theta, dps=50, **kw):
+        calls.append(1)
+        return real(problem, theta, dps, **kw)
+
+    monkeypatch.setattr(symland.landscape.critical, "refine", counting)
+    res = survey(ERF42, starts=12, seed=0, workers=1)
+    counted = sum(c for _, c in res.points)
+    assert counted + len(res.failures) == 12
+    # 12 starts reach few orbits: each orbit is refined once, and its count holds all its starts
+    assert len(calls) == len(res.points) < 12
+    assert sorted(j for idx in res.start_indices for j in idx) == [
+        j for j in range(12) if j not in {f.start for f in res.failures}]
+    shared = [o for o in res.outcomes if o.seconds == 0.0]
+    assert len(shared) == 12 - len(calls) and all(o.solver_converged for o in shared)
+
+
+def test_a_failed_shared_refinement_fails_every_start_of_the_orbit(monkeypatch):
+    def failing(problem, theta, dps=50, **kw):
+        raise ConvergenceError("forced failure", ["1.0"])
+
+    monkeypatch.setattr(symland.landscape.critical, "refine", failing)
+    res = survey(ERF42, starts=5, seed=0, workers=1)
+    assert res.points == [] and sorted(f.start for f in res.failures) == list(range(5))
+    assert all(f.stage == "refine" and "forced failure" in f.reason for f in res.failures)
+
+
+def test_batched_stage_reports_progress(capsys):
+    survey(ERF42, starts=3, seed=0, workers=1, progress=True)
+    err = capsys.readouterr().err
+    assert "float64 stage (trust, batched) on 3 starts" in err
+    assert "starts converged" in err and err.strip().splitlines()[-1].startswith("survey: 3/3 starts done")
+
+
+def test_batch_flag_is_validated():
+    with pytest.raises(DomainError, match="batch"):
+        survey(ERF42, starts=2, batch="yes")
+
+
+def test_solvers_without_a_batched_form_run_per_start():
+    res = survey(ERF42, starts=2, seed=0, workers=1, solver="flow")
+    assert res.points and all(o.seconds > 0 for o in res.outcomes)
+
+
+def test_lbfgs_survey_and_its_single_start_form():
+    from symland.landscape.batch_solve import lbfgs_newton, solve_batch
+    from symland.landscape.survey import random_starts
+
+    starts = random_starts(ERF42, 4, seed=1)
+    batch = solve_batch(ERF42, starts, method="lbfgs")
+    for j, th in enumerate(starts):
+        one = lbfgs_newton(ERF42, th)
+        assert one.converged == batch.converged[j] and np.array_equal(one.theta, batch.theta[j])
+    res = survey(ERF42, starts=4, seed=1, workers=1, solver="lbfgs")
+    single = survey(ERF42, starts=4, seed=1, workers=1, solver="lbfgs", batch=False)
+    assert _losses(res) == _losses(single) and res.points
+    with pytest.raises(symland.errors.ShapeError, match="theta0"):
+        lbfgs_newton(ERF42, starts)
