@@ -37,7 +37,9 @@ from ..numerics.arguments import check_count, check_positive
 from ..problems.teacher_student import TeacherStudent
 from . import critical
 from .isotropy import symmetric_teacher_scale
-from .survey import StartOutcome, _assemble, random_starts
+from .batch_solve import solve_batch
+from .survey import PREMERGE_TOL, StartOutcome, _assemble, random_starts
+from .symmetry import group_points
 
 __all__ = ["orbit_images", "deflated_newton", "deflated_survey", "MAX_IMAGES", "YOUNG_TYPES"]
 
@@ -91,33 +93,42 @@ def orbit_images(problem, theta, max_images: int = MAX_IMAGES) -> np.ndarray:
 YOUNG_TYPES = (lambda k: (k,), lambda k: (k - 1, 1), lambda k: (k - 2, 2), lambda k: (k - 2, 1, 1))
 
 
-def _young_projection(problem, theta, blocks):
-    r"""The orthogonal projection of ``theta`` onto the points fixed by $\Delta S_\lambda$ (``blocks`` of
-    consecutive teacher indices) for a plain problem with $n = k = d$, $V = \sqrt c\,Q$ orthogonal and
-    equal outputs: in teacher coordinates $m = W V^\top / c$, the average over the group, i.e. the
-    mean of the entries of each block pair (diagonal and off-diagonal entries of a diagonal block
-    apart)."""
-    P = problem.unpack(np.array(theta, dtype=float))
-    V = problem.teacher_weights
-    c = float(np.mean(np.diag(V @ V.T)))
-    m = np.asarray(P.W, float) @ V.T / c
+def _young_start(problem, blocks, rng):
+    r"""A random point fixed by $\Delta S_\lambda$ (``blocks`` of consecutive teacher indices) for a plain
+    problem with $n = k = d$, $V = \sqrt c\,Q$ orthogonal and equal outputs, drawn as ``symland
+    symmetric`` draws its reduced starts: in teacher coordinates $m = WV^\top/c$ the diagonal of
+    diagonal block $p$ is $d_p \sim N(0, 1)$, its other entries $o_p \sim N(0, 1/k)$, block
+    $(p, q \ne p)$ is constant $c_{pq} \sim N(0, 1/k)$; trained outputs $a \sim N(0, 1)$ per block."""
+    k = problem.k
     edges = np.cumsum((0,) + tuple(blocks))
-    out = np.empty_like(m)
+    m = np.empty((k, k))
+    sd = 1.0 / math.sqrt(k)
     for p in range(len(blocks)):
         for q in range(len(blocks)):
-            rows, cols = slice(edges[p], edges[p + 1]), slice(edges[q], edges[q + 1])
-            sub = m[rows, cols]
-            if p != q:
-                out[rows, cols] = sub.mean()
-            else:
-                diag = np.diag(sub).mean()
-                off = (sub.sum() - np.trace(sub)) / max(1, sub.size - len(sub))
-                out[rows, cols] = off
-                np.fill_diagonal(out[rows, cols], diag)
-    a = np.asarray(P.a, float)
-    if problem.train_output:
-        a = np.concatenate([np.full(b, a[edges[i]:edges[i + 1]].mean()) for i, b in enumerate(blocks)])
-    return problem.pack(out @ V, a if problem.train_output else None)
+            sub = m[edges[p]:edges[p + 1], edges[q]:edges[q + 1]]
+            sub[...] = rng.normal(0.0, sd)
+            if p == q:
+                np.fill_diagonal(sub, rng.normal())
+    a = (np.repeat(rng.normal(size=len(blocks)), blocks) if problem.train_output else None)
+    return problem.pack(m @ problem.teacher_weights, a)
+
+
+def _symmetric_newton(problem, per_type, seed, gtol):
+    """Batched Newton from ``per_type`` starts in the fixed-point subspace of every Young type of
+    :data:`YOUNG_TYPES` (:func:`_young_start`, stream ``SeedSequence([seed, *blocks])`` per type):
+    the pairs ``(blocks, FlowResult)`` of the converged end points, one per orbit (the end point of
+    smallest gradient norm).  Empty unless the teacher is permutation symmetric with n = k = d >= 3."""
+    if not per_type or not _symmetric_square(problem) or problem.k < 3:
+        return []
+    out = []
+    for blocks in [t(problem.k) for t in YOUNG_TYPES if min(t(problem.k)) >= 1]:
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), *blocks]))
+        starts = np.array([_young_start(problem, blocks, rng) for _ in range(per_type)])
+        floats = solve_batch(problem, starts, method="newton", gtol=gtol).flow_results()
+        conv = [r for r in floats if r.converged]
+        for g in group_points(problem, [r.theta for r in conv], PREMERGE_TOL):
+            out.append((blocks, min((conv[i] for i in g), key=lambda r: r.gradient_norm)))
+    return out
 
 
 def _symmetric_square(problem) -> bool:
@@ -208,17 +219,19 @@ def deflated_newton(problem, theta0, images=(), power: float = 2.0, shift: float
 def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gtol: float = 1e-10,
                     power: float = 2.0, shift: float = 1.0, deflate_dead: bool = True, max_iter: int = 500,
                     follow_modes: int = 4, follow_step: float = 0.3, max_points: int = 40, merge: str = "function",
-                    symmetric_starts: bool = True, progress: bool = False):
+                    symmetric_starts: int = 40, progress: bool = False):
     """A survey for critical points of every index (module docstring).
 
     1. From each of ``starts`` random starts (the documented
        :func:`~symland.landscape.survey.random_starts`): L-BFGS (:func:`~symland.landscape.critical.minimize`,
        for the minima) and deflated Newton (:func:`deflated_newton`, any index), one after another;
-    2. for a permutation-symmetric teacher with $n = k = d$ (``symmetric_starts``): deflated Newton also
-       from the start projected onto the points fixed by $\\Delta S_\\lambda$ for the Young types
-       $S_k$, $S_{k-1}\\times S_1$, $S_{k-2}\\times S_2$, $S_{k-2}\\times S_1\\times S_1$ (the subspaces
-       ``symland symmetric`` searches; Newton's iterates stay in them by equivariance, up to rounding,
-       which deflation and the full-space refinement then judge);
+    2. for a permutation-symmetric teacher with $n = k = d$: ``symmetric_starts`` (default 40) random
+       points fixed by $\\Delta S_\\lambda$ for each Young type $S_k$, $S_{k-1}\\times S_1$,
+       $S_{k-2}\\times S_2$, $S_{k-2}\\times S_1\\times S_1$ (:func:`_young_start`, drawn as
+       ``symland symmetric`` draws its starts), run together by batched Newton
+       (:func:`~symland.landscape.batch_solve.solve_batch`) in the full space, where the iterates stay
+       in the subspace by equivariance up to rounding; each orbit of converged end points is refined
+       once (0: no symmetrised starts);
     3. min-mode following: from every point found (at most ``max_points``), deflated Newton from
        $\\theta \\pm h v_m$ along the ``follow_modes`` + index lowest Hessian eigenvectors $v_m$,
        $h$ = ``follow_step`` times the root-mean-square size of $\\theta$ (at least ``follow_step``);
@@ -236,6 +249,7 @@ def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gto
     power, shift = check_positive(power, "power"), check_positive(shift, "shift")
     if power < 1:
         raise DomainError(f"argument power must be >= 1 (a deflation of a simple root needs it), got {power}")
+    symmetric_starts = check_count(symmetric_starts, "symmetric_starts", minimum=0, maximum=100000)
     thetas = random_starts(problem, starts, seed)
     t0 = time.perf_counter()
     state = {"orbits": [], "outcomes": [], "queue": []}
@@ -280,16 +294,14 @@ def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gto
             print(f"[deflated survey] {what}: {found}; {sum(len(o) for o in state['orbits'])} points deflated",
                   file=sys.stderr, flush=True)
 
-    young = [t(problem.k) for t in YOUNG_TYPES if min(t(problem.k)) >= 1] \
-        if symmetric_starts and _symmetric_square(problem) and problem.k >= 3 else []
     for j, th0 in enumerate(thetas):
         attempt(th0, f"start {j} (minimize)", lambda x: critical.minimize(problem, x, gtol=gtol), must_be_new=False)
         report(f"start {j + 1}/{len(thetas)} minimize")
         attempt(th0, f"start {j} (deflated Newton)", newton_from)
         report(f"start {j + 1}/{len(thetas)} deflated Newton")
-        for blocks in young:
-            attempt(_young_projection(problem, th0, blocks), f"start {j} symmetrised {blocks}", newton_from)
-            report(f"start {j + 1}/{len(thetas)} symmetrised over {blocks}")
+    for blocks, res in _symmetric_newton(problem, symmetric_starts, seed, gtol):
+        attempt(res.theta, f"symmetrised start over {blocks}", lambda _: res)
+        report(f"Newton in the points fixed by {blocks}")
     followed = 0
     while state["queue"] and followed < max_points:
         cp = state["queue"].pop(0)

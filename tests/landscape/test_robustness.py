@@ -71,7 +71,8 @@ def test_one_failing_point_never_ends_a_survey(monkeypatch):
         return real(problem, theta, dps, *a, **k)
 
     monkeypatch.setattr(critical, "refine", flaky)
-    res = survey(p, starts=4, seed=1, dps=25, workers=1, progress=False)
+    # batch=False: each start is refined on its own (the batched default refines each orbit once)
+    res = survey(p, starts=4, seed=1, dps=25, workers=1, progress=False, batch=False)
     assert len(res.failures) == 1 and "RuntimeError: an unexpected failure" in res.failures[0].reason
     assert sum(c for _, c in res.points) == 3
 
@@ -89,7 +90,7 @@ def test_an_interrupt_keeps_the_finished_starts(monkeypatch):
 
     monkeypatch.setattr(survey_module, "run_start", interrupt_third)
     with pytest.raises(SurveyInterrupted) as info:
-        survey(p, starts=5, seed=1, dps=25, workers=1, progress=False)
+        survey(p, starts=5, seed=1, dps=25, workers=1, progress=False, batch=False)
     partial = info.value.result
     assert sum(c for _, c in partial.points) == 2
     assert sorted(f.start for f in partial.failures if f.stage == "interrupted") == [2, 3, 4]

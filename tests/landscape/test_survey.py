@@ -214,7 +214,7 @@ def test_random_starts_documented_initialisation():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="solver"):
-        survey(ERF42, starts=1, solver="lbfgs", workers=1)
+        survey(ERF42, starts=1, solver="bfgs", workers=1)
     with pytest.raises(ShapeError, match="starts"):
         survey(ERF42, starts=0, workers=1)
     with pytest.raises(ShapeError, match="starts"):

@@ -89,3 +89,28 @@ def test_lbfgs_survey_and_its_single_start_form():
     assert _losses(res) == _losses(single) and res.points
     with pytest.raises(symland.errors.ShapeError, match="theta0"):
         lbfgs_newton(ERF42, starts)
+
+
+def test_an_interrupt_during_the_refinements_keeps_every_start_of_the_finished_orbits(monkeypatch):
+    import symland.landscape.survey as survey_module
+    from symland.landscape.survey import SurveyInterrupted
+
+    newton_run = survey(ERF42, starts=10, seed=0, workers=1, solver="newton")
+    assert len(newton_run.points) >= 2  # Newton ends at several orbits (minima and saddles)
+    real, seen = survey_module.run_start, []
+
+    def interrupt_second(*args, **kwargs):
+        seen.append(1)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(survey_module, "run_start", interrupt_second)
+    with pytest.raises(SurveyInterrupted) as info:
+        survey(ERF42, starts=10, seed=0, workers=1, solver="newton")
+    partial = info.value.result
+    first = [o for o in partial.outcomes if o.point is not None]
+    # the first refined orbit and every start that shares it are kept; the rest are marked interrupted
+    assert len(partial.points) == 1 and partial.points[0].count == len(first) >= 1
+    assert all(f.stage == "interrupted" for f in partial.failures)
+    assert len(first) + len(partial.failures) == 10
