@@ -8,12 +8,14 @@ with all digits computed.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import numpy as np
 
 from ..channels.survey import survey
 from ..landscape.critical import refine
+from ..landscape.deflation import deflated_survey
 from ..landscape.survey import SOLVERS, solver_function
 from ..results.catalog import Catalog
 from ..problems.enclosure import require_ball_form
@@ -101,8 +103,13 @@ def _cmd_survey(args):
         require_ball_form(prob)  # refused before the survey, not after it
     catalog = Catalog(args.catalog) if args.catalog else None  # a foreign file is refused before the survey too
     t0 = time.perf_counter()
-    res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
-                 workers=args.workers, gtol=args.gtol, merge=args.merge, progress=None, batch=not args.no_batch)
+    if args.saddles:
+        res = deflated_survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, gtol=args.gtol,
+                              merge=args.merge or "function", progress=sys.stderr.isatty())
+    else:
+        res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
+                     workers=args.workers, gtol=args.gtol, merge=args.merge or "orbit", progress=None,
+                     batch=not args.no_batch)
     certificates = []
     if args.certify:
         for r, (cp, _) in enumerate(res.points, 1):
@@ -164,9 +171,15 @@ def register(subparsers):
     p.add_argument("--gtol", type=positive_float, default=1e-10, help="gradient tolerance of the float solver")
     p.add_argument("--catalog", help="also store the distinct points (and certificates) in this SQLite catalog, "
                                       "merged with the points of earlier runs modulo symmetries")
-    p.add_argument("--merge", choices=("orbit", "function"), default="orbit",
+    p.add_argument("--merge", choices=("orbit", "function"), default=None,
                    help="merge points modulo the symmetry group (default), or also points computing the same "
-                        "function with equal index and nullity (one row per critical manifold)")
+                        "function with equal index and nullity (one row per critical manifold; default of "
+                        "--saddles)")
+    p.add_argument("--saddles", action="store_true",
+                   help="critical points of every index: deflated Newton from every start, batched Newton from "
+                        "random points of the Young fixed-point subspaces (permutation-symmetric teacher, "
+                        "n = k = d), and min-mode following from every point found (symland.deflated_survey; "
+                        "--solver, --workers and --no-batch do not apply)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes of the refinements (default: CPU count; 1 = serial, in-process)")
     p.add_argument("--no-batch", action="store_true",

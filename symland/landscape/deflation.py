@@ -219,13 +219,13 @@ def deflated_newton(problem, theta0, images=(), power: float = 2.0, shift: float
 def deflated_survey(problem, starts: int = 20, seed: int = 0, dps: int = 30, gtol: float = 1e-10,
                     power: float = 2.0, shift: float = 1.0, deflate_dead: bool = True, max_iter: int = 500,
                     follow_modes: int = 4, follow_step: float = 0.3, max_points: int = 40, merge: str = "function",
-                    symmetric_starts: int = 40, progress: bool = False):
+                    symmetric_starts: int = 150, progress: bool = False):
     """A survey for critical points of every index (module docstring).
 
     1. From each of ``starts`` random starts (the documented
        :func:`~symland.landscape.survey.random_starts`): L-BFGS (:func:`~symland.landscape.critical.minimize`,
        for the minima) and deflated Newton (:func:`deflated_newton`, any index), one after another;
-    2. for a permutation-symmetric teacher with $n = k = d$: ``symmetric_starts`` (default 40) random
+    2. for a permutation-symmetric teacher with $n = k = d$: ``symmetric_starts`` (default 150) random
        points fixed by $\\Delta S_\\lambda$ for each Young type $S_k$, $S_{k-1}\\times S_1$,
        $S_{k-2}\\times S_2$, $S_{k-2}\\times S_1\\times S_1$ (:func:`_young_start`, drawn as
        ``symland symmetric`` draws its starts), run together by batched Newton

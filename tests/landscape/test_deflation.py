@@ -39,3 +39,18 @@ def test_a_deflated_root_is_not_found_again():
     assert plain.converged and np.abs(plain.theta - th).max() < 1e-8
     deflated = deflated_newton(p, th + 1e-4, [orbit_images(p, th)], max_iter=50)
     assert not (deflated.converged and np.abs(deflated.theta - th).max() < 1e-6)
+
+
+def test_relu_six_finds_every_point_of_the_symmetric_families_with_its_index():
+    """Independent reference: symmetric_critical_points searches each Young fixed-point subspace by
+    reduced Newton in its own coordinates (the route of `symland symmetric`); the deflated survey runs
+    batched Newton in the full 36-dimensional space from its own random symmetric starts."""
+    from symland.symmetric.fixed_point import symmetric_critical_points
+
+    p = symland.TeacherStudent.orthonormal("relu", 6, 6, train_output=False)
+    res = deflated_survey(p, starts=1, seed=0, dps=30, max_points=0)
+    ref = symmetric_critical_points("relu", 6, dps=30)
+    found = [(sp.point.loss, sp.point.index) for sp in res.points]
+    assert len(ref.points) >= 20 and any(index >= 25 for _, index in found)
+    for q in ref.points:
+        assert any(abs(loss - q.loss) < 1e-25 and index == q.index for loss, index in found), (float(q.loss), q.index)
