@@ -180,3 +180,17 @@ def test_survey_no_batch_runs_each_start_alone_and_finds_the_same_points():
     b, s = json.loads(batched.stdout), json.loads(single.stdout)
     assert [p["loss"] for p in b["points"]] == [p["loss"] for p in s["points"]]
     assert sum(p["count"] for p in s["points"]) == s["converged"] == 4 - s["failed"]
+
+
+def test_survey_saddles_lists_the_copy_average_saddle_with_its_index():
+    # reference: symland.copy_average derives the [3, 2] configuration of erf k = 5, n = 2 in closed form
+    import symland
+
+    saddle = [c for c in symland.copy_average("erf", 5, 2, dps=30).configurations if c.partition == (3, 2)][0]
+    r = run("survey", "--activation", "erf", "--k", "5", "--n", "2", "--saddles", "--starts", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["solver"] == "deflated" and out["merge"] == "function"
+    with mpmath.workdps(40):
+        assert any(p["index"] == saddle.index == 1 and abs(mpmath.mpf(p["loss"]) - saddle.loss) < 1e-25
+                   for p in out["points"])
