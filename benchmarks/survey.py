@@ -323,8 +323,9 @@ def main(argv=None):
                         "with --erf-starts starts")
     p.add_argument("--whole-k", type=int, default=20, help="k = n of the whole-survey comparison (default 20)")
     p.add_argument("--whole-starts", type=int, default=100, help="starts of the whole-survey comparison")
-    p.add_argument("--whole-solver", default="lbfgs", choices=["lbfgs", "minimize", "newton"],
-                   help="float64 solver of the whole survey (default lbfgs)")
+    p.add_argument("--whole-solver", default="gd", choices=["gd", "lbfgs", "minimize", "newton"],
+                   help="float64 solver of the whole survey (default gd: gradient descent with the best stable "
+                        "fixed step, then Newton, which reaches the minima gradient descent reaches)")
     p.add_argument("--gd-max-steps", type=int, default=2_000_000, help="cap on the gradient-descent steps")
     p.add_argument("--erf-starts", type=int, default=1000, help="starts of the erf k=4 n=2 survey")
     p.add_argument("--erf-single", type=int, default=100,

@@ -9,7 +9,7 @@ the fraction of starts ending in a spurious (loss > 0) local minimum grows with 
 script ``derivations/safran_shamir.py`` proves that such minima exist for every k = 6..20.
 
 Run:  python derivations/safran_shamir_survey.py [--small] [--k-min 6] [--k-max 20] [--starts 200]
-                                                  [--seed 0] [--solver lbfgs] [--dps 30]
+                                                  [--seed 0] [--solver gd] [--dps 30]
                                                   [--workers N] [--json FILE]
 
 For each k (default 6..20; ``--small``: k = 6..10 and 40 starts):
@@ -20,8 +20,10 @@ For each k (default 6..20; ``--small``: k = 6..10 and 40 starts):
    \sqrt{3/k})$ (variance $1/k$); start $j$ of size $k$ is drawn by
    ``numpy.random.default_rng(SeedSequence([seed, k]).spawn(starts)[j])``.
 2. **Survey.**  :func:`symland.landscape.survey.survey` with these starts: the float64 stage for
-   all starts at once (``--solver``: default ``lbfgs``, L-BFGS then Newton, the batched solver
-   closest to plain gradient descent; ``minimize`` is the exact-Hessian trust region), each orbit
+   all starts at once (``--solver``: default ``gd``, plain gradient descent as Safran & Shamir ran
+   it, with the best stable fixed step :func:`symland.landscape.batch_solve.stable_step` shared by
+   the starts of one k, until $|\nabla L| \le 10^{-4}$ at a positive definite Hessian, then Newton;
+   ``lbfgs`` is L-BFGS then Newton, ``minimize`` the exact-Hessian trust region), each orbit
    of end points refined to ``--dps`` digits by mpmath Newton and classified by its Hessian
    spectrum (index, nullity), points merged modulo $S_k \times S_k$, each point's isotropy group
    (its stabiliser in $S_n \times S_k$) named.
@@ -268,7 +270,8 @@ def main(argv=None):
     p.add_argument("--k-max", type=int, default=None, help="largest k (default 20; 10 with --small)")
     p.add_argument("--starts", type=int, default=None, help="starts per k (default 200; 40 with --small)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--solver", choices=("lbfgs", "minimize", "newton"), default="lbfgs")
+    p.add_argument("--solver", choices=("gd", "lbfgs", "minimize", "newton"), default="gd",
+                   help="float64 solver (default gd: gradient descent with the best stable fixed step, then Newton)")
     p.add_argument("--dps", type=int, default=30, help="digits of the refinement (default 30)")
     p.add_argument("--workers", type=int, default=None, help="processes of the refinements (default: CPU count)")
     p.add_argument("--json", metavar="FILE", help="also write every row and minimum to FILE")

@@ -167,7 +167,8 @@ def register(subparsers):
     p.add_argument("--dps", type=digits, default=30, help="decimal digits of the refinement (default 30)")
     p.add_argument("--solver", choices=_SOLVER_NAMES, default="minimize",
                    help="float64 solver (default minimize: exact-Hessian trust region; lbfgs: L-BFGS then Newton, "
-                        "cheapest per start at large n; newton also converges to saddles)")
+                        "cheapest per start at large n; gd: gradient descent with the best stable fixed step, then "
+                        "Newton; newton also converges to saddles)")
     p.add_argument("--gtol", type=positive_float, default=1e-10, help="gradient tolerance of the float solver")
     p.add_argument("--catalog", help="also store the distinct points (and certificates) in this SQLite catalog, "
                                       "merged with the points of earlier runs modulo symmetries")

@@ -22,6 +22,11 @@ Methods of :func:`solve_batch`:
   :func:`symland.landscape.critical.minimize`.
 * ``"lbfgs"`` -- limited-memory BFGS (10 pairs, two-loop recursion vectorised over starts,
   backtracking Armijo line search) until $|\nabla L| \le$ ``switch``, then ``"newton"`` to ``gtol``.
+* ``"gd"`` -- plain gradient descent $\theta \leftarrow \theta - \eta\nabla L$ with one fixed step
+  $\eta$ for every start (``step``; default :func:`stable_step`), the method whose basins of
+  attraction the classic experiments report, until $|\nabla L| \le$ ``switch`` at a point whose
+  Hessian is positive definite (a Cholesky factorisation succeeds), then ``"newton"`` to ``gtol``:
+  Newton converges to the minimum the descent is approaching and skips its slow linear tail.
 
 Bookkeeping: ``converged[b]`` is decided only by the gradient norm of a final batched evaluation
 at the returned point ($|\nabla L| \le$ ``gtol``, finite); a start that cannot be evaluated, whose
@@ -36,15 +41,22 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import DomainError, ShapeError
+from ..errors import ConvergenceError, DomainError, ShapeError
 from ..numerics.arguments import check_choice, check_count, check_positive
 from ..problems.batched import BatchedTeacherStudent, check_batch
 from .critical import MAX_ITER, FlowResult, check_problem
 
-__all__ = ["solve_batch", "lbfgs_newton", "BatchSolveResult", "METHODS", "HESSIAN_BUDGET"]
+__all__ = ["solve_batch", "lbfgs_newton", "gradient_descent_newton", "stable_step", "BatchSolveResult", "METHODS",
+           "HESSIAN_BUDGET", "STEP_GRID"]
 
 #: methods of :func:`solve_batch` and their default ``max_iter``
-METHODS = {"newton": 200, "trust": 2000, "lbfgs": 2000}
+METHODS = {"newton": 200, "trust": 2000, "lbfgs": 2000, "gd": 1_000_000}
+#: the steps :func:`stable_step` tries, largest first: $\eta = 2^{-j/2}$, $j = 0, \dots, 40$
+STEP_GRID = tuple(2.0 ** (-j / 2) for j in range(41))
+#: gradient-descent steps over which :func:`stable_step` requires the loss of every start not to rise
+_STABLE_STEPS = 300
+#: a start whose gradient is small but whose Hessian is not positive definite is checked again after this many steps
+_PD_RECHECK = 100
 #: bytes of Hessians (and their eigenvectors) held at once; more active starts are processed in chunks
 HESSIAN_BUDGET = 256 * 2**20
 #: eigenvalues with $|\lambda| \le$ this times $\max|\lambda|$ are dropped from a Newton step (as in ``newton``)
@@ -386,13 +398,90 @@ def _lbfgs(st, max_iter, switch):
 
 
 # ---------------------------------------------------------------------------
+# plain gradient descent
+# ---------------------------------------------------------------------------
+def stable_step(problem, Theta0, steps: int = _STABLE_STEPS) -> float:
+    r"""The largest step $\eta$ of :data:`STEP_GRID` under which plain gradient descent lowers the loss
+    of every row of ``Theta0`` at each of its first ``steps`` steps (all rows run together).
+
+    This is the "best stable fixed step" of a gradient-descent experiment: larger steps make some
+    start's loss rise (or overflow); the check costs at most ``steps`` batched gradients per step tried.
+    Raises :class:`~symland.errors.ConvergenceError` when no step of the grid is stable."""
+    bt = BatchedTeacherStudent(problem)
+    T0 = check_batch(Theta0, problem.num_params, "Theta0")
+    ev0 = bt.evaluate(T0, 1, on_error="mask")
+    rows = np.array([j for j in range(len(T0)) if j not in ev0.errors])
+    if not len(rows):
+        raise DomainError("argument Theta0: no row can be evaluated")
+    for eta in STEP_GRID:
+        T, loss, grad = T0[rows].copy(), ev0.loss[rows].copy(), ev0.gradient[rows].copy()
+        for _ in range(steps):
+            T = T - eta * grad
+            ev = bt.evaluate(T, 1, on_error="mask")
+            if ev.errors or not np.all(np.isfinite(ev.loss)) or np.any(ev.loss > loss + 1e-12 * np.maximum(1, np.abs(loss))):
+                break
+            loss, grad = ev.loss, ev.gradient
+        else:
+            return float(eta)
+    raise ConvergenceError(f"no stable gradient-descent step down to {STEP_GRID[-1]:.3g}", [])
+
+
+def _positive_definite(st, rows):
+    """For each of ``rows``: is its Hessian positive definite (Cholesky succeeds)?"""
+    ev = st.bt.evaluate(st.theta[rows], 2, on_error="mask")
+    out = np.zeros(len(rows), dtype=bool)
+    for t in range(len(rows)):
+        if t in ev.errors:
+            continue
+        try:
+            np.linalg.cholesky(ev.hessian[t])
+            out[t] = True
+        except np.linalg.LinAlgError:
+            pass
+    return out
+
+
+def _gd(st, max_iter, step, switch):
+    r"""Gradient descent with the fixed ``step`` on the active starts until $|\nabla L| \le$ ``switch`` at a
+    positive definite Hessian (then they stay active for Newton)."""
+    B = len(st.theta)
+    handoff = np.zeros(B, dtype=bool)
+    next_check = np.zeros(B, dtype=int)
+    while True:
+        st.stop_converged()
+        cand = np.flatnonzero(st.active & ~handoff & (st.gnorm <= switch) & (st.iterations >= next_check))
+        if len(cand):
+            pd = _positive_definite(st, cand)
+            handoff[cand[pd]] = True
+            next_check[cand[~pd]] = st.iterations[cand[~pd]] + _PD_RECHECK
+        for j in np.flatnonzero(st.active & ~handoff & (st.iterations >= max_iter)):
+            st.stop(j, "maximum iterations reached")
+        rows = np.flatnonzero(st.active & ~handoff)
+        if not len(rows):
+            return
+        trial = st.theta[rows] - step * st.grad[rows]
+        ev = st.bt.evaluate(trial, 1, on_error="mask")
+        bad = ~np.isfinite(ev.loss)
+        bad[list(ev.errors)] = True
+        for q in np.flatnonzero(bad):
+            st.stop(rows[q], f"gradient descent left the domain with step {step:.4g}: "
+                             + ev.errors.get(q, "the loss is not finite"))
+        good = rows[~bad]
+        st.theta[good], st.loss[good], st.grad[good] = trial[~bad], ev.loss[~bad], ev.gradient[~bad]
+        st.gnorm[good] = np.linalg.norm(ev.gradient[~bad], axis=1)
+        st.iterations[good] += 1
+
+
+# ---------------------------------------------------------------------------
 def solve_batch(problem, Theta0, method: str = "newton", gtol: float = 1e-10, max_iter: int | None = None,
-                switch: float = 1e-6, newton_iter: int = 100) -> BatchSolveResult:
+                switch: float | None = None, newton_iter: int = 100, step: float | None = None) -> BatchSolveResult:
     r"""Run a float64 solver from every row of ``Theta0`` (B, P) at once (module docstring).
 
     ``method``: ``"newton"`` (damped Newton, also converges to saddles), ``"trust"`` (trust-region
-    minimisation, exact Hessian) or ``"lbfgs"`` (L-BFGS until $|\nabla L| \le$ ``switch``, then at
-    most ``newton_iter`` Newton iterations).  ``max_iter`` (default per method, :data:`METHODS`)
+    minimisation, exact Hessian), ``"lbfgs"`` (L-BFGS until $|\nabla L| \le$ ``switch``, default
+    $10^{-6}$, then at most ``newton_iter`` Newton iterations) or ``"gd"`` (gradient descent with the
+    fixed ``step``, default :func:`stable_step` of ``Theta0``, until $|\nabla L| \le$ ``switch``,
+    default $10^{-4}$, at a positive definite Hessian, then Newton).  ``max_iter`` (default per method, :data:`METHODS`)
     bounds each start's iterations.  ``gtol`` is the gradient norm a start must reach to count as
     converged.  Invalid arguments raise :class:`~symland.errors.DomainError` /
     :class:`~symland.errors.ShapeError` naming them (a non-finite start: its row); a start whose
@@ -402,7 +491,9 @@ def solve_batch(problem, Theta0, method: str = "newton", gtol: float = 1e-10, ma
     check_problem(problem)
     method = check_choice(method, "method", tuple(METHODS))
     gtol = check_positive(gtol, "gtol")
-    switch = check_positive(switch, "switch")
+    switch = (1e-4 if method == "gd" else 1e-6) if switch is None else check_positive(switch, "switch")
+    if step is not None:
+        step = check_positive(step, "step")
     max_iter = METHODS[method] if max_iter is None else check_count(max_iter, "max_iter", minimum=0,
                                                                      maximum=MAX_ITER)
     newton_iter = check_count(newton_iter, "newton_iter", minimum=0, maximum=MAX_ITER)
@@ -413,10 +504,26 @@ def solve_batch(problem, Theta0, method: str = "newton", gtol: float = 1e-10, ma
         _newton(st, max_iter)
     elif method == "trust":
         _trust(st, max_iter)
-    else:
+    elif method == "lbfgs":
         _lbfgs(st, max_iter, max(switch, gtol))
         _newton(st, newton_iter)
+    else:
+        _gd(st, max_iter, stable_step(problem, Theta0) if step is None else step, max(switch, gtol))
+        _newton(st, newton_iter)
     return st.result(method)
+
+
+def _one_start(problem, theta0, method, **options) -> FlowResult:
+    """One start of :func:`solve_batch` as a :class:`~symland.landscape.critical.FlowResult`; a start that
+    cannot be evaluated raises its :class:`~symland.errors.DomainError`."""
+    theta0 = np.asarray(theta0)
+    if theta0.ndim != 1:
+        raise ShapeError(f"argument theta0 must be one parameter vector of shape (num_params,), "
+                         f"got shape {theta0.shape}")
+    res = solve_batch(problem, theta0[None, :], method=method, **options)
+    if res.start_errors:
+        raise DomainError(f"argument theta0: {res.start_errors[0]}")
+    return res.flow_results()[0]
 
 
 def lbfgs_newton(problem, theta0, gtol: float = 1e-10, max_iter: int | None = None, switch: float = 1e-6,
@@ -424,15 +531,15 @@ def lbfgs_newton(problem, theta0, gtol: float = 1e-10, max_iter: int | None = No
     r"""L-BFGS until $|\nabla L| \le$ ``switch``, then damped Newton to ``gtol``, from one start.
 
     The one-start form of ``solve_batch(problem, theta0[None], method="lbfgs")`` (module docstring),
-    with the signature of the single-start solvers of :mod:`symland.landscape.critical`; a start
-    that cannot be evaluated raises its :class:`~symland.errors.DomainError`.
+    with the signature of the single-start solvers of :mod:`symland.landscape.critical`.
     """
-    theta0 = np.asarray(theta0)
-    if theta0.ndim != 1:
-        raise ShapeError(f"argument theta0 must be one parameter vector of shape (num_params,), "
-                         f"got shape {theta0.shape}")
-    res = solve_batch(problem, theta0[None, :], method="lbfgs", gtol=gtol, max_iter=max_iter, switch=switch,
-                      newton_iter=newton_iter)
-    if res.start_errors:
-        raise DomainError(f"argument theta0: {res.start_errors[0]}")
-    return res.flow_results()[0]
+    return _one_start(problem, theta0, "lbfgs", gtol=gtol, max_iter=max_iter, switch=switch, newton_iter=newton_iter)
+
+
+def gradient_descent_newton(problem, theta0, gtol: float = 1e-10, max_iter: int | None = None, switch: float = 1e-4,
+                            newton_iter: int = 100, step: float | None = None) -> FlowResult:
+    r"""Gradient descent with a fixed step until $|\nabla L| \le$ ``switch`` at a positive definite Hessian,
+    then damped Newton to ``gtol``, from one start: ``solve_batch(problem, theta0[None], method="gd")``.
+    The default ``step`` is :func:`stable_step` of this start alone (a batch shares one step)."""
+    return _one_start(problem, theta0, "gd", gtol=gtol, max_iter=max_iter, switch=switch, newton_iter=newton_iter,
+                      step=step)

@@ -14,8 +14,8 @@ $W_{il} \sim N(0, 1/d)$ (row-major, $n \times d$) and then, when the output
 weights are trained, $a_i \sim N(0, 1)$.  Start $j$ therefore does not depend on
 the number of starts drawn after it nor on where it runs.
 
-**Execution**: by default (``batch=True``, teacher-student problems, solvers ``"minimize"`` and
-``"newton"``) the float64 stage runs for all starts at once in the calling process
+**Execution**: by default (``batch=True``, teacher-student problems, solvers ``"minimize"``,
+``"lbfgs"``, ``"gd"`` and ``"newton"``) the float64 stage runs for all starts at once in the calling process
 (:func:`~symland.landscape.batch_solve.solve_batch`); converged end points that lie in one orbit
 are refined once.  The refinements (:func:`run_start` with the float64 result; with
 ``batch=False`` or another solver, solver and refinement per start) are submitted to a
@@ -59,7 +59,7 @@ from ..numerics.arguments import check_choice, check_count, check_flag, check_po
 from ..numerics.precision import as_float_array, check_dps
 from ..problems.teacher_student import TeacherStudent
 from . import critical
-from .batch_solve import lbfgs_newton, solve_batch
+from .batch_solve import gradient_descent_newton, lbfgs_newton, solve_batch
 from .nonsmooth import dead_unit_point
 from .display import html_table, latex_table
 from .isotropy import isotropy_type
@@ -83,15 +83,16 @@ MAX_STARTS = 1_000_000
 
 #: solver names accepted by :func:`survey` -> function name in :mod:`symland.landscape.critical`
 SOLVERS = {"minimize": "minimize", "flow": "gradient_flow", "newton": "newton", "sfn": "saddle_free_newton",
-           "wsfn": "wasserstein_saddle_free_newton", "lbfgs": "lbfgs_newton"}
+           "wsfn": "wasserstein_saddle_free_newton", "lbfgs": "lbfgs_newton", "gd": "gradient_descent_newton"}
 #: solvers whose float64 stage :func:`survey` runs for all starts at once -> method of
 #: :func:`~symland.landscape.batch_solve.solve_batch`
-BATCHED_SOLVERS = {"minimize": "trust", "newton": "newton", "lbfgs": "lbfgs"}
+BATCHED_SOLVERS = {"minimize": "trust", "newton": "newton", "lbfgs": "lbfgs", "gd": "gd"}
 #: converged float64 end points within this relative distance of one orbit are refined once (``batch=True``)
 PREMERGE_TOL = 1e-6
 #: the functions behind :data:`SOLVERS`
 _SOLVER_FUNCTIONS = {"minimize": critical.minimize, "flow": critical.gradient_flow, "newton": critical.newton,
-                     "sfn": saddle_free_newton, "wsfn": wasserstein_saddle_free_newton, "lbfgs": lbfgs_newton}
+                     "sfn": saddle_free_newton, "wsfn": wasserstein_saddle_free_newton, "lbfgs": lbfgs_newton,
+                     "gd": gradient_descent_newton}
 
 
 def point_isotropy(problem, theta) -> str:
@@ -483,10 +484,12 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
         Default: a ``ProcessPoolExecutor(max_workers=workers or os.cpu_count())``
         created and shut down here, or serial in-process execution when
         ``workers == 1``.
-    solver : ``"minimize"`` | ``"lbfgs"`` | ``"flow"`` | ``"newton"`` | ``"sfn"`` | ``"wsfn"``
+    solver : ``"minimize"`` | ``"lbfgs"`` | ``"gd"`` | ``"flow"`` | ``"newton"`` | ``"sfn"`` | ``"wsfn"``
         Float64 stage: trust-region minimisation, L-BFGS then Newton
-        (:func:`~symland.landscape.batch_solve.lbfgs_newton`: cheapest per iteration, closest to
-        gradient descent; teacher-student problems only), stiff gradient flow, damped Newton (which
+        (:func:`~symland.landscape.batch_solve.lbfgs_newton`: gradients only until
+        $|\nabla L| \le 10^{-6}$, so the cheapest per start at large n), plain gradient descent with
+        the best stable fixed step then Newton (:func:`~symland.landscape.batch_solve.gradient_descent_newton`:
+        the basins of gradient descent; these two for teacher-student problems only), stiff gradient flow, damped Newton (which
         also converges to saddles), or saddle-free Newton (:mod:`symland.landscape.saddle_free`,
         which is repelled by them), or its Wasserstein particle form (trained outputs only).
     progress : bool or None
@@ -507,7 +510,8 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
         Default ``True``: for teacher-student problems and the solvers of :data:`BATCHED_SOLVERS`,
         the float64 stage runs all starts at once in this process
         (:func:`~symland.landscape.batch_solve.solve_batch`: ``"minimize"`` is the batched exact-Hessian
-        trust region, ``"newton"`` the batched damped Newton, ``"lbfgs"`` batched L-BFGS then Newton), and converged float64 end points that
+        trust region, ``"newton"`` the batched damped Newton, ``"lbfgs"`` batched L-BFGS then Newton,
+        ``"gd"`` batched gradient descent with one step for all starts then Newton), and converged float64 end points that
         lie in one orbit (relative tolerance :data:`PREMERGE_TOL`) are refined once, the other starts
         of the orbit sharing the refined point; only the refinements go to the executor.
         ``False``: every start runs solver and refinement on its own (:func:`run_start`).
@@ -526,6 +530,8 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
     dps = check_dps(dps)
     _check_survey_options(solver, merge, gtol, workers, tol, executor, end_point, progress, batch)
     thetas = _check_starts(problem, starts, seed)
+    if solver in ("lbfgs", "gd") and not isinstance(problem, TeacherStudent):
+        raise DomainError(f"argument solver: {solver!r} runs on TeacherStudent problems only, got {problem!r}")
     N = len(thetas)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     prog = _Progress(show, N)

@@ -114,3 +114,58 @@ def test_an_interrupt_during_the_refinements_keeps_every_start_of_the_finished_o
     assert len(partial.points) == 1 and partial.points[0].count == len(first) >= 1
     assert all(f.stage == "interrupted" for f in partial.failures)
     assert len(first) + len(partial.failures) == 10
+
+
+def test_lbfgs_is_refused_for_other_landscapes_before_any_start_runs():
+    ufm = symland.DeepUFM(2, 1, 2, activation="linear", loss="mse")
+    with pytest.raises(DomainError, match="solver.*TeacherStudent"):
+        survey(ufm, starts=2, solver="lbfgs", workers=1)
+    res = survey(ufm, starts=2, seed=0, workers=1)  # other landscapes keep the per-start path
+    assert res.points and all(o.seconds > 0 for o in res.outcomes)
+
+
+def _plain_gradient_descent(problem, theta, eta, steps, gtol=0.0):
+    """Reference: the textbook loop with the single-point gradient (no batching, no Newton), at most
+    ``steps`` steps, stopping once |grad| <= gtol."""
+    losses = [problem.loss(theta)]
+    for _ in range(steps):
+        g = problem.gradient(theta)
+        if np.linalg.norm(g) <= gtol:
+            break
+        theta = theta - eta * g
+        losses.append(problem.loss(theta))
+    return theta, np.array(losses)
+
+
+def test_stable_step_is_the_largest_grid_step_that_lowers_every_loss():
+    from symland.landscape.batch_solve import STEP_GRID, stable_step
+    from symland.landscape.survey import random_starts
+
+    p = TeacherStudent.orthonormal("relu", 3, 3, train_output=False)
+    starts = random_starts(p, 3, seed=2)
+    eta = stable_step(p, starts)
+    i = STEP_GRID.index(eta)
+    for th in starts:
+        _, losses = _plain_gradient_descent(p, th, eta, 300)
+        assert np.all(np.diff(losses) <= 1e-12 * np.maximum(1, np.abs(losses[:-1])))
+    if i > 0:  # the next larger step makes some start's loss rise within 300 steps
+        rises = [np.any(np.diff(_plain_gradient_descent(p, th, STEP_GRID[i - 1], 300)[1]) > 0) for th in starts]
+        assert any(rises)
+
+
+def test_gradient_descent_survey_ends_where_plain_gradient_descent_ends():
+    from symland.landscape.batch_solve import gradient_descent_newton, solve_batch
+    from symland.landscape.survey import random_starts
+
+    p = TeacherStudent.orthonormal("relu", 3, 3, train_output=False)
+    starts = random_starts(p, 3, seed=5)
+    res = solve_batch(p, starts, method="gd", step=0.25)
+    assert res.converged.all()
+    for j, th in enumerate(starts):
+        end, _ = _plain_gradient_descent(p, th, 0.25, 20000, gtol=1e-9)
+        assert np.linalg.norm(p.gradient(end)) <= 1e-9  # the textbook loop got there by itself
+        assert np.abs(end - res.theta[j]).max() < 1e-6
+    one = gradient_descent_newton(p, starts[0], step=0.25)
+    assert np.array_equal(one.theta, res.theta[0])
+    out = survey(p, starts=starts, workers=1, solver="gd")
+    assert sum(c for _, c in out.points) == 3 and all(cp.index == 0 for cp, _ in out.points)
