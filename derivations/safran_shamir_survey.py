@@ -43,122 +43,125 @@ smallest Hessian eigenvalue and count.  Asserted (``FAIL:`` line and exit status
 every start is accounted for, and every independent loss check agrees.
 
 Output of ``python derivations/safran_shamir_survey.py --json ss.json`` (2-core machine, load
-average 1.1-1.7: a few short test runs shared it; 418 s in all):
+average about 1, nothing else running; 502 s in all):
 
-    relu, orthonormal teacher, n = k, output weights fixed to 1; 200 Xavier-uniform starts per k (seed 0); float64 solver lbfgs (batched), refinement to 30 digits
+    relu, orthonormal teacher, n = k, output weights fixed to 1; 200 Xavier-uniform starts per k (seed 0); float64 solver gd (batched), refinement to 30 digits
       k starts global spurious fraction saddle degen failed distinct  seconds
-      6    200    200        0    0.000      0     0      0        0      4.2
-      7    200    190       10    0.050      0     0      0        1      4.1
-      8    200    186       14    0.070      0     0      0        1      6.8
-      9    200    161       39    0.195      0     0      0        2     10.7
-     10    200    141       59    0.295      0     0      0        2     13.0
-     11    200    128       72    0.360      0     0      0        3     16.3
-     12    200     99      101    0.505      0     0      0        3     18.7
-     13    200     79      121    0.605      0     0      0        3     24.9
-     14    200     74      126    0.630      0     0      0        3     29.0
-     15    200     46      154    0.770      0     0      0        5     29.7
-     16    200     48      152    0.760      0     0      0        5     39.2
-     17    200     34      166    0.830      0     0      0        7     43.2
-     18    200     28      172    0.860      0     0      0        7     51.0
-     19    200     22      178    0.890      0     0      0        7     58.8
-     20    200     15      185    0.925      0     0      0        6     61.6
+      6    200    200        0    0.000      0     0      0        0      5.3
+      7    200    191        9    0.045      0     0      0        1      5.7
+      8    200    184       16    0.080      0     0      0        1      8.3
+      9    200    165       35    0.175      0     0      0        2     11.5
+     10    200    139       61    0.305      0     0      0        2     14.1
+     11    200    128       72    0.360      0     0      0        2     18.0
+     12    200    111       89    0.445      0     0      0        2     22.6
+     13    200     83      117    0.585      0     0      0        2     25.6
+     14    200     79      121    0.605      0     0      0        3     32.9
+     15    200     57      143    0.715      0     0      0        4     36.6
+     16    200     50      150    0.750      0     0      0        6     45.1
+     17    200     41      159    0.795      0     0      0        7     55.4
+     18    200     35      165    0.825      0     0      0        7     62.8
+     19    200     26      174    0.870      0     0      0        6     70.3
+     20    200     14      186    0.930      0     0      0        8     81.5
       spurious = starts ending in a strict local minimum with loss > 0; distinct = those minima modulo S_k x S_k
 
     k = 7: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.023202714913566  count   10  lambda_min 0.014059    S_6xS_1
+      0.023202714913566  count    9  lambda_min 0.014059    S_6xS_1
 
     k = 8: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.021508037171521  count   14  lambda_min 0.0213466   S_7xS_1
+      0.021508037171521  count   16  lambda_min 0.0213466   S_7xS_1
 
     k = 9: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.020014175808510  count   38  lambda_min 0.0271821   S_8xS_1
+      0.020014175808510  count   34  lambda_min 0.0271821   S_8xS_1
       0.054820582380721  count    1  lambda_min 0.00190325  S_6xS_3
 
     k = 10: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.018702194585606  count   54  lambda_min 0.031964    S_9xS_1
-      0.035326880318928  count    5  lambda_min 0.0159921   S_8xS_2
+      0.018702194585606  count   58  lambda_min 0.031964    S_9xS_1
+      0.035326880318928  count    3  lambda_min 0.0159921   S_8xS_2
 
     k = 11: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.017546675908680  count   61  lambda_min 0.035958    S_10xS_1
-      0.033347570092394  count   10  lambda_min 0.0209888   S_9xS_2
-      0.047786420612482  count    1  lambda_min 0.00950187  S_8xS_3
+      0.017546675908680  count   63  lambda_min 0.035958    S_10xS_1
+      0.033347570092394  count    9  lambda_min 0.0209888   S_9xS_2
 
     k = 12: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.016523792712792  count   83  lambda_min 0.0393474   S_11xS_1
-      0.031551183932845  count   17  lambda_min 0.0253063   S_10xS_2
-      0.045458000571749  count    1  lambda_min 0.0143441   S_9xS_3
+      0.016523792712792  count   76  lambda_min 0.0393474   S_11xS_1
+      0.031551183932845  count   13  lambda_min 0.0253063   S_10xS_2
 
     k = 13: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.015613154241089  count   83  lambda_min 0.0422626   S_12xS_1
-      0.029924013353210  count   34  lambda_min 0.0290676   S_11xS_2
-      0.043289290370827  count    4  lambda_min 0.0186382   S_10xS_3
+      0.015613154241089  count   81  lambda_min 0.0422626   S_12xS_1
+      0.029924013353210  count   36  lambda_min 0.0290676   S_11xS_2
 
     k = 14: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.014797828887142  count   87  lambda_min 0.0447988   S_13xS_1
-      0.028448577439559  count   31  lambda_min 0.0323708   S_12xS_2
-      0.041285695151551  count    8  lambda_min 0.0224563   S_11xS_3
+      0.014797828887142  count   85  lambda_min 0.0447988   S_13xS_1
+      0.028448577439559  count   32  lambda_min 0.0323708   S_12xS_2
+      0.041285695151551  count    4  lambda_min 0.0224563   S_11xS_3
 
     k = 15: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.014063881718682  count   79  lambda_min 0.0470274   S_14xS_1
-      0.027107478790653  count   53  lambda_min 0.0352936   S_13xS_2
-      0.039440191062434  count   20  lambda_min 0.025865    S_12xS_3
+      0.014063881718682  count   74  lambda_min 0.0470274   S_14xS_1
+      0.027107478790653  count   50  lambda_min 0.0352936   S_13xS_2
+      0.039440191062434  count   18  lambda_min 0.025865    S_12xS_3
       0.051121035856585  count    1  lambda_min 0.0176887   S_11xS_4
-      0.054033522124717  count    1  lambda_min 0.00230742  S_9xS_6
 
     k = 16: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.013399845063282  count   76  lambda_min 0.0490026   S_15xS_1
-      0.025884788498842  count   50  lambda_min 0.0378933   S_14xS_2
-      0.037740971644935  count   21  lambda_min 0.0289224   S_13xS_3
-      0.049032003123212  count    4  lambda_min 0.0210954   S_12xS_4
+      0.013399845063282  count   81  lambda_min 0.0490026   S_15xS_1
+      0.025884788498842  count   47  lambda_min 0.0378933   S_14xS_2
+      0.037740971644935  count   17  lambda_min 0.0289224   S_13xS_3
+      0.049032003123212  count    3  lambda_min 0.0210954   S_12xS_4
       0.053953998635242  count    1  lambda_min 0.00139027  S_10xS_6
+      0.060340765829980  count    1  lambda_min 0.00536645  S_9xS_7
 
     k = 17: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.012796245493466  count   70  lambda_min 0.0507667   S_16xS_1
-      0.024766428526851  count   55  lambda_min 0.0397374   S_15xS_2
-      0.036174915486622  count   25  lambda_min 0.0316778   S_14xS_3
-      0.047086556214454  count   10  lambda_min 0.0241849   S_13xS_4
-      0.057513389112960  count    3  lambda_min 0.0173889   S_12xS_5
+      0.012796245493466  count   72  lambda_min 0.0507667   S_16xS_1
+      0.024766428526851  count   47  lambda_min 0.0397374   S_15xS_2
+      0.036174915486622  count   27  lambda_min 0.0316778   S_14xS_3
+      0.047086556214454  count    9  lambda_min 0.0241849   S_13xS_4
+      0.057513389112960  count    1  lambda_min 0.0173889   S_12xS_5
       0.060243475230388  count    2  lambda_min 0.00372502  S_10xS_7
       0.070322633785680  count    1  lambda_min 0.0125778   S_9xS_8
 
     k = 18: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.012245213378565  count   49  lambda_min 0.0523529   S_17xS_1
-      0.023740152320093  count   69  lambda_min 0.0414128   S_16xS_2
+      0.012245213378565  count   55  lambda_min 0.0523529   S_17xS_1
+      0.023740152320093  count   57  lambda_min 0.0414128   S_16xS_2
       0.034729140999493  count   37  lambda_min 0.0341725   S_15xS_3
-      0.045276346038527  count   14  lambda_min 0.0269954   S_14xS_4
-      0.055399705411923  count    1  lambda_min 0.0204629   S_13xS_5
+      0.045276346038527  count   12  lambda_min 0.0269954   S_14xS_4
+      0.055399705411923  count    2  lambda_min 0.0204629   S_13xS_5
       0.060156073012571  count    1  lambda_min 0.00224898  S_11xS_7
-      0.065520967865102  count    1  lambda_min 0.00629319  S_10xS_8
+      0.070174307446564  count    1  lambda_min 0.0106507   S_9xS_9
 
     k = 19: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.011740170346423  count   51  lambda_min 0.0537877   S_18xS_1
-      0.022795376836148  count   60  lambda_min 0.0429421   S_17xS_2
-      0.033391662595615  count   39  lambda_min 0.0364411   S_16xS_3
-      0.043591423008776  count   18  lambda_min 0.0295606   S_15xS_4
+      0.011740170346423  count   53  lambda_min 0.0537877   S_18xS_1
+      0.022795376836148  count   67  lambda_min 0.0429421   S_17xS_2
+      0.033391662595615  count   29  lambda_min 0.0364411   S_16xS_3
+      0.043591423008776  count   16  lambda_min 0.0295606   S_15xS_4
       0.053415998027820  count    6  lambda_min 0.023281    S_14xS_5
       0.060054222585452  count    3  lambda_min 0.00137921  S_12xS_6xS_1
-      0.062864298065320  count    1  lambda_min 0.0174314   S_13xS_6
 
     k = 20: distinct spurious minima (loss to 15 digits; lambda_min = smallest Hessian eigenvalue)
-      0.011275581947581  count   45  lambda_min 0.0550926   S_19xS_1
-      0.021922973466239  count   57  lambda_min 0.0443443   S_18xS_2
-      0.032151619873114  count   47  lambda_min 0.0385127   S_17xS_3
-      0.042021556497360  count   25  lambda_min 0.0319098   S_16xS_4
-      0.051555948258525  count   10  lambda_min 0.0258704   S_15xS_5
-      0.084017533763338  count    1  lambda_min 0.024303    S_13xS_7
+      0.011275581947581  count   56  lambda_min 0.0550926   S_19xS_1
+      0.021922973466239  count   54  lambda_min 0.0443443   S_18xS_2
+      0.032151619873114  count   43  lambda_min 0.0385127   S_17xS_3
+      0.042021556497360  count   20  lambda_min 0.0319098   S_16xS_4
+      0.051555948258525  count    9  lambda_min 0.0258704   S_15xS_5
+      0.059753419111910  count    1  lambda_min 0.000401236  S_13xS_6xS_1
+      0.060758663361188  count    2  lambda_min 0.0202323   S_14xS_6
+      0.080944784797781  count    1  lambda_min 0.0200075   S_12xS_8
 
-    total 418 s
+    total 502 s
     PASS: every start accounted for; every spurious minimum's loss agrees with the hand-written relu loss
 
-Reading: the fraction of starts that end in a spurious minimum grows from 0 of 200 at k = 6 to
-185 of 200 at k = 20; no start ends at a saddle or fails.  Every spurious minimum found has the
-isotropy $S_{k-j}\times S_j$ (one $S_{12}\times S_6\times S_1$ at k = 19): the families that
-``symland symmetric`` and ``derivations/safran_shamir.py`` search and certify, the lowest being
-$S_{k-1}\times S_1$, whose loss decreases with k.  The k = 6 spurious minimum (the
-$S_5\times S_1$ point at loss 0.0250805810, certified by ``derivations/safran_shamir.py``) exists
-but no start here reaches it.  The fractions are those of the float64 solver used: another
-minimiser (``--solver minimize``, or the plain gradient descent Safran & Shamir ran) may send a
-start near a basin boundary to another minimum.
+Reading: the fraction of starts that gradient descent sends to a spurious minimum grows from 0 of
+200 at k = 6 to 186 of 200 at k = 20; no start ends at a saddle or fails.  Almost every spurious
+minimum found has the isotropy $S_{k-j}\times S_j$, the families that ``symland symmetric`` and
+``derivations/safran_shamir.py`` search and certify; the lowest is $S_{k-1}\times S_1$, whose loss
+decreases with k.  Three-block minima appear at k = 19 and 20 ($S_{12}\times S_6\times S_1$,
+$S_{13}\times S_6\times S_1$, with the smallest Hessian eigenvalues, down to 4e-4).  The k = 6
+spurious minimum (the $S_5\times S_1$ point at loss 0.0250805810, certified by
+``derivations/safran_shamir.py``) exists, but no start here reaches it.  The fractions belong to
+the solver: with ``--solver lbfgs`` (L-BFGS then Newton) an earlier run of this script gave
+0, 10, 14, 39, 59, 72, 101, 121, 126, 154, 152, 166, 172, 178, 185 spurious of 200 for
+k = 6..20; and in ``benchmarks/survey.py`` (k = 20, 100 starts drawn as ``symland survey`` draws
+them) L-BFGS sent two starts that gradient descent takes to minima at loss 0.0607586634
+($S_{14}\times S_6$) and 0.0653219807 ($S_{12}\times S_8$) to the $S_{15}\times S_5$ minimum at
+0.0515559483 instead.
 """
 
 from __future__ import annotations
