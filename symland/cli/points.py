@@ -7,6 +7,7 @@ with all digits computed.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -97,6 +98,16 @@ def _cmd_critical(args):
     return 0
 
 
+def survey_merge(args) -> str:
+    """``--merge``, or when it is not given the default of the function that runs: ``survey``'s
+    (``"orbit"``), or ``deflated_survey``'s with ``--saddles`` (``"function"``: one row per critical
+    manifold, which deflated Newton meets often)."""
+    if args.merge is not None:
+        return args.merge
+    fn = deflated_survey if args.saddles else survey
+    return inspect.signature(fn).parameters["merge"].default
+
+
 def _cmd_survey(args):
     prob, _ = problem_from_args(args)
     if args.certify:
@@ -105,10 +116,10 @@ def _cmd_survey(args):
     t0 = time.perf_counter()
     if args.saddles:
         res = deflated_survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, gtol=args.gtol,
-                              merge=args.merge or "function", progress=sys.stderr.isatty())
+                              merge=survey_merge(args), progress=sys.stderr.isatty())
     else:
         res = survey(prob, starts=args.starts, seed=args.seed, dps=args.dps, solver=args.solver,
-                     workers=args.workers, gtol=args.gtol, merge=args.merge or "orbit", progress=None,
+                     workers=args.workers, gtol=args.gtol, merge=survey_merge(args), progress=None,
                      batch=not args.no_batch)
     certificates = []
     if args.certify:

@@ -11,6 +11,8 @@ import numpy as np
 
 import symland
 from symland.cli.main import build_parser
+from symland.cli.points import survey_merge
+from symland.landscape.deflation import deflated_survey
 from symland.landscape.survey import SurveyPoint, survey
 
 
@@ -49,6 +51,10 @@ def test_certificate_displays():
 def test_cli_and_api_agree_on_survey_defaults():
     args = build_parser().parse_args(["survey"])
     params = inspect.signature(survey).parameters
-    for name in ("starts", "seed", "dps", "solver", "gtol", "merge"):
+    for name in ("starts", "seed", "dps", "solver", "gtol"):
         assert getattr(args, name) == params[name].default, name
+    assert survey_merge(args) == params["merge"].default == "orbit"
+    saddles = build_parser().parse_args(["survey", "--saddles"])
+    assert survey_merge(saddles) == inspect.signature(deflated_survey).parameters["merge"].default == "function"
+    assert survey_merge(build_parser().parse_args(["survey", "--saddles", "--merge", "orbit"])) == "orbit"
     assert np.isfinite(args.gtol)

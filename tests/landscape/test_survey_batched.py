@@ -20,7 +20,9 @@ def _losses(res, digits=25):
     return sorted((mpmath.nstr(cp.loss, digits), cp.index) for cp, _ in res.points)
 
 
-@pytest.mark.parametrize("solver", sorted(BATCHED_SOLVERS))
+# gd is checked against the textbook loop below: on erf with trained outputs its plateaus take
+# hundreds of thousands of steps per start, too slow for the per-start path here
+@pytest.mark.parametrize("solver", sorted(set(BATCHED_SOLVERS) - {"gd"}))
 def test_batched_and_per_start_surveys_find_the_same_points(solver):
     kw = dict(starts=8, seed=3, workers=1, solver=solver)
     batched, single = survey(ERF42, **kw), survey(ERF42, batch=False, **kw)
