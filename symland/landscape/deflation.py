@@ -38,8 +38,7 @@ from ..problems.teacher_student import TeacherStudent
 from . import critical
 from .isotropy import symmetric_teacher_scale
 from .batch_solve import solve_batch
-from .survey import PREMERGE_TOL, StartOutcome, _assemble, random_starts
-from .symmetry import group_points
+from .survey import StartOutcome, _assemble, orbit_groups, random_starts
 
 __all__ = ["orbit_images", "deflated_newton", "deflated_survey", "MAX_IMAGES", "YOUNG_TYPES"]
 
@@ -125,9 +124,8 @@ def _symmetric_newton(problem, per_type, seed, gtol):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), *blocks]))
         starts = np.array([_young_start(problem, blocks, rng) for _ in range(per_type)])
         floats = solve_batch(problem, starts, method="newton", gtol=gtol).flow_results()
-        conv = [r for r in floats if r.converged]
-        for g in group_points(problem, [r.theta for r in conv], PREMERGE_TOL):
-            out.append((blocks, min((conv[i] for i in g), key=lambda r: r.gradient_norm)))
+        conv = [j for j, r in enumerate(floats) if r.converged]
+        out.extend((blocks, floats[rep]) for rep, _ in orbit_groups(problem, floats, conv))
     return out
 
 

@@ -75,7 +75,7 @@ from .symmetry import (
 )
 from ..numerics.mpcontext import thread_mp
 
-__all__ = ["survey", "solver_function", "BATCHED_SOLVERS", "PREMERGE_TOL", "point_isotropy", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
+__all__ = ["survey", "solver_function", "BATCHED_SOLVERS", "PREMERGE_TOL", "orbit_groups", "point_isotropy", "SurveyResult", "SurveyPoint", "StartOutcome", "Failure", "run_start", "random_starts", "SOLVERS",
            "INITIALISATION", "START_FAILURES", "SurveyInterrupted", "MAX_STARTS"]
 
 #: largest number of starts of one survey (random or explicit)
@@ -614,6 +614,19 @@ def survey(problem, starts=20, seed=0, dps=30, executor=None, solver="minimize",
                      dps, solver, gtol, tol, merge, time.perf_counter() - t0)
 
 
+def orbit_groups(problem, results, rows):
+    """The float64 end points ``results[j]`` (:class:`~symland.landscape.critical.FlowResult`) of ``rows``
+    grouped by orbit (:func:`~symland.landscape.symmetry.group_points`, relative tolerance
+    :data:`PREMERGE_TOL`): pairs ``(representative, members)``, the representative the member of
+    smallest gradient norm (then lowest index)."""
+    groups = group_points(problem, [results[j].theta for j in rows], PREMERGE_TOL)
+    out = []
+    for g in groups:
+        members = [rows[i] for i in g]
+        out.append((min(members, key=lambda j: (results[j].gradient_norm, j)), members))
+    return out
+
+
 def _batched_float_stage(problem, thetas, solver, gtol, prog, record):
     """The float64 stage of every start at once; the jobs left to refine and the shared refinements.
 
@@ -633,11 +646,8 @@ def _batched_float_stage(problem, thetas, solver, gtol, prog, record):
         record(j, StartOutcome(None, "solver", f"DomainError: {msg}", None, None, None, 0.0))
     run = [j for j in range(len(thetas)) if j not in res.start_errors]
     conv = [j for j in run if floats[j].converged]
-    copies = {}
-    for g in group_points(problem, [floats[j].theta for j in conv], PREMERGE_TOL):
-        members = [conv[i] for i in g]
-        rep = min(members, key=lambda j: (floats[j].gradient_norm, j))
-        copies[rep] = [(j, floats[j]) for j in members if j != rep]
+    copies = {rep: [(j, floats[j]) for j in members if j != rep]
+              for rep, members in orbit_groups(problem, floats, conv)}
     jobs = [(j, thetas[j], floats[j]) for j in run if j in copies or not floats[j].converged]
     prog.note(f"survey: float64 stage done in {time.perf_counter() - t0:.1f} s: {len(conv)} of {len(thetas)} "
               f"starts converged (|grad| <= {gtol:g}), {len(jobs)} end points to refine")
