@@ -30,6 +30,15 @@ With ``--solvers`` the script also times the float64 stage of a survey: :func:`s
 :func:`symland.newton` called per start, on small problems (``--solver-cases``), with the number of
 converged starts of each.
 
+With ``--whole`` it also times whole surveys (figures in ``benchmarks/README.md``): relu k = n = 20,
+100 starts, :func:`symland.landscape.survey.survey` (batched float64 stage, ``--whole-solver``,
+default ``gd``; 30-digit refinement and classification of every distinct point) against plain
+gradient descent in JAX with ``vmap`` over the same starts until every start has
+$|\nabla L| \le 10^{-8}$, with the best stable fixed step: the largest $2^{-j/2}$ under which no
+start's loss rises during the first 300 steps (:func:`symland.landscape.batch_solve.stable_step`,
+untimed); every minimum gradient descent reaches must be among the survey's points.  And erf
+k = 4, n = 2 with 1000 starts: time per start, against the per-start path on the first 100.
+
 Timing: :func:`kernels.bench` (one untimed warm-up, batches >= 20 ms, median over ``--repeat``; ``--stat
 min`` for the minimum).  The machine's load average (``os.getloadavg``) is printed for every case and at
 start and end: other processes inflate and scatter all timings.
@@ -70,7 +79,7 @@ sys.path.insert(0, os.path.join(_HERE, ".."))  # this checkout's symland
 
 import kernels  # noqa: E402
 from symland.landscape import critical  # noqa: E402
-from symland.landscape.batch_solve import solve_batch  # noqa: E402
+from symland.landscape.batch_solve import solve_batch, stable_step  # noqa: E402
 from symland.landscape.survey import random_starts, survey  # noqa: E402
 from symland.landscape.symmetry import match_signatures, signature  # noqa: E402
 from symland.problems.batched import BatchedTeacherStudent  # noqa: E402
@@ -158,29 +167,6 @@ def run_solvers(cases, args, log):
     return out
 
 
-def gd_step_size(vg, Theta, jnp, steps=300):
-    """The best stable fixed step of plain gradient descent on these starts: the largest step of the grid
-    2^(-j/2), j = 0, 1, ..., under which no start's loss rises over the first ``steps`` steps (found before
-    the timed run and reported; the search is not timed)."""
-    for j in range(0, 40):
-        eta = 2.0 ** (-j / 2)
-        T = jnp.asarray(Theta)
-        v0, _ = vg(T)
-        ok = True
-        prev = np.asarray(v0)
-        for _ in range(steps):
-            v, g = vg(T)
-            cur = np.asarray(v)
-            if not np.all(np.isfinite(cur)) or np.any(cur > prev + 1e-12 * np.maximum(1.0, np.abs(prev))):
-                ok = False
-                break
-            prev = cur
-            T = T - eta * g
-        if ok:
-            return eta
-    raise RuntimeError("no stable step found down to 2^-20")
-
-
 def jax_gradient_descent(jax, jnp, loss_fixed, Theta, eta, gtol, max_steps, chunk=2000):
     """Plain gradient descent with fixed step ``eta`` on all starts at once (``jax.vmap``, one jitted chunk of
     ``chunk`` steps per call) until every start has |grad| <= gtol or ``max_steps`` steps."""
@@ -235,9 +221,8 @@ def run_gradient_descent(out, prob, Theta, res, jax, jnp, log, max_steps):
     def loss_fixed(w):
         return loss(jnp.concatenate([w, a_fixed]))
 
-    vg = jax.jit(jax.vmap(jax.value_and_grad(loss_fixed)))
     t0 = time.perf_counter()
-    eta = gd_step_size(vg, Theta, jnp)
+    eta = stable_step(prob, Theta)  # the grid rule of the module docstring, applied to the same closed form
     out["gd_step"], out["gd_step_search_s"] = eta, time.perf_counter() - t0
     log(f"  gradient descent: best stable fixed step {eta:.4g} (search {out['gd_step_search_s']:.1f} s, untimed)")
     T, gn, steps, tg = jax_gradient_descent(jax, jnp, loss_fixed, Theta, eta, 1e-8, max_steps)
