@@ -38,6 +38,7 @@ reason.  :meth:`BatchSolveResult.flow_results` gives one
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -57,6 +58,8 @@ STEP_GRID = tuple(2.0 ** (-j / 2) for j in range(41))
 _STABLE_STEPS = 300
 #: a start whose gradient is small but whose Hessian is not positive definite is checked again after this many steps
 _PD_RECHECK = 100
+#: seconds between two progress reports of :func:`solve_batch` (when it is given ``progress``)
+PROGRESS_SECONDS = 10.0
 #: bytes of Hessians (and their eigenvectors) held at once; more active starts are processed in chunks
 HESSIAN_BUDGET = 256 * 2**20
 #: eigenvalues with $|\lambda| \le$ this times $\max|\lambda|$ are dropped from a Newton step (as in ``newton``)
@@ -111,8 +114,10 @@ class BatchSolveResult:
 class _State:
     """Iterates and bookkeeping of all starts."""
 
-    def __init__(self, bt, Theta0, gtol):
+    def __init__(self, bt, Theta0, gtol, progress=None, method=""):
         self.bt, self.gtol = bt, gtol
+        self.progress, self.method = progress, method
+        self.last_report = time.monotonic()
         B = len(Theta0)
         self.theta = Theta0.copy()
         self.iterations = np.zeros(B, dtype=int)
@@ -124,6 +129,17 @@ class _State:
         self.start_errors = dict(ev.errors)
         for j, msg in ev.errors.items():
             self.stop(j, f"cannot evaluate the start: {msg}")
+
+    def tick(self):
+        """Report the state of the batch through ``progress`` at most every :data:`PROGRESS_SECONDS`."""
+        if self.progress is None or time.monotonic() - self.last_report < PROGRESS_SECONDS:
+            return
+        self.last_report = time.monotonic()
+        running = int(self.active.sum())
+        done = int(np.sum(~self.active & (self.gnorm <= self.gtol)))
+        self.progress(f"float64 stage ({self.method}): {done} of {len(self.theta)} starts converged, {running} "
+                      f"running, up to {int(self.iterations.max())} iterations, largest running |grad| "
+                      f"{float(np.max(self.gnorm[self.active])) if running else 0.0:.2e}")
 
     def stop(self, j, reason):
         self.active[j] = False
@@ -195,6 +211,7 @@ def _newton(st, max_iter, count_from=None):
     B = len(st.theta)
     its = np.zeros(B, dtype=int)
     while True:
+        st.tick()
         st.stop_converged()
         out = st.active & (its >= max_iter)
         for j in np.flatnonzero(out):
@@ -282,6 +299,7 @@ def _trust(st, max_iter):
     B, P = st.theta.shape
     radius = np.full(B, _RADIUS0)
     while True:
+        st.tick()
         st.stop_converged()
         for j in np.flatnonzero(st.active & (st.iterations >= max_iter)):
             st.stop(j, "maximum iterations reached")
@@ -336,6 +354,7 @@ def _lbfgs(st, max_iter, switch):
     head = np.zeros(B, dtype=int)  # next slot to write
     handoff = np.zeros(B, dtype=bool)
     while True:
+        st.tick()
         st.stop_converged()
         handoff |= st.active & (st.gnorm <= switch)
         for j in np.flatnonzero(st.active & ~handoff & (st.iterations >= max_iter)):
@@ -448,6 +467,7 @@ def _gd(st, max_iter, step, switch):
     handoff = np.zeros(B, dtype=bool)
     next_check = np.zeros(B, dtype=int)
     while True:
+        st.tick()
         st.stop_converged()
         cand = np.flatnonzero(st.active & ~handoff & (st.gnorm <= switch) & (st.iterations >= next_check))
         if len(cand):
@@ -474,7 +494,8 @@ def _gd(st, max_iter, step, switch):
 
 # ---------------------------------------------------------------------------
 def solve_batch(problem, Theta0, method: str = "newton", gtol: float = 1e-10, max_iter: int | None = None,
-                switch: float | None = None, newton_iter: int = 100, step: float | None = None) -> BatchSolveResult:
+                switch: float | None = None, newton_iter: int = 100, step: float | None = None,
+                progress=None) -> BatchSolveResult:
     r"""Run a float64 solver from every row of ``Theta0`` (B, P) at once (module docstring).
 
     ``method``: ``"newton"`` (damped Newton, also converges to saddles), ``"trust"`` (trust-region
@@ -486,7 +507,8 @@ def solve_batch(problem, Theta0, method: str = "newton", gtol: float = 1e-10, ma
     converged.  Invalid arguments raise :class:`~symland.errors.DomainError` /
     :class:`~symland.errors.ShapeError` naming them (a non-finite start: its row); a start whose
     loss, gradient or Hessian cannot be evaluated is reported as failed with the reason, the other
-    starts go on.
+    starts go on.  ``progress``: a callable given one line (starts converged and running, iterations,
+    largest running gradient norm) at most every :data:`PROGRESS_SECONDS` seconds.
     """
     check_problem(problem)
     method = check_choice(method, "method", tuple(METHODS))
@@ -499,7 +521,9 @@ def solve_batch(problem, Theta0, method: str = "newton", gtol: float = 1e-10, ma
     newton_iter = check_count(newton_iter, "newton_iter", minimum=0, maximum=MAX_ITER)
     bt = BatchedTeacherStudent(problem)
     Theta0 = check_batch(Theta0, problem.num_params, "Theta0")
-    st = _State(bt, Theta0, gtol)
+    if progress is not None and not callable(progress):
+        raise DomainError(f"argument progress must be callable or None, got {type(progress).__name__}")
+    st = _State(bt, Theta0, gtol, progress, method)
     if method == "newton":
         _newton(st, max_iter)
     elif method == "trust":

@@ -640,7 +640,7 @@ def _batched_float_stage(problem, thetas, solver, gtol, prog, record):
     method = BATCHED_SOLVERS[solver]
     t0 = time.perf_counter()
     prog.note(f"survey: float64 stage ({method}, batched) on {len(thetas)} starts ...")
-    res = solve_batch(problem, thetas, method=method, gtol=gtol)
+    res = solve_batch(problem, thetas, method=method, gtol=gtol, progress=prog.note if prog.enabled else None)
     floats = res.flow_results()
     for j, msg in res.start_errors.items():
         record(j, StartOutcome(None, "solver", f"DomainError: {msg}", None, None, None, 0.0))

@@ -171,3 +171,16 @@ def test_gradient_descent_survey_ends_where_plain_gradient_descent_ends():
     assert np.array_equal(one.theta, res.theta[0])
     out = survey(p, starts=starts, workers=1, solver="gd")
     assert sum(c for _, c in out.points) == 3 and all(cp.index == 0 for cp, _ in out.points)
+
+
+def test_the_batched_stage_reports_progress_while_it_runs(monkeypatch):
+    import symland.landscape.batch_solve as batch_solve
+    from symland.landscape.survey import random_starts
+
+    monkeypatch.setattr(batch_solve, "PROGRESS_SECONDS", 0.0)
+    lines = []
+    res = batch_solve.solve_batch(ERF42, random_starts(ERF42, 3, seed=0), method="trust", progress=lines.append)
+    assert len(lines) >= res.iterations.max()  # one line per iteration when the interval is 0
+    assert lines[0].startswith("float64 stage (trust): 0 of 3 starts converged, 3 running")
+    with pytest.raises(DomainError, match="progress"):
+        batch_solve.solve_batch(ERF42, random_starts(ERF42, 1), progress="yes")
