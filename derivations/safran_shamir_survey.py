@@ -208,7 +208,7 @@ def independent_loss_error(prob, cp) -> tuple[float, int]:
     """``(|survey loss - hand-written loss|, digits the agreement must reach)``."""
     W = prob.unpack(cp.theta).W
     with mpmath.workdps(60):
-        by_hand = relu_loss_by_hand([[mpmath.mpf(x) for x in row] for row in W])
+        by_hand = relu_loss_by_hand(W)  # it reads every entry as an mpf itself
         err = abs(mpmath.mpf(cp.loss) - by_hand)
         scale = max(mpmath.mpf(1), abs(by_hand))
     return float(err / scale), max(cp.digits - CHECK_SLACK, 1)
